@@ -1,0 +1,260 @@
+//! The typed workflow: what `workflow.yaml` means once parsed.
+//!
+//! Positions are kept next to the values that later checks (files, dependencies, cycles, cron)
+//! need to point at.
+
+use crate::diagnostic::Pos;
+use serde::Serialize;
+use std::time::Duration;
+
+/// The file name of a workflow definition inside its directory.
+pub const WORKFLOW_FILE: &str = "workflow.yaml";
+/// The default per-node timeout.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default per-run memory limit of the JS sandbox.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
+/// The default limit on request bodies.
+pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+
+/// A parsed workflow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workflow {
+    /// DNS-1123 label; used for Kubernetes object names.
+    pub name: String,
+    /// Free-form version string; the image tag replaces dots with dashes.
+    pub version: String,
+    /// Optional human description.
+    pub description: Option<String>,
+    /// The DAG's nodes, in file order.
+    pub nodes: Vec<NodeSpec>,
+    /// Triggers beyond the always-on HTTP one.
+    pub triggers: Vec<Trigger>,
+    /// Engine and deployment settings.
+    pub config: Config,
+    /// The `ctx.fetch` policy.
+    pub fetch: FetchPolicy,
+}
+
+impl Workflow {
+    /// The image tag for this version: dots become dashes (`1.0` → `1-0`).
+    pub fn image_tag(&self) -> String {
+        self.version.replace(['.', '+'], "-")
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The cron triggers, in file order.
+    pub fn cron_triggers(&self) -> impl Iterator<Item = &CronTrigger> {
+        self.triggers.iter().filter_map(|t| match t {
+            Trigger::Cron(c) => Some(c),
+            _ => None,
+        })
+    }
+}
+
+/// One node of the DAG: a JS/TS module whose default export is called per run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeSpec {
+    /// Unique id, `[a-z0-9_-]`.
+    pub id: String,
+    /// Module path relative to the workflow directory.
+    pub file: String,
+    /// Ids of the nodes whose output this node consumes.
+    pub depends_on: Vec<String>,
+    /// How long one call may take.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Where the parts of this node were written.
+    #[serde(skip)]
+    pub pos: NodePositions,
+}
+
+/// Source positions of a node's parts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodePositions {
+    /// The node's `id` value (or the item start when missing).
+    pub id: Pos,
+    /// The `file` value.
+    pub file: Pos,
+    /// Each `depends_on` entry.
+    pub depends_on: Vec<Pos>,
+}
+
+/// A trigger that starts runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Trigger {
+    /// A schedule.
+    Cron(CronTrigger),
+    /// A NATS subject (optionally a JetStream stream).
+    Queue(QueueTrigger),
+    /// A signed HTTP webhook at `/hooks/<name>`.
+    Webhook(WebhookTrigger),
+}
+
+/// `type: cron`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CronTrigger {
+    /// Optional name; a named trigger's runs receive `{"trigger": "<name>"}`.
+    pub name: Option<String>,
+    /// Five-field cron expression.
+    pub schedule: String,
+    /// IANA time zone; UTC when absent.
+    pub timezone: Option<String>,
+    /// Where the trigger starts.
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+impl CronTrigger {
+    /// The JSON payload a run of this trigger receives.
+    pub fn payload(&self) -> serde_json::Value {
+        match &self.name {
+            Some(name) => serde_json::json!({ "trigger": name }),
+            None => serde_json::json!({}),
+        }
+    }
+}
+
+/// `type: queue`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueTrigger {
+    /// NATS subject, wildcards allowed.
+    pub subject: String,
+    /// JetStream stream for at-least-once delivery.
+    pub stream: Option<String>,
+    /// Durable consumer name (default: the workflow name).
+    pub durable: Option<String>,
+    /// Where the trigger starts.
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+/// `type: webhook`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookTrigger {
+    /// Path segment: `/hooks/<name>`.
+    pub name: String,
+    /// Dotted path into the secrets of the HMAC key.
+    pub secret: String,
+    /// Accepted `X-GitHub-Event` values; empty accepts all.
+    pub events: Vec<String>,
+    /// Accepted branches (payload `ref`); empty accepts all.
+    pub branches: Vec<String>,
+    /// Where the trigger starts.
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+/// `config:`: engine and deployment settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Config {
+    /// NATS server for queue triggers (`host:port` or `tls://host:port`).
+    pub nats_url: Option<String>,
+    /// Per-run memory limit of the sandbox, in bytes.
+    pub memory_limit: Option<u64>,
+    /// Largest accepted request body, in bytes.
+    pub max_body: Option<u64>,
+    /// Kubernetes resources for the engine container.
+    pub resources: Option<Resources>,
+    /// Image the cron jobs use to call the engine.
+    pub cron_image: Option<String>,
+}
+
+impl Config {
+    /// The effective per-run memory limit.
+    pub fn memory_limit_bytes(&self) -> u64 {
+        self.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT)
+    }
+
+    /// The effective request body limit.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.max_body.unwrap_or(DEFAULT_MAX_BODY)
+    }
+}
+
+/// Kubernetes resource requests and limits (quantities kept as written).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Resources {
+    /// `requests:`.
+    pub requests: ResourceAmounts,
+    /// `limits:`.
+    pub limits: ResourceAmounts,
+}
+
+/// Memory and CPU quantities.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ResourceAmounts {
+    /// e.g. `64Mi`.
+    pub memory: Option<String>,
+    /// e.g. `100m`.
+    pub cpu: Option<String>,
+}
+
+/// `fetch:`: what `ctx.fetch` may reach and which credentials it adds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct FetchPolicy {
+    /// Allowed host patterns (`example.com`, `*.example.com`); `None` allows every host.
+    pub allow: Option<Vec<String>>,
+    /// Credentials injected for matching hosts.
+    pub auth: Vec<FetchAuth>,
+}
+
+/// One credential rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FetchAuth {
+    /// Host pattern the credential is sent to.
+    pub host: String,
+    /// Dotted path into the secrets.
+    pub secret: String,
+    /// How the credential is sent.
+    pub scheme: AuthScheme,
+}
+
+/// How a credential is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthScheme {
+    /// `Authorization: Bearer <secret>`.
+    Bearer,
+    /// `Authorization: Basic base64(<secret>)`, the secret being `user:password`.
+    Basic,
+    /// `<Name>: <secret>`.
+    Header(String),
+}
+
+/// Whether `host` matches a policy pattern (`example.com` or `*.example.com`).
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let pattern = pattern.to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host.len() > suffix.len() && host.ends_with(&format!(".{suffix}")),
+        None => host == pattern,
+    }
+}
+
+mod humantime_serde_compat {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_hosts_match_subdomains_only() {
+        assert!(host_matches("*.slack.com", "hooks.slack.com"));
+        assert!(!host_matches("*.slack.com", "slack.com"));
+        assert!(!host_matches("*.slack.com", "evilslack.com"));
+        assert!(host_matches("api.github.com", "API.github.com."));
+        assert!(!host_matches("api.github.com", "api.github.com.evil.io"));
+    }
+}

@@ -1,0 +1,325 @@
+//! Semantic checks over a parsed workflow: names, ids, files, imports, the DAG, triggers and the
+//! fetch policy. Every problem is reported; nothing stops at the first.
+
+use crate::dag::{self, Dag};
+use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
+use crate::js_check;
+use crate::model::*;
+use crate::source::{SourceError, SourceProvider};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Runs every semantic check. `file` is the workflow file's name for diagnostics.
+pub fn validate(wf: &Workflow, file: &str, source: &dyn SourceProvider) -> Vec<Diagnostic> {
+    let mut v = Validator { file, out: Vec::new() };
+    v.name(wf);
+    v.version(wf);
+    v.nodes(wf, source);
+    v.dag(wf);
+    v.triggers(wf);
+    v.fetch(wf);
+    v.out
+}
+
+struct Validator<'f> {
+    file: &'f str,
+    out: Vec<Diagnostic>,
+}
+
+/// Whether `s` is a DNS-1123 label (Kubernetes object names).
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn suggest_dns_label(s: &str) -> String {
+    let mut out: String = s
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    while out.contains("--") {
+        out = out.replace("--", "-");
+    }
+    out.trim_matches('-').chars().take(63).collect()
+}
+
+impl Validator<'_> {
+    fn push(&mut self, d: Diagnostic) {
+        self.out.push(d);
+    }
+
+    fn name(&mut self, wf: &Workflow) {
+        if !wf.name.is_empty() && !is_dns_label(&wf.name) {
+            let fixed = suggest_dns_label(&wf.name);
+            self.push(
+                Diagnostic::error("bad-name", self.file, Pos::new(1, 1), format!("workflow name `{}` is not a valid DNS-1123 label", wf.name))
+                    .with_hint(format!("use lowercase letters, digits and `-`, at most 63 characters, e.g. `{fixed}`")),
+            );
+        }
+    }
+
+    fn version(&mut self, wf: &Workflow) {
+        let tag = wf.image_tag();
+        let ok = !wf.version.is_empty()
+            && tag.len() <= 128
+            && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !tag.starts_with('-');
+        if !wf.version.is_empty() && !ok {
+            self.push(
+                Diagnostic::error("bad-version", self.file, Pos::new(1, 1), format!("version `{}` cannot become an image tag", wf.version))
+                    .with_hint("use letters, digits, `.`, `-` and `_`, e.g. `1.0` or `2024-06-01`"),
+            );
+        }
+    }
+
+    fn nodes(&mut self, wf: &Workflow, source: &dyn SourceProvider) {
+        if wf.nodes.is_empty() {
+            self.push(
+                Diagnostic::error("no-nodes", self.file, Pos::new(1, 1), "the workflow has no nodes")
+                    .with_hint("add at least one node with `id` and `file`"),
+            );
+        }
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        let mut checked_modules = HashSet::new();
+        for node in &wf.nodes {
+            if !node.id.is_empty() {
+                let valid = node.id.len() <= 63
+                    && node.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                if !valid {
+                    self.push(
+                        Diagnostic::error("bad-node-id", self.file, node.pos.id, format!("node id `{}` is invalid", node.id))
+                            .with_hint("use lowercase letters, digits, `-` and `_`, at most 63 characters"),
+                    );
+                }
+                if let Some(first) = seen.insert(&node.id, node.pos.id) {
+                    self.push(
+                        Diagnostic::error("duplicate-node", self.file, node.pos.id, format!("duplicate node id `{}`", node.id))
+                            .with_hint(format!("the first `{}` is at line {}; give each node a unique id", node.id, first.line)),
+                    );
+                }
+            }
+            if node.timeout > MAX_TIMEOUT {
+                self.push(
+                    Diagnostic::error("bad-duration", self.file, node.pos.id, format!("node `{}` timeout is longer than 1h", node.id))
+                        .with_hint("long work belongs in a queue-triggered workflow split into steps"),
+                );
+            }
+            if !node.file.is_empty() {
+                self.node_file(node, source, &mut checked_modules);
+            }
+        }
+    }
+
+    fn node_file(&mut self, node: &NodeSpec, source: &dyn SourceProvider, checked: &mut HashSet<String>) {
+        let file = node.file.trim_start_matches("./");
+        if !js_check::is_module_path(file) {
+            self.push(
+                Diagnostic::error("bad-node-file", self.file, node.pos.file, format!("node file `{}` is not a .ts or .js module", node.file))
+                    .with_hint("node files end in .ts, .mts, .js or .mjs"),
+            );
+            return;
+        }
+        match source.read(file) {
+            Ok(text) => self.module(file, &text, true, source, checked),
+            Err(e) => {
+                let hint = match e {
+                    SourceError::NotFound => format!("create `{file}` with `export default async function run(ctx, input) {{ ... }}`"),
+                    SourceError::OutsideDirectory => "node files must live inside the workflow directory".into(),
+                    SourceError::Unreadable(_) => "check the file's permissions and that it is UTF-8".into(),
+                };
+                self.push(
+                    Diagnostic::error("missing-node-file", self.file, node.pos.file, format!("node `{}`: cannot read `{}`: {e}", node.id, node.file))
+                        .with_hint(hint),
+                );
+            }
+        }
+    }
+
+    fn module(&mut self, path: &str, text: &str, entry: bool, source: &dyn SourceProvider, checked: &mut HashSet<String>) {
+        if !checked.insert(path.to_owned()) {
+            return;
+        }
+        let facts = js_check::inspect(path, text);
+        for (pos, msg) in &facts.syntax_errors {
+            self.push(Diagnostic::error("js-syntax", path, *pos, msg.clone()).with_hint("fix the syntax error; `pipedreamer dev` reloads on save"));
+        }
+        if entry && facts.syntax_errors.is_empty() && !facts.has_default_export {
+            self.push(
+                Diagnostic::error("no-default-export", path, Pos::new(1, 1), "node module has no default export")
+                    .with_hint("add `export default async function run(ctx, input) { ... }`"),
+            );
+        }
+        for (spec, pos) in &facts.imports {
+            match js_check::resolve_import(path, spec) {
+                None => self.push(
+                    Diagnostic::error("bad-import", path, *pos, format!("cannot import `{spec}`: only relative imports inside the workflow directory are allowed"))
+                        .with_hint("node code gets the network through `ctx.fetch` and secrets through `ctx.secrets`; vendor other code as a relative module"),
+                ),
+                Some(target) => match source.read(&target) {
+                    Ok(text) => {
+                        if js_check::is_module_path(&target) {
+                            self.module(&target, &text, false, source, checked);
+                        }
+                    }
+                    Err(e) => self.push(
+                        Diagnostic::error("bad-import", path, *pos, format!("cannot import `{spec}` (`{target}`): {e}"))
+                            .with_hint("imports need the full file name, including the extension"),
+                    ),
+                },
+            }
+        }
+    }
+
+    fn dag(&mut self, wf: &Workflow) {
+        let ids: Vec<&str> = wf.nodes.iter().map(|n| n.id.as_str()).collect();
+        let mut unknown = false;
+        for node in &wf.nodes {
+            let mut seen = BTreeSet::new();
+            for (i, dep) in node.depends_on.iter().enumerate() {
+                let pos = node.pos.depends_on.get(i).copied().unwrap_or(node.pos.id);
+                if !seen.insert(dep) {
+                    self.push(Diagnostic::warning("duplicate-dependency", self.file, pos, format!("node `{}` lists `{dep}` twice", node.id)));
+                }
+                if !ids.contains(&dep.as_str()) {
+                    unknown = true;
+                    let hint = match did_you_mean(dep, ids.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("known nodes: {}", ids.join(", ")),
+                    };
+                    self.push(Diagnostic::error("unknown-dependency", self.file, pos, format!("node `{}` depends on unknown node `{dep}`", node.id)).with_hint(hint));
+                }
+            }
+        }
+        if unknown {
+            return;
+        }
+        if let Err(dag::DagError::Cycle(cycle)) = Dag::build(&wf.nodes) {
+            let pos = wf.node(&cycle[0]).map_or(Pos::new(1, 1), |n| n.pos.id);
+            self.push(
+                Diagnostic::error("dependency-cycle", self.file, pos, format!("dependency cycle: {}", cycle.join(" -> ")))
+                    .with_hint("remove one `depends_on` entry in the cycle; nodes form a DAG"),
+            );
+        }
+    }
+
+    fn triggers(&mut self, wf: &Workflow) {
+        let mut names: HashMap<String, Pos> = HashMap::new();
+        let parser = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Disallowed)
+            .year(croner::parser::Year::Disallowed)
+            .build();
+        for trigger in &wf.triggers {
+            match trigger {
+                Trigger::Cron(c) => {
+                    if !c.schedule.is_empty()
+                        && let Err(e) = parser.parse(&c.schedule)
+                    {
+                        self.push(
+                            Diagnostic::error("bad-cron", self.file, c.pos, format!("invalid cron schedule `{}`: {e}", c.schedule))
+                                .with_hint("use five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * 1-5`"),
+                        );
+                    }
+                    if let Some(tz) = &c.timezone
+                        && tz.parse::<chrono_tz::Tz>().is_err()
+                    {
+                        self.push(
+                            Diagnostic::error("bad-timezone", self.file, c.pos, format!("unknown time zone `{tz}`"))
+                                .with_hint("use an IANA name such as `Europe/Berlin` or `America/New_York`"),
+                        );
+                    }
+                    if let Some(name) = &c.name {
+                        self.unique_trigger_name(&mut names, name, c.pos);
+                    }
+                }
+                Trigger::Queue(q) => {
+                    if !q.subject.is_empty() && !is_nats_subject(&q.subject) {
+                        self.push(
+                            Diagnostic::error("bad-subject", self.file, q.pos, format!("invalid NATS subject `{}`", q.subject))
+                                .with_hint("use dot-separated tokens without spaces; `*` matches one token, `>` the rest (last only)"),
+                        );
+                    }
+                    if wf.config.nats_url.is_none() {
+                        self.push(
+                            Diagnostic::warning("no-nats-url", self.file, q.pos, "queue trigger without `config.nats_url`: the engine will serve HTTP only")
+                                .with_hint("add `config: { nats_url: \"nats.example.com:4222\" }`"),
+                        );
+                    }
+                }
+                Trigger::Webhook(w) => {
+                    if !w.name.is_empty() {
+                        if !w.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+                            self.push(
+                                Diagnostic::error("bad-trigger-name", self.file, w.pos, format!("webhook name `{}` cannot be a URL path segment", w.name))
+                                    .with_hint("use lowercase letters, digits, `-` and `_`"),
+                            );
+                        }
+                        self.unique_trigger_name(&mut names, &w.name, w.pos);
+                    }
+                }
+            }
+        }
+    }
+
+    fn unique_trigger_name(&mut self, names: &mut HashMap<String, Pos>, name: &str, pos: Pos) {
+        if let Some(first) = names.insert(name.to_owned(), pos) {
+            self.push(
+                Diagnostic::error("duplicate-trigger", self.file, pos, format!("duplicate trigger name `{name}`"))
+                    .with_hint(format!("the first is at line {}; trigger names must be unique", first.line)),
+            );
+        }
+    }
+
+    fn fetch(&mut self, wf: &Workflow) {
+        let Some(allow) = &wf.fetch.allow else { return };
+        for rule in &wf.fetch.auth {
+            let reachable = allow.iter().any(|p| {
+                host_matches(p, &rule.host) || (rule.host.starts_with("*.") && p == &rule.host)
+            });
+            if !reachable {
+                self.push(
+                    Diagnostic::warning("auth-host-not-allowed", self.file, Pos::new(1, 1), format!("auth rule for `{}` can never apply: `fetch.allow` does not permit that host", rule.host))
+                        .with_hint(format!("add `{}` to `fetch.allow`", rule.host)),
+                );
+            }
+        }
+    }
+}
+
+fn is_nats_subject(s: &str) -> bool {
+    let tokens: Vec<&str> = s.split('.').collect();
+    tokens.iter().enumerate().all(|(i, t)| {
+        !t.is_empty()
+            && !t.contains(char::is_whitespace)
+            && (*t != ">" || i == tokens.len() - 1)
+            && (t.len() == 1 || !(t.contains('*') || t.contains('>')))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        assert!(is_dns_label("github-digest"));
+        assert!(!is_dns_label("GitHub_Digest"));
+        assert!(!is_dns_label("-x"));
+        assert_eq!(suggest_dns_label("GitHub_Digest"), "github-digest");
+    }
+
+    #[test]
+    fn nats_subjects() {
+        assert!(is_nats_subject("events.github.push"));
+        assert!(is_nats_subject("events.*.push"));
+        assert!(is_nats_subject("events.>"));
+        assert!(!is_nats_subject("events.>.x"));
+        assert!(!is_nats_subject("events..x"));
+        assert!(!is_nats_subject("a b"));
+    }
+}
