@@ -1,0 +1,149 @@
+//! What a run returns: the JSON shape of `POST /run` responses and queue replies.
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::value::RawValue;
+
+/// A request to run the workflow once.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The run id; generated when `None`.
+    pub run_id: Option<String>,
+    /// The root nodes' input, as JSON text (already validated).
+    pub input: String,
+    /// What started the run (`http`, `cron:<name>`, `queue:<subject>`, `webhook:<name>`).
+    pub trigger: String,
+}
+
+impl RunRequest {
+    /// A request with a fresh run id.
+    pub fn new(input: impl Into<String>, trigger: impl Into<String>) -> Self {
+        Self { run_id: None, input: input.into(), trigger: trigger.into() }
+    }
+}
+
+/// The run's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    /// Unique id, also in every log line of the run.
+    pub run_id: String,
+    /// `succeeded` or `failed`.
+    pub status: RunStatus,
+    /// The leaf output (or leaves keyed by id) when the run succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Box<RawValue>>,
+    /// Why the run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunError>,
+    /// Per-node status and duration, in workflow order.
+    pub nodes: NodeReports,
+    /// Wall time of the whole run.
+    #[serde(skip)]
+    pub duration: std::time::Duration,
+}
+
+impl RunOutcome {
+    /// Whether the run succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.status == RunStatus::Succeeded
+    }
+
+    /// The failure kind, when failed.
+    pub fn failure(&self) -> Option<FailureKind> {
+        self.error.as_ref().map(|e| e.kind)
+    }
+
+    /// A failed outcome that no node caused (the sandbox itself failed).
+    pub fn internal(run_id: String, message: String) -> Self {
+        Self {
+            run_id,
+            status: RunStatus::Failed,
+            output: None,
+            error: Some(RunError { node: None, message, kind: FailureKind::Internal }),
+            nodes: NodeReports::default(),
+            duration: Default::default(),
+        }
+    }
+}
+
+/// Run status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every node succeeded.
+    Succeeded,
+    /// A node failed, timed out or ran out of memory.
+    Failed,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunError {
+    /// The node that failed (absent for sandbox failures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// What happened, secrets redacted.
+    pub message: String,
+    /// The kind, which decides the HTTP status.
+    #[serde(skip)]
+    pub kind: FailureKind,
+}
+
+/// The kinds of failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The node threw or returned a rejected promise or a non-JSON value.
+    Thrown,
+    /// The node exceeded its timeout.
+    Timeout,
+    /// The run exceeded its memory limit.
+    Memory,
+    /// The sandbox failed (a bug or resource exhaustion outside node code).
+    Internal,
+}
+
+/// A node's state after a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Returned a value.
+    Succeeded,
+    /// Threw or exceeded the memory limit.
+    Failed,
+    /// Exceeded its timeout.
+    TimedOut,
+    /// Was running when another node failed.
+    Cancelled,
+    /// Never started because the run failed first.
+    Skipped,
+}
+
+/// Status and duration of one node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    /// Final state.
+    pub status: NodeStatus,
+    /// Milliseconds from start to end (0 when skipped).
+    pub duration_ms: f64,
+}
+
+/// Reports keyed by node id, serialized as a JSON object in workflow order.
+#[derive(Debug, Clone, Default)]
+pub struct NodeReports(pub Vec<(String, NodeReport)>);
+
+impl NodeReports {
+    /// The report of a node.
+    pub fn get(&self, id: &str) -> Option<&NodeReport> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, r)| r)
+    }
+}
+
+impl Serialize for NodeReports {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}

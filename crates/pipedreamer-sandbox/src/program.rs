@@ -1,0 +1,95 @@
+//! A loaded workflow: validated spec, DAG, and every module transpiled and compiled to QuickJS
+//! bytecode once, so a run only instantiates bytecode.
+
+use crate::loader::SourceModules;
+use crate::transpile;
+use pipedreamer_spec::diagnostic::Diagnostic;
+use pipedreamer_spec::js_check;
+use pipedreamer_spec::source::SourceProvider;
+use pipedreamer_spec::{Dag, Pos, Workflow};
+use rquickjs::module::WriteOptions;
+use rquickjs::{Context, Module, Runtime};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// The module name of the host API (`host.js`).
+pub(crate) const HOST_MODULE: &str = "pipedreamer:host";
+const HOST_SOURCE: &str = include_str!("host.js");
+
+/// A workflow ready to run.
+#[derive(Debug)]
+pub struct Program {
+    /// The validated spec.
+    pub workflow: Workflow,
+    /// Its graph.
+    pub dag: Dag,
+    /// Bytecode by module name (path relative to the workflow directory).
+    pub(crate) modules: BTreeMap<String, Arc<[u8]>>,
+}
+
+impl Program {
+    /// Checks the workflow under `source` and compiles its modules. All problems come back as
+    /// diagnostics, like `pipedreamer validate` prints them.
+    pub fn load(source: &dyn SourceProvider) -> Result<Self, Vec<Diagnostic>> {
+        let (workflow, dag) = pipedreamer_spec::check(source).into_valid()?;
+        let mut sources = BTreeMap::new();
+        let mut queue: VecDeque<String> =
+            workflow.nodes.iter().map(|n| n.file.trim_start_matches("./").to_owned()).collect();
+        while let Some(path) = queue.pop_front() {
+            if sources.contains_key(&path) {
+                continue;
+            }
+            let text = source.read(&path).map_err(|e| {
+                vec![Diagnostic::error("missing-node-file", &path, Pos::new(1, 1), format!("cannot read `{path}`: {e}"))]
+            })?;
+            for (spec, _) in js_check::inspect(&path, &text).imports {
+                if let Some(target) = js_check::resolve_import(&path, &spec) {
+                    queue.push_back(target);
+                }
+            }
+            let js = transpile::to_javascript(&path, &text).map_err(|m| {
+                vec![Diagnostic::error("js-syntax", &path, Pos::new(1, 1), m)]
+            })?;
+            sources.insert(path, js);
+        }
+        sources.insert(HOST_MODULE.to_owned(), HOST_SOURCE.to_owned());
+        let modules = compile(&sources)?;
+        Ok(Self { workflow, dag, modules })
+    }
+
+    /// Bytecode of a module.
+    pub(crate) fn module(&self, name: &str) -> Option<&Arc<[u8]>> {
+        self.modules.get(name)
+    }
+
+    /// The module path of a node (normalized).
+    pub fn node_module(&self, index: usize) -> &str {
+        self.workflow.nodes[index].file.trim_start_matches("./")
+    }
+}
+
+fn compile(sources: &BTreeMap<String, String>) -> Result<BTreeMap<String, Arc<[u8]>>, Vec<Diagnostic>> {
+    let internal = |m: String| vec![Diagnostic::error("internal", "workflow.yaml", Pos::new(1, 1), m)];
+    let rt = Runtime::new().map_err(|e| internal(format!("cannot start QuickJS: {e}")))?;
+    let shared = Arc::new(sources.clone());
+    rt.set_loader(SourceModules(shared.clone()), SourceModules(shared));
+    let ctx = Context::full(&rt).map_err(|e| internal(format!("cannot start QuickJS: {e}")))?;
+    ctx.with(|ctx| {
+        let mut out = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (name, js) in sources {
+            let compiled = Module::declare(ctx.clone(), name.as_str(), js.as_str())
+                .and_then(|m| m.write(WriteOptions::default()));
+            match compiled {
+                Ok(bytes) => {
+                    out.insert(name.clone(), Arc::from(bytes));
+                }
+                Err(e) => {
+                    let msg = crate::executor::describe_exception(&ctx, e);
+                    errors.push(Diagnostic::error("js-syntax", name, Pos::new(1, 1), msg));
+                }
+            }
+        }
+        if errors.is_empty() { Ok(out) } else { Err(errors) }
+    })
+}

@@ -1,0 +1,132 @@
+//! Secret values and their redaction. Every string a node or the network can put into a log line
+//! or an error passes through [`Redactor::redact`].
+
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Secrets shorter than this are not redacted: masking `1` or `ok` everywhere would garble logs
+/// without protecting anything.
+const MIN_REDACTED_LEN: usize = 4;
+
+/// The workflow's secrets, a JSON tree (nested YAML locally, one key per file in production).
+#[derive(Clone, Default)]
+pub struct Secrets {
+    tree: Arc<Value>,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+impl Secrets {
+    /// Wraps a JSON tree; `null` means no secrets.
+    pub fn new(tree: Value) -> Self {
+        let tree = if tree.is_null() { Value::Object(Default::default()) } else { tree };
+        let mut values = Vec::new();
+        collect_strings(&tree, &mut values);
+        Self { redactor: Redactor::new(values), tree: Arc::new(tree) }
+    }
+
+    /// The whole tree, as nodes see it in `ctx.secrets`.
+    pub fn tree(&self) -> &Value {
+        &self.tree
+    }
+
+    /// The string at a dotted path (`github.token`). A `{ "value": "..." }` object, as produced
+    /// by a secrets-directory file that is not JSON, yields its `value`.
+    pub fn lookup(&self, path: &str) -> Option<String> {
+        let mut node = self.tree.as_ref();
+        for part in path.split('.') {
+            node = node.get(part)?;
+        }
+        match node {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Object(o) => o.get("value").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// The redactor for these secrets.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// How many leaf values there are (for the startup log; never the values).
+    pub fn count(&self) -> usize {
+        self.redactor.values.len()
+    }
+}
+
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Replaces secret values in text with `[REDACTED]`.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    values: Arc<Vec<String>>,
+}
+
+impl Redactor {
+    /// A redactor for these values (short ones are ignored, longest are replaced first).
+    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
+        let mut values: Vec<String> = values.into_iter().filter(|v| v.len() >= MIN_REDACTED_LEN).collect();
+        // Derived forms leak too: the base64 of `user:pass` for basic auth is as good as the secret.
+        let derived: Vec<String> = values
+            .iter()
+            .map(|v| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v))
+            .collect();
+        values.extend(derived);
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Self { values: Arc::new(values) }
+    }
+
+    /// `text` with every secret value replaced.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for v in self.values.iter() {
+            if out.contains(v.as_str()) {
+                out = out.replace(v.as_str(), "[REDACTED]");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lookup_follows_dots_and_value_objects() {
+        let s = Secrets::new(json!({"github": {"token": "ghp_abc"}, "api": {"value": "k-123"}}));
+        assert_eq!(s.lookup("github.token").as_deref(), Some("ghp_abc"));
+        assert_eq!(s.lookup("api").as_deref(), Some("k-123"));
+        assert_eq!(s.lookup("github.nope"), None);
+    }
+
+    #[test]
+    fn redacts_values_and_their_base64() {
+        let s = Secrets::new(json!({"a": "hunter22", "short": "ok"}));
+        assert_eq!(s.redactor().redact("pw=hunter22 ok"), "pw=[REDACTED] ok");
+        assert_eq!(s.redactor().redact("Basic aHVudGVyMjI="), "Basic [REDACTED]");
+    }
+
+    #[test]
+    fn debug_never_prints_values() {
+        let s = Secrets::new(json!({"a": "hunter22"}));
+        assert!(!format!("{s:?}").contains("hunter22"));
+    }
+}

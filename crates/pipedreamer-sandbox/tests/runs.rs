@@ -1,0 +1,181 @@
+//! Runs real workflows through the sandbox (QuickJS, worker threads) from in-memory files.
+
+use pipedreamer_sandbox::*;
+use pipedreamer_spec::source::MemorySource;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn workload(yaml: &str, files: &[(&str, &str)], secrets: Value) -> Arc<Workload> {
+    let mut all = vec![("workflow.yaml", yaml)];
+    all.extend_from_slice(files);
+    let program = Program::load(&MemorySource::from_pairs(all)).unwrap_or_else(|d| panic!("{d:#?}"));
+    Arc::new(Workload::new(program, Secrets::new(secrets)).0)
+}
+
+fn sandbox() -> Sandbox {
+    Sandbox::start(PoolOptions { workers: 2 }).unwrap()
+}
+
+async fn run(sb: &Sandbox, wl: &Arc<Workload>, input: Value) -> (RunOutcome, Value) {
+    let out = sb.run(wl.clone(), RunRequest::new(input.to_string(), "http")).await;
+    let json = serde_json::to_value(&out).unwrap();
+    (out, json)
+}
+
+const DIAMOND: &str = "name: d\nversion: \"1\"\nnodes:\n  - {id: a, file: a.ts}\n  - {id: b, file: b.js, depends_on: [a]}\n  - {id: c, file: c.js, depends_on: [a]}\n  - {id: d, file: d.js, depends_on: [b, c]}\n";
+
+#[tokio::test]
+async fn diamond_passes_outputs_along_the_dag() {
+    let wl = workload(
+        DIAMOND,
+        &[
+            ("a.ts", "import { inc } from './lib/inc.ts';\nexport default async function run(ctx: any, input: {n: number}): Promise<number> { return inc(input.n); }"),
+            ("lib/inc.ts", "export const inc = (n: number): number => n + 1;"),
+            ("b.js", "export default (ctx, x) => x * 10"),
+            ("c.js", "export default async (ctx, x) => ({ run: ctx.run.id.length > 0, trigger: ctx.run.trigger, x })"),
+            ("d.js", "export default (ctx, input) => input"),
+        ],
+        json!({}),
+    );
+    let (out, json) = run(&sandbox(), &wl, json!({"n": 1})).await;
+    assert!(out.succeeded(), "{json}");
+    assert_eq!(json["output"], json!({"b": 20, "c": {"run": true, "trigger": "http", "x": 2}}));
+    assert_eq!(json["nodes"]["d"]["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn several_leaves_are_keyed_by_id() {
+    let wl = workload(
+        "name: l\nversion: \"1\"\nnodes:\n  - {id: x, file: x.js}\n  - {id: y, file: y.js}\n",
+        &[("x.js", "export default () => 1"), ("y.js", "export default (ctx, i) => i")],
+        json!({}),
+    );
+    let (_, json) = run(&sandbox(), &wl, json!({"k": true})).await;
+    assert_eq!(json["output"], json!({"x": 1, "y": {"k": true}}));
+}
+
+#[tokio::test]
+async fn a_throwing_node_fails_the_run_and_skips_dependents() {
+    let wl = workload(
+        "name: t\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n  - {id: b, file: b.js, depends_on: [a]}\n",
+        &[("a.js", "export default () => { throw new Error('boom') }"), ("b.js", "export default () => 1")],
+        json!({}),
+    );
+    let (out, json) = run(&sandbox(), &wl, json!({})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Thrown));
+    assert_eq!(json["error"]["node"], "a");
+    assert!(json["error"]["message"].as_str().unwrap().contains("boom"), "{json}");
+    assert_eq!(json["nodes"]["b"]["status"], "skipped");
+}
+
+#[tokio::test]
+async fn infinite_loops_time_out_and_the_sandbox_keeps_serving() {
+    let wl = workload(
+        "name: t\nversion: \"1\"\nnodes:\n  - {id: spin, file: a.js, timeout: 200ms}\n",
+        &[("a.js", "export default (ctx, i) => { if (i.spin) { for (;;) {} } return 'ok' }")],
+        json!({}),
+    );
+    let sb = sandbox();
+    let (out, json) = run(&sb, &wl, json!({"spin": true})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Timeout), "{json}");
+    assert_eq!(json["nodes"]["spin"]["status"], "timed_out");
+    let (out, _) = run(&sb, &wl, json!({})).await;
+    assert!(out.succeeded());
+}
+
+#[tokio::test]
+async fn awaits_that_never_resolve_time_out() {
+    let wl = workload(
+        "name: t\nversion: \"1\"\nnodes:\n  - {id: wait, file: a.js, timeout: 100ms}\n",
+        &[("a.js", "export default () => new Promise(() => {})")],
+        json!({}),
+    );
+    let (out, _) = run(&sandbox(), &wl, json!({})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Timeout));
+}
+
+#[tokio::test]
+async fn memory_bombs_hit_the_run_limit() {
+    let wl = workload(
+        "name: m\nversion: \"1\"\nconfig: {memory_limit: 16Mi}\nnodes:\n  - {id: bomb, file: a.js}\n",
+        &[("a.js", "export default (ctx, i) => { if (!i.bomb) return 'ok'; const a = []; for (;;) a.push('x'.repeat(1024) + a.length) }")],
+        json!({}),
+    );
+    let sb = sandbox();
+    let (out, json) = run(&sb, &wl, json!({"bomb": true})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Memory), "{json}");
+    assert!(json["error"]["message"].as_str().unwrap().contains("16 MiB"));
+    let (out, _) = run(&sb, &wl, json!({})).await;
+    assert!(out.succeeded());
+}
+
+#[tokio::test]
+async fn runs_do_not_share_state() {
+    let wl = workload(
+        "name: s\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[("a.js", "let calls = 0;\nexport default () => { globalThis.seen = (globalThis.seen || 0) + 1; calls++; return [calls, globalThis.seen] }")],
+        json!({}),
+    );
+    let sb = sandbox();
+    for _ in 0..3 {
+        let (_, json) = run(&sb, &wl, json!({})).await;
+        assert_eq!(json["output"], json!([1, 1]));
+    }
+}
+
+#[tokio::test]
+async fn sandbox_has_no_ambient_capabilities_and_frozen_secrets() {
+    let wl = workload(
+        "name: c\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[("a.js", r#"export default (ctx) => {
+            let mutated = true;
+            try { ctx.secrets.api.key = 'x'; } catch { mutated = false; }
+            return {
+              process: typeof process, require: typeof require, deno: typeof Deno, std: typeof std, os: typeof os,
+              fetchGlobal: typeof fetch, mutated, key: ctx.secrets.api.key.length,
+            };
+        }"#)],
+        json!({"api": {"key": "supersecret"}}),
+    );
+    let (_, json) = run(&sandbox(), &wl, json!({})).await;
+    assert_eq!(
+        json["output"],
+        json!({"process": "undefined", "require": "undefined", "deno": "undefined", "std": "undefined", "os": "undefined", "fetchGlobal": "undefined", "mutated": false, "key": 11})
+    );
+}
+
+#[tokio::test]
+async fn disallowed_hosts_are_refused_with_a_fix() {
+    let wl = workload(
+        "name: f\nversion: \"1\"\nfetch: {allow: [api.example.com]}\nnodes:\n  - {id: a, file: a.js}\n",
+        &[("a.js", "export default async (ctx) => { try { await ctx.fetch('http://127.0.0.1:9/'); return 'reached' } catch (e) { return String(e) } }")],
+        json!({}),
+    );
+    let (_, json) = run(&sandbox(), &wl, json!({})).await;
+    let msg = json["output"].as_str().unwrap();
+    assert!(msg.contains("requires network access to `127.0.0.1`") && msg.contains("fetch.allow"), "{msg}");
+}
+
+#[tokio::test]
+async fn errors_never_show_secret_values() {
+    let wl = workload(
+        "name: r\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[("a.js", "export default (ctx) => { throw new Error('token is ' + ctx.secrets.t) }")],
+        json!({"t": "s3cr3t-value"}),
+    );
+    let (_, json) = run(&sandbox(), &wl, json!({})).await;
+    let msg = json["error"]["message"].as_str().unwrap();
+    assert!(!msg.contains("s3cr3t-value") && msg.contains("[REDACTED]"), "{msg}");
+}
+
+#[tokio::test]
+async fn non_json_return_values_fail_clearly() {
+    let wl = workload(
+        "name: r\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[("a.js", "export default () => { const o = {}; o.self = o; return o }")],
+        json!({}),
+    );
+    let (out, json) = run(&sandbox(), &wl, json!({})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Thrown));
+    assert!(json["error"]["message"].as_str().unwrap().contains("not JSON-serializable"), "{json}");
+}
