@@ -44,7 +44,7 @@ enum NodeFailure {
 
 /// Runs the workflow once.
 pub(crate) async fn execute(wl: &Workload, req: RunRequest, client: &reqwest::Client) -> RunOutcome {
-    let run_id = req.run_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let run_id = req.run_id.clone().unwrap_or_else(|| crate::outcome::new_run_id());
     let started = Instant::now();
     let program = &wl.program;
     let n = program.workflow.nodes.len();

@@ -4,6 +4,11 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::value::RawValue;
 
+/// A fresh, time-ordered run id.
+pub fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// A request to run the workflow once.
 #[derive(Debug, Clone)]
 pub struct RunRequest {

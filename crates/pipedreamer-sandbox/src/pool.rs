@@ -65,7 +65,7 @@ impl Sandbox {
     /// Runs the workflow once and returns its outcome. Never panics: a crash inside the sandbox
     /// becomes a failed outcome.
     pub async fn run(&self, workload: Arc<Workload>, request: RunRequest) -> RunOutcome {
-        let run_id = request.run_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let run_id = request.run_id.clone().unwrap_or_else(|| crate::outcome::new_run_id());
         let request = RunRequest { run_id: Some(run_id.clone()), ..request };
         let (reply, outcome) = oneshot::channel();
         if self.queue.send(Job { workload, request, reply }).await.is_err() {

@@ -47,7 +47,8 @@ pub fn inspect(path: &str, source: &str) -> ModuleFacts {
         .chain(record.indirect_export_entries.iter())
         .any(|e| e.export_name.is_default());
     for (specifier, requests) in record.requested_modules.iter() {
-        for r in requests.iter() {
+        // Type-only imports (`import type`) vanish when types are stripped.
+        for r in requests.iter().filter(|r| !r.is_type) {
             facts.imports.push((specifier.to_string(), Pos::from_offset(source, r.span.start as usize)));
         }
     }
@@ -95,6 +96,12 @@ mod tests {
         let f = inspect("nodes/a.js", "export default function (ctx) {\n  return (;\n}\n");
         assert_eq!(f.syntax_errors.len(), 1);
         assert_eq!(f.syntax_errors[0].0.line, 2);
+    }
+
+    #[test]
+    fn type_only_imports_are_not_runtime_imports() {
+        let f = inspect("nodes/a.ts", "import type { Ctx } from '../pipedreamer';\nexport default (ctx: Ctx) => 1;");
+        assert!(f.imports.is_empty(), "{:?}", f.imports);
     }
 
     #[test]

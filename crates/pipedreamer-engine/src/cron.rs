@@ -1,0 +1,113 @@
+//! Local cron: the engine schedules its own cron triggers when it runs alone (`dev`, or a single
+//! container with `--cron local`). In Kubernetes the CronJobs do it and this stays off.
+//!
+//! Like `concurrencyPolicy: Forbid`, a trigger whose previous run is still going skips its turn.
+//! Triggers are re-read every tick, so a `dev` reload takes effect within a second.
+
+use crate::state::EngineState;
+use chrono::{DateTime, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+use pipedreamer_spec::CronTrigger;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const TICK: Duration = Duration::from_secs(1);
+
+fn key(t: &CronTrigger) -> String {
+    format!("{}|{}|{}", t.name.as_deref().unwrap_or(""), t.schedule, t.timezone.as_deref().unwrap_or("UTC"))
+}
+
+/// The next time `trigger` fires strictly after `after`.
+pub fn next_fire(trigger: &CronTrigger, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let cron: Cron = CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(&trigger.schedule)
+        .ok()?;
+    let tz: chrono_tz::Tz = trigger.timezone.as_deref().unwrap_or("UTC").parse().ok()?;
+    cron.find_next_occurrence(&after.with_timezone(&tz), false).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// Runs the scheduler until `stop` is cancelled.
+pub async fn run_scheduler(state: Arc<EngineState>, stop: CancellationToken) {
+    let running: Arc<Mutex<HashSet<String>>> = Default::default();
+    let mut next: HashMap<String, DateTime<Utc>> = HashMap::new();
+    loop {
+        let Some(workload) = state.workload() else {
+            if sleep_or_stop(&stop, TICK).await { return; }
+            continue;
+        };
+        let now = Utc::now();
+        let triggers: Vec<CronTrigger> = workload.program.workflow.cron_triggers().cloned().collect();
+        next.retain(|k, _| triggers.iter().any(|t| &key(t) == k));
+        let mut wake = now + chrono::Duration::from_std(TICK).unwrap_or_default();
+        for t in &triggers {
+            let k = key(t);
+            let Some(due) = next.get(&k).copied().or_else(|| next_fire(t, now)) else { continue };
+            if due <= now {
+                fire(&state, &workload, t, &k, &running);
+                if let Some(n) = next_fire(t, due.max(now)) {
+                    next.insert(k, n);
+                    wake = wake.min(n);
+                }
+            } else {
+                next.insert(k, due);
+                wake = wake.min(due);
+            }
+        }
+        let sleep = (wake - Utc::now()).to_std().unwrap_or(Duration::from_millis(10));
+        if sleep_or_stop(&stop, sleep.min(TICK)).await {
+            return;
+        }
+    }
+}
+
+fn fire(state: &Arc<EngineState>, workload: &Arc<pipedreamer_sandbox::Workload>, t: &CronTrigger, k: &str, running: &Arc<Mutex<HashSet<String>>>) {
+    let label = t.name.clone().unwrap_or_else(|| t.schedule.clone());
+    if !running.lock().map(|mut r| r.insert(k.to_owned())).unwrap_or(false) {
+        tracing::warn!(target: "cron", trigger = %label, "previous run still going; skipping this one");
+        return;
+    }
+    let state2 = state.clone();
+    let workload = workload.clone();
+    let payload = t.payload().to_string();
+    let trigger_name = format!("cron:{label}");
+    let running = running.clone();
+    let k = k.to_owned();
+    state.background.spawn(async move {
+        state2.run(workload, payload, &trigger_name).await;
+        if let Ok(mut r) = running.lock() {
+            r.remove(&k);
+        }
+    });
+}
+
+async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn trigger(schedule: &str, tz: Option<&str>) -> CronTrigger {
+        CronTrigger { name: Some("t".into()), schedule: schedule.into(), timezone: tz.map(Into::into), pos: Default::default() }
+    }
+
+    #[test]
+    fn next_fire_respects_time_zones() {
+        let after = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let utc = next_fire(&trigger("0 9 * * *", None), after).unwrap();
+        assert_eq!(utc, Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap());
+        let berlin = next_fire(&trigger("0 9 * * *", Some("Europe/Berlin")), after).unwrap();
+        assert_eq!(berlin, Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap());
+    }
+}

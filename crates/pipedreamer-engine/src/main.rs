@@ -1,0 +1,140 @@
+//! `pipedreamer-engine`: the runtime inside workflow images.
+
+use clap::Parser;
+use pipedreamer_engine::logging::{self, LogFormat};
+use pipedreamer_engine::{EngineState, LoadError, SecretsSource, ServeOptions};
+use pipedreamer_sandbox::{PoolOptions, Sandbox};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Serves a Pipedreamer workflow: POST /run, webhooks, cron and queue triggers.
+#[derive(Debug, Parser)]
+#[command(name = "pipedreamer-engine", version)]
+struct Args {
+    /// The workflow directory or its workflow.yaml.
+    #[arg(long, env = "PIPEDREAMER_WORKFLOW", default_value = "/app/workflow.yaml")]
+    workflow: PathBuf,
+    /// Port to listen on.
+    #[arg(long, short, env = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    host: IpAddr,
+    /// Secrets as one file per key (a mounted Kubernetes Secret).
+    #[arg(long, conflicts_with = "secrets_file")]
+    secrets_dir: Option<PathBuf>,
+    /// Secrets as a nested YAML file (default: `.secrets.yaml` next to the workflow, if present).
+    #[arg(long)]
+    secrets_file: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "PIPEDREAMER_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Largest request body in bytes (overrides `config.max_body`).
+    #[arg(long)]
+    max_body: Option<u64>,
+    /// Sandbox worker threads (default: cores, at least 2).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// `local` schedules cron triggers in-process; `off` leaves them to Kubernetes CronJobs.
+    #[arg(long, value_parser = ["local", "off"], default_value = "off")]
+    cron: String,
+    /// How long in-flight runs may finish after SIGTERM (keep below the pod's grace period).
+    #[arg(long, value_parser = humantime_duration, default_value = "25s")]
+    shutdown_grace: Duration,
+}
+
+fn humantime_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration `{s}`; use e.g. `25s`"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("invalid duration `{s}`; use e.g. `25s`")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    logging::init(args.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let dir = pipedreamer_engine::workflow_dir(&args.workflow);
+    let secrets = match (&args.secrets_dir, &args.secrets_file) {
+        (Some(d), _) => SecretsSource::Dir(d.clone()),
+        (_, Some(f)) => SecretsSource::File(f.clone()),
+        _ => SecretsSource::File(dir.join(".secrets.yaml")),
+    };
+    let workload = match pipedreamer_engine::load(&dir, &secrets) {
+        Ok(w) => w,
+        Err(LoadError::Invalid(diags)) => {
+            for d in diags.iter().filter(|d| d.is_error()) {
+                tracing::error!("{d}");
+            }
+            tracing::error!("the workflow in `{}` is invalid; run `pipedreamer validate` for details", dir.display());
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let workflow = &workload.program.workflow;
+    let (name, version, nodes) = (workflow.name.clone(), workflow.version.clone(), workflow.nodes.len());
+    let sandbox = match Sandbox::start(args.workers.map_or_else(PoolOptions::default, |workers| PoolOptions { workers })) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let state = EngineState::new(sandbox, Some(workload), args.max_body);
+    let addr = SocketAddr::new(args.host, args.port);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {addr}: {e}; pick another --port");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(workflow = %name, version = %version, nodes, %addr, "engine ready");
+    let stop = CancellationToken::new();
+    tokio::spawn(wait_for_signal(stop.clone()));
+    let options = ServeOptions { local_cron: args.cron == "local", shutdown_grace: args.shutdown_grace };
+    match pipedreamer_engine::serve(state, listener, options, stop).await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn wait_for_signal(stop: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            stop.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("received SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+    }
+    stop.cancel();
+}

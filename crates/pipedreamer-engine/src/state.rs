@@ -1,0 +1,109 @@
+//! The engine's shared state: the current workload (swappable, for `dev` reloads), the sandbox,
+//! metrics. Every trigger starts runs through [`EngineState::run`], so logging and metrics are
+//! the same whichever way a run arrives.
+
+use crate::metrics::Metrics;
+use arc_swap::ArcSwapOption;
+use pipedreamer_sandbox::{RunOutcome, RunRequest, Sandbox, Workload};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Shared by the HTTP server and all triggers.
+pub struct EngineState {
+    workload: ArcSwapOption<Workload>,
+    sandbox: Sandbox,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Request body limit override from the command line.
+    pub max_body_override: Option<u64>,
+    draining: AtomicBool,
+    /// Runs started in the background (webhooks, cron, queues), awaited on shutdown.
+    pub background: tokio_util::task::TaskTracker,
+    in_flight: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Extra readiness facts reported by triggers (e.g. NATS connection state).
+    pub readiness: std::sync::Mutex<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl EngineState {
+    /// State around a sandbox, with an optional first workload.
+    pub fn new(sandbox: Sandbox, workload: Option<Workload>, max_body_override: Option<u64>) -> Arc<Self> {
+        Arc::new(Self {
+            workload: ArcSwapOption::new(workload.map(Arc::new)),
+            sandbox,
+            metrics: Metrics::default(),
+            max_body_override,
+            draining: AtomicBool::new(false),
+            background: tokio_util::task::TaskTracker::new(),
+            readiness: Default::default(),
+            in_flight: Default::default(),
+        })
+    }
+
+    /// The workload in service, if one is loaded.
+    pub fn workload(&self) -> Option<Arc<Workload>> {
+        self.workload.load_full()
+    }
+
+    /// Replaces the workload; runs in progress finish on the old one.
+    pub fn replace(&self, workload: Workload) {
+        self.workload.store(Some(Arc::new(workload)));
+    }
+
+    /// The request body limit in force.
+    pub fn max_body(&self) -> u64 {
+        self.max_body_override
+            .or_else(|| self.workload().map(|w| w.program.workflow.config.max_body_bytes()))
+            .unwrap_or(pipedreamer_spec::DEFAULT_MAX_BODY)
+    }
+
+    fn track(&self, run_id: &str, running: bool) {
+        if let Ok(mut set) = self.in_flight.lock() {
+            if running { set.insert(run_id.to_owned()); } else { set.remove(run_id); }
+        }
+    }
+
+    /// Ids of runs in progress.
+    pub fn in_flight_ids(&self) -> Vec<String> {
+        self.in_flight.lock().map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Marks the engine as shutting down: readiness fails so load balancers stop sending.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Runs the workflow once with `input` (JSON text). Logs one line and records metrics.
+    pub async fn run(&self, workload: Arc<Workload>, input: String, trigger: &str) -> RunOutcome {
+        self.run_with_id(workload, input, trigger, None).await
+    }
+
+    /// [`EngineState::run`] with a run id chosen by the caller (answered before the run ends).
+    pub async fn run_with_id(&self, workload: Arc<Workload>, input: String, trigger: &str, run_id: Option<String>) -> RunOutcome {
+        let _guard = self.metrics.in_flight();
+        let run_id = run_id.unwrap_or_else(pipedreamer_sandbox::outcome::new_run_id);
+        self.track(&run_id, true);
+        let request = RunRequest { run_id: Some(run_id.clone()), ..RunRequest::new(input, trigger) };
+        let outcome = self.sandbox.run(workload, request).await;
+        self.track(&run_id, false);
+        self.metrics.record(trigger, &outcome);
+        let duration_ms = (outcome.duration.as_secs_f64() * 1e6).round() / 1e3;
+        match &outcome.error {
+            None => tracing::info!(target: "run", run_id = %outcome.run_id, trigger, duration_ms, "run succeeded"),
+            Some(e) => tracing::warn!(
+                target: "run",
+                run_id = %outcome.run_id,
+                trigger,
+                duration_ms,
+                node = e.node.as_deref().unwrap_or("-"),
+                error = %e.message,
+                "run failed"
+            ),
+        }
+        outcome
+    }
+}

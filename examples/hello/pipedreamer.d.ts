@@ -1,0 +1,54 @@
+// Types for the `ctx` object Pipedreamer passes to every node:
+//   export default async function run(ctx: Ctx, input: In): Promise<Out>
+// Import with `import type { Ctx } from "../pipedreamer";` (types only; nothing is loaded).
+
+/** A WHATWG-like response; the body is read in full before `ctx.fetch` resolves. */
+export interface FetchResponse {
+  readonly status: number;
+  readonly statusText: string;
+  readonly ok: boolean;
+  readonly url: string;
+  readonly redirected: boolean;
+  readonly headers: {
+    get(name: string): string | null;
+    has(name: string): boolean;
+    entries(): IterableIterator<[string, string]>;
+    forEach(cb: (value: string, name: string) => void): void;
+  };
+  readonly bodyUsed: boolean;
+  text(): Promise<string>;
+  json<T = unknown>(): Promise<T>;
+}
+
+export interface FetchInit {
+  method?: string;
+  headers?: Record<string, string> | [string, string][];
+  /** A string is sent as is; any other value is sent as JSON. */
+  body?: string | unknown;
+}
+
+export interface Log {
+  debug(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+/** JSON values: what nodes receive and may return. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface Ctx {
+  /** Read-only (deeply frozen) secrets from `.secrets.yaml` or `/app/secrets`. */
+  readonly secrets: { readonly [key: string]: any };
+  /**
+   * HTTP(S) requests, limited to the hosts in `fetch.allow`. Credentials from `fetch.auth` are
+   * added by the engine for matching hosts only and are never visible here.
+   */
+  fetch(url: string, init?: FetchInit): Promise<FetchResponse>;
+  /** Structured log lines tagged with the run and node id; secret values are redacted. */
+  readonly log: Log;
+  /** The current run: its id and what started it (`http`, `cron:<name>`, `webhook:<name>`, `queue:<subject>`). */
+  readonly run: { readonly id: string; readonly trigger: string };
+  /** The node being called. */
+  readonly node: { readonly id: string };
+}
