@@ -33,6 +33,18 @@ pub struct Workflow {
     pub config: Config,
     /// The `ctx.fetch` policy.
     pub fetch: FetchPolicy,
+    /// Where top-level values were written.
+    #[serde(skip)]
+    pub positions: WorkflowPositions,
+}
+
+/// Source positions of top-level values.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WorkflowPositions {
+    /// The `name` value.
+    pub name: Pos,
+    /// The `version` value.
+    pub version: Pos,
 }
 
 impl Workflow {

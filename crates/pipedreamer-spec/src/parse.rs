@@ -18,7 +18,7 @@ pub struct Parsed {
 
 /// Parses `workflow.yaml` text. `file` is the name diagnostics report.
 pub fn parse_workflow(text: &str, file: &str) -> Parsed {
-    let mut p = Parser { file, diags: Vec::new() };
+    let mut p = Parser { file, text, diags: Vec::new() };
     let workflow = match yaml::parse(text) {
         Err(e) => {
             p.diags.push(
@@ -41,6 +41,7 @@ pub fn parse_workflow(text: &str, file: &str) -> Parsed {
 
 struct Parser<'f> {
     file: &'f str,
+    text: &'f str,
     diags: Vec<Diagnostic>,
 }
 
@@ -87,6 +88,14 @@ impl Parser<'_> {
         Some(entries)
     }
 
+    /// The node's text as written (YAML would turn `1.10` into the number 1.1).
+    fn source_of(&self, node: &MarkedYaml<'_>) -> String {
+        let (start, end) = (node.span.start.index(), node.span.end.index());
+        let raw: String = self.text.chars().skip(start).take(end.saturating_sub(start)).collect();
+        let raw = raw.trim();
+        if raw.is_empty() { yaml::scalar_text(node).unwrap_or_default() } else { raw.to_owned() }
+    }
+
     fn string(&mut self, node: &MarkedYaml<'_>, what: &str) -> Option<String> {
         match as_str(node) {
             Some(s) => Some(s.to_owned()),
@@ -121,20 +130,23 @@ impl Parser<'_> {
             triggers: Vec::new(),
             config: Config::default(),
             fetch: FetchPolicy::default(),
+            positions: WorkflowPositions::default(),
         };
         let (mut has_name, mut has_version, mut has_nodes) = (false, false, false);
         for (key, _, value) in &entries {
             match key.as_str() {
                 "name" => {
                     has_name = true;
+                    wf.positions.name = yaml::pos(value);
                     wf.name = self.string(value, "`name`").unwrap_or_default();
                 }
                 "version" => {
                     has_version = true;
+                    wf.positions.version = yaml::pos(value);
                     if let Some(s) = as_str(value) {
                         wf.version = s.to_owned();
                     } else {
-                        let shown = yaml::scalar_text(value).unwrap_or_default();
+                        let shown = self.source_of(value);
                         self.err("wrong-type", yaml::pos(value), format!("`version` must be a string, found {}", kind(value)))
                             .hint = Some(format!("quote it so YAML keeps it as written: version: \"{shown}\""));
                     }

@@ -58,7 +58,7 @@ impl Validator<'_> {
         if !wf.name.is_empty() && !is_dns_label(&wf.name) {
             let fixed = suggest_dns_label(&wf.name);
             self.push(
-                Diagnostic::error("bad-name", self.file, Pos::new(1, 1), format!("workflow name `{}` is not a valid DNS-1123 label", wf.name))
+                Diagnostic::error("bad-name", self.file, wf.positions.name, format!("workflow name `{}` is not a valid DNS-1123 label", wf.name))
                     .with_hint(format!("use lowercase letters, digits and `-`, at most 63 characters, e.g. `{fixed}`")),
             );
         }
@@ -72,7 +72,7 @@ impl Validator<'_> {
             && !tag.starts_with('-');
         if !wf.version.is_empty() && !ok {
             self.push(
-                Diagnostic::error("bad-version", self.file, Pos::new(1, 1), format!("version `{}` cannot become an image tag", wf.version))
+                Diagnostic::error("bad-version", self.file, wf.positions.version, format!("version `{}` cannot become an image tag", wf.version))
                     .with_hint("use letters, digits, `.`, `-` and `_`, e.g. `1.0` or `2024-06-01`"),
             );
         }

@@ -1,0 +1,71 @@
+//! `pipedreamer init`: a working scaffold; never overwrites a file.
+
+use crate::cli::{InitArgs, OutputFormat};
+use crate::output;
+use anyhow::{Context, bail};
+use std::path::Path;
+
+const FILES: &[(&str, &str)] = &[
+    ("workflow.yaml", include_str!("../templates/workflow.yaml")),
+    ("nodes/greet.ts", include_str!("../templates/greet.ts")),
+    ("nodes/shout.ts", include_str!("../templates/shout.ts")),
+    ("pipedreamer.d.ts", include_str!("../../../../examples/hello/pipedreamer.d.ts")),
+    (".secrets.yaml.example", include_str!("../templates/secrets.yaml.example")),
+    (".gitignore", include_str!("../templates/gitignore")),
+];
+
+/// A DNS-1123 label from a directory name.
+fn name_from(dir: &Path) -> String {
+    let base = std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "workflow".into());
+    let mut name: String = base
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    let name: String = name.trim_matches('-').chars().take(63).collect();
+    if name.is_empty() { "workflow".into() } else { name }
+}
+
+/// Runs the command.
+pub fn run(args: InitArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create `{}`", args.dir.display()))?;
+    let name = args.name.clone().unwrap_or_else(|| name_from(&args.dir));
+    if !pipedreamer_spec::validate::is_dns_label(&name) {
+        bail!("`{name}` is not a valid workflow name: use lowercase letters, digits and `-` (at most 63), e.g. `--name my-workflow`");
+    }
+    let existing: Vec<&str> = FILES.iter().map(|(p, _)| *p).filter(|p| args.dir.join(p).exists()).collect();
+    if !existing.is_empty() {
+        bail!(
+            "refusing to overwrite existing files in `{}`: {}\nhint: run `pipedreamer init` in an empty directory, or pass a new one: `pipedreamer init my-workflow`",
+            args.dir.display(),
+            existing.join(", ")
+        );
+    }
+    for (path, content) in FILES {
+        let target = args.dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&target, content.replace("{{name}}", &name)).with_context(|| format!("cannot write `{}`", target.display()))?;
+    }
+    match args.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({ "name": name, "dir": args.dir, "created": FILES.iter().map(|(p, _)| p).collect::<Vec<_>>() })
+        ),
+        OutputFormat::Text => {
+            output::success(&format!("created workflow `{name}` in `{}`", args.dir.display()));
+            for (path, _) in FILES {
+                eprintln!("  {path}");
+            }
+            output::hint(&format!("run it: pipedreamer dev {}", args.dir.display()));
+        }
+    }
+    Ok(())
+}

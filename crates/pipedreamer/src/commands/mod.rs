@@ -1,0 +1,5 @@
+//! One file per command; each wires parsed flags to library calls and prints the result.
+
+pub mod dev;
+pub mod init;
+pub mod validate;
