@@ -17,7 +17,12 @@ use tokio_util::sync::CancellationToken;
 const TICK: Duration = Duration::from_secs(1);
 
 fn key(t: &CronTrigger) -> String {
-    format!("{}|{}|{}", t.name.as_deref().unwrap_or(""), t.schedule, t.timezone.as_deref().unwrap_or("UTC"))
+    format!(
+        "{}|{}|{}",
+        t.name.as_deref().unwrap_or(""),
+        t.schedule,
+        t.timezone.as_deref().unwrap_or("UTC")
+    )
 }
 
 /// The next time `trigger` fires strictly after `after`.
@@ -29,7 +34,9 @@ pub fn next_fire(trigger: &CronTrigger, after: DateTime<Utc>) -> Option<DateTime
         .parse(&trigger.schedule)
         .ok()?;
     let tz: chrono_tz::Tz = trigger.timezone.as_deref().unwrap_or("UTC").parse().ok()?;
-    cron.find_next_occurrence(&after.with_timezone(&tz), false).ok().map(|t| t.with_timezone(&Utc))
+    cron.find_next_occurrence(&after.with_timezone(&tz), false)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Runs the scheduler until `stop` is cancelled.
@@ -38,16 +45,21 @@ pub async fn run_scheduler(state: Arc<EngineState>, stop: CancellationToken) {
     let mut next: HashMap<String, DateTime<Utc>> = HashMap::new();
     loop {
         let Some(workload) = state.workload() else {
-            if sleep_or_stop(&stop, TICK).await { return; }
+            if sleep_or_stop(&stop, TICK).await {
+                return;
+            }
             continue;
         };
         let now = Utc::now();
-        let triggers: Vec<CronTrigger> = workload.program.workflow.cron_triggers().cloned().collect();
+        let triggers: Vec<CronTrigger> =
+            workload.program.workflow.cron_triggers().cloned().collect();
         next.retain(|k, _| triggers.iter().any(|t| &key(t) == k));
         let mut wake = now + chrono::Duration::from_std(TICK).unwrap_or_default();
         for t in &triggers {
             let k = key(t);
-            let Some(due) = next.get(&k).copied().or_else(|| next_fire(t, now)) else { continue };
+            let Some(due) = next.get(&k).copied().or_else(|| next_fire(t, now)) else {
+                continue;
+            };
             if due <= now {
                 fire(&state, &workload, t, &k, &running);
                 if let Some(n) = next_fire(t, due.max(now)) {
@@ -59,16 +71,28 @@ pub async fn run_scheduler(state: Arc<EngineState>, stop: CancellationToken) {
                 wake = wake.min(due);
             }
         }
-        let sleep = (wake - Utc::now()).to_std().unwrap_or(Duration::from_millis(10));
+        let sleep = (wake - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::from_millis(10));
         if sleep_or_stop(&stop, sleep.min(TICK)).await {
             return;
         }
     }
 }
 
-fn fire(state: &Arc<EngineState>, workload: &Arc<pipedreamer_sandbox::Workload>, t: &CronTrigger, k: &str, running: &Arc<Mutex<HashSet<String>>>) {
+fn fire(
+    state: &Arc<EngineState>,
+    workload: &Arc<pipedreamer_sandbox::Workload>,
+    t: &CronTrigger,
+    k: &str,
+    running: &Arc<Mutex<HashSet<String>>>,
+) {
     let label = t.name.clone().unwrap_or_else(|| t.schedule.clone());
-    if !running.lock().map(|mut r| r.insert(k.to_owned())).unwrap_or(false) {
+    if !running
+        .lock()
+        .map(|mut r| r.insert(k.to_owned()))
+        .unwrap_or(false)
+    {
         tracing::warn!(target: "cron", trigger = %label, "previous run still going; skipping this one");
         return;
     }
@@ -99,7 +123,12 @@ mod tests {
     use chrono::TimeZone;
 
     fn trigger(schedule: &str, tz: Option<&str>) -> CronTrigger {
-        CronTrigger { name: Some("t".into()), schedule: schedule.into(), timezone: tz.map(Into::into), pos: Default::default() }
+        CronTrigger {
+            name: Some("t".into()),
+            schedule: schedule.into(),
+            timezone: tz.map(Into::into),
+            pos: Default::default(),
+        }
     }
 
     #[test]

@@ -26,7 +26,11 @@ pub fn router(state: Arc<EngineState>) -> Router {
 }
 
 /// A JSON error response.
-pub(crate) fn error(status: StatusCode, message: impl Into<String>, hint: Option<&str>) -> Response {
+pub(crate) fn error(
+    status: StatusCode,
+    message: impl Into<String>,
+    hint: Option<&str>,
+) -> Response {
     let mut body = json!({ "error": message.into() });
     if let Some(h) = hint {
         body["hint"] = json!(h);
@@ -37,14 +41,16 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>, hint: Option
 /// Reads a body under the engine's limit; `413` when larger.
 pub(crate) async fn read_body(state: &EngineState, body: Body) -> Result<Bytes, Response> {
     let limit = state.max_body();
-    axum::body::to_bytes(body, limit as usize).await.map_err(|_| {
-        state.metrics.reject("http", "too_large");
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the limit of {limit} bytes"),
-            Some("raise `config.max_body` in workflow.yaml or `--max-body` on the engine"),
-        )
-    })
+    axum::body::to_bytes(body, limit as usize)
+        .await
+        .map_err(|_| {
+            state.metrics.reject("http", "too_large");
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than the limit of {limit} bytes"),
+                Some("raise `config.max_body` in workflow.yaml or `--max-body` on the engine"),
+            )
+        })
 }
 
 /// Checks that a body is JSON; an empty body is `{}`.
@@ -67,7 +73,9 @@ fn not_loaded() -> Response {
 }
 
 async fn run(State(state): State<Arc<EngineState>>, body: Body) -> Response {
-    let Some(workload) = state.workload() else { return not_loaded() };
+    let Some(workload) = state.workload() else {
+        return not_loaded();
+    };
     let bytes = match read_body(&state, body).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -76,7 +84,11 @@ async fn run(State(state): State<Arc<EngineState>>, body: Body) -> Response {
         Ok(t) => t,
         Err(m) => {
             state.metrics.reject("http", "bad_json");
-            return error(StatusCode::BAD_REQUEST, m, Some("send a JSON document, e.g. `{}`, with content-type application/json"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                m,
+                Some("send a JSON document, e.g. `{}`, with content-type application/json"),
+            );
         }
     };
     let outcome = state.run(workload, input, "http").await;
@@ -93,7 +105,11 @@ async fn healthz() -> Response {
 }
 
 async fn readyz(State(state): State<Arc<EngineState>>) -> Response {
-    let mut detail = state.readiness.lock().map(|r| r.clone()).unwrap_or_default();
+    let mut detail = state
+        .readiness
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default();
     let (status, word) = match (state.workload(), state.is_draining()) {
         (_, true) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
         (None, _) => (StatusCode::SERVICE_UNAVAILABLE, "no valid workflow loaded"),
@@ -109,7 +125,10 @@ async fn readyz(State(state): State<Arc<EngineState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<EngineState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
         .into_response()

@@ -47,7 +47,11 @@ pub fn load(dir: &Path, secrets: &SecretsSource) -> Result<Workload, LoadError> 
 
 /// Resolves `--workflow`: a directory or its `workflow.yaml`.
 pub fn workflow_dir(path: &Path) -> std::path::PathBuf {
-    if path.is_file() { path.parent().map(Path::to_path_buf).unwrap_or_default() } else { path.to_path_buf() }
+    if path.is_file() {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        path.to_path_buf()
+    }
 }
 
 /// How the engine runs its triggers.
@@ -68,22 +72,34 @@ pub struct ShutdownReport {
 
 /// Serves until `stop` is cancelled, then drains: no new connections or messages, in-flight runs
 /// get until the grace period ends.
-pub async fn serve(state: Arc<EngineState>, listener: TcpListener, options: ServeOptions, stop: CancellationToken) -> std::io::Result<ShutdownReport> {
+pub async fn serve(
+    state: Arc<EngineState>,
+    listener: TcpListener,
+    options: ServeOptions,
+    stop: CancellationToken,
+) -> std::io::Result<ShutdownReport> {
     if options.local_cron {
         tokio::spawn(cron::run_scheduler(state.clone(), stop.clone()));
     }
     let app = http::router(state.clone());
     let server_stop = stop.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { server_stop.cancelled().await }).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_stop.cancelled().await })
+            .await
     });
     stop.cancelled().await;
     state.start_draining();
     let deadline = tokio::time::Instant::now() + options.shutdown_grace;
-    tracing::info!(grace_s = options.shutdown_grace.as_secs_f64(), "shutting down: draining in-flight runs");
+    tracing::info!(
+        grace_s = options.shutdown_grace.as_secs_f64(),
+        "shutting down: draining in-flight runs"
+    );
     let http_done = tokio::time::timeout_at(deadline, server).await.is_ok();
     state.background.close();
-    let background_done = tokio::time::timeout_at(deadline, state.background.wait()).await.is_ok();
+    let background_done = tokio::time::timeout_at(deadline, state.background.wait())
+        .await
+        .is_ok();
     let clean = http_done && background_done;
     if !clean {
         tracing::warn!(in_flight = ?state.in_flight_ids(), "grace period ended with runs still going");

@@ -15,7 +15,11 @@ use tokio_util::sync::CancellationToken;
 #[command(name = "pipedreamer-engine", version)]
 struct Args {
     /// The workflow directory or its workflow.yaml.
-    #[arg(long, env = "PIPEDREAMER_WORKFLOW", default_value = "/app/workflow.yaml")]
+    #[arg(
+        long,
+        env = "PIPEDREAMER_WORKFLOW",
+        default_value = "/app/workflow.yaml"
+    )]
     workflow: PathBuf,
     /// Port to listen on.
     #[arg(long, short, env = "PORT", default_value_t = 8080)]
@@ -48,7 +52,9 @@ struct Args {
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration `{s}`; use e.g. `25s`"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration `{s}`; use e.g. `25s`"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
@@ -60,7 +66,10 @@ fn humantime_duration(s: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     logging::init(args.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -83,7 +92,10 @@ async fn run(args: Args) -> ExitCode {
             for d in diags.iter().filter(|d| d.is_error()) {
                 tracing::error!("{d}");
             }
-            tracing::error!("the workflow in `{}` is invalid; run `pipedreamer validate` for details", dir.display());
+            tracing::error!(
+                "the workflow in `{}` is invalid; run `pipedreamer validate` for details",
+                dir.display()
+            );
             return ExitCode::from(1);
         }
         Err(e) => {
@@ -92,8 +104,15 @@ async fn run(args: Args) -> ExitCode {
         }
     };
     let workflow = &workload.program.workflow;
-    let (name, version, nodes) = (workflow.name.clone(), workflow.version.clone(), workflow.nodes.len());
-    let sandbox = match Sandbox::start(args.workers.map_or_else(PoolOptions::default, |workers| PoolOptions { workers })) {
+    let (name, version, nodes) = (
+        workflow.name.clone(),
+        workflow.version.clone(),
+        workflow.nodes.len(),
+    );
+    let sandbox = match Sandbox::start(
+        args.workers
+            .map_or_else(PoolOptions::default, |workers| PoolOptions { workers }),
+    ) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
@@ -112,7 +131,10 @@ async fn run(args: Args) -> ExitCode {
     tracing::info!(workflow = %name, version = %version, nodes, %addr, "engine ready");
     let stop = CancellationToken::new();
     tokio::spawn(wait_for_signal(stop.clone()));
-    let options = ServeOptions { local_cron: args.cron == "local", shutdown_grace: args.shutdown_grace };
+    let options = ServeOptions {
+        local_cron: args.cron == "local",
+        shutdown_grace: args.shutdown_grace,
+    };
     match pipedreamer_engine::serve(state, listener, options, stop).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

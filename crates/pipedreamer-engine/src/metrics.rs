@@ -1,12 +1,12 @@
 //! Prometheus metrics: runs by status and trigger, run and node duration histograms.
 
+use pipedreamer_sandbox::RunOutcome;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use pipedreamer_sandbox::RunOutcome;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
@@ -20,7 +20,9 @@ struct NodeLabels {
     status: String,
 }
 
-const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 fn histogram() -> Histogram {
     Histogram::new(BUCKETS)
@@ -41,16 +43,45 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("pipedreamer");
         let runs = Family::<RunLabels, Counter>::default();
-        let run_duration = Family::<RunLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
-        let node_duration = Family::<NodeLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let run_duration =
+            Family::<RunLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let node_duration =
+            Family::<NodeLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         let in_flight = Gauge::default();
         let rejected = Family::<Vec<(String, String)>, Counter>::default();
-        registry.register("runs", "Workflow runs by final status and trigger", runs.clone());
-        registry.register("run_duration_seconds", "Wall time of workflow runs", run_duration.clone());
-        registry.register("node_duration_seconds", "Wall time of node calls", node_duration.clone());
-        registry.register("runs_in_flight", "Runs currently executing", in_flight.clone());
-        registry.register("rejected_requests", "Requests and messages refused before a run", rejected.clone());
-        Self { registry, runs, run_duration, node_duration, in_flight, rejected }
+        registry.register(
+            "runs",
+            "Workflow runs by final status and trigger",
+            runs.clone(),
+        );
+        registry.register(
+            "run_duration_seconds",
+            "Wall time of workflow runs",
+            run_duration.clone(),
+        );
+        registry.register(
+            "node_duration_seconds",
+            "Wall time of node calls",
+            node_duration.clone(),
+        );
+        registry.register(
+            "runs_in_flight",
+            "Runs currently executing",
+            in_flight.clone(),
+        );
+        registry.register(
+            "rejected_requests",
+            "Requests and messages refused before a run",
+            rejected.clone(),
+        );
+        Self {
+            registry,
+            runs,
+            run_duration,
+            node_duration,
+            in_flight,
+            rejected,
+        }
     }
 }
 
@@ -63,16 +94,27 @@ impl Metrics {
             _ => "failed",
         };
         let kind = trigger.split(':').next().unwrap_or(trigger).to_owned();
-        let labels = RunLabels { status: status.into(), trigger: kind };
+        let labels = RunLabels {
+            status: status.into(),
+            trigger: kind,
+        };
         self.runs.get_or_create(&labels).inc();
-        self.run_duration.get_or_create(&labels).observe(outcome.duration.as_secs_f64());
+        self.run_duration
+            .get_or_create(&labels)
+            .observe(outcome.duration.as_secs_f64());
         for (node, report) in &outcome.nodes.0 {
             if report.status == pipedreamer_sandbox::NodeStatus::Skipped {
                 continue;
             }
-            let status = serde_json::to_value(report.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let status = serde_json::to_value(report.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             self.node_duration
-                .get_or_create(&NodeLabels { node: node.clone(), status })
+                .get_or_create(&NodeLabels {
+                    node: node.clone(),
+                    status,
+                })
                 .observe(report.duration_ms / 1000.0);
         }
     }
@@ -85,7 +127,12 @@ impl Metrics {
 
     /// Counts a refused request or message.
     pub fn reject(&self, source: &str, reason: &str) {
-        self.rejected.get_or_create(&vec![("source".into(), source.into()), ("reason".into(), reason.into())]).inc();
+        self.rejected
+            .get_or_create(&vec![
+                ("source".into(), source.into()),
+                ("reason".into(), reason.into()),
+            ])
+            .inc();
     }
 
     /// Prometheus text exposition.

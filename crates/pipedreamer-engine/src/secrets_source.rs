@@ -62,7 +62,12 @@ fn load_file(path: &Path) -> Result<Secrets, SecretsError> {
             tracing::info!(path = %path.display(), "no secrets file; ctx.secrets is empty");
             return Ok(Secrets::default());
         }
-        Err(source) => return Err(SecretsError::Io { path: path.to_owned(), source }),
+        Err(source) => {
+            return Err(SecretsError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
     };
     let tree = pipedreamer_spec::yaml::text_to_json(&text).map_err(|e| SecretsError::Yaml {
         path: path.to_owned(),
@@ -82,7 +87,12 @@ fn load_dir(dir: &Path) -> Result<Secrets, SecretsError> {
             tracing::info!(path = %dir.display(), "no secrets directory; ctx.secrets is empty");
             return Ok(Secrets::default());
         }
-        Err(source) => return Err(SecretsError::Io { path: dir.to_owned(), source }),
+        Err(source) => {
+            return Err(SecretsError::Io {
+                path: dir.to_owned(),
+                source,
+            });
+        }
     };
     let mut tree = Map::new();
     let mut names: Vec<_> = entries.filter_map(Result::ok).collect();
@@ -97,11 +107,16 @@ fn load_dir(dir: &Path) -> Result<Secrets, SecretsError> {
         if !path.is_file() {
             continue;
         }
-        let content = std::fs::read_to_string(&path).map_err(|source| SecretsError::Io { path: path.clone(), source })?;
+        let content = std::fs::read_to_string(&path).map_err(|source| SecretsError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let value = serde_json::from_str::<Value>(&content)
             .ok()
             .filter(|v| v.is_object() || v.is_array())
-            .unwrap_or_else(|| serde_json::json!({ "value": content.trim_end_matches(['\n', '\r']) }));
+            .unwrap_or_else(
+                || serde_json::json!({ "value": content.trim_end_matches(['\n', '\r']) }),
+            );
         tree.insert(name, value);
     }
     let secrets = Secrets::new(Value::Object(tree));
@@ -129,7 +144,9 @@ mod tests {
     fn missing_sources_are_empty() {
         let s = SecretsSource::Dir("/nonexistent/x".into()).load().unwrap();
         assert_eq!(s.count(), 0);
-        let s = SecretsSource::File("/nonexistent/x.yaml".into()).load().unwrap();
+        let s = SecretsSource::File("/nonexistent/x.yaml".into())
+            .load()
+            .unwrap();
         assert_eq!(s.count(), 0);
     }
 

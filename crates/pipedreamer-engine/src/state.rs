@@ -26,7 +26,11 @@ pub struct EngineState {
 
 impl EngineState {
     /// State around a sandbox, with an optional first workload.
-    pub fn new(sandbox: Sandbox, workload: Option<Workload>, max_body_override: Option<u64>) -> Arc<Self> {
+    pub fn new(
+        sandbox: Sandbox,
+        workload: Option<Workload>,
+        max_body_override: Option<u64>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             workload: ArcSwapOption::new(workload.map(Arc::new)),
             sandbox,
@@ -52,19 +56,29 @@ impl EngineState {
     /// The request body limit in force.
     pub fn max_body(&self) -> u64 {
         self.max_body_override
-            .or_else(|| self.workload().map(|w| w.program.workflow.config.max_body_bytes()))
+            .or_else(|| {
+                self.workload()
+                    .map(|w| w.program.workflow.config.max_body_bytes())
+            })
             .unwrap_or(pipedreamer_spec::DEFAULT_MAX_BODY)
     }
 
     fn track(&self, run_id: &str, running: bool) {
         if let Ok(mut set) = self.in_flight.lock() {
-            if running { set.insert(run_id.to_owned()); } else { set.remove(run_id); }
+            if running {
+                set.insert(run_id.to_owned());
+            } else {
+                set.remove(run_id);
+            }
         }
     }
 
     /// Ids of runs in progress.
     pub fn in_flight_ids(&self) -> Vec<String> {
-        self.in_flight.lock().map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.in_flight
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Marks the engine as shutting down: readiness fails so load balancers stop sending.
@@ -83,17 +97,28 @@ impl EngineState {
     }
 
     /// [`EngineState::run`] with a run id chosen by the caller (answered before the run ends).
-    pub async fn run_with_id(&self, workload: Arc<Workload>, input: String, trigger: &str, run_id: Option<String>) -> RunOutcome {
+    pub async fn run_with_id(
+        &self,
+        workload: Arc<Workload>,
+        input: String,
+        trigger: &str,
+        run_id: Option<String>,
+    ) -> RunOutcome {
         let _guard = self.metrics.in_flight();
         let run_id = run_id.unwrap_or_else(pipedreamer_sandbox::outcome::new_run_id);
         self.track(&run_id, true);
-        let request = RunRequest { run_id: Some(run_id.clone()), ..RunRequest::new(input, trigger) };
+        let request = RunRequest {
+            run_id: Some(run_id.clone()),
+            ..RunRequest::new(input, trigger)
+        };
         let outcome = self.sandbox.run(workload, request).await;
         self.track(&run_id, false);
         self.metrics.record(trigger, &outcome);
         let duration_ms = (outcome.duration.as_secs_f64() * 1e6).round() / 1e3;
         match &outcome.error {
-            None => tracing::info!(target: "run", run_id = %outcome.run_id, trigger, duration_ms, "run succeeded"),
+            None => {
+                tracing::info!(target: "run", run_id = %outcome.run_id, trigger, duration_ms, "run succeeded")
+            }
             Some(e) => tracing::warn!(
                 target: "run",
                 run_id = %outcome.run_id,

@@ -22,9 +22,15 @@ pub(crate) fn routes() -> Router<Arc<EngineState>> {
 /// Whether `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `key`, compared in
 /// constant time.
 pub fn verify_signature(key: &[u8], body: &[u8], signature: &str) -> bool {
-    let Some(hex_sig) = signature.trim().strip_prefix("sha256=") else { return false };
-    let Ok(expected) = hex::decode(hex_sig) else { return false };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return false };
+    let Some(hex_sig) = signature.trim().strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(expected) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return false;
+    };
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
 }
@@ -36,15 +42,34 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-async fn hook(State(state): State<Arc<EngineState>>, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn hook(
+    State(state): State<Arc<EngineState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(workload) = state.workload() else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "no valid workflow is loaded", None);
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no valid workflow is loaded",
+            None,
+        );
     };
-    let Some(trigger) = workload.program.workflow.triggers.iter().find_map(|t| match t {
-        Trigger::Webhook(w) if w.name == name => Some(w.clone()),
-        _ => None,
-    }) else {
-        return error(StatusCode::NOT_FOUND, format!("no webhook trigger named `{name}`"), Some("webhooks are declared under `triggers` with `type: webhook`"));
+    let Some(trigger) = workload
+        .program
+        .workflow
+        .triggers
+        .iter()
+        .find_map(|t| match t {
+            Trigger::Webhook(w) if w.name == name => Some(w.clone()),
+            _ => None,
+        })
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no webhook trigger named `{name}`"),
+            Some("webhooks are declared under `triggers` with `type: webhook`"),
+        );
     };
     let bytes = match read_body(&state, body).await {
         Ok(b) => b,
@@ -53,13 +78,23 @@ async fn hook(State(state): State<Arc<EngineState>>, Path(name): Path<String>, h
     let Some(key) = workload.secrets.lookup(&trigger.secret) else {
         tracing::error!(webhook = %name, secret = %trigger.secret, "webhook secret is missing; refusing deliveries");
         state.metrics.reject("webhook", "no_secret");
-        return error(StatusCode::UNAUTHORIZED, "webhook secret is not configured", Some("add the secret the trigger names to the secrets"));
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "webhook secret is not configured",
+            Some("add the secret the trigger names to the secrets"),
+        );
     };
-    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
     match signature {
         None => {
             state.metrics.reject("webhook", "missing_signature");
-            return error(StatusCode::UNAUTHORIZED, "missing X-Hub-Signature-256 header", Some("sign the raw body with HMAC-SHA256 and send `sha256=<hex>`"));
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "missing X-Hub-Signature-256 header",
+                Some("sign the raw body with HMAC-SHA256 and send `sha256=<hex>`"),
+            );
         }
         Some(sig) if !verify_signature(key.as_bytes(), &bytes, sig) => {
             state.metrics.reject("webhook", "bad_signature");
@@ -75,10 +110,20 @@ async fn hook(State(state): State<Arc<EngineState>>, Path(name): Path<String>, h
         }
     };
     let payload: serde_json::Value = serde_json::from_str(&payload_text).unwrap_or_default();
-    let event = headers.get("x-github-event").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let delivery = headers.get("x-github-delivery").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let event = headers
+        .get("x-github-event")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let delivery = headers
+        .get("x-github-delivery")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if let Some(reason) = filtered_out(&trigger, event.as_deref(), &payload) {
-        return (StatusCode::ACCEPTED, axum::Json(json!({ "status": "ignored", "reason": reason }))).into_response();
+        return (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "status": "ignored", "reason": reason })),
+        )
+            .into_response();
     }
     let input = json!({ "event": event, "delivery": delivery, "payload": payload }).to_string();
     let run_id = uuid_v7();
@@ -86,19 +131,38 @@ async fn hook(State(state): State<Arc<EngineState>>, Path(name): Path<String>, h
     let background = state.clone();
     let id = run_id.clone();
     state.background.spawn(async move {
-        background.run_with_id(workload, input, &trigger_name, Some(id)).await;
+        background
+            .run_with_id(workload, input, &trigger_name, Some(id))
+            .await;
     });
-    (StatusCode::ACCEPTED, axum::Json(json!({ "status": "accepted", "run_id": run_id }))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "status": "accepted", "run_id": run_id })),
+    )
+        .into_response()
 }
 
-fn filtered_out(trigger: &WebhookTrigger, event: Option<&str>, payload: &serde_json::Value) -> Option<String> {
+fn filtered_out(
+    trigger: &WebhookTrigger,
+    event: Option<&str>,
+    payload: &serde_json::Value,
+) -> Option<String> {
     if !trigger.events.is_empty() && !event.is_some_and(|e| trigger.events.iter().any(|x| x == e)) {
-        return Some(format!("event `{}` is not in `events`", event.unwrap_or("(none)")));
+        return Some(format!(
+            "event `{}` is not in `events`",
+            event.unwrap_or("(none)")
+        ));
     }
     if !trigger.branches.is_empty() {
-        let branch = payload.get("ref").and_then(|r| r.as_str()).map(|r| r.strip_prefix("refs/heads/").unwrap_or(r));
+        let branch = payload
+            .get("ref")
+            .and_then(|r| r.as_str())
+            .map(|r| r.strip_prefix("refs/heads/").unwrap_or(r));
         if !branch.is_some_and(|b| trigger.branches.iter().any(|x| x == b)) {
-            return Some(format!("branch `{}` is not in `branches`", branch.unwrap_or("(none)")));
+            return Some(format!(
+                "branch `{}` is not in `branches`",
+                branch.unwrap_or("(none)")
+            ));
         }
     }
     None

@@ -60,13 +60,22 @@ impl FetchCapability {
                 AuthScheme::Bearer => ("authorization".to_owned(), format!("Bearer {secret}")),
                 AuthScheme::Basic => (
                     "authorization".to_owned(),
-                    format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &secret)),
+                    format!(
+                        "Basic {}",
+                        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &secret)
+                    ),
                 ),
                 AuthScheme::Header(name) => (name.to_ascii_lowercase(), secret),
             };
             credentials.push((rule.host.clone(), Credential { header, value }));
         }
-        (Self { allow: policy.allow.clone(), credentials }, warnings)
+        (
+            Self {
+                allow: policy.allow.clone(),
+                credentials,
+            },
+            warnings,
+        )
     }
 
     /// Checks that `url` may be fetched and returns its host.
@@ -74,8 +83,13 @@ impl FetchCapability {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Denied::Scheme(url.scheme().to_owned()));
         }
-        let host = url.host_str().ok_or_else(|| Denied::InvalidUrl(url.to_string()))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = url
+            .host_str()
+            .ok_or_else(|| Denied::InvalidUrl(url.to_string()))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         if let Some(allow) = &self.allow
             && !allow.iter().any(|p| host_matches(p, &host))
         {
@@ -86,7 +100,10 @@ impl FetchCapability {
 
     /// The credential for `host`, if a rule matches (first rule wins).
     pub fn credential_for(&self, host: &str) -> Option<&Credential> {
-        self.credentials.iter().find(|(p, _)| host_matches(p, host)).map(|(_, c)| c)
+        self.credentials
+            .iter()
+            .find(|(p, _)| host_matches(p, host))
+            .map(|(_, c)| c)
     }
 
     /// Names of headers the sandbox sets itself; node code cannot override or read them.
@@ -104,16 +121,30 @@ mod tests {
     fn cap(allow: Option<&[&str]>) -> FetchCapability {
         let policy = FetchPolicy {
             allow: allow.map(|a| a.iter().map(|s| s.to_string()).collect()),
-            auth: vec![FetchAuth { host: "api.github.com".into(), secret: "github.token".into(), scheme: AuthScheme::Bearer }],
+            auth: vec![FetchAuth {
+                host: "api.github.com".into(),
+                secret: "github.token".into(),
+                scheme: AuthScheme::Bearer,
+            }],
         };
-        FetchCapability::resolve(&policy, &Secrets::new(json!({"github": {"token": "t0ken"}}))).0
+        FetchCapability::resolve(
+            &policy,
+            &Secrets::new(json!({"github": {"token": "t0ken"}})),
+        )
+        .0
     }
 
     #[test]
     fn allow_list_is_enforced() {
         let c = cap(Some(&["api.github.com", "*.slack.com"]));
-        assert!(c.check(&"https://api.github.com/x".parse().unwrap()).is_ok());
-        assert!(c.check(&"https://hooks.slack.com/x".parse().unwrap()).is_ok());
+        assert!(
+            c.check(&"https://api.github.com/x".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            c.check(&"https://hooks.slack.com/x".parse().unwrap())
+                .is_ok()
+        );
         let denied = c.check(&"https://evil.io/".parse().unwrap()).unwrap_err();
         assert!(denied.to_string().contains("add it to `fetch.allow`"));
         assert!(c.check(&"file:///etc/passwd".parse().unwrap()).is_err());
@@ -121,13 +152,20 @@ mod tests {
 
     #[test]
     fn absent_allow_list_allows_all() {
-        assert!(cap(None).check(&"https://anything.example/".parse().unwrap()).is_ok());
+        assert!(
+            cap(None)
+                .check(&"https://anything.example/".parse().unwrap())
+                .is_ok()
+        );
     }
 
     #[test]
     fn credentials_only_for_matching_host() {
         let c = cap(None);
-        assert_eq!(c.credential_for("api.github.com").unwrap().value, "Bearer t0ken");
+        assert_eq!(
+            c.credential_for("api.github.com").unwrap().value,
+            "Bearer t0ken"
+        );
         assert!(c.credential_for("github.com").is_none());
         assert!(!format!("{:?}", c).contains("t0ken"));
     }

@@ -33,7 +33,10 @@ impl Deadlines {
     }
 
     fn expired_node(&self, now: Instant) -> Option<usize> {
-        self.0.borrow().iter().position(|d| d.is_some_and(|d| now >= d))
+        self.0
+            .borrow()
+            .iter()
+            .position(|d| d.is_some_and(|d| now >= d))
     }
 }
 
@@ -43,12 +46,25 @@ enum NodeFailure {
 }
 
 /// Runs the workflow once.
-pub(crate) async fn execute(wl: &Workload, req: RunRequest, client: &reqwest::Client) -> RunOutcome {
-    let run_id = req.run_id.clone().unwrap_or_else(|| crate::outcome::new_run_id());
+pub(crate) async fn execute(
+    wl: &Workload,
+    req: RunRequest,
+    client: &reqwest::Client,
+) -> RunOutcome {
+    let run_id = req
+        .run_id
+        .clone()
+        .unwrap_or_else(crate::outcome::new_run_id);
     let started = Instant::now();
     let program = &wl.program;
     let n = program.workflow.nodes.len();
-    let mut reports: Vec<NodeReport> = vec![NodeReport { status: NodeStatus::Skipped, duration_ms: 0.0 }; n];
+    let mut reports: Vec<NodeReport> = vec![
+        NodeReport {
+            status: NodeStatus::Skipped,
+            duration_ms: 0.0
+        };
+        n
+    ];
     let result = run_dag(wl, &req, &run_id, client, &mut reports).await;
     let redact = |s: &str| wl.secrets.redactor().redact(s);
     let (output, error) = match result {
@@ -59,11 +75,21 @@ pub(crate) async fn execute(wl: &Workload, req: RunRequest, client: &reqwest::Cl
         }
     };
     let nodes = NodeReports(
-        program.workflow.nodes.iter().zip(reports).map(|(spec, r)| (spec.id.clone(), r)).collect(),
+        program
+            .workflow
+            .nodes
+            .iter()
+            .zip(reports)
+            .map(|(spec, r)| (spec.id.clone(), r))
+            .collect(),
     );
     RunOutcome {
         run_id,
-        status: if error.is_none() { RunStatus::Succeeded } else { RunStatus::Failed },
+        status: if error.is_none() {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        },
         output,
         error,
         nodes,
@@ -71,7 +97,8 @@ pub(crate) async fn execute(wl: &Workload, req: RunRequest, client: &reqwest::Cl
     }
 }
 
-type NodeFuture<'js> = Pin<Box<dyn Future<Output = (usize, Result<String, NodeFailure>, Duration)> + 'js>>;
+type NodeFuture<'js> =
+    Pin<Box<dyn Future<Output = (usize, Result<String, NodeFailure>, Duration)> + 'js>>;
 
 async fn run_dag(
     wl: &Workload,
@@ -80,46 +107,91 @@ async fn run_dag(
     client: &reqwest::Client,
     reports: &mut [NodeReport],
 ) -> Result<Box<serde_json::value::RawValue>, RunError> {
-    let internal = |m: String| RunError { node: None, message: m, kind: FailureKind::Internal };
+    let internal = |m: String| RunError {
+        node: None,
+        message: m,
+        kind: FailureKind::Internal,
+    };
     let program = wl.program.clone();
     let n = program.workflow.nodes.len();
-    let rt = AsyncRuntime::new().map_err(|e| internal(format!("cannot start the JS runtime: {e}")))?;
+    let rt =
+        AsyncRuntime::new().map_err(|e| internal(format!("cannot start the JS runtime: {e}")))?;
     rt.set_memory_limit(wl.memory_limit).await;
     rt.set_max_stack_size(MAX_JS_STACK).await;
     let deadlines = Rc::new(Deadlines(RefCell::new(vec![None; n])));
     let handler_deadlines = deadlines.clone();
-    rt.set_interrupt_handler(Some(Box::new(move || handler_deadlines.expired_node(Instant::now()).is_some())))
-        .await;
-    rt.set_loader(ProgramResolver(program.clone()), ProgramLoader(program.clone())).await;
-    let context = AsyncContext::full(&rt).await.map_err(|e| internal(format!("cannot create a JS context: {e}")))?;
+    rt.set_interrupt_handler(Some(Box::new(move || {
+        handler_deadlines.expired_node(Instant::now()).is_some()
+    })))
+    .await;
+    rt.set_loader(
+        ProgramResolver(program.clone()),
+        ProgramLoader(program.clone()),
+    )
+    .await;
+    let context = AsyncContext::full(&rt)
+        .await
+        .map_err(|e| internal(format!("cannot create a JS context: {e}")))?;
 
     let result = context
         .async_with(async |ctx| -> Result<String, RunError> {
             let make_ctx = install_host(&ctx, wl, req, run_id, client)
                 .await
-                .map_err(|e| internal(format!("cannot set up the node API: {}", describe_exception(&ctx, e))))?;
+                .map_err(|e| {
+                    internal(format!(
+                        "cannot set up the node API: {}",
+                        describe_exception(&ctx, e)
+                    ))
+                })?;
             let mut outputs: Vec<Option<String>> = vec![None; n];
             let mut waiting: Vec<usize> = program.dag.deps.iter().map(Vec::len).collect();
             let mut running: FuturesUnordered<NodeFuture<'_>> = FuturesUnordered::new();
             let mut started_at: Vec<Option<Instant>> = vec![None; n];
-            let root_input = ctx.json_parse(req.input.clone()).map_err(|e| internal(describe_exception(&ctx, e)))?;
-            for i in 0..n {
-                if waiting[i] == 0 {
-                    running.push(start_node(&ctx, &make_ctx, &program, &deadlines, i, root_input.clone(), &mut started_at));
+            let root_input = ctx
+                .json_parse(req.input.clone())
+                .map_err(|e| internal(describe_exception(&ctx, e)))?;
+            for (i, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
+                {
+                    running.push(start_node(
+                        &ctx,
+                        &make_ctx,
+                        &program,
+                        &deadlines,
+                        i,
+                        root_input.clone(),
+                        &mut started_at,
+                    ));
                 }
             }
             while let Some((i, result, elapsed)) = running.next().await {
                 let ms = elapsed.as_secs_f64() * 1000.0;
                 match result {
                     Ok(json) => {
-                        reports[i] = NodeReport { status: NodeStatus::Succeeded, duration_ms: round_ms(ms) };
+                        reports[i] = NodeReport {
+                            status: NodeStatus::Succeeded,
+                            duration_ms: round_ms(ms),
+                        };
                         outputs[i] = Some(json);
                         for &d in &program.dag.dependents[i] {
                             waiting[d] -= 1;
                             if waiting[d] == 0 {
-                                let input = node_input(&program.dag.deps[d], &outputs, &program.workflow.nodes);
-                                let value = ctx.json_parse(input).map_err(|e| internal(describe_exception(&ctx, e)))?;
-                                running.push(start_node(&ctx, &make_ctx, &program, &deadlines, d, value, &mut started_at));
+                                let input = node_input(
+                                    &program.dag.deps[d],
+                                    &outputs,
+                                    &program.workflow.nodes,
+                                );
+                                let value = ctx
+                                    .json_parse(input)
+                                    .map_err(|e| internal(describe_exception(&ctx, e)))?;
+                                running.push(start_node(
+                                    &ctx,
+                                    &make_ctx,
+                                    &program,
+                                    &deadlines,
+                                    d,
+                                    value,
+                                    &mut started_at,
+                                ));
                             }
                         }
                     }
@@ -127,15 +199,27 @@ async fn run_dag(
                         let now = Instant::now();
                         let expired = deadlines.expired_node(now);
                         let (culprit, kind, message) = match failure {
-                            NodeFailure::Timeout => (i, FailureKind::Timeout, timeout_message(&program.workflow.nodes[i])),
+                            NodeFailure::Timeout => (
+                                i,
+                                FailureKind::Timeout,
+                                timeout_message(&program.workflow.nodes[i]),
+                            ),
                             NodeFailure::Js(_) if expired.is_some() => {
                                 let j = expired.unwrap_or(i);
-                                (j, FailureKind::Timeout, timeout_message(&program.workflow.nodes[j]))
+                                (
+                                    j,
+                                    FailureKind::Timeout,
+                                    timeout_message(&program.workflow.nodes[j]),
+                                )
                             }
                             NodeFailure::Js(m) if is_out_of_memory(&m) => (
                                 i,
                                 FailureKind::Memory,
-                                format!("node `{}` exceeded the run memory limit of {} MiB", program.workflow.nodes[i].id, wl.memory_limit >> 20),
+                                format!(
+                                    "node `{}` exceeded the run memory limit of {} MiB",
+                                    program.workflow.nodes[i].id,
+                                    wl.memory_limit >> 20
+                                ),
                             ),
                             NodeFailure::Js(m) => (i, FailureKind::Thrown, m),
                         };
@@ -150,19 +234,37 @@ async fn run_dag(
                             }
                         }
                         reports[culprit] = NodeReport {
-                            status: if kind == FailureKind::Timeout { NodeStatus::TimedOut } else { NodeStatus::Failed },
-                            duration_ms: round_ms(if culprit == i { ms } else { started_at[culprit].map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0) }),
+                            status: if kind == FailureKind::Timeout {
+                                NodeStatus::TimedOut
+                            } else {
+                                NodeStatus::Failed
+                            },
+                            duration_ms: round_ms(if culprit == i {
+                                ms
+                            } else {
+                                started_at[culprit]
+                                    .map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0)
+                            }),
                         };
-                        return Err(RunError { node: Some(program.workflow.nodes[culprit].id.clone()), message, kind });
+                        return Err(RunError {
+                            node: Some(program.workflow.nodes[culprit].id.clone()),
+                            message,
+                            kind,
+                        });
                     }
                 }
             }
-            Ok(leaf_output(&program.dag.leaves, &outputs, &program.workflow.nodes))
+            Ok(leaf_output(
+                &program.dag.leaves,
+                &outputs,
+                &program.workflow.nodes,
+            ))
         })
         .await;
     drop(context);
     let json = result?;
-    serde_json::value::RawValue::from_string(json).map_err(|e| internal(format!("node output is not JSON: {e}")))
+    serde_json::value::RawValue::from_string(json)
+        .map_err(|e| internal(format!("node output is not JSON: {e}")))
 }
 
 fn start_node<'js>(
@@ -178,7 +280,13 @@ fn start_node<'js>(
     let start = Instant::now();
     started_at[i] = Some(start);
     deadlines.set(i, Some(start + spec.timeout));
-    let call = call_node(ctx.clone(), make_ctx.clone(), program.node_module(i).to_owned(), spec.id.clone(), input);
+    let call = call_node(
+        ctx.clone(),
+        make_ctx.clone(),
+        program.node_module(i).to_owned(),
+        spec.id.clone(),
+        input,
+    );
     let timeout = spec.timeout;
     let deadlines = deadlines.clone();
     Box::pin(async move {
@@ -206,7 +314,11 @@ fn timeout_message(spec: &pipedreamer_spec::NodeSpec) -> String {
 }
 
 fn humantime_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 fn is_out_of_memory(message: &str) -> bool {
@@ -214,16 +326,28 @@ fn is_out_of_memory(message: &str) -> bool {
 }
 
 /// One dependency: its output. Several: an object keyed by dependency id.
-fn node_input(deps: &[usize], outputs: &[Option<String>], nodes: &[pipedreamer_spec::NodeSpec]) -> String {
+fn node_input(
+    deps: &[usize],
+    outputs: &[Option<String>],
+    nodes: &[pipedreamer_spec::NodeSpec],
+) -> String {
     keyed_json(deps, outputs, nodes)
 }
 
 /// One leaf: its output. Several: an object keyed by leaf id.
-fn leaf_output(leaves: &[usize], outputs: &[Option<String>], nodes: &[pipedreamer_spec::NodeSpec]) -> String {
+fn leaf_output(
+    leaves: &[usize],
+    outputs: &[Option<String>],
+    nodes: &[pipedreamer_spec::NodeSpec],
+) -> String {
     keyed_json(leaves, outputs, nodes)
 }
 
-fn keyed_json(which: &[usize], outputs: &[Option<String>], nodes: &[pipedreamer_spec::NodeSpec]) -> String {
+fn keyed_json(
+    which: &[usize],
+    outputs: &[Option<String>],
+    nodes: &[pipedreamer_spec::NodeSpec],
+) -> String {
     let get = |i: usize| outputs[i].as_deref().unwrap_or("null");
     if let [only] = which {
         return get(*only).to_owned();
@@ -241,7 +365,13 @@ fn keyed_json(which: &[usize], outputs: &[Option<String>], nodes: &[pipedreamer_
     s
 }
 
-async fn call_node<'js>(ctx: Ctx<'js>, make_ctx: Function<'js>, module: String, id: String, input: Value<'js>) -> Result<String, NodeFailure> {
+async fn call_node<'js>(
+    ctx: Ctx<'js>,
+    make_ctx: Function<'js>,
+    module: String,
+    id: String,
+    input: Value<'js>,
+) -> Result<String, NodeFailure> {
     let fail = |ctx: &Ctx<'js>, e: rquickjs::Error| NodeFailure::Js(describe_exception(ctx, e));
     let namespace: Object<'js> = Module::import(&ctx, module.as_str())
         .map_err(|e| fail(&ctx, e))?
@@ -250,12 +380,18 @@ async fn call_node<'js>(ctx: Ctx<'js>, make_ctx: Function<'js>, module: String, 
         .map_err(|e| fail(&ctx, e))?;
     let run: Value<'js> = namespace.get("default").map_err(|e| fail(&ctx, e))?;
     let Some(run) = run.as_function().cloned() else {
-        return Err(NodeFailure::Js(format!("the default export of `{module}` is not a function; export `async function run(ctx, input)`")));
+        return Err(NodeFailure::Js(format!(
+            "the default export of `{module}` is not a function; export `async function run(ctx, input)`"
+        )));
     };
     let node_ctx: Value<'js> = make_ctx.call((id.as_str(),)).map_err(|e| fail(&ctx, e))?;
     let returned: Value<'js> = run.call((node_ctx, input)).map_err(|e| fail(&ctx, e))?;
     let value = match returned.as_promise() {
-        Some(p) => p.clone().into_future::<Value<'js>>().await.map_err(|e| fail(&ctx, e))?,
+        Some(p) => p
+            .clone()
+            .into_future::<Value<'js>>()
+            .await
+            .map_err(|e| fail(&ctx, e))?,
         None => returned,
     };
     match ctx.json_stringify(value) {
@@ -277,9 +413,12 @@ pub(crate) fn describe_exception(ctx: &Ctx<'_>, e: rquickjs::Error) -> String {
         CaughtError::Exception(ex) => {
             let message = ex.message().unwrap_or_default();
             let name: String = ex.get("name").unwrap_or_else(|_| "Error".into());
-            let frame = ex
-                .stack()
-                .and_then(|s| s.lines().map(str::trim).find(|l| l.starts_with("at ")).map(str::to_owned));
+            let frame = ex.stack().and_then(|s| {
+                s.lines()
+                    .map(str::trim)
+                    .find(|l| l.starts_with("at "))
+                    .map(str::to_owned)
+            });
             match frame {
                 Some(f) => format!("{name}: {message} ({f})"),
                 None => format!("{name}: {message}"),
@@ -298,42 +437,75 @@ pub(crate) fn describe_exception(ctx: &Ctx<'_>, e: rquickjs::Error) -> String {
     }
 }
 
-async fn install_host<'js>(ctx: &Ctx<'js>, wl: &Workload, req: &RunRequest, run_id: &str, client: &reqwest::Client) -> rquickjs::Result<Function<'js>> {
+async fn install_host<'js>(
+    ctx: &Ctx<'js>,
+    wl: &Workload,
+    req: &RunRequest,
+    run_id: &str,
+    client: &reqwest::Client,
+) -> rquickjs::Result<Function<'js>> {
     let cap = wl.fetch.clone();
     let redactor = wl.secrets.redactor().clone();
     let client = client.clone();
     let native_fetch = Function::new(
         ctx.clone(),
-        Async(move |url: String, method: String, headers: String, body: Opt<Option<String>>| {
-            let cap = cap.clone();
-            let client = client.clone();
-            let redactor = redactor.clone();
-            async move {
-                let headers: Vec<(String, String)> = serde_json::from_str(&headers).unwrap_or_default();
-                let req = FetchRequest { url, method, headers, body: body.0.flatten() };
-                let reply = match fetch::perform(&client, &cap, req).await {
-                    Ok((meta, body)) => vec!["ok".to_owned(), serde_json::to_string(&meta).unwrap_or_default(), body],
-                    Err(message) => vec!["err".to_owned(), redactor.redact(&message)],
-                };
-                Ok::<_, rquickjs::Error>(reply)
-            }
-        }),
+        Async(
+            move |url: String, method: String, headers: String, body: Opt<Option<String>>| {
+                let cap = cap.clone();
+                let client = client.clone();
+                let redactor = redactor.clone();
+                async move {
+                    let headers: Vec<(String, String)> =
+                        serde_json::from_str(&headers).unwrap_or_default();
+                    let req = FetchRequest {
+                        url,
+                        method,
+                        headers,
+                        body: body.0.flatten(),
+                    };
+                    let reply = match fetch::perform(&client, &cap, req).await {
+                        Ok((meta, body)) => vec![
+                            "ok".to_owned(),
+                            serde_json::to_string(&meta).unwrap_or_default(),
+                            body,
+                        ],
+                        Err(message) => vec!["err".to_owned(), redactor.redact(&message)],
+                    };
+                    Ok::<_, rquickjs::Error>(reply)
+                }
+            },
+        ),
     )?;
     let redactor = wl.secrets.redactor().clone();
     let log_run_id = run_id.to_owned();
-    let native_log = Function::new(ctx.clone(), move |node: String, level: String, message: String| {
-        let message = redactor.redact(&message);
-        let run_id = log_run_id.as_str();
-        let node = if node.is_empty() { "console" } else { node.as_str() };
-        match level.as_str() {
-            "error" => tracing::error!(target: "node", run_id, node, "{message}"),
-            "warn" => tracing::warn!(target: "node", run_id, node, "{message}"),
-            "debug" => tracing::debug!(target: "node", run_id, node, "{message}"),
-            _ => tracing::info!(target: "node", run_id, node, "{message}"),
-        }
-    })?;
+    let native_log = Function::new(
+        ctx.clone(),
+        move |node: String, level: String, message: String| {
+            let message = redactor.redact(&message);
+            let run_id = log_run_id.as_str();
+            let node = if node.is_empty() {
+                "console"
+            } else {
+                node.as_str()
+            };
+            match level.as_str() {
+                "error" => tracing::error!(target: "node", run_id, node, "{message}"),
+                "warn" => tracing::warn!(target: "node", run_id, node, "{message}"),
+                "debug" => tracing::debug!(target: "node", run_id, node, "{message}"),
+                _ => tracing::info!(target: "node", run_id, node, "{message}"),
+            }
+        },
+    )?;
     let secrets = ctx.json_parse(wl.secrets_json.as_str())?;
-    let namespace: Object<'js> = Module::import(ctx, HOST_MODULE)?.into_future::<Object<'js>>().await?;
+    let namespace: Object<'js> = Module::import(ctx, HOST_MODULE)?
+        .into_future::<Object<'js>>()
+        .await?;
     let make_host: Function<'js> = namespace.get("default")?;
-    make_host.call((native_fetch, native_log, secrets, run_id, req.trigger.as_str()))
+    make_host.call((
+        native_fetch,
+        native_log,
+        secrets,
+        run_id,
+        req.trigger.as_str(),
+    ))
 }

@@ -60,7 +60,10 @@ pub async fn perform(
     cap: &FetchCapability,
     req: FetchRequest,
 ) -> Result<(ResponseMeta, String), String> {
-    let mut url: Url = req.url.parse().map_err(|e| format!("invalid URL `{}`: {e}", req.url))?;
+    let mut url: Url = req
+        .url
+        .parse()
+        .map_err(|e| format!("invalid URL `{}`: {e}", req.url))?;
     let mut method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| format!("invalid HTTP method `{}`", req.method))?;
     let mut body = req.body;
@@ -74,8 +77,10 @@ pub async fn perform(
             if credential.is_some_and(|c| c.header.eq_ignore_ascii_case(k)) {
                 continue;
             }
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
-            let value = HeaderValue::from_str(v).map_err(|_| format!("invalid value for header `{k}`"))?;
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("invalid header name `{k}`"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|_| format!("invalid value for header `{k}`"))?;
             builder = builder.header(name, value);
         }
         if let Some(c) = credential {
@@ -95,14 +100,24 @@ pub async fn perform(
             if hop == MAX_REDIRECTS {
                 return Err(format!("too many redirects fetching `{}`", req.url));
             }
-            let location = location.to_str().map_err(|_| "redirect with an invalid Location header".to_owned())?;
-            let next = url.join(location).map_err(|e| format!("invalid redirect to `{location}`: {e}"))?;
+            let location = location
+                .to_str()
+                .map_err(|_| "redirect with an invalid Location header".to_owned())?;
+            let next = url
+                .join(location)
+                .map_err(|e| format!("invalid redirect to `{location}`: {e}"))?;
             if next.origin() != first_origin {
                 // Like browsers: the node's own credentials do not cross origins.
-                node_headers.retain(|(k, _)| !matches!(k.to_ascii_lowercase().as_str(), "authorization" | "cookie" | "proxy-authorization"));
+                node_headers.retain(|(k, _)| {
+                    !matches!(
+                        k.to_ascii_lowercase().as_str(),
+                        "authorization" | "cookie" | "proxy-authorization"
+                    )
+                });
             }
             if status == StatusCode::SEE_OTHER
-                || ((status == StatusCode::MOVED_PERMANENTLY || status == StatusCode::FOUND) && method == Method::POST)
+                || ((status == StatusCode::MOVED_PERMANENTLY || status == StatusCode::FOUND)
+                    && method == Method::POST)
             {
                 method = Method::GET;
                 body = None;
@@ -118,17 +133,31 @@ pub async fn perform(
             headers: resp
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect(),
         };
-        if resp.content_length().is_some_and(|n| n as usize > MAX_RESPONSE_BYTES) {
-            return Err(format!("response from `{url}` is larger than {} MiB", MAX_RESPONSE_BYTES >> 20));
+        if resp
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_RESPONSE_BYTES)
+        {
+            return Err(format!(
+                "response from `{url}` is larger than {} MiB",
+                MAX_RESPONSE_BYTES >> 20
+            ));
         }
         let mut resp = resp;
         let mut bytes = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&url, &e))? {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(format!("response from `{url}` is larger than {} MiB", MAX_RESPONSE_BYTES >> 20));
+                return Err(format!(
+                    "response from `{url}` is larger than {} MiB",
+                    MAX_RESPONSE_BYTES >> 20
+                ));
             }
             bytes.extend_from_slice(&chunk);
         }

@@ -43,6 +43,15 @@ impl Workload {
         let (fetch, warnings) = FetchCapability::resolve(&program.workflow.fetch, &secrets);
         let memory_limit = program.workflow.config.memory_limit_bytes() as usize;
         let secrets_json = serde_json::to_string(secrets.tree()).unwrap_or_else(|_| "{}".into());
-        (Self { program: Arc::new(program), secrets, secrets_json, fetch, memory_limit }, warnings)
+        (
+            Self {
+                program: Arc::new(program),
+                secrets,
+                secrets_json,
+                fetch,
+                memory_limit,
+            },
+            warnings,
+        )
     }
 }

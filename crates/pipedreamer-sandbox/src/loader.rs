@@ -11,20 +11,31 @@ use std::sync::Arc;
 /// Relative imports between known modules; bare names only for the host module and for
 /// top-level imports made by the executor (whose base is not a workflow module).
 fn resolve_among(known: impl Fn(&str) -> bool, base: &str, name: &str) -> Result<String> {
-    let resolved = if known(name) && !name.starts_with('.') && (name == HOST_MODULE || !known(base)) {
+    let resolved = if known(name) && !name.starts_with('.') && (name == HOST_MODULE || !known(base))
+    {
         Some(name.to_owned())
     } else {
         resolve_import(base, name).filter(|p| known(p))
     };
     resolved.ok_or_else(|| {
-        Error::new_resolving_message(base, name, "only relative imports of modules inside the workflow directory are allowed")
+        Error::new_resolving_message(
+            base,
+            name,
+            "only relative imports of modules inside the workflow directory are allowed",
+        )
     })
 }
 
 pub(crate) struct ProgramResolver(pub(crate) Arc<Program>);
 
 impl Resolver for ProgramResolver {
-    fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str, _attrs: Option<ImportAttributes<'js>>) -> Result<String> {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attrs: Option<ImportAttributes<'js>>,
+    ) -> Result<String> {
         resolve_among(|m| self.0.module(m).is_some(), base, name)
     }
 }
@@ -33,13 +44,24 @@ impl Resolver for ProgramResolver {
 pub(crate) struct SourceModules(pub(crate) Arc<BTreeMap<String, String>>);
 
 impl Resolver for SourceModules {
-    fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str, _attrs: Option<ImportAttributes<'js>>) -> Result<String> {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attrs: Option<ImportAttributes<'js>>,
+    ) -> Result<String> {
         resolve_among(|m| self.0.contains_key(m), base, name)
     }
 }
 
 impl Loader for SourceModules {
-    fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str, _attrs: Option<ImportAttributes<'js>>) -> Result<Module<'js, Declared>> {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attrs: Option<ImportAttributes<'js>>,
+    ) -> Result<Module<'js, Declared>> {
         let source = self.0.get(name).ok_or_else(|| Error::new_loading(name))?;
         Module::declare(ctx.clone(), name, source.as_str())
     }
@@ -48,8 +70,16 @@ impl Loader for SourceModules {
 pub(crate) struct ProgramLoader(pub(crate) Arc<Program>);
 
 impl Loader for ProgramLoader {
-    fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str, _attrs: Option<ImportAttributes<'js>>) -> Result<Module<'js, Declared>> {
-        let bytes = self.0.module(name).ok_or_else(|| Error::new_loading(name))?;
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attrs: Option<ImportAttributes<'js>>,
+    ) -> Result<Module<'js, Declared>> {
+        let bytes = self
+            .0
+            .module(name)
+            .ok_or_else(|| Error::new_loading(name))?;
         // SAFETY: the bytes were produced by `Module::write` in `Program::load`, in this process,
         // with the same QuickJS build; they are never read from outside.
         #[allow(unsafe_code)]

@@ -23,7 +23,11 @@ pub struct RunRequest {
 impl RunRequest {
     /// A request with a fresh run id.
     pub fn new(input: impl Into<String>, trigger: impl Into<String>) -> Self {
-        Self { run_id: None, input: input.into(), trigger: trigger.into() }
+        Self {
+            run_id: None,
+            input: input.into(),
+            trigger: trigger.into(),
+        }
     }
 }
 
@@ -64,7 +68,11 @@ impl RunOutcome {
             run_id,
             status: RunStatus::Failed,
             output: None,
-            error: Some(RunError { node: None, message, kind: FailureKind::Internal }),
+            error: Some(RunError {
+                node: None,
+                message,
+                kind: FailureKind::Internal,
+            }),
             nodes: NodeReports::default(),
             duration: Default::default(),
         }

@@ -29,7 +29,9 @@ pub struct PoolOptions {
 impl Default for PoolOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self { workers: cores.max(2) }
+        Self {
+            workers: cores.max(2),
+        }
     }
 }
 
@@ -65,21 +67,42 @@ impl Sandbox {
     /// Runs the workflow once and returns its outcome. Never panics: a crash inside the sandbox
     /// becomes a failed outcome.
     pub async fn run(&self, workload: Arc<Workload>, request: RunRequest) -> RunOutcome {
-        let run_id = request.run_id.clone().unwrap_or_else(|| crate::outcome::new_run_id());
-        let request = RunRequest { run_id: Some(run_id.clone()), ..request };
+        let run_id = request
+            .run_id
+            .clone()
+            .unwrap_or_else(crate::outcome::new_run_id);
+        let request = RunRequest {
+            run_id: Some(run_id.clone()),
+            ..request
+        };
         let (reply, outcome) = oneshot::channel();
-        if self.queue.send(Job { workload, request, reply }).await.is_err() {
+        if self
+            .queue
+            .send(Job {
+                workload,
+                request,
+                reply,
+            })
+            .await
+            .is_err()
+        {
             return RunOutcome::internal(run_id, "the sandbox is shutting down".into());
         }
         outcome.await.unwrap_or_else(|_| {
             tracing::error!(run_id, "sandbox task ended without a result");
-            RunOutcome::internal(run_id, "internal error in the sandbox; see the engine log".into())
+            RunOutcome::internal(
+                run_id,
+                "internal error in the sandbox; see the engine log".into(),
+            )
         })
     }
 }
 
 fn worker(rx: async_channel::Receiver<Job>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("sandbox worker cannot start: {e}");
@@ -91,7 +114,9 @@ fn worker(rx: async_channel::Receiver<Job>) {
         let client = crate::fetch::client();
         let slots = Arc::new(Semaphore::new(RUNS_PER_WORKER));
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else { break };
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
             let Ok(job) = rx.recv().await else { break };
             let client = client.clone();
             tokio::task::spawn_local(async move {

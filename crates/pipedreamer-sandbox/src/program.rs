@@ -33,28 +33,39 @@ impl Program {
     pub fn load(source: &dyn SourceProvider) -> Result<Self, Vec<Diagnostic>> {
         let (workflow, dag) = pipedreamer_spec::check(source).into_valid()?;
         let mut sources = BTreeMap::new();
-        let mut queue: VecDeque<String> =
-            workflow.nodes.iter().map(|n| n.file.trim_start_matches("./").to_owned()).collect();
+        let mut queue: VecDeque<String> = workflow
+            .nodes
+            .iter()
+            .map(|n| n.file.trim_start_matches("./").to_owned())
+            .collect();
         while let Some(path) = queue.pop_front() {
             if sources.contains_key(&path) {
                 continue;
             }
             let text = source.read(&path).map_err(|e| {
-                vec![Diagnostic::error("missing-node-file", &path, Pos::new(1, 1), format!("cannot read `{path}`: {e}"))]
+                vec![Diagnostic::error(
+                    "missing-node-file",
+                    &path,
+                    Pos::new(1, 1),
+                    format!("cannot read `{path}`: {e}"),
+                )]
             })?;
             for (spec, _) in js_check::inspect(&path, &text).imports {
                 if let Some(target) = js_check::resolve_import(&path, &spec) {
                     queue.push_back(target);
                 }
             }
-            let js = transpile::to_javascript(&path, &text).map_err(|m| {
-                vec![Diagnostic::error("js-syntax", &path, Pos::new(1, 1), m)]
-            })?;
+            let js = transpile::to_javascript(&path, &text)
+                .map_err(|m| vec![Diagnostic::error("js-syntax", &path, Pos::new(1, 1), m)])?;
             sources.insert(path, js);
         }
         sources.insert(HOST_MODULE.to_owned(), HOST_SOURCE.to_owned());
         let modules = compile(&sources)?;
-        Ok(Self { workflow, dag, modules })
+        Ok(Self {
+            workflow,
+            dag,
+            modules,
+        })
     }
 
     /// Bytecode of a module.
@@ -68,8 +79,17 @@ impl Program {
     }
 }
 
-fn compile(sources: &BTreeMap<String, String>) -> Result<BTreeMap<String, Arc<[u8]>>, Vec<Diagnostic>> {
-    let internal = |m: String| vec![Diagnostic::error("internal", "workflow.yaml", Pos::new(1, 1), m)];
+fn compile(
+    sources: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Arc<[u8]>>, Vec<Diagnostic>> {
+    let internal = |m: String| {
+        vec![Diagnostic::error(
+            "internal",
+            "workflow.yaml",
+            Pos::new(1, 1),
+            m,
+        )]
+    };
     let rt = Runtime::new().map_err(|e| internal(format!("cannot start QuickJS: {e}")))?;
     let shared = Arc::new(sources.clone());
     rt.set_loader(SourceModules(shared.clone()), SourceModules(shared));
@@ -90,6 +110,10 @@ fn compile(sources: &BTreeMap<String, String>) -> Result<BTreeMap<String, Arc<[u
                 }
             }
         }
-        if errors.is_empty() { Ok(out) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
     })
 }

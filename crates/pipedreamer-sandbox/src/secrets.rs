@@ -24,10 +24,17 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     /// Wraps a JSON tree; `null` means no secrets.
     pub fn new(tree: Value) -> Self {
-        let tree = if tree.is_null() { Value::Object(Default::default()) } else { tree };
+        let tree = if tree.is_null() {
+            Value::Object(Default::default())
+        } else {
+            tree
+        };
         let mut values = Vec::new();
         collect_strings(&tree, &mut values);
-        Self { redactor: Redactor::new(values), tree: Arc::new(tree) }
+        Self {
+            redactor: Redactor::new(values),
+            tree: Arc::new(tree),
+        }
     }
 
     /// The whole tree, as nodes see it in `ctx.secrets`.
@@ -80,7 +87,10 @@ pub struct Redactor {
 impl Redactor {
     /// A redactor for these values (short ones are ignored, longest are replaced first).
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
-        let mut values: Vec<String> = values.into_iter().filter(|v| v.len() >= MIN_REDACTED_LEN).collect();
+        let mut values: Vec<String> = values
+            .into_iter()
+            .filter(|v| v.len() >= MIN_REDACTED_LEN)
+            .collect();
         // Derived forms leak too: the base64 of `user:pass` for basic auth is as good as the secret.
         let derived: Vec<String> = values
             .iter()
@@ -89,7 +99,9 @@ impl Redactor {
         values.extend(derived);
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
-        Self { values: Arc::new(values) }
+        Self {
+            values: Arc::new(values),
+        }
     }
 
     /// `text` with every secret value replaced.
@@ -121,7 +133,10 @@ mod tests {
     fn redacts_values_and_their_base64() {
         let s = Secrets::new(json!({"a": "hunter22", "short": "ok"}));
         assert_eq!(s.redactor().redact("pw=hunter22 ok"), "pw=[REDACTED] ok");
-        assert_eq!(s.redactor().redact("Basic aHVudGVyMjI="), "Basic [REDACTED]");
+        assert_eq!(
+            s.redactor().redact("Basic aHVudGVyMjI="),
+            "Basic [REDACTED]"
+        );
     }
 
     #[test]

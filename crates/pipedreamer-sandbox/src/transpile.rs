@@ -21,7 +21,10 @@ pub fn to_javascript(path: &str, source: &str) -> Result<String, String> {
         return Err(d.message.to_string());
     }
     let mut program = ret.program;
-    let scoping = SemanticBuilder::new().build(&program).semantic.into_scoping();
+    let scoping = SemanticBuilder::new()
+        .build(&program)
+        .semantic
+        .into_scoping();
     let options = TransformOptions::default();
     let out = Transformer::new(&allocator, Path::new(path), &options)
         .build_with_scoping(scoping, &mut program);

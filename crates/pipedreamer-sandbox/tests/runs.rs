@@ -8,7 +8,8 @@ use std::sync::Arc;
 fn workload(yaml: &str, files: &[(&str, &str)], secrets: Value) -> Arc<Workload> {
     let mut all = vec![("workflow.yaml", yaml)];
     all.extend_from_slice(files);
-    let program = Program::load(&MemorySource::from_pairs(all)).unwrap_or_else(|d| panic!("{d:#?}"));
+    let program =
+        Program::load(&MemorySource::from_pairs(all)).unwrap_or_else(|d| panic!("{d:#?}"));
     Arc::new(Workload::new(program, Secrets::new(secrets)).0)
 }
 
@@ -17,7 +18,9 @@ fn sandbox() -> Sandbox {
 }
 
 async fn run(sb: &Sandbox, wl: &Arc<Workload>, input: Value) -> (RunOutcome, Value) {
-    let out = sb.run(wl.clone(), RunRequest::new(input.to_string(), "http")).await;
+    let out = sb
+        .run(wl.clone(), RunRequest::new(input.to_string(), "http"))
+        .await;
     let json = serde_json::to_value(&out).unwrap();
     (out, json)
 }
@@ -29,17 +32,29 @@ async fn diamond_passes_outputs_along_the_dag() {
     let wl = workload(
         DIAMOND,
         &[
-            ("a.ts", "import { inc } from './lib/inc.ts';\nexport default async function run(ctx: any, input: {n: number}): Promise<number> { return inc(input.n); }"),
-            ("lib/inc.ts", "export const inc = (n: number): number => n + 1;"),
+            (
+                "a.ts",
+                "import { inc } from './lib/inc.ts';\nexport default async function run(ctx: any, input: {n: number}): Promise<number> { return inc(input.n); }",
+            ),
+            (
+                "lib/inc.ts",
+                "export const inc = (n: number): number => n + 1;",
+            ),
             ("b.js", "export default (ctx, x) => x * 10"),
-            ("c.js", "export default async (ctx, x) => ({ run: ctx.run.id.length > 0, trigger: ctx.run.trigger, x })"),
+            (
+                "c.js",
+                "export default async (ctx, x) => ({ run: ctx.run.id.length > 0, trigger: ctx.run.trigger, x })",
+            ),
             ("d.js", "export default (ctx, input) => input"),
         ],
         json!({}),
     );
     let (out, json) = run(&sandbox(), &wl, json!({"n": 1})).await;
     assert!(out.succeeded(), "{json}");
-    assert_eq!(json["output"], json!({"b": 20, "c": {"run": true, "trigger": "http", "x": 2}}));
+    assert_eq!(
+        json["output"],
+        json!({"b": 20, "c": {"run": true, "trigger": "http", "x": 2}})
+    );
     assert_eq!(json["nodes"]["d"]["status"], "succeeded");
 }
 
@@ -47,7 +62,10 @@ async fn diamond_passes_outputs_along_the_dag() {
 async fn several_leaves_are_keyed_by_id() {
     let wl = workload(
         "name: l\nversion: \"1\"\nnodes:\n  - {id: x, file: x.js}\n  - {id: y, file: y.js}\n",
-        &[("x.js", "export default () => 1"), ("y.js", "export default (ctx, i) => i")],
+        &[
+            ("x.js", "export default () => 1"),
+            ("y.js", "export default (ctx, i) => i"),
+        ],
         json!({}),
     );
     let (_, json) = run(&sandbox(), &wl, json!({"k": true})).await;
@@ -58,13 +76,19 @@ async fn several_leaves_are_keyed_by_id() {
 async fn a_throwing_node_fails_the_run_and_skips_dependents() {
     let wl = workload(
         "name: t\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n  - {id: b, file: b.js, depends_on: [a]}\n",
-        &[("a.js", "export default () => { throw new Error('boom') }"), ("b.js", "export default () => 1")],
+        &[
+            ("a.js", "export default () => { throw new Error('boom') }"),
+            ("b.js", "export default () => 1"),
+        ],
         json!({}),
     );
     let (out, json) = run(&sandbox(), &wl, json!({})).await;
     assert_eq!(out.failure(), Some(FailureKind::Thrown));
     assert_eq!(json["error"]["node"], "a");
-    assert!(json["error"]["message"].as_str().unwrap().contains("boom"), "{json}");
+    assert!(
+        json["error"]["message"].as_str().unwrap().contains("boom"),
+        "{json}"
+    );
     assert_eq!(json["nodes"]["b"]["status"], "skipped");
 }
 
@@ -72,7 +96,10 @@ async fn a_throwing_node_fails_the_run_and_skips_dependents() {
 async fn infinite_loops_time_out_and_the_sandbox_keeps_serving() {
     let wl = workload(
         "name: t\nversion: \"1\"\nnodes:\n  - {id: spin, file: a.js, timeout: 200ms}\n",
-        &[("a.js", "export default (ctx, i) => { if (i.spin) { for (;;) {} } return 'ok' }")],
+        &[(
+            "a.js",
+            "export default (ctx, i) => { if (i.spin) { for (;;) {} } return 'ok' }",
+        )],
         json!({}),
     );
     let sb = sandbox();
@@ -98,13 +125,21 @@ async fn awaits_that_never_resolve_time_out() {
 async fn memory_bombs_hit_the_run_limit() {
     let wl = workload(
         "name: m\nversion: \"1\"\nconfig: {memory_limit: 16Mi}\nnodes:\n  - {id: bomb, file: a.js}\n",
-        &[("a.js", "export default (ctx, i) => { if (!i.bomb) return 'ok'; const a = []; for (;;) a.push('x'.repeat(1024) + a.length) }")],
+        &[(
+            "a.js",
+            "export default (ctx, i) => { if (!i.bomb) return 'ok'; const a = []; for (;;) a.push('x'.repeat(1024) + a.length) }",
+        )],
         json!({}),
     );
     let sb = sandbox();
     let (out, json) = run(&sb, &wl, json!({"bomb": true})).await;
     assert_eq!(out.failure(), Some(FailureKind::Memory), "{json}");
-    assert!(json["error"]["message"].as_str().unwrap().contains("16 MiB"));
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("16 MiB")
+    );
     let (out, _) = run(&sb, &wl, json!({})).await;
     assert!(out.succeeded());
 }
@@ -113,7 +148,10 @@ async fn memory_bombs_hit_the_run_limit() {
 async fn runs_do_not_share_state() {
     let wl = workload(
         "name: s\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
-        &[("a.js", "let calls = 0;\nexport default () => { globalThis.seen = (globalThis.seen || 0) + 1; calls++; return [calls, globalThis.seen] }")],
+        &[(
+            "a.js",
+            "let calls = 0;\nexport default () => { globalThis.seen = (globalThis.seen || 0) + 1; calls++; return [calls, globalThis.seen] }",
+        )],
         json!({}),
     );
     let sb = sandbox();
@@ -127,14 +165,17 @@ async fn runs_do_not_share_state() {
 async fn sandbox_has_no_ambient_capabilities_and_frozen_secrets() {
     let wl = workload(
         "name: c\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
-        &[("a.js", r#"export default (ctx) => {
+        &[(
+            "a.js",
+            r#"export default (ctx) => {
             let mutated = true;
             try { ctx.secrets.api.key = 'x'; } catch { mutated = false; }
             return {
               process: typeof process, require: typeof require, deno: typeof Deno, std: typeof std, os: typeof os,
               fetchGlobal: typeof fetch, mutated, key: ctx.secrets.api.key.length,
             };
-        }"#)],
+        }"#,
+        )],
         json!({"api": {"key": "supersecret"}}),
     );
     let (_, json) = run(&sandbox(), &wl, json!({})).await;
@@ -148,34 +189,55 @@ async fn sandbox_has_no_ambient_capabilities_and_frozen_secrets() {
 async fn disallowed_hosts_are_refused_with_a_fix() {
     let wl = workload(
         "name: f\nversion: \"1\"\nfetch: {allow: [api.example.com]}\nnodes:\n  - {id: a, file: a.js}\n",
-        &[("a.js", "export default async (ctx) => { try { await ctx.fetch('http://127.0.0.1:9/'); return 'reached' } catch (e) { return String(e) } }")],
+        &[(
+            "a.js",
+            "export default async (ctx) => { try { await ctx.fetch('http://127.0.0.1:9/'); return 'reached' } catch (e) { return String(e) } }",
+        )],
         json!({}),
     );
     let (_, json) = run(&sandbox(), &wl, json!({})).await;
     let msg = json["output"].as_str().unwrap();
-    assert!(msg.contains("requires network access to `127.0.0.1`") && msg.contains("fetch.allow"), "{msg}");
+    assert!(
+        msg.contains("requires network access to `127.0.0.1`") && msg.contains("fetch.allow"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
 async fn errors_never_show_secret_values() {
     let wl = workload(
         "name: r\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
-        &[("a.js", "export default (ctx) => { throw new Error('token is ' + ctx.secrets.t) }")],
+        &[(
+            "a.js",
+            "export default (ctx) => { throw new Error('token is ' + ctx.secrets.t) }",
+        )],
         json!({"t": "s3cr3t-value"}),
     );
     let (_, json) = run(&sandbox(), &wl, json!({})).await;
     let msg = json["error"]["message"].as_str().unwrap();
-    assert!(!msg.contains("s3cr3t-value") && msg.contains("[REDACTED]"), "{msg}");
+    assert!(
+        !msg.contains("s3cr3t-value") && msg.contains("[REDACTED]"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
 async fn non_json_return_values_fail_clearly() {
     let wl = workload(
         "name: r\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
-        &[("a.js", "export default () => { const o = {}; o.self = o; return o }")],
+        &[(
+            "a.js",
+            "export default () => { const o = {}; o.self = o; return o }",
+        )],
         json!({}),
     );
     let (out, json) = run(&sandbox(), &wl, json!({})).await;
     assert_eq!(out.failure(), Some(FailureKind::Thrown));
-    assert!(json["error"]["message"].as_str().unwrap().contains("not JSON-serializable"), "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON-serializable"),
+        "{json}"
+    );
 }

@@ -35,8 +35,11 @@ pub enum DagError {
 impl Dag {
     /// Builds the graph, failing on the first unknown dependency or cycle.
     pub fn build(nodes: &[NodeSpec]) -> Result<Self, DagError> {
-        let index: HashMap<&str, usize> =
-            nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
         let mut deps = vec![Vec::new(); nodes.len()];
         let mut dependents = vec![Vec::new(); nodes.len()];
         for (i, node) in nodes.iter().enumerate() {
@@ -54,17 +57,29 @@ impl Dag {
             }
         }
         if let Some(cycle) = find_cycle(&deps) {
-            return Err(DagError::Cycle(cycle.into_iter().map(|i| nodes[i].id.clone()).collect()));
+            return Err(DagError::Cycle(
+                cycle.into_iter().map(|i| nodes[i].id.clone()).collect(),
+            ));
         }
         let order = topological_order(&deps, &dependents);
-        let leaves = (0..nodes.len()).filter(|&i| dependents[i].is_empty()).collect();
-        Ok(Self { deps, dependents, order, leaves })
+        let leaves = (0..nodes.len())
+            .filter(|&i| dependents[i].is_empty())
+            .collect();
+        Ok(Self {
+            deps,
+            dependents,
+            order,
+            leaves,
+        })
     }
 }
 
 fn topological_order(deps: &[Vec<usize>], dependents: &[Vec<usize>]) -> Vec<usize> {
     let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
-    let mut ready: Vec<usize> = (0..deps.len()).filter(|&i| remaining[i] == 0).rev().collect();
+    let mut ready: Vec<usize> = (0..deps.len())
+        .filter(|&i| remaining[i] == 0)
+        .rev()
+        .collect();
     let mut order = Vec::with_capacity(deps.len());
     while let Some(i) = ready.pop() {
         order.push(i);
@@ -142,8 +157,13 @@ mod tests {
 
     #[test]
     fn diamond_orders_dependencies_first_and_has_one_leaf() {
-        let dag = Dag::build(&nodes(&[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"])]))
-            .unwrap();
+        let dag = Dag::build(&nodes(&[
+            ("a", &[]),
+            ("b", &["a"]),
+            ("c", &["a"]),
+            ("d", &["b", "c"]),
+        ]))
+        .unwrap();
         assert_eq!(dag.order, vec![0, 1, 2, 3]);
         assert_eq!(dag.leaves, vec![3]);
         assert_eq!(dag.deps[3], vec![1, 2]);
@@ -157,8 +177,13 @@ mod tests {
 
     #[test]
     fn cycles_are_named_in_order() {
-        let err = Dag::build(&nodes(&[("a", &["c"]), ("b", &["a"]), ("c", &["b"]), ("d", &[])]))
-            .unwrap_err();
+        let err = Dag::build(&nodes(&[
+            ("a", &["c"]),
+            ("b", &["a"]),
+            ("c", &["b"]),
+            ("d", &[]),
+        ]))
+        .unwrap_err();
         assert_eq!(err.to_string(), "dependency cycle: a -> b -> c -> a");
     }
 

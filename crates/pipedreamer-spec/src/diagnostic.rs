@@ -27,7 +27,10 @@ impl Pos {
         let before = &source[..source.floor_char_boundary(offset)];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        Self { line, col: before[line_start..].chars().count() + 1 }
+        Self {
+            line,
+            col: before[line_start..].chars().count() + 1,
+        }
     }
 }
 
@@ -75,7 +78,10 @@ impl Diagnostic {
 
     /// A warning at `file:pos`.
     pub fn warning(code: &'static str, file: &str, pos: Pos, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(code, file, pos, message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, file, pos, message)
+        }
     }
 
     /// Adds a fix suggestion.
@@ -124,7 +130,11 @@ pub fn render(
     color: bool,
 ) -> String {
     let paint = |code: &str, text: &str| {
-        if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     };
     let mut out = String::new();
     for d in diagnostics {
@@ -141,13 +151,20 @@ pub fn render(
         );
         let _ = writeln!(out, "  {} {}", paint("34", "-->"), d.location());
         if let Some(line) = source_of(&d.file).and_then(|s| {
-            s.lines().nth(d.pos.line.saturating_sub(1)).map(str::to_owned)
+            s.lines()
+                .nth(d.pos.line.saturating_sub(1))
+                .map(str::to_owned)
         }) {
             let number = d.pos.line.to_string();
             let pad = " ".repeat(number.len());
             let caret_pad = " ".repeat(d.pos.col.saturating_sub(1));
             let _ = writeln!(out, "  {pad} {}", paint("34", "|"));
-            let _ = writeln!(out, "  {} {} {line}", paint("34", &number), paint("34", "|"));
+            let _ = writeln!(
+                out,
+                "  {} {} {line}",
+                paint("34", &number),
+                paint("34", "|")
+            );
             let _ = writeln!(
                 out,
                 "  {pad} {} {caret_pad}{}",
@@ -164,7 +181,10 @@ pub fn render(
 }
 
 /// The closest candidate to `word`, when one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -187,7 +207,10 @@ mod tests {
 
     #[test]
     fn typo_suggestions_only_when_close() {
-        assert_eq!(did_you_mean("dependson", ["depends_on", "timeout"]), Some("depends_on"));
+        assert_eq!(
+            did_you_mean("dependson", ["depends_on", "timeout"]),
+            Some("depends_on")
+        );
         assert_eq!(did_you_mean("zzz", ["depends_on", "timeout"]), None);
     }
 }

@@ -23,22 +23,31 @@ pub const MODULE_EXTENSIONS: &[&str] = &["ts", "mts", "js", "mjs"];
 
 /// Whether `path` has a node module extension.
 pub fn is_module_path(path: &str) -> bool {
-    path.rsplit_once('.').is_some_and(|(_, ext)| MODULE_EXTENSIONS.contains(&ext))
+    path.rsplit_once('.')
+        .is_some_and(|(_, ext)| MODULE_EXTENSIONS.contains(&ext))
 }
 
 /// Parses `source` (TypeScript when `path` ends in `.ts`/`.mts`) as an ES module.
 pub fn inspect(path: &str, source: &str) -> ModuleFacts {
     let ts = path.ends_with(".ts") || path.ends_with(".mts");
-    let source_type = if ts { SourceType::ts() } else { SourceType::mjs() };
+    let source_type = if ts {
+        SourceType::ts()
+    } else {
+        SourceType::mjs()
+    };
     let allocator = Allocator::default();
     let ret = Parser::new(&allocator, source, source_type).parse();
     let mut facts = ModuleFacts::default();
     for d in ret.diagnostics.iter() {
         let offset = d.labels.first().map_or(0, |l| l.offset() as usize);
-        facts.syntax_errors.push((Pos::from_offset(source, offset), d.message.to_string()));
+        facts
+            .syntax_errors
+            .push((Pos::from_offset(source, offset), d.message.to_string()));
     }
     if ret.panicked && facts.syntax_errors.is_empty() {
-        facts.syntax_errors.push((Pos::new(1, 1), "the file could not be parsed".into()));
+        facts
+            .syntax_errors
+            .push((Pos::new(1, 1), "the file could not be parsed".into()));
     }
     let record = &ret.module_record;
     facts.has_default_export = record
@@ -49,7 +58,10 @@ pub fn inspect(path: &str, source: &str) -> ModuleFacts {
     for (specifier, requests) in record.requested_modules.iter() {
         // Type-only imports (`import type`) vanish when types are stripped.
         for r in requests.iter().filter(|r| !r.is_type) {
-            facts.imports.push((specifier.to_string(), Pos::from_offset(source, r.span.start as usize)));
+            facts.imports.push((
+                specifier.to_string(),
+                Pos::from_offset(source, r.span.start as usize),
+            ));
         }
     }
     facts.imports.sort_by_key(|(_, p)| *p);
@@ -93,14 +105,20 @@ mod tests {
 
     #[test]
     fn reports_syntax_errors_with_position() {
-        let f = inspect("nodes/a.js", "export default function (ctx) {\n  return (;\n}\n");
+        let f = inspect(
+            "nodes/a.js",
+            "export default function (ctx) {\n  return (;\n}\n",
+        );
         assert_eq!(f.syntax_errors.len(), 1);
         assert_eq!(f.syntax_errors[0].0.line, 2);
     }
 
     #[test]
     fn type_only_imports_are_not_runtime_imports() {
-        let f = inspect("nodes/a.ts", "import type { Ctx } from '../pipedreamer';\nexport default (ctx: Ctx) => 1;");
+        let f = inspect(
+            "nodes/a.ts",
+            "import type { Ctx } from '../pipedreamer';\nexport default (ctx: Ctx) => 1;",
+        );
         assert!(f.imports.is_empty(), "{:?}", f.imports);
     }
 
@@ -111,8 +129,14 @@ mod tests {
 
     #[test]
     fn imports_resolve_inside_the_directory_only() {
-        assert_eq!(resolve_import("nodes/a.ts", "./b.ts").as_deref(), Some("nodes/b.ts"));
-        assert_eq!(resolve_import("nodes/a.ts", "../lib/c.js").as_deref(), Some("lib/c.js"));
+        assert_eq!(
+            resolve_import("nodes/a.ts", "./b.ts").as_deref(),
+            Some("nodes/b.ts")
+        );
+        assert_eq!(
+            resolve_import("nodes/a.ts", "../lib/c.js").as_deref(),
+            Some("lib/c.js")
+        );
         assert_eq!(resolve_import("nodes/a.ts", "../../etc/passwd"), None);
         assert_eq!(resolve_import("nodes/a.ts", "node:fs"), None);
     }

@@ -77,5 +77,8 @@ pub fn check_text(text: &str, source: &dyn source::SourceProvider) -> Checked {
         diagnostics.extend(validate::validate(wf, WORKFLOW_FILE, source));
     }
     diagnostic::sort(&mut diagnostics);
-    Checked { workflow: parsed.workflow, diagnostics }
+    Checked {
+        workflow: parsed.workflow,
+        diagnostics,
+    }
 }

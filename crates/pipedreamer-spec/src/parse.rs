@@ -18,25 +18,42 @@ pub struct Parsed {
 
 /// Parses `workflow.yaml` text. `file` is the name diagnostics report.
 pub fn parse_workflow(text: &str, file: &str) -> Parsed {
-    let mut p = Parser { file, text, diags: Vec::new() };
+    let mut p = Parser {
+        file,
+        text,
+        diags: Vec::new(),
+    };
     let workflow = match yaml::parse(text) {
         Err(e) => {
             p.diags.push(
-                Diagnostic::error("yaml-syntax", file, e.pos, format!("invalid YAML: {}", e.message))
-                    .with_hint("check indentation and quoting around this position"),
+                Diagnostic::error(
+                    "yaml-syntax",
+                    file,
+                    e.pos,
+                    format!("invalid YAML: {}", e.message),
+                )
+                .with_hint("check indentation and quoting around this position"),
             );
             None
         }
         Ok(None) => {
             p.diags.push(
-                Diagnostic::error("empty-workflow", file, Pos::new(1, 1), "the workflow file is empty")
-                    .with_hint("start from `pipedreamer init`, or add `name`, `version` and `nodes`"),
+                Diagnostic::error(
+                    "empty-workflow",
+                    file,
+                    Pos::new(1, 1),
+                    "the workflow file is empty",
+                )
+                .with_hint("start from `pipedreamer init`, or add `name`, `version` and `nodes`"),
             );
             None
         }
         Ok(Some(root)) => p.workflow(&root),
     };
-    Parsed { workflow, diagnostics: p.diags }
+    Parsed {
+        workflow,
+        diagnostics: p.diags,
+    }
 }
 
 struct Parser<'f> {
@@ -45,12 +62,26 @@ struct Parser<'f> {
     diags: Vec<Diagnostic>,
 }
 
-const TOP_KEYS: &[&str] = &["name", "version", "description", "nodes", "triggers", "config", "fetch"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "description",
+    "nodes",
+    "triggers",
+    "config",
+    "fetch",
+];
 const NODE_KEYS: &[&str] = &["id", "file", "depends_on", "timeout"];
 const CRON_KEYS: &[&str] = &["type", "name", "schedule", "timezone"];
 const QUEUE_KEYS: &[&str] = &["type", "subject", "stream", "durable"];
 const WEBHOOK_KEYS: &[&str] = &["type", "name", "secret", "events", "branches"];
-const CONFIG_KEYS: &[&str] = &["nats_url", "memory_limit", "max_body", "resources", "cron_image"];
+const CONFIG_KEYS: &[&str] = &[
+    "nats_url",
+    "memory_limit",
+    "max_body",
+    "resources",
+    "cron_image",
+];
 const FETCH_KEYS: &[&str] = &["allow", "auth"];
 const AUTH_KEYS: &[&str] = &["host", "secret", "scheme"];
 const RESOURCES_KEYS: &[&str] = &["requests", "limits"];
@@ -61,7 +92,8 @@ type Entries<'a, 'i> = Vec<(String, Pos, &'a MarkedYaml<'i>)>;
 
 impl Parser<'_> {
     fn err(&mut self, code: &'static str, pos: Pos, msg: impl Into<String>) -> &mut Diagnostic {
-        self.diags.push(Diagnostic::error(code, self.file, pos, msg));
+        self.diags
+            .push(Diagnostic::error(code, self.file, pos, msg));
         self.diags.last_mut().expect("just pushed")
     }
 
@@ -73,7 +105,11 @@ impl Parser<'_> {
         what: &str,
     ) -> Option<Entries<'a, 'i>> {
         let Some(entries) = entries(node) else {
-            self.err("wrong-type", yaml::pos(node), format!("{what} must be a mapping, found {}", kind(node)));
+            self.err(
+                "wrong-type",
+                yaml::pos(node),
+                format!("{what} must be a mapping, found {}", kind(node)),
+            );
             return None;
         };
         for (key, pos, _) in &entries {
@@ -82,7 +118,12 @@ impl Parser<'_> {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("allowed keys here: {}", allowed.join(", ")),
                 };
-                self.err("unknown-key", *pos, format!("unknown key `{key}` in {what}")).hint = Some(hint);
+                self.err(
+                    "unknown-key",
+                    *pos,
+                    format!("unknown key `{key}` in {what}"),
+                )
+                .hint = Some(hint);
             }
         }
         Some(entries)
@@ -91,16 +132,29 @@ impl Parser<'_> {
     /// The node's text as written (YAML would turn `1.10` into the number 1.1).
     fn source_of(&self, node: &MarkedYaml<'_>) -> String {
         let (start, end) = (node.span.start.index(), node.span.end.index());
-        let raw: String = self.text.chars().skip(start).take(end.saturating_sub(start)).collect();
+        let raw: String = self
+            .text
+            .chars()
+            .skip(start)
+            .take(end.saturating_sub(start))
+            .collect();
         let raw = raw.trim();
-        if raw.is_empty() { yaml::scalar_text(node).unwrap_or_default() } else { raw.to_owned() }
+        if raw.is_empty() {
+            yaml::scalar_text(node).unwrap_or_default()
+        } else {
+            raw.to_owned()
+        }
     }
 
     fn string(&mut self, node: &MarkedYaml<'_>, what: &str) -> Option<String> {
         match as_str(node) {
             Some(s) => Some(s.to_owned()),
             None => {
-                self.err("wrong-type", yaml::pos(node), format!("{what} must be a string, found {}", kind(node)));
+                self.err(
+                    "wrong-type",
+                    yaml::pos(node),
+                    format!("{what} must be a string, found {}", kind(node)),
+                );
                 None
             }
         }
@@ -112,11 +166,18 @@ impl Parser<'_> {
             return vec![(s.to_owned(), yaml::pos(node))];
         }
         let Some(list) = items(node) else {
-            self.err("wrong-type", yaml::pos(node), format!("{what} must be a list, found {}", kind(node)));
+            self.err(
+                "wrong-type",
+                yaml::pos(node),
+                format!("{what} must be a list, found {}", kind(node)),
+            );
             return Vec::new();
         };
         list.iter()
-            .filter_map(|item| self.string(item, &format!("each entry of {what}")).map(|s| (s, yaml::pos(item))))
+            .filter_map(|item| {
+                self.string(item, &format!("each entry of {what}"))
+                    .map(|s| (s, yaml::pos(item)))
+            })
             .collect()
     }
 
@@ -147,8 +208,14 @@ impl Parser<'_> {
                         wf.version = s.to_owned();
                     } else {
                         let shown = self.source_of(value);
-                        self.err("wrong-type", yaml::pos(value), format!("`version` must be a string, found {}", kind(value)))
-                            .hint = Some(format!("quote it so YAML keeps it as written: version: \"{shown}\""));
+                        self.err(
+                            "wrong-type",
+                            yaml::pos(value),
+                            format!("`version` must be a string, found {}", kind(value)),
+                        )
+                        .hint = Some(format!(
+                            "quote it so YAML keeps it as written: version: \"{shown}\""
+                        ));
                     }
                 }
                 "description" => wf.description = self.string(value, "`description`"),
@@ -164,23 +231,28 @@ impl Parser<'_> {
         }
         let top = Pos::new(1, 1);
         if !has_name {
-            self.err("missing-field", top, "missing required field `name`").hint =
+            self.err("missing-field", top, "missing required field `name`")
+                .hint =
                 Some("add e.g. `name: my-workflow` (lowercase letters, digits and dashes)".into());
         }
         if !has_version {
-            self.err("missing-field", top, "missing required field `version`").hint =
-                Some("add e.g. `version: \"1.0\"`".into());
+            self.err("missing-field", top, "missing required field `version`")
+                .hint = Some("add e.g. `version: \"1.0\"`".into());
         }
         if !has_nodes {
-            self.err("missing-field", top, "missing required field `nodes`").hint =
-                Some("add a list of nodes, each with `id` and `file`".into());
+            self.err("missing-field", top, "missing required field `nodes`")
+                .hint = Some("add a list of nodes, each with `id` and `file`".into());
         }
         Some(wf)
     }
 
     fn nodes(&mut self, value: &MarkedYaml<'_>) -> Vec<NodeSpec> {
         let Some(list) = items(value) else {
-            self.err("wrong-type", yaml::pos(value), format!("`nodes` must be a list, found {}", kind(value)));
+            self.err(
+                "wrong-type",
+                yaml::pos(value),
+                format!("`nodes` must be a list, found {}", kind(value)),
+            );
             return Vec::new();
         };
         list.iter().filter_map(|item| self.node(item)).collect()
@@ -194,7 +266,11 @@ impl Parser<'_> {
             file: String::new(),
             depends_on: Vec::new(),
             timeout: DEFAULT_NODE_TIMEOUT,
-            pos: NodePositions { id: start, file: start, depends_on: Vec::new() },
+            pos: NodePositions {
+                id: start,
+                file: start,
+                depends_on: Vec::new(),
+            },
         };
         let (mut has_id, mut has_file) = (false, false);
         for (key, _, value) in &entries {
@@ -223,11 +299,12 @@ impl Parser<'_> {
             }
         }
         if !has_id {
-            self.err("missing-field", start, "node is missing `id`").hint = Some("add e.g. `id: fetch`".into());
+            self.err("missing-field", start, "node is missing `id`")
+                .hint = Some("add e.g. `id: fetch`".into());
         }
         if !has_file {
-            self.err("missing-field", start, "node is missing `file`").hint =
-                Some("add e.g. `file: nodes/fetch.ts`".into());
+            self.err("missing-field", start, "node is missing `file`")
+                .hint = Some("add e.g. `file: nodes/fetch.ts`".into());
         }
         Some(node)
     }
@@ -236,13 +313,21 @@ impl Parser<'_> {
         let text = yaml::scalar_text(value)?;
         match humantime::parse_duration(&text) {
             Ok(d) if d.is_zero() => {
-                self.err("bad-duration", yaml::pos(value), format!("{what} must be longer than zero"));
+                self.err(
+                    "bad-duration",
+                    yaml::pos(value),
+                    format!("{what} must be longer than zero"),
+                );
                 None
             }
             Ok(d) => Some(d),
             Err(_) => {
-                self.err("bad-duration", yaml::pos(value), format!("invalid duration `{text}` for {what}")).hint =
-                    Some("use a number with a unit, e.g. `500ms`, `10s`, `2m`".into());
+                self.err(
+                    "bad-duration",
+                    yaml::pos(value),
+                    format!("invalid duration `{text}` for {what}"),
+                )
+                .hint = Some("use a number with a unit, e.g. `500ms`, `10s`, `2m`".into());
                 None
             }
         }
@@ -253,8 +338,14 @@ impl Parser<'_> {
         match parse_size(&text) {
             Some(n) if n > 0 => Some(n),
             _ => {
-                self.err("bad-size", yaml::pos(value), format!("invalid size `{text}` for {what}")).hint =
-                    Some("use bytes or a binary unit, e.g. `1048576`, `512Ki`, `64Mi`, `1Gi`".into());
+                self.err(
+                    "bad-size",
+                    yaml::pos(value),
+                    format!("invalid size `{text}` for {what}"),
+                )
+                .hint = Some(
+                    "use bytes or a binary unit, e.g. `1048576`, `512Ki`, `64Mi`, `1Gi`".into(),
+                );
                 None
             }
         }
@@ -262,7 +353,11 @@ impl Parser<'_> {
 
     fn triggers(&mut self, value: &MarkedYaml<'_>) -> Vec<Trigger> {
         let Some(list) = items(value) else {
-            self.err("wrong-type", yaml::pos(value), format!("`triggers` must be a list, found {}", kind(value)));
+            self.err(
+                "wrong-type",
+                yaml::pos(value),
+                format!("`triggers` must be a list, found {}", kind(value)),
+            );
             return Vec::new();
         };
         list.iter().filter_map(|item| self.trigger(item)).collect()
@@ -271,12 +366,16 @@ impl Parser<'_> {
     fn trigger(&mut self, item: &MarkedYaml<'_>) -> Option<Trigger> {
         let pos = yaml::pos(item);
         let Some(all) = entries(item) else {
-            self.err("wrong-type", pos, format!("a trigger must be a mapping, found {}", kind(item)));
+            self.err(
+                "wrong-type",
+                pos,
+                format!("a trigger must be a mapping, found {}", kind(item)),
+            );
             return None;
         };
         let Some((_, _, ty_node)) = all.iter().find(|(k, _, _)| k == "type") else {
-            self.err("missing-field", pos, "trigger is missing `type`").hint =
-                Some(format!("use one of: {}", TRIGGER_TYPES.join(", ")));
+            self.err("missing-field", pos, "trigger is missing `type`")
+                .hint = Some(format!("use one of: {}", TRIGGER_TYPES.join(", ")));
             return None;
         };
         let ty = self.string(ty_node, "trigger `type`")?;
@@ -287,8 +386,11 @@ impl Parser<'_> {
                 let schedule = match field("schedule") {
                     Some(v) => self.string(v, "`schedule`").unwrap_or_default(),
                     None => {
-                        self.err("missing-field", pos, "cron trigger is missing `schedule`").hint =
-                            Some("add e.g. `schedule: \"0 9 * * *\"` (minute hour day month weekday)".into());
+                        self.err("missing-field", pos, "cron trigger is missing `schedule`")
+                            .hint = Some(
+                            "add e.g. `schedule: \"0 9 * * *\"` (minute hour day month weekday)"
+                                .into(),
+                        );
                         String::new()
                     }
                 };
@@ -304,8 +406,8 @@ impl Parser<'_> {
                 let subject = match field("subject") {
                     Some(v) => self.string(v, "`subject`").unwrap_or_default(),
                     None => {
-                        self.err("missing-field", pos, "queue trigger is missing `subject`").hint =
-                            Some("add e.g. `subject: events.github.push`".into());
+                        self.err("missing-field", pos, "queue trigger is missing `subject`")
+                            .hint = Some("add e.g. `subject: events.github.push`".into());
                         String::new()
                     }
                 };
@@ -321,15 +423,21 @@ impl Parser<'_> {
                 let mut required = |name: &str, example: &str| match field(name) {
                     Some(v) => self.string(v, &format!("`{name}`")).unwrap_or_default(),
                     None => {
-                        self.err("missing-field", pos, format!("webhook trigger is missing `{name}`")).hint =
-                            Some(format!("add e.g. `{name}: {example}`"));
+                        self.err(
+                            "missing-field",
+                            pos,
+                            format!("webhook trigger is missing `{name}`"),
+                        )
+                        .hint = Some(format!("add e.g. `{name}: {example}`"));
                         String::new()
                     }
                 };
                 let name = required("name", "github");
                 let secret = required("secret", "github.webhook_secret");
                 let list = |p: &mut Self, key: &str| {
-                    field(key).map(|v| p.string_list(v, &format!("`{key}`"))).unwrap_or_default()
+                    field(key)
+                        .map(|v| p.string_list(v, &format!("`{key}`")))
+                        .unwrap_or_default()
                 };
                 let events = list(self, "events").into_iter().map(|(s, _)| s).collect();
                 let branches = list(self, "branches").into_iter().map(|(s, _)| s).collect();
@@ -343,11 +451,20 @@ impl Parser<'_> {
             }
             other => {
                 let hint = match did_you_mean(other, TRIGGER_TYPES.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`? (HTTP is always on and needs no trigger)"),
-                    None => format!("use one of: {} (HTTP is always on)", TRIGGER_TYPES.join(", ")),
+                    Some(s) => {
+                        format!("did you mean `{s}`? (HTTP is always on and needs no trigger)")
+                    }
+                    None => format!(
+                        "use one of: {} (HTTP is always on)",
+                        TRIGGER_TYPES.join(", ")
+                    ),
                 };
-                self.err("unknown-trigger", yaml::pos(ty_node), format!("unknown trigger type `{other}`")).hint =
-                    Some(hint);
+                self.err(
+                    "unknown-trigger",
+                    yaml::pos(ty_node),
+                    format!("unknown trigger type `{other}`"),
+                )
+                .hint = Some(hint);
                 None
             }
         }
@@ -373,14 +490,21 @@ impl Parser<'_> {
 
     fn resources(&mut self, value: &MarkedYaml<'_>) -> Resources {
         let mut res = Resources::default();
-        for (key, _, v) in self.mapping(value, RESOURCES_KEYS, "`config.resources`").unwrap_or_default() {
+        for (key, _, v) in self
+            .mapping(value, RESOURCES_KEYS, "`config.resources`")
+            .unwrap_or_default()
+        {
             let what = format!("`config.resources.{key}`");
             let mut amounts = ResourceAmounts::default();
             for (k, _, q) in self.mapping(v, AMOUNT_KEYS, &what).unwrap_or_default() {
                 let text = yaml::scalar_text(q);
                 if !text.as_deref().is_some_and(is_quantity) {
-                    self.err("bad-quantity", yaml::pos(q), format!("invalid Kubernetes quantity for {what}.{k}"))
-                        .hint = Some("use e.g. `128Mi` for memory or `250m` for cpu".into());
+                    self.err(
+                        "bad-quantity",
+                        yaml::pos(q),
+                        format!("invalid Kubernetes quantity for {what}.{k}"),
+                    )
+                    .hint = Some("use e.g. `128Mi` for memory or `250m` for cpu".into());
                     continue;
                 }
                 match k.as_str() {
@@ -409,15 +533,26 @@ impl Parser<'_> {
                     let hosts = self.string_list(v, "`fetch.allow`");
                     for (h, p) in &hosts {
                         if !is_host_pattern(h) {
-                            self.err("bad-host", *p, format!("`{h}` is not a host name or `*.domain` pattern"))
-                                .hint = Some("write hosts without scheme, port or path, e.g. `api.github.com`".into());
+                            self.err(
+                                "bad-host",
+                                *p,
+                                format!("`{h}` is not a host name or `*.domain` pattern"),
+                            )
+                            .hint = Some(
+                                "write hosts without scheme, port or path, e.g. `api.github.com`"
+                                    .into(),
+                            );
                         }
                     }
                     policy.allow = Some(hosts.into_iter().map(|(h, _)| h).collect());
                 }
                 "auth" => {
                     let Some(list) = items(v) else {
-                        self.err("wrong-type", yaml::pos(v), format!("`fetch.auth` must be a list, found {}", kind(v)));
+                        self.err(
+                            "wrong-type",
+                            yaml::pos(v),
+                            format!("`fetch.auth` must be a list, found {}", kind(v)),
+                        );
                         continue;
                     };
                     for item in list {
@@ -435,7 +570,12 @@ impl Parser<'_> {
     fn auth_rule(&mut self, item: &MarkedYaml<'_>) -> Option<FetchAuth> {
         let entries = self.mapping(item, AUTH_KEYS, "a `fetch.auth` rule")?;
         let pos = yaml::pos(item);
-        let get = |name: &str| entries.iter().find(|(k, _, _)| k == name).map(|(_, _, v)| *v);
+        let get = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _, _)| k == name)
+                .map(|(_, _, v)| *v)
+        };
         let host = get("host").and_then(|v| self.string(v, "`host`"));
         let secret = get("secret").and_then(|v| self.string(v, "`secret`"));
         let scheme = match get("scheme") {
@@ -449,8 +589,15 @@ impl Parser<'_> {
                         Some(AuthScheme::Header(h[7..].to_owned()))
                     }
                     _ => {
-                        self.err("bad-scheme", yaml::pos(v), format!("unknown auth scheme `{s}`")).hint =
-                            Some("use `bearer`, `basic` or `header:<Name>` (e.g. `header:X-Api-Key`)".into());
+                        self.err(
+                            "bad-scheme",
+                            yaml::pos(v),
+                            format!("unknown auth scheme `{s}`"),
+                        )
+                        .hint = Some(
+                            "use `bearer`, `basic` or `header:<Name>` (e.g. `header:X-Api-Key`)"
+                                .into(),
+                        );
                         None
                     }
                 }
@@ -460,15 +607,23 @@ impl Parser<'_> {
             self.err("missing-field", pos, "auth rule is missing `host`");
         }
         if secret.is_none() {
-            self.err("missing-field", pos, "auth rule is missing `secret`").hint =
-                Some("name a dotted path into .secrets.yaml, e.g. `github.token`".into());
+            self.err("missing-field", pos, "auth rule is missing `secret`")
+                .hint = Some("name a dotted path into .secrets.yaml, e.g. `github.token`".into());
         }
         if let Some(h) = &host
             && !is_host_pattern(h)
         {
-            self.err("bad-host", pos, format!("`{h}` is not a host name or `*.domain` pattern"));
+            self.err(
+                "bad-host",
+                pos,
+                format!("`{h}` is not a host name or `*.domain` pattern"),
+            );
         }
-        Some(FetchAuth { host: host?, secret: secret?, scheme: scheme? })
+        Some(FetchAuth {
+            host: host?,
+            secret: secret?,
+            scheme: scheme?,
+        })
     }
 }
 
@@ -493,7 +648,9 @@ pub fn parse_size(text: &str) -> Option<u64> {
 }
 
 fn is_quantity(s: &str) -> bool {
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     !num.is_empty()
         && num.parse::<f64>().is_ok()
@@ -511,7 +668,9 @@ fn is_host_pattern(s: &str) -> bool {
 }
 
 fn is_header_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[cfg(test)]

@@ -52,7 +52,10 @@ impl SourceProvider for DirSource {
             std::io::ErrorKind::NotFound => SourceError::NotFound,
             _ => SourceError::Unreadable(e.to_string()),
         })?;
-        let root = self.root.canonicalize().map_err(|e| SourceError::Unreadable(e.to_string()))?;
+        let root = self
+            .root
+            .canonicalize()
+            .map_err(|e| SourceError::Unreadable(e.to_string()))?;
         if !real.starts_with(&root) {
             return Err(SourceError::OutsideDirectory);
         }
@@ -70,7 +73,12 @@ pub struct MemorySource(pub BTreeMap<String, String>);
 impl MemorySource {
     /// A source from `(path, text)` pairs.
     pub fn from_pairs<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(files.into_iter().map(|(p, t)| (p.to_owned(), t.to_owned())).collect())
+        Self(
+            files
+                .into_iter()
+                .map(|(p, t)| (p.to_owned(), t.to_owned()))
+                .collect(),
+        )
     }
 }
 

@@ -13,7 +13,10 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Runs every semantic check. `file` is the workflow file's name for diagnostics.
 pub fn validate(wf: &Workflow, file: &str, source: &dyn SourceProvider) -> Vec<Diagnostic> {
-    let mut v = Validator { file, out: Vec::new() };
+    let mut v = Validator {
+        file,
+        out: Vec::new(),
+    };
     v.name(wf);
     v.version(wf);
     v.nodes(wf, source);
@@ -32,7 +35,8 @@ struct Validator<'f> {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -58,8 +62,15 @@ impl Validator<'_> {
         if !wf.name.is_empty() && !is_dns_label(&wf.name) {
             let fixed = suggest_dns_label(&wf.name);
             self.push(
-                Diagnostic::error("bad-name", self.file, wf.positions.name, format!("workflow name `{}` is not a valid DNS-1123 label", wf.name))
-                    .with_hint(format!("use lowercase letters, digits and `-`, at most 63 characters, e.g. `{fixed}`")),
+                Diagnostic::error(
+                    "bad-name",
+                    self.file,
+                    wf.positions.name,
+                    format!("workflow name `{}` is not a valid DNS-1123 label", wf.name),
+                )
+                .with_hint(format!(
+                    "use lowercase letters, digits and `-`, at most 63 characters, e.g. `{fixed}`"
+                )),
             );
         }
     }
@@ -68,12 +79,19 @@ impl Validator<'_> {
         let tag = wf.image_tag();
         let ok = !wf.version.is_empty()
             && tag.len() <= 128
-            && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             && !tag.starts_with('-');
         if !wf.version.is_empty() && !ok {
             self.push(
-                Diagnostic::error("bad-version", self.file, wf.positions.version, format!("version `{}` cannot become an image tag", wf.version))
-                    .with_hint("use letters, digits, `.`, `-` and `_`, e.g. `1.0` or `2024-06-01`"),
+                Diagnostic::error(
+                    "bad-version",
+                    self.file,
+                    wf.positions.version,
+                    format!("version `{}` cannot become an image tag", wf.version),
+                )
+                .with_hint("use letters, digits, `.`, `-` and `_`, e.g. `1.0` or `2024-06-01`"),
             );
         }
     }
@@ -81,8 +99,13 @@ impl Validator<'_> {
     fn nodes(&mut self, wf: &Workflow, source: &dyn SourceProvider) {
         if wf.nodes.is_empty() {
             self.push(
-                Diagnostic::error("no-nodes", self.file, Pos::new(1, 1), "the workflow has no nodes")
-                    .with_hint("add at least one node with `id` and `file`"),
+                Diagnostic::error(
+                    "no-nodes",
+                    self.file,
+                    Pos::new(1, 1),
+                    "the workflow has no nodes",
+                )
+                .with_hint("add at least one node with `id` and `file`"),
             );
         }
         let mut seen: HashMap<&str, Pos> = HashMap::new();
@@ -90,24 +113,46 @@ impl Validator<'_> {
         for node in &wf.nodes {
             if !node.id.is_empty() {
                 let valid = node.id.len() <= 63
-                    && node.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                    && node.id.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                    });
                 if !valid {
                     self.push(
-                        Diagnostic::error("bad-node-id", self.file, node.pos.id, format!("node id `{}` is invalid", node.id))
-                            .with_hint("use lowercase letters, digits, `-` and `_`, at most 63 characters"),
+                        Diagnostic::error(
+                            "bad-node-id",
+                            self.file,
+                            node.pos.id,
+                            format!("node id `{}` is invalid", node.id),
+                        )
+                        .with_hint(
+                            "use lowercase letters, digits, `-` and `_`, at most 63 characters",
+                        ),
                     );
                 }
                 if let Some(first) = seen.insert(&node.id, node.pos.id) {
                     self.push(
-                        Diagnostic::error("duplicate-node", self.file, node.pos.id, format!("duplicate node id `{}`", node.id))
-                            .with_hint(format!("the first `{}` is at line {}; give each node a unique id", node.id, first.line)),
+                        Diagnostic::error(
+                            "duplicate-node",
+                            self.file,
+                            node.pos.id,
+                            format!("duplicate node id `{}`", node.id),
+                        )
+                        .with_hint(format!(
+                            "the first `{}` is at line {}; give each node a unique id",
+                            node.id, first.line
+                        )),
                     );
                 }
             }
             if node.timeout > MAX_TIMEOUT {
                 self.push(
-                    Diagnostic::error("bad-duration", self.file, node.pos.id, format!("node `{}` timeout is longer than 1h", node.id))
-                        .with_hint("long work belongs in a queue-triggered workflow split into steps"),
+                    Diagnostic::error(
+                        "bad-duration",
+                        self.file,
+                        node.pos.id,
+                        format!("node `{}` timeout is longer than 1h", node.id),
+                    )
+                    .with_hint("long work belongs in a queue-triggered workflow split into steps"),
                 );
             }
             if !node.file.is_empty() {
@@ -116,12 +161,22 @@ impl Validator<'_> {
         }
     }
 
-    fn node_file(&mut self, node: &NodeSpec, source: &dyn SourceProvider, checked: &mut HashSet<String>) {
+    fn node_file(
+        &mut self,
+        node: &NodeSpec,
+        source: &dyn SourceProvider,
+        checked: &mut HashSet<String>,
+    ) {
         let file = node.file.trim_start_matches("./");
         if !js_check::is_module_path(file) {
             self.push(
-                Diagnostic::error("bad-node-file", self.file, node.pos.file, format!("node file `{}` is not a .ts or .js module", node.file))
-                    .with_hint("node files end in .ts, .mts, .js or .mjs"),
+                Diagnostic::error(
+                    "bad-node-file",
+                    self.file,
+                    node.pos.file,
+                    format!("node file `{}` is not a .ts or .js module", node.file),
+                )
+                .with_hint("node files end in .ts, .mts, .js or .mjs"),
             );
             return;
         }
@@ -129,30 +184,56 @@ impl Validator<'_> {
             Ok(text) => self.module(file, &text, true, source, checked),
             Err(e) => {
                 let hint = match e {
-                    SourceError::NotFound => format!("create `{file}` with `export default async function run(ctx, input) {{ ... }}`"),
-                    SourceError::OutsideDirectory => "node files must live inside the workflow directory".into(),
-                    SourceError::Unreadable(_) => "check the file's permissions and that it is UTF-8".into(),
+                    SourceError::NotFound => format!(
+                        "create `{file}` with `export default async function run(ctx, input) {{ ... }}`"
+                    ),
+                    SourceError::OutsideDirectory => {
+                        "node files must live inside the workflow directory".into()
+                    }
+                    SourceError::Unreadable(_) => {
+                        "check the file's permissions and that it is UTF-8".into()
+                    }
                 };
                 self.push(
-                    Diagnostic::error("missing-node-file", self.file, node.pos.file, format!("node `{}`: cannot read `{}`: {e}", node.id, node.file))
-                        .with_hint(hint),
+                    Diagnostic::error(
+                        "missing-node-file",
+                        self.file,
+                        node.pos.file,
+                        format!("node `{}`: cannot read `{}`: {e}", node.id, node.file),
+                    )
+                    .with_hint(hint),
                 );
             }
         }
     }
 
-    fn module(&mut self, path: &str, text: &str, entry: bool, source: &dyn SourceProvider, checked: &mut HashSet<String>) {
+    fn module(
+        &mut self,
+        path: &str,
+        text: &str,
+        entry: bool,
+        source: &dyn SourceProvider,
+        checked: &mut HashSet<String>,
+    ) {
         if !checked.insert(path.to_owned()) {
             return;
         }
         let facts = js_check::inspect(path, text);
         for (pos, msg) in &facts.syntax_errors {
-            self.push(Diagnostic::error("js-syntax", path, *pos, msg.clone()).with_hint("fix the syntax error; `pipedreamer dev` reloads on save"));
+            self.push(
+                Diagnostic::error("js-syntax", path, *pos, msg.clone())
+                    .with_hint("fix the syntax error; `pipedreamer dev` reloads on save"),
+            );
         }
         if entry && facts.syntax_errors.is_empty() && !facts.has_default_export {
             self.push(
-                Diagnostic::error("no-default-export", path, Pos::new(1, 1), "node module has no default export")
-                    .with_hint("add `export default async function run(ctx, input) { ... }`"),
+                Diagnostic::error(
+                    "no-default-export",
+                    path,
+                    Pos::new(1, 1),
+                    "node module has no default export",
+                )
+                .with_hint("add `export default async function run(ctx, input) { ... }`"),
             );
         }
         for (spec, pos) in &facts.imports {
@@ -177,33 +258,63 @@ impl Validator<'_> {
     }
 
     fn dag(&mut self, wf: &Workflow) {
-        let ids: Vec<&str> = wf.nodes.iter().map(|n| n.id.as_str()).collect();
-        let mut unknown = false;
+        let mut ids: Vec<&str> = wf.nodes.iter().map(|n| n.id.as_str()).collect();
+        ids.dedup();
+        let mut seen_ids = HashSet::new();
+        ids.retain(|id| seen_ids.insert(*id));
         for node in &wf.nodes {
             let mut seen = BTreeSet::new();
             for (i, dep) in node.depends_on.iter().enumerate() {
                 let pos = node.pos.depends_on.get(i).copied().unwrap_or(node.pos.id);
                 if !seen.insert(dep) {
-                    self.push(Diagnostic::warning("duplicate-dependency", self.file, pos, format!("node `{}` lists `{dep}` twice", node.id)));
+                    self.push(Diagnostic::warning(
+                        "duplicate-dependency",
+                        self.file,
+                        pos,
+                        format!("node `{}` lists `{dep}` twice", node.id),
+                    ));
                 }
                 if !ids.contains(&dep.as_str()) {
-                    unknown = true;
                     let hint = match did_you_mean(dep, ids.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("known nodes: {}", ids.join(", ")),
                     };
-                    self.push(Diagnostic::error("unknown-dependency", self.file, pos, format!("node `{}` depends on unknown node `{dep}`", node.id)).with_hint(hint));
+                    self.push(
+                        Diagnostic::error(
+                            "unknown-dependency",
+                            self.file,
+                            pos,
+                            format!("node `{}` depends on unknown node `{dep}`", node.id),
+                        )
+                        .with_hint(hint),
+                    );
                 }
             }
         }
-        if unknown {
-            return;
-        }
-        if let Err(dag::DagError::Cycle(cycle)) = Dag::build(&wf.nodes) {
+        // Look for cycles among the known dependencies even when some are unknown.
+        let known: Vec<NodeSpec> = wf
+            .nodes
+            .iter()
+            .map(|n| NodeSpec {
+                depends_on: n
+                    .depends_on
+                    .iter()
+                    .filter(|d| ids.contains(&d.as_str()))
+                    .cloned()
+                    .collect(),
+                ..n.clone()
+            })
+            .collect();
+        if let Err(dag::DagError::Cycle(cycle)) = Dag::build(&known) {
             let pos = wf.node(&cycle[0]).map_or(Pos::new(1, 1), |n| n.pos.id);
             self.push(
-                Diagnostic::error("dependency-cycle", self.file, pos, format!("dependency cycle: {}", cycle.join(" -> ")))
-                    .with_hint("remove one `depends_on` entry in the cycle; nodes form a DAG"),
+                Diagnostic::error(
+                    "dependency-cycle",
+                    self.file,
+                    pos,
+                    format!("dependency cycle: {}", cycle.join(" -> ")),
+                )
+                .with_hint("remove one `depends_on` entry in the cycle; nodes form a DAG"),
             );
         }
     }
@@ -229,8 +340,15 @@ impl Validator<'_> {
                         && tz.parse::<chrono_tz::Tz>().is_err()
                     {
                         self.push(
-                            Diagnostic::error("bad-timezone", self.file, c.pos, format!("unknown time zone `{tz}`"))
-                                .with_hint("use an IANA name such as `Europe/Berlin` or `America/New_York`"),
+                            Diagnostic::error(
+                                "bad-timezone",
+                                self.file,
+                                c.pos,
+                                format!("unknown time zone `{tz}`"),
+                            )
+                            .with_hint(
+                                "use an IANA name such as `Europe/Berlin` or `America/New_York`",
+                            ),
                         );
                     }
                     if let Some(name) = &c.name {
@@ -253,10 +371,20 @@ impl Validator<'_> {
                 }
                 Trigger::Webhook(w) => {
                     if !w.name.is_empty() {
-                        if !w.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+                        if !w.name.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                        }) {
                             self.push(
-                                Diagnostic::error("bad-trigger-name", self.file, w.pos, format!("webhook name `{}` cannot be a URL path segment", w.name))
-                                    .with_hint("use lowercase letters, digits, `-` and `_`"),
+                                Diagnostic::error(
+                                    "bad-trigger-name",
+                                    self.file,
+                                    w.pos,
+                                    format!(
+                                        "webhook name `{}` cannot be a URL path segment",
+                                        w.name
+                                    ),
+                                )
+                                .with_hint("use lowercase letters, digits, `-` and `_`"),
                             );
                         }
                         self.unique_trigger_name(&mut names, &w.name, w.pos);
@@ -269,8 +397,16 @@ impl Validator<'_> {
     fn unique_trigger_name(&mut self, names: &mut HashMap<String, Pos>, name: &str, pos: Pos) {
         if let Some(first) = names.insert(name.to_owned(), pos) {
             self.push(
-                Diagnostic::error("duplicate-trigger", self.file, pos, format!("duplicate trigger name `{name}`"))
-                    .with_hint(format!("the first is at line {}; trigger names must be unique", first.line)),
+                Diagnostic::error(
+                    "duplicate-trigger",
+                    self.file,
+                    pos,
+                    format!("duplicate trigger name `{name}`"),
+                )
+                .with_hint(format!(
+                    "the first is at line {}; trigger names must be unique",
+                    first.line
+                )),
             );
         }
     }

@@ -61,7 +61,13 @@ pub fn entries<'a, 'i>(node: &'a MarkedYaml<'i>) -> Option<Vec<(String, Pos, &'a
     match &node.data {
         YamlData::Mapping(map) => Some(
             map.iter()
-                .map(|(k, v)| (scalar_text(k).unwrap_or_else(|| kind(k).to_owned()), pos(k), v))
+                .map(|(k, v)| {
+                    (
+                        scalar_text(k).unwrap_or_else(|| kind(k).to_owned()),
+                        pos(k),
+                        v,
+                    )
+                })
                 .collect(),
         ),
         _ => None,
@@ -112,5 +118,7 @@ pub fn to_json(node: &MarkedYaml<'_>) -> serde_json::Value {
 
 /// Parses a YAML text into JSON, for secrets and other free-form documents.
 pub fn text_to_json(text: &str) -> Result<serde_json::Value, SyntaxError> {
-    Ok(parse(text)?.as_ref().map_or(serde_json::Value::Null, to_json))
+    Ok(parse(text)?
+        .as_ref()
+        .map_or(serde_json::Value::Null, to_json))
 }

@@ -13,11 +13,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Init(args) => commands::init::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Validate(args) => Ok(commands::validate::run(args)),
-        Command::Dev(args) => with_runtime(|| async move { commands::dev::run(args).await.map(|()| ExitCode::SUCCESS) }),
-    };
+    let result =
+        match cli.command {
+            Command::Init(args) => commands::init::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Validate(args) => Ok(commands::validate::run(args)),
+            Command::Dev(args) => with_runtime(|| async move {
+                commands::dev::run(args).await.map(|()| ExitCode::SUCCESS)
+            }),
+        };
     result.unwrap_or_else(|e| {
         let mut text = format!("{e:#}");
         // Hints travel inside error messages as `\nhint: ...` lines; print them as hints.
@@ -38,5 +41,8 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
 {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(f())
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f())
 }

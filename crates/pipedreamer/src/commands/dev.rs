@@ -50,19 +50,32 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     let addr = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr}\nhint: another process uses port {}; pass `--port {}`", args.port, args.port.wrapping_add(1))
+        format!(
+            "cannot listen on {addr}\nhint: another process uses port {}; pass `--port {}`",
+            args.port,
+            args.port.wrapping_add(1)
+        )
     })?;
     let url = format!("http://{}/run", listener.local_addr()?);
     output::success(&format!("serving at {url}"));
-    output::hint(&format!("try: curl -s {url} -H 'content-type: application/json' -d '{{}}'"));
+    output::hint(&format!(
+        "try: curl -s {url} -H 'content-type: application/json' -d '{{}}'"
+    ));
     let stop = CancellationToken::new();
-    let _watcher = if args.no_watch { None } else { Some(watch(dir.clone(), state.clone(), stop.clone())?) };
+    let _watcher = if args.no_watch {
+        None
+    } else {
+        Some(watch(dir.clone(), state.clone(), stop.clone())?)
+    };
     let ctrl_c = stop.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         ctrl_c.cancel();
     });
-    let options = ServeOptions { local_cron: !args.no_cron, shutdown_grace: Duration::from_secs(5) };
+    let options = ServeOptions {
+        local_cron: !args.no_cron,
+        shutdown_grace: Duration::from_secs(5),
+    };
     pipedreamer_engine::serve(state, listener, options, stop).await?;
     Ok(())
 }
@@ -80,11 +93,20 @@ fn report_loaded(w: &Workload) {
 }
 
 fn ignored(path: &Path) -> bool {
-    path.components().any(|c| matches!(c.as_os_str().to_str(), Some(".git" | ".pipedreamer" | "node_modules" | "target")))
+    path.components().any(|c| {
+        matches!(
+            c.as_os_str().to_str(),
+            Some(".git" | ".pipedreamer" | "node_modules" | "target")
+        )
+    })
 }
 
 /// Watches `dir` and reloads the workload on change, keeping the old one when the new is broken.
-fn watch(dir: PathBuf, state: Arc<EngineState>, stop: CancellationToken) -> anyhow::Result<notify::RecommendedWatcher> {
+fn watch(
+    dir: PathBuf,
+    state: Arc<EngineState>,
+    stop: CancellationToken,
+) -> anyhow::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(e) = event
@@ -95,7 +117,9 @@ fn watch(dir: PathBuf, state: Arc<EngineState>, stop: CancellationToken) -> anyh
         }
     })
     .context("cannot watch the workflow directory")?;
-    watcher.watch(&dir, RecursiveMode::Recursive).with_context(|| format!("cannot watch `{}`", dir.display()))?;
+    watcher
+        .watch(&dir, RecursiveMode::Recursive)
+        .with_context(|| format!("cannot watch `{}`", dir.display()))?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -113,7 +137,11 @@ fn watch(dir: PathBuf, state: Arc<EngineState>, stop: CancellationToken) -> anyh
                 }
                 Ok(Err(diagnostics)) => {
                     eprint!("{diagnostics}");
-                    let keeping = if state.workload().is_some() { "keeping the last good version running" } else { "no version is running yet" };
+                    let keeping = if state.workload().is_some() {
+                        "keeping the last good version running"
+                    } else {
+                        "no version is running yet"
+                    };
                     eprintln!("reload failed; {keeping}");
                 }
                 Err(e) => eprintln!("reload failed: {e}"),

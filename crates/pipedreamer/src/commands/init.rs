@@ -9,8 +9,14 @@ const FILES: &[(&str, &str)] = &[
     ("workflow.yaml", include_str!("../templates/workflow.yaml")),
     ("nodes/greet.ts", include_str!("../templates/greet.ts")),
     ("nodes/shout.ts", include_str!("../templates/shout.ts")),
-    ("pipedreamer.d.ts", include_str!("../../../../examples/hello/pipedreamer.d.ts")),
-    (".secrets.yaml.example", include_str!("../templates/secrets.yaml.example")),
+    (
+        "pipedreamer.d.ts",
+        include_str!("../../../../examples/hello/pipedreamer.d.ts"),
+    ),
+    (
+        ".secrets.yaml.example",
+        include_str!("../templates/secrets.yaml.example"),
+    ),
     (".gitignore", include_str!("../templates/gitignore")),
 ];
 
@@ -29,17 +35,28 @@ fn name_from(dir: &Path) -> String {
         name = name.replace("--", "-");
     }
     let name: String = name.trim_matches('-').chars().take(63).collect();
-    if name.is_empty() { "workflow".into() } else { name }
+    if name.is_empty() {
+        "workflow".into()
+    } else {
+        name
+    }
 }
 
 /// Runs the command.
 pub fn run(args: InitArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create `{}`", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create `{}`", args.dir.display()))?;
     let name = args.name.clone().unwrap_or_else(|| name_from(&args.dir));
     if !pipedreamer_spec::validate::is_dns_label(&name) {
-        bail!("`{name}` is not a valid workflow name: use lowercase letters, digits and `-` (at most 63), e.g. `--name my-workflow`");
+        bail!(
+            "`{name}` is not a valid workflow name: use lowercase letters, digits and `-` (at most 63), e.g. `--name my-workflow`"
+        );
     }
-    let existing: Vec<&str> = FILES.iter().map(|(p, _)| *p).filter(|p| args.dir.join(p).exists()).collect();
+    let existing: Vec<&str> = FILES
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| args.dir.join(p).exists())
+        .collect();
     if !existing.is_empty() {
         bail!(
             "refusing to overwrite existing files in `{}`: {}\nhint: run `pipedreamer init` in an empty directory, or pass a new one: `pipedreamer init my-workflow`",
@@ -52,7 +69,8 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&target, content.replace("{{name}}", &name)).with_context(|| format!("cannot write `{}`", target.display()))?;
+        std::fs::write(&target, content.replace("{{name}}", &name))
+            .with_context(|| format!("cannot write `{}`", target.display()))?;
     }
     match args.output {
         OutputFormat::Json => println!(
@@ -60,7 +78,10 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
             serde_json::json!({ "name": name, "dir": args.dir, "created": FILES.iter().map(|(p, _)| p).collect::<Vec<_>>() })
         ),
         OutputFormat::Text => {
-            output::success(&format!("created workflow `{name}` in `{}`", args.dir.display()));
+            output::success(&format!(
+                "created workflow `{name}` in `{}`",
+                args.dir.display()
+            ));
             for (path, _) in FILES {
                 eprintln!("  {path}");
             }

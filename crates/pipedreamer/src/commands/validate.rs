@@ -43,7 +43,11 @@ pub fn run(args: ValidateArgs) -> ExitCode {
             eprint!("{}", output::render_diagnostics(&args.dir, &diagnostics));
             match (&workflow, valid) {
                 (Some(w), true) => {
-                    let warn = if warnings > 0 { format!(" ({warnings} warning(s))") } else { String::new() };
+                    let warn = if warnings > 0 {
+                        format!(" ({warnings} warning(s))")
+                    } else {
+                        String::new()
+                    };
                     output::success(&format!(
                         "workflow `{}` {} is valid: {} node(s), {} trigger(s){warn}",
                         w.name,
@@ -52,9 +56,16 @@ pub fn run(args: ValidateArgs) -> ExitCode {
                         w.triggers.len()
                     ));
                 }
-                _ => eprintln!("error: found {errors} error(s) and {warnings} warning(s) in `{}`", args.dir.display()),
+                _ => eprintln!(
+                    "error: found {errors} error(s) and {warnings} warning(s) in `{}`",
+                    args.dir.display()
+                ),
             }
         }
     }
-    if valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -1,0 +1,99 @@
+use crate::write;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn post(port: u16, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "POST /run HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split(' ').nth(1)?.parse().ok()?;
+    Some((code, buf.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()))
+}
+
+fn wait_for(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `dev` serves, reloads on save, and keeps the last good version when an edit is broken.
+#[test]
+fn dev_reloads_and_survives_broken_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: d\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+            ),
+            ("a.js", "export default () => 'v1'"),
+        ],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+        .args(["dev", ".", "--port", &port.to_string()])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let logs = Arc::new(Mutex::new(String::new()));
+    let sink = logs.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(l + "\n"));
+        }
+    });
+    let body = |port| post(port, "{}").map(|(_, b)| b).unwrap_or_default();
+    wait_for("first response", Duration::from_secs(15), || {
+        body(port).contains("\"v1\"")
+    });
+    assert!(
+        logs.lock()
+            .unwrap()
+            .contains(&format!("http://127.0.0.1:{port}/run"))
+    );
+
+    std::fs::write(dir.path().join("a.js"), "export default () => 'v2'").unwrap();
+    wait_for("reload to v2", Duration::from_secs(10), || {
+        body(port).contains("\"v2\"")
+    });
+
+    std::fs::write(
+        dir.path().join("a.js"),
+        "export default () => { return (; }",
+    )
+    .unwrap();
+    wait_for("reload failure report", Duration::from_secs(10), || {
+        logs.lock()
+            .unwrap()
+            .contains("keeping the last good version")
+    });
+    assert!(
+        logs.lock().unwrap().contains("a.js:1:"),
+        "{}",
+        logs.lock().unwrap()
+    );
+    assert!(body(port).contains("\"v2\""));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,39 @@
+//! CLI integration tests: the real `pipedreamer` binary on real directories, with insta
+//! snapshots of what users read.
+
+mod dev;
+mod init;
+mod validate;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub(crate) fn pipedreamer(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run pipedreamer")
+}
+
+pub(crate) fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (p, t) in files {
+        let path = dir.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, t).unwrap();
+    }
+}
+
+pub(crate) fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub(crate) fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+}
