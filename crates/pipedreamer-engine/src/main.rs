@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Serves a Pipedreamer workflow: POST /run, webhooks, cron and queue triggers.
 #[derive(Debug, Parser)]
-#[command(name = "pipedreamer-engine", version)]
+#[command(name = "pipedreamer-engine", version, args_override_self = true)]
 struct Args {
     /// The workflow directory or its workflow.yaml.
     #[arg(

@@ -9,10 +9,17 @@ use std::sync::Arc;
 const MIN_REDACTED_LEN: usize = 4;
 
 /// The workflow's secrets, a JSON tree (nested YAML locally, one key per file in production).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Secrets {
     tree: Arc<Value>,
     redactor: Redactor,
+}
+
+impl Default for Secrets {
+    /// No secrets: nodes see `ctx.secrets` as `{}`, never `null`.
+    fn default() -> Self {
+        Self::new(Value::Null)
+    }
 }
 
 impl std::fmt::Debug for Secrets {
@@ -137,6 +144,11 @@ mod tests {
             s.redactor().redact("Basic aHVudGVyMjI="),
             "Basic [REDACTED]"
         );
+    }
+
+    #[test]
+    fn no_secrets_is_an_empty_object() {
+        assert_eq!(Secrets::default().tree(), &json!({}));
     }
 
     #[test]

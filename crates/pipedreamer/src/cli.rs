@@ -31,6 +31,43 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run a workflow locally with live reload (no Docker, no cluster).
     Dev(DevArgs),
+    /// Build a minimal, reproducible OCI image (no Docker daemon needed).
+    Build(BuildArgs),
+}
+
+/// `pipedreamer build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The workflow directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Image tag (default: `<name>:<version with dots as dashes>`).
+    #[arg(long, short)]
+    pub tag: Option<String>,
+    /// Registry (and optional namespace) to prefix the tag with, e.g. `ghcr.io/acme`.
+    #[arg(long, short)]
+    pub registry: Option<String>,
+    /// Push to the registry over the OCI distribution API.
+    #[arg(long)]
+    pub push: bool,
+    /// Allow plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    pub insecure_registry: bool,
+    /// Write a tar that `docker load` and `podman load` accept.
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
+    /// Write an OCI image layout directory.
+    #[arg(long)]
+    pub oci_layout: Option<PathBuf>,
+    /// Generate Dockerfile.pipedreamer and run `docker build` / `podman build` instead.
+    #[arg(long)]
+    pub dockerfile: bool,
+    /// The static engine binary (default: $PIPEDREAMER_ENGINE, else next to `pipedreamer`).
+    #[arg(long, env = "PIPEDREAMER_ENGINE")]
+    pub engine: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 /// `pipedreamer init`.

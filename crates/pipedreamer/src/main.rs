@@ -17,6 +17,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Init(args) => commands::init::run(args).map(|()| ExitCode::SUCCESS),
             Command::Validate(args) => Ok(commands::validate::run(args)),
+            Command::Build(args) => with_runtime(|| async move {
+                commands::build::run(args).await.map(|()| ExitCode::SUCCESS)
+            }),
             Command::Dev(args) => with_runtime(|| async move {
                 commands::dev::run(args).await.map(|()| ExitCode::SUCCESS)
             }),

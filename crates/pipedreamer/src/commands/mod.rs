@@ -1,5 +1,6 @@
 //! One file per command; each wires parsed flags to library calls and prints the result.
 
+pub mod build;
 pub mod dev;
 pub mod init;
 pub mod validate;

@@ -1,6 +1,7 @@
 //! CLI integration tests: the real `pipedreamer` binary on real directories, with insta
 //! snapshots of what users read.
 
+mod build;
 mod dev;
 mod init;
 mod validate;

@@ -1,0 +1,263 @@
+//! The builder: workflow directory + static engine → an [`Image`] in memory. Publishers put it
+//! somewhere (OCI layout, archive, registry, local engine).
+
+use crate::blob::{Blob, Entry, Layer, build_layer, media, sha256_digest};
+use crate::reference::Reference;
+use crate::{Error, content, rootfs};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The workflow directory.
+    pub workflow_dir: PathBuf,
+    /// The static engine binary.
+    pub engine: PathBuf,
+    /// The image reference (for labels and layout annotations).
+    pub reference: Reference,
+    /// Timestamp for every file and the config (`SOURCE_DATE_EPOCH`).
+    pub epoch: u64,
+    /// Cache directory for the engine layer (it only changes with the engine).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// A built image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Engine layer, then workflow layer.
+    pub layers: Vec<Layer>,
+    /// The config blob.
+    pub config: Blob,
+    /// The manifest blob; its digest is the image digest.
+    pub manifest: Blob,
+    /// The reference it was built for.
+    pub reference: Reference,
+}
+
+impl Image {
+    /// The manifest digest.
+    pub fn digest(&self) -> &str {
+        &self.manifest.digest
+    }
+
+    /// Compressed size: config, manifest and layers.
+    pub fn compressed_size(&self) -> u64 {
+        self.config.size()
+            + self.manifest.size()
+            + self.layers.iter().map(|l| l.blob.size()).sum::<u64>()
+    }
+
+    /// Uncompressed size of the layers.
+    pub fn uncompressed_size(&self) -> u64 {
+        self.layers.iter().map(|l| l.uncompressed_size).sum()
+    }
+
+    /// All blobs: layers, config, manifest.
+    pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
+        self.layers
+            .iter()
+            .map(|l| &l.blob)
+            .chain([&self.config, &self.manifest])
+    }
+}
+
+/// The engine's command line inside the image.
+pub fn entrypoint() -> Vec<&'static str> {
+    vec![
+        "/app/engine/pipedreamer-engine",
+        "--workflow",
+        "/app/workflow.yaml",
+        "--port",
+        "8080",
+        "--secrets-dir",
+        "/app/secrets",
+    ]
+}
+
+/// Source URL and commit of a git work tree, for the OCI labels.
+pub fn git_metadata(dir: &Path) -> (Option<String>, Option<String>) {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    (
+        git(&["remote", "get-url", "origin"]).map(|u| strip_credentials(&u)),
+        git(&["rev-parse", "HEAD"]),
+    )
+}
+
+/// `https://user:token@host/x` must not end up in a public label.
+fn strip_credentials(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Builds the image.
+pub fn build(req: &BuildRequest) -> Result<Image, Error> {
+    let checked =
+        pipedreamer_spec::check(&pipedreamer_spec::source::DirSource::new(&req.workflow_dir));
+    let (workflow, _) = checked.into_valid().map_err(|d| {
+        Error::InvalidWorkflow(
+            d.iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.to_string())
+                .collect(),
+        )
+    })?;
+    let engine_bytes = std::fs::read(&req.engine).map_err(|e| Error::Engine {
+        path: req.engine.clone(),
+        source: e,
+    })?;
+    rootfs::check_static(&req.engine, &engine_bytes)?;
+    let engine_layer = cached_engine_layer(req, engine_bytes)?;
+
+    let mut entries = Vec::new();
+    for f in content::workflow_files(&req.workflow_dir)? {
+        let data = std::fs::read(&f.source).map_err(|e| Error::io(&f.source, e))?;
+        entries.push(Entry::File {
+            path: format!("app/{}", f.rel),
+            mode: if f.executable { 0o755 } else { 0o644 },
+            data: Arc::new(data),
+        });
+    }
+    let workflow_layer =
+        build_layer(entries, req.epoch).map_err(|e| Error::io(&req.workflow_dir, e))?;
+
+    let created = DateTime::<Utc>::from_timestamp(req.epoch as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true);
+    let (source, revision) = git_metadata(&req.workflow_dir);
+    let mut labels = serde_json::Map::new();
+    labels.insert(
+        "org.opencontainers.image.title".into(),
+        json!(workflow.name),
+    );
+    labels.insert(
+        "org.opencontainers.image.version".into(),
+        json!(workflow.version),
+    );
+    labels.insert("org.opencontainers.image.created".into(), json!(created));
+    if let Some(d) = &workflow.description {
+        labels.insert("org.opencontainers.image.description".into(), json!(d));
+    }
+    if let Some(s) = source {
+        labels.insert("org.opencontainers.image.source".into(), json!(s));
+    }
+    if let Some(r) = revision {
+        labels.insert("org.opencontainers.image.revision".into(), json!(r));
+    }
+    let layers = vec![engine_layer, workflow_layer];
+    let config = json!({
+        "created": created,
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "User": format!("{0}:{0}", rootfs::NONROOT),
+            "WorkingDir": "/app",
+            "ExposedPorts": { "8080/tcp": {} },
+            "Entrypoint": entrypoint(),
+            "Env": ["SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"],
+            "Labels": labels,
+        },
+        "rootfs": { "type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>() },
+        "history": [
+            { "created": created, "created_by": "pipedreamer build: engine, CA bundle, nonroot user" },
+            { "created": created, "created_by": format!("pipedreamer build: workflow {}", workflow.name) },
+        ],
+    });
+    let config = Blob::new(
+        media::CONFIG,
+        serde_json::to_vec(&config).unwrap_or_default(),
+    );
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "config": config.descriptor(),
+        "layers": layers.iter().map(|l| l.blob.descriptor()).collect::<Vec<_>>(),
+    });
+    let manifest = Blob::new(
+        media::MANIFEST,
+        serde_json::to_vec(&manifest).unwrap_or_default(),
+    );
+    Ok(Image {
+        layers,
+        config,
+        manifest,
+        reference: req.reference.clone(),
+    })
+}
+
+/// The engine layer, from the cache when this engine and epoch were built before.
+fn cached_engine_layer(req: &BuildRequest, engine: Vec<u8>) -> Result<Layer, Error> {
+    const CACHE_VERSION: &str = "v1";
+    let key = sha256_digest(
+        format!("{CACHE_VERSION}/{}/{}", sha256_digest(&engine), req.epoch).as_bytes(),
+    );
+    let key = key.trim_start_matches("sha256:");
+    let paths = req.cache_dir.as_ref().map(|d| {
+        (
+            d.join(format!("{key}.tar.gz")),
+            d.join(format!("{key}.json")),
+        )
+    });
+    if let Some((blob_path, meta_path)) = &paths
+        && let (Ok(data), Ok(meta)) = (std::fs::read(blob_path), std::fs::read(meta_path))
+        && let Ok(meta) = serde_json::from_slice::<serde_json::Value>(&meta)
+    {
+        let blob = Blob::new(media::LAYER_GZIP, data);
+        if meta["digest"] == blob.digest {
+            return Ok(Layer {
+                blob,
+                diff_id: meta["diff_id"].as_str().unwrap_or_default().to_owned(),
+                uncompressed_size: meta["uncompressed_size"].as_u64().unwrap_or_default(),
+            });
+        }
+    }
+    let layer = build_layer(rootfs::engine_entries(Arc::new(engine)), req.epoch)
+        .map_err(|e| Error::io(&req.engine, e))?;
+    if let Some((blob_path, meta_path)) = &paths {
+        // The cache is an optimization: failing to write it is not an error.
+        let meta = json!({ "digest": layer.blob.digest, "diff_id": layer.diff_id, "uncompressed_size": layer.uncompressed_size });
+        let _ = std::fs::create_dir_all(blob_path.parent().unwrap_or(Path::new(".")))
+            .and_then(|()| write_atomic(blob_path, &layer.blob.data))
+            .and_then(|()| write_atomic(meta_path, &serde_json::to_vec(&meta).unwrap_or_default()));
+    }
+    Ok(layer)
+}
+
+/// Writes via a temporary file and rename, so readers never see half a file.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_stripped_from_source_urls() {
+        assert_eq!(
+            strip_credentials("https://x:tok@github.com/a/b"),
+            "https://github.com/a/b"
+        );
+        assert_eq!(
+            strip_credentials("git@github.com:a/b.git"),
+            "git@github.com:a/b.git"
+        );
+    }
+}

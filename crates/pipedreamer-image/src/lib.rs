@@ -1,0 +1,113 @@
+//! Images of workflows without a Docker daemon. A [`builder`] turns a workflow directory and the
+//! static engine into an [`Image`] (two reproducible layers, FROM scratch); [`publish`]ers put it
+//! in an OCI layout, an archive, a registry or the local container engine.
+
+pub mod blob;
+pub mod builder;
+pub mod content;
+pub mod dockerfile;
+pub mod publish;
+pub mod reference;
+pub mod rootfs;
+
+pub use builder::{BuildRequest, Image, build};
+pub use reference::Reference;
+
+use std::path::{Path, PathBuf};
+
+/// Image build and publish failures; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The workflow does not validate.
+    #[error("the workflow is invalid:\n{}", .0.join("\n"))]
+    InvalidWorkflow(Vec<String>),
+    /// The engine binary is missing or unreadable.
+    #[error(
+        "cannot read the engine binary `{path}`: {source}; build it with `cargo build --release -p pipedreamer-engine` or pass `--engine PATH`"
+    )]
+    Engine {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The engine is not a static executable.
+    #[error(
+        "the engine `{path}` cannot run in a FROM-scratch image: {why}; build it static with `cargo build --release -p pipedreamer-engine` from this repository (its .cargo/config.toml sets +crt-static)"
+    )]
+    EngineNotStatic {
+        /// The binary.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// A symlink leads out of the workflow directory.
+    #[error(
+        "symlink `{link}` points outside the workflow directory (to `{target}`); copy the file in or list it in .pipedreamerignore"
+    )]
+    SymlinkOutside {
+        /// The link, relative to the workflow directory.
+        link: String,
+        /// Where it points.
+        target: PathBuf,
+    },
+    /// The workflow directory could not be walked.
+    #[error("{0}")]
+    Content(String),
+    /// File system failure.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// An image reference is malformed.
+    #[error("invalid image reference {0}")]
+    BadReference(String),
+    /// The registry refused credentials.
+    #[error("{0}")]
+    Auth(String),
+    /// The registry failed or is unreachable.
+    #[error("{0}")]
+    Registry(String),
+    /// docker/podman failed.
+    #[error("{0}")]
+    LocalEngine(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Registers paths to delete if the process is interrupted (Ctrl-C) before normal cleanup.
+pub fn cleanup_on_interrupt(paths: Vec<PathBuf>) {
+    static PATHS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    if let Ok(mut p) = PATHS.lock() {
+        p.extend(paths);
+    }
+    INSTALLED.call_once(|| {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    if let Ok(p) = PATHS.lock() {
+                        for path in p.iter() {
+                            let _ = if path.is_dir() {
+                                std::fs::remove_dir_all(path)
+                            } else {
+                                std::fs::remove_file(path)
+                            };
+                        }
+                    }
+                    std::process::exit(130);
+                }
+            });
+        }
+    });
+}
