@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds release binaries and runs the benchmarks; results go to bench/results.{md,json}.
+# Builds release binaries and runs the benchmarks; results go to bench/results.md and
+# bench/*.json. Needs wrk and podman (scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -p pipedreamer-engine -p pipedreamer
 python3 bench/engine.py
+python3 bench/image.py
