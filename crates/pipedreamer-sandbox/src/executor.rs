@@ -12,6 +12,7 @@ use crate::outcome::*;
 use crate::program::HOST_MODULE;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use rquickjs::context::intrinsic;
 use rquickjs::function::{Async, Opt};
 use rquickjs::{AsyncContext, AsyncRuntime, CaughtError, Ctx, Function, Module, Object, Value};
 use std::cell::RefCell;
@@ -22,6 +23,95 @@ use std::time::{Duration, Instant};
 
 /// Room for QuickJS's own recursion below the worker thread's stack.
 const MAX_JS_STACK: usize = 1024 * 1024;
+
+/// Runtimes kept per worker thread. Runs never share a context (globals and module instances
+/// live in the context), so reuse keeps isolation while saving runtime setup per run.
+const POOLED_RUNTIMES: usize = 32;
+
+/// What node code gets: the language, JSON, RegExp, Date, Map/Set, typed arrays and promises.
+/// Left out (cheaper contexts, smaller surface): Proxy, WeakRef, FinalizationRegistry,
+/// `performance` and DOMException.
+type NodeIntrinsics = (
+    intrinsic::Date,
+    intrinsic::Eval,
+    intrinsic::RegExpCompiler,
+    intrinsic::RegExp,
+    intrinsic::Json,
+    intrinsic::MapSet,
+    intrinsic::TypedArrays,
+    intrinsic::Promise,
+);
+
+/// A QuickJS runtime with its per-run hooks: the interrupt handler's deadlines, the loader's
+/// program slot, and a count of host calls still in flight (a runtime with work left from an
+/// earlier run is dropped, never reused).
+struct PooledRuntime {
+    rt: AsyncRuntime,
+    deadlines: Rc<Deadlines>,
+    program: crate::loader::CurrentProgram,
+    host_calls: Rc<std::cell::Cell<usize>>,
+}
+
+thread_local! {
+    static POOL: RefCell<Vec<PooledRuntime>> = const { RefCell::new(Vec::new()) };
+}
+
+impl PooledRuntime {
+    async fn take() -> Result<Self, String> {
+        if let Some(p) = POOL.with(|p| p.borrow_mut().pop()) {
+            return Ok(p);
+        }
+        let rt = AsyncRuntime::new().map_err(|e| format!("cannot start the JS runtime: {e}"))?;
+        rt.set_max_stack_size(MAX_JS_STACK).await;
+        let deadlines = Rc::new(Deadlines::default());
+        let handler_deadlines = deadlines.clone();
+        rt.set_interrupt_handler(Some(Box::new(move || {
+            handler_deadlines.expired_node(Instant::now()).is_some()
+        })))
+        .await;
+        let program: crate::loader::CurrentProgram = Default::default();
+        rt.set_loader(
+            ProgramResolver(program.clone()),
+            ProgramLoader(program.clone()),
+        )
+        .await;
+        Ok(Self {
+            rt,
+            deadlines,
+            program,
+            host_calls: Default::default(),
+        })
+    }
+
+    fn give_back(self) {
+        *self.program.borrow_mut() = None;
+        if self.host_calls.get() > 0 {
+            return;
+        }
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOLED_RUNTIMES {
+                p.push(self);
+            }
+        });
+    }
+}
+
+/// Counts a host call in flight until dropped.
+struct HostCall(Rc<std::cell::Cell<usize>>);
+
+impl HostCall {
+    fn start(counter: &Rc<std::cell::Cell<usize>>) -> Self {
+        counter.set(counter.get() + 1);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for HostCall {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
 
 /// Per-node deadlines, read by the interrupt handler.
 #[derive(Default)]
@@ -114,28 +204,19 @@ async fn run_dag(
     };
     let program = wl.program.clone();
     let n = program.workflow.nodes.len();
-    let rt =
-        AsyncRuntime::new().map_err(|e| internal(format!("cannot start the JS runtime: {e}")))?;
-    rt.set_memory_limit(wl.memory_limit).await;
-    rt.set_max_stack_size(MAX_JS_STACK).await;
-    let deadlines = Rc::new(Deadlines(RefCell::new(vec![None; n])));
-    let handler_deadlines = deadlines.clone();
-    rt.set_interrupt_handler(Some(Box::new(move || {
-        handler_deadlines.expired_node(Instant::now()).is_some()
-    })))
-    .await;
-    rt.set_loader(
-        ProgramResolver(program.clone()),
-        ProgramLoader(program.clone()),
-    )
-    .await;
-    let context = AsyncContext::full(&rt)
+    let pooled = PooledRuntime::take().await.map_err(internal)?;
+    pooled.rt.set_memory_limit(wl.memory_limit).await;
+    *pooled.deadlines.0.borrow_mut() = vec![None; n];
+    *pooled.program.borrow_mut() = Some(program.clone());
+    let deadlines = pooled.deadlines.clone();
+    let host_calls = pooled.host_calls.clone();
+    let context = AsyncContext::custom::<NodeIntrinsics>(&pooled.rt)
         .await
         .map_err(|e| internal(format!("cannot create a JS context: {e}")))?;
 
     let result = context
         .async_with(async |ctx| -> Result<String, RunError> {
-            let make_ctx = install_host(&ctx, wl, req, run_id, client)
+            let make_ctx = install_host(&ctx, wl, req, run_id, client, &host_calls)
                 .await
                 .map_err(|e| {
                     internal(format!(
@@ -262,6 +343,14 @@ async fn run_dag(
         })
         .await;
     drop(context);
+    // A runtime that hit its memory limit or was interrupted may be in a poor state; start fresh.
+    let reusable = match &result {
+        Ok(_) => true,
+        Err(e) => e.kind == FailureKind::Thrown,
+    };
+    if reusable {
+        pooled.give_back();
+    }
     let json = result?;
     serde_json::value::RawValue::from_string(json)
         .map_err(|e| internal(format!("node output is not JSON: {e}")))
@@ -443,7 +532,9 @@ async fn install_host<'js>(
     req: &RunRequest,
     run_id: &str,
     client: &reqwest::Client,
+    host_calls: &Rc<std::cell::Cell<usize>>,
 ) -> rquickjs::Result<Function<'js>> {
+    let calls = host_calls.clone();
     let cap = wl.fetch.clone();
     let redactor = wl.secrets.redactor().clone();
     let client = client.clone();
@@ -454,7 +545,9 @@ async fn install_host<'js>(
                 let cap = cap.clone();
                 let client = client.clone();
                 let redactor = redactor.clone();
+                let in_flight = HostCall::start(&calls);
                 async move {
+                    let _in_flight = in_flight;
                     let headers: Vec<(String, String)> =
                         serde_json::from_str(&headers).unwrap_or_default();
                     let req = FetchRequest {

@@ -5,7 +5,9 @@ use crate::program::{HOST_MODULE, Program};
 use pipedreamer_spec::js_check::resolve_import;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::{Ctx, Error, Module, Result, module::Declared};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Relative imports between known modules; bare names only for the host module and for
@@ -26,7 +28,10 @@ fn resolve_among(known: impl Fn(&str) -> bool, base: &str, name: &str) -> Result
     })
 }
 
-pub(crate) struct ProgramResolver(pub(crate) Arc<Program>);
+/// The program a pooled runtime is currently running; swapped at the start of each run.
+pub(crate) type CurrentProgram = Rc<RefCell<Option<Arc<Program>>>>;
+
+pub(crate) struct ProgramResolver(pub(crate) CurrentProgram);
 
 impl Resolver for ProgramResolver {
     fn resolve<'js>(
@@ -36,7 +41,11 @@ impl Resolver for ProgramResolver {
         name: &str,
         _attrs: Option<ImportAttributes<'js>>,
     ) -> Result<String> {
-        resolve_among(|m| self.0.module(m).is_some(), base, name)
+        let current = self.0.borrow();
+        let program = current
+            .as_ref()
+            .ok_or_else(|| Error::new_resolving(base, name))?;
+        resolve_among(|m| program.module(m).is_some(), base, name)
     }
 }
 
@@ -67,7 +76,7 @@ impl Loader for SourceModules {
     }
 }
 
-pub(crate) struct ProgramLoader(pub(crate) Arc<Program>);
+pub(crate) struct ProgramLoader(pub(crate) CurrentProgram);
 
 impl Loader for ProgramLoader {
     fn load<'js>(
@@ -76,8 +85,9 @@ impl Loader for ProgramLoader {
         name: &str,
         _attrs: Option<ImportAttributes<'js>>,
     ) -> Result<Module<'js, Declared>> {
-        let bytes = self
-            .0
+        let current = self.0.borrow();
+        let program = current.as_ref().ok_or_else(|| Error::new_loading(name))?;
+        let bytes = program
             .module(name)
             .ok_or_else(|| Error::new_loading(name))?;
         // SAFETY: the bytes were produced by `Module::write` in `Program::load`, in this process,
