@@ -46,6 +46,12 @@ setup() {
   fi
 
   command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
+
+  # cargo-fuzz for the parser fuzz target (libFuzzer; RUSTC_BOOTSTRAP lets stable build it).
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "installing cargo-fuzz"
+    cargo install --locked -q cargo-fuzz
+  fi
 }
 
 if [ -z "${SKIP_SETUP:-}" ]; then
@@ -55,6 +61,11 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 log "building (debug) and running the test suite"
 cargo test --workspace --no-fail-fast 2>&1
+
+log "fuzzing the workflow parser for ${FUZZ_SECONDS:-30}s"
+corpus=$(mktemp -d)
+RUSTC_BOOTSTRAP=1 cargo fuzz run parse_workflow "$corpus" fuzz/seeds -- -max_total_time="${FUZZ_SECONDS:-30}" 2>&1 | tail -n 3
+rm -rf "$corpus"
 
 log "formatting and lints"
 cargo fmt --all --check

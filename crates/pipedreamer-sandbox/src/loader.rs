@@ -31,6 +31,18 @@ fn resolve_among(known: impl Fn(&str) -> bool, base: &str, name: &str) -> Result
 /// The program a pooled runtime is currently running; swapped at the start of each run.
 pub(crate) type CurrentProgram = Rc<RefCell<Option<Arc<Program>>>>;
 
+/// Runs `f` with the current program, or fails like a missing module when none is set.
+fn with_program<T>(
+    current: &CurrentProgram,
+    missing: impl FnOnce() -> Error,
+    f: impl FnOnce(&Program) -> Result<T>,
+) -> Result<T> {
+    match current.borrow().as_ref() {
+        Some(program) => f(program),
+        None => Err(missing()),
+    }
+}
+
 pub(crate) struct ProgramResolver(pub(crate) CurrentProgram);
 
 impl Resolver for ProgramResolver {
@@ -41,11 +53,11 @@ impl Resolver for ProgramResolver {
         name: &str,
         _attrs: Option<ImportAttributes<'js>>,
     ) -> Result<String> {
-        let current = self.0.borrow();
-        let program = current
-            .as_ref()
-            .ok_or_else(|| Error::new_resolving(base, name))?;
-        resolve_among(|m| program.module(m).is_some(), base, name)
+        with_program(
+            &self.0,
+            || Error::new_resolving(base, name),
+            |program| resolve_among(|m| program.module(m).is_some(), base, name),
+        )
     }
 }
 
@@ -85,16 +97,20 @@ impl Loader for ProgramLoader {
         name: &str,
         _attrs: Option<ImportAttributes<'js>>,
     ) -> Result<Module<'js, Declared>> {
-        let current = self.0.borrow();
-        let program = current.as_ref().ok_or_else(|| Error::new_loading(name))?;
-        let bytes = program
-            .module(name)
-            .ok_or_else(|| Error::new_loading(name))?;
-        // SAFETY: the bytes were produced by `Module::write` in `Program::load`, in this process,
-        // with the same QuickJS build; they are never read from outside.
-        #[allow(unsafe_code)]
-        unsafe {
-            Module::load(ctx.clone(), bytes)
-        }
+        with_program(
+            &self.0,
+            || Error::new_loading(name),
+            |program| {
+                let bytes = program
+                    .module(name)
+                    .ok_or_else(|| Error::new_loading(name))?;
+                // SAFETY: the bytes were produced by `Module::write` in `Program::load`, in this
+                // process, with the same QuickJS build; they are never read from outside.
+                #[allow(unsafe_code)]
+                unsafe {
+                    Module::load(ctx.clone(), bytes)
+                }
+            },
+        )
     }
 }

@@ -25,13 +25,40 @@ impl Pos {
     pub fn from_offset(source: &str, offset: usize) -> Self {
         let offset = offset.min(source.len());
         let before = &source[..source.floor_char_boundary(offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let lines = source_lines(before);
         Self {
-            line,
-            col: before[line_start..].chars().count() + 1,
+            line: lines.len().max(1),
+            col: lines.last().map_or(0, |l| l.chars().count()) + 1,
         }
     }
+}
+
+/// Splits text into lines the way YAML and JavaScript count them: `\r\n`, `\n` and a lone `\r`
+/// all end a line. (`str::lines` ignores a lone `\r`, which would misplace excerpts.)
+pub fn source_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                lines.push(&text[start..i]);
+                start = i + 1;
+            }
+            b'\r' => {
+                lines.push(&text[start..i]);
+                if bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    lines.push(&text[start..]);
+    lines
 }
 
 /// How bad a diagnostic is: errors make a workflow invalid, warnings do not.
@@ -203,6 +230,13 @@ mod tests {
         assert_eq!(Pos::from_offset(src, 0), Pos::new(1, 1));
         assert_eq!(Pos::from_offset(src, 4), Pos::new(2, 2));
         assert_eq!(Pos::from_offset(src, src.len()), Pos::new(3, 2));
+    }
+
+    /// Regression (found by the fuzzer): YAML ends lines at a lone `\r`, so must we.
+    #[test]
+    fn lone_carriage_returns_end_lines() {
+        assert_eq!(source_lines("a\rb\r\nc\nd"), vec!["a", "b", "c", "d"]);
+        assert_eq!(Pos::from_offset("a\rbc", 3), Pos::new(2, 2));
     }
 
     #[test]

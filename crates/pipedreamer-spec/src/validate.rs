@@ -41,7 +41,8 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-fn suggest_dns_label(s: &str) -> String {
+/// A DNS-1123 label made from any text: lowercase, other characters as `-`, at most 63.
+pub fn suggest_dns_label(s: &str) -> String {
     let mut out: String = s
         .to_ascii_lowercase()
         .chars()

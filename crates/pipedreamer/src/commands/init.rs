@@ -26,15 +26,7 @@ fn name_from(dir: &Path) -> String {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "workflow".into());
-    let mut name: String = base
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    while name.contains("--") {
-        name = name.replace("--", "-");
-    }
-    let name: String = name.trim_matches('-').chars().take(63).collect();
+    let name = pipedreamer_spec::validate::suggest_dns_label(&base);
     if name.is_empty() {
         "workflow".into()
     } else {
