@@ -57,13 +57,16 @@ impl PushReport {
     }
 }
 
+/// Progress callback, called once per blob.
+pub type BlobCallback = Box<dyn Fn(&BlobEvent) + Send + Sync>;
+
 /// Push settings.
 #[derive(Default)]
 pub struct PushOptions {
     /// Allow plain HTTP to a non-loopback registry.
     pub insecure: bool,
     /// Called for each blob as it is handled (progress on stderr).
-    pub on_blob: Option<Box<dyn Fn(&BlobEvent) + Send + Sync>>,
+    pub on_blob: Option<BlobCallback>,
     /// Other repositories on the same registry that may hold our blobs (cross-repo mounts).
     pub mount_from: Vec<String>,
 }
