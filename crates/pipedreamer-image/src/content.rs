@@ -86,6 +86,21 @@ pub fn workflow_files(dir: &Path) -> Result<Vec<WorkflowFile>, Error> {
     Ok(files)
 }
 
+/// A short digest of everything that ships in the image: it changes whenever a shipped file does,
+/// which is what the Deployment's spec-hash annotation needs to roll pods out on a same-tag push.
+pub fn content_digest(dir: &Path) -> Result<String, Error> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for file in workflow_files(dir)? {
+        let bytes = std::fs::read(&file.source).map_err(|e| Error::io(&file.source, e))?;
+        hasher.update(file.rel.as_bytes());
+        hasher.update([0, u8::from(file.executable)]);
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    Ok(hex::encode(hasher.finalize())[..16].to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +145,17 @@ mod tests {
         std::os::unix::fs::symlink("/etc/hostname", d.path().join("leak")).unwrap();
         let err = workflow_files(d.path()).unwrap_err().to_string();
         assert!(err.contains("leak") && err.contains("outside"), "{err}");
+    }
+
+    #[test]
+    fn content_digest_follows_shipped_files_only() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("workflow.yaml"), "a").unwrap();
+        let first = content_digest(d.path()).unwrap();
+        std::fs::write(d.path().join(".secrets.yaml"), "token: x").unwrap();
+        assert_eq!(content_digest(d.path()).unwrap(), first, "secrets do not ship");
+        std::fs::write(d.path().join("workflow.yaml"), "b").unwrap();
+        assert_ne!(content_digest(d.path()).unwrap(), first);
+        assert_eq!(first.len(), 16);
     }
 }

@@ -33,6 +33,185 @@ pub enum Command {
     Dev(DevArgs),
     /// Build a minimal, reproducible OCI image (no Docker daemon needed).
     Build(BuildArgs),
+    /// Deploy a built workflow to Kubernetes (or print its manifests with -o yaml|json).
+    Deploy(DeployArgs),
+    /// Cluster readiness.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// List deployed workflows.
+    List(ListArgs),
+    /// Show a deployed workflow's readiness (and pods, events with --detail).
+    Status(StatusArgs),
+    /// Invoke a deployed workflow from inside the cluster; the JSON result goes to stdout.
+    Run(RunArgs),
+    /// Print (or follow) a deployed workflow's logs.
+    Logs(LogsArgs),
+    /// Remove a deployed workflow: Deployment, Service, CronJobs and its Secret.
+    Undeploy(UndeployArgs),
+}
+
+/// Which cluster and namespace (shared by every Kubernetes command).
+#[derive(Debug, Clone, clap::Args)]
+pub struct KubeArgs {
+    /// Namespace (default: the kubeconfig context's, else `default`).
+    #[arg(long, short = 'n', global = true)]
+    pub namespace: Option<String>,
+    /// kubeconfig context (default: the current context).
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+}
+
+/// Output format for deploy: text applies to the cluster; yaml/json only print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum DeployOutput {
+    /// Apply to the cluster and report in text.
+    #[default]
+    Text,
+    /// Print the manifests as YAML; touch no cluster.
+    Yaml,
+    /// Print the manifests as JSON (a v1 List); touch no cluster.
+    Json,
+}
+
+/// `pipedreamer deploy`.
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// The workflow directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Cluster selection.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Registry the image was pushed to (as for `build -r`).
+    #[arg(long, short)]
+    pub registry: Option<String>,
+    /// Image tag (as for `build --tag`).
+    #[arg(long, short)]
+    pub tag: Option<String>,
+    /// Registry the cluster pulls from, when it differs from where you pushed (e.g. push to
+    /// `localhost:30500`, pull from `registry.registry.svc.cluster.local:5000`).
+    #[arg(long)]
+    pub cluster_registry: Option<String>,
+    /// Image for CronJob pods (default: `config.cron_image`, else a pinned curl image).
+    #[arg(long)]
+    pub cron_image: Option<String>,
+    /// Wait until the rollout is Available, showing progress and why it is stuck.
+    #[arg(long)]
+    pub wait: bool,
+    /// Limit for --wait.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Skip the preflight checks.
+    #[arg(long)]
+    pub skip_checks: bool,
+    /// Print the manifests (yaml|json) instead of applying them.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: DeployOutput,
+    /// Write the manifests as a kustomize base to this directory instead of applying them.
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+/// `pipedreamer cluster ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Check that the cluster can run workflows and that you may deploy them.
+    Check(ClusterCheckArgs),
+}
+
+/// `pipedreamer cluster check`.
+#[derive(Debug, clap::Args)]
+pub struct ClusterCheckArgs {
+    /// Cluster selection.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Create the namespace and a least-privilege Role when missing.
+    #[arg(long)]
+    pub fix: bool,
+    /// The workflow directory, for the Secret check (default: `.` when it has a workflow.yaml).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `pipedreamer list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Cluster selection.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `pipedreamer status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Workflow name.
+    pub name: String,
+    /// Cluster selection.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Add image, runtime class, resources, service, pods, cron triggers and recent events.
+    #[arg(long)]
+    pub detail: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `pipedreamer run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Workflow name.
+    pub name: String,
+    /// Cluster selection.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// JSON input, or `@file` to read it from a file (`@-` for stdin).
+    #[arg(long, short, default_value = "{}")]
+    pub data: String,
+    /// Limit for the whole invocation, including starting the pod.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Image for the temporary curl pod.
+    #[arg(long, default_value = pipedreamer_kube::manifests::DEFAULT_CURL_IMAGE)]
+    pub curl_image: String,
+}
+
+/// `pipedreamer logs`.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// Workflow name.
+    pub name: String,
+    /// Cluster selection.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Lines from the end.
+    #[arg(long, default_value_t = 100)]
+    pub tail: i64,
+    /// Keep streaming until interrupted.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+/// `pipedreamer undeploy`.
+#[derive(Debug, clap::Args)]
+pub struct UndeployArgs {
+    /// Workflow name.
+    pub name: String,
+    /// Cluster selection.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 /// `pipedreamer build`.

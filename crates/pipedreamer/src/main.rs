@@ -23,6 +23,15 @@ fn main() -> ExitCode {
             Command::Dev(args) => with_runtime(|| async move {
                 commands::dev::run(args).await.map(|()| ExitCode::SUCCESS)
             }),
+            Command::Deploy(args) => with_runtime(|| commands::deploy::run(args)),
+            Command::Cluster(cli::ClusterCommand::Check(args)) => {
+                with_runtime(|| commands::cluster::check(args))
+            }
+            Command::List(args) => with_runtime(|| commands::ops::list(args)),
+            Command::Status(args) => with_runtime(|| commands::ops::status(args)),
+            Command::Run(args) => with_runtime(|| commands::ops::run(args)),
+            Command::Logs(args) => with_runtime(|| commands::ops::logs(args)),
+            Command::Undeploy(args) => with_runtime(|| commands::ops::undeploy(args)),
         };
     result.unwrap_or_else(|e| {
         let mut text = format!("{e:#}");

@@ -1,6 +1,10 @@
 //! One file per command; each wires parsed flags to library calls and prints the result.
 
 pub mod build;
+pub mod cluster;
+pub mod deploy;
 pub mod dev;
 pub mod init;
+pub mod kube;
+pub mod ops;
 pub mod validate;

@@ -2,6 +2,7 @@
 //! snapshots of what users read.
 
 mod build;
+mod deploy;
 mod dev;
 mod init;
 mod validate;

@@ -1,0 +1,100 @@
+//! Kubernetes for Pipedreamer. Layers, bottom up: [`labels`] and [`manifests`] are pure (what
+//! goes to the cluster); [`cluster`] connects with timeouts and turns API failures into [`Error`]s
+//! a user can act on; [`preflight`], [`apply`], [`rollout`] and [`ops`] are the verbs the CLI
+//! commands call. Nothing here prints: callers get data and progress callbacks.
+//!
+//! The engine never links this crate; only the CLI does.
+
+pub mod apply;
+pub mod cluster;
+pub mod labels;
+pub mod manifests;
+pub mod ops;
+pub mod preflight;
+pub mod rollout;
+pub mod yaml;
+
+pub use cluster::{Cluster, ClusterOptions};
+pub use manifests::{DeployOptions, Manifests};
+
+use std::time::Duration;
+
+/// What went wrong talking to the cluster, phrased for the person at the terminal. Messages may
+/// carry `\nhint: ` lines, which the CLI prints as hints.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error("no Kubernetes configuration: {0}\nhint: set KUBECONFIG, create ~/.kube/config (e.g. `kind create cluster`), or pass --context")]
+    Config(String),
+    /// The API server did not answer.
+    #[error("cannot reach the Kubernetes API at {server}: {reason}\nhint: check that the cluster is running and `--context` / KUBECONFIG point at it")]
+    Unreachable {
+        /// The server URL.
+        server: String,
+        /// Why, as the transport said it.
+        reason: String,
+    },
+    /// The API answered with an error status.
+    #[error("{action}: {message} (HTTP {code})")]
+    Api {
+        /// What we were doing, e.g. `apply Deployment "hello"`.
+        action: String,
+        /// The API server's message.
+        message: String,
+        /// The HTTP status.
+        code: u16,
+    },
+    /// Something did not finish in time.
+    #[error("timed out after {}s {what}", .after.as_secs())]
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The rollout did not become available in time.
+    #[error("rollout of {name} did not become available within {}s:\n{}", .after.as_secs(), .reasons.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n"))]
+    RolloutStuck {
+        /// The Deployment.
+        name: String,
+        /// The limit.
+        after: Duration,
+        /// Why, from pod statuses and events.
+        reasons: Vec<String>,
+    },
+    /// The workflow is not deployed in the namespace.
+    #[error("workflow {name:?} is not deployed in namespace {namespace:?}\nhint: `pipedreamer list -n {namespace}` shows what is")]
+    NotDeployed {
+        /// The workflow.
+        name: String,
+        /// The namespace.
+        namespace: String,
+    },
+    /// Anything else, already phrased.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Whether a kube error is an API 404.
+pub(crate) fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Turns a kube error into an [`Error`] that says what we were doing.
+pub(crate) fn api_error(server: &str, action: impl Into<String>, e: kube::Error) -> Error {
+    match e {
+        kube::Error::Api(status) => Error::Api {
+            action: action.into(),
+            message: if status.message.is_empty() {
+                status.reason.clone()
+            } else {
+                status.message.clone()
+            },
+            code: status.code,
+        },
+        other => Error::Unreachable {
+            server: server.to_owned(),
+            reason: cluster::transport_reason(&other),
+        },
+    }
+}

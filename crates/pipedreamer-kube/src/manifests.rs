@@ -1,0 +1,419 @@
+//! The Kubernetes objects of a deployed workflow: a hardened Deployment under gVisor, a ClusterIP
+//! Service, and one CronJob per cron trigger. Pure functions of the workflow and the options, so
+//! `deploy -o yaml`, `--output-dir` and the live apply all ship the same objects.
+
+use crate::labels;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PodSecurityContext,
+    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use pipedreamer_spec::Workflow;
+use std::collections::BTreeMap;
+
+/// The port the engine listens on inside the pod.
+pub const ENGINE_PORT: i32 = 8080;
+/// The uid and gid the engine runs as (the image's `nonroot` user).
+pub const RUN_AS: i64 = 65532;
+/// The RuntimeClass every workflow pod runs under.
+pub const RUNTIME_CLASS: &str = "gvisor";
+/// The curl image CronJobs and `pipedreamer run` use unless told otherwise (pinned, never
+/// `latest`, so a deploy means the same thing tomorrow).
+pub const DEFAULT_CURL_IMAGE: &str = "curlimages/curl:8.11.1";
+/// The pod-template annotation whose change rolls the Deployment out.
+pub const SPEC_HASH_ANNOTATION: &str = "pipedreamer.dev/spec-hash";
+
+/// What a deploy needs besides the workflow.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// Target namespace.
+    pub namespace: String,
+    /// The image reference the cluster pulls.
+    pub image: String,
+    /// Hash of the workflow's content; a change rolls the pods.
+    pub spec_hash: String,
+    /// Image for CronJob pods (`--cron-image`, else `config.cron_image`, else the pinned default).
+    pub curl_image: Option<String>,
+}
+
+/// The objects of one workflow, in apply order.
+#[derive(Debug, Clone)]
+pub struct Manifests {
+    /// The engine Deployment.
+    pub deployment: Deployment,
+    /// The ClusterIP Service in front of it.
+    pub service: Service,
+    /// One per cron trigger, in trigger order.
+    pub cron_jobs: Vec<CronJob>,
+}
+
+/// Builds the manifests for `workflow`.
+pub fn render(workflow: &Workflow, options: &DeployOptions) -> Manifests {
+    Manifests {
+        deployment: deployment(workflow, options),
+        service: service(workflow, options),
+        cron_jobs: cron_jobs(workflow, options),
+    }
+}
+
+impl Manifests {
+    /// Every object as JSON, in apply order.
+    pub fn objects(&self) -> Vec<serde_json::Value> {
+        let mut all = vec![to_value(&self.deployment), to_value(&self.service)];
+        all.extend(self.cron_jobs.iter().map(to_value));
+        all
+    }
+
+    /// The objects as a multi-document YAML stream.
+    pub fn to_yaml(&self) -> String {
+        self.objects()
+            .iter()
+            .map(crate::yaml::to_string)
+            .collect::<Vec<_>>()
+            .join("---\n")
+    }
+
+    /// The objects as a `v1/List`, the JSON form `kubectl apply -f` accepts.
+    pub fn to_json(&self) -> String {
+        let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": self.objects() });
+        serde_json::to_string_pretty(&list).unwrap_or_default()
+    }
+
+    /// The files of a kustomize base: `kustomization.yaml` plus one file per object.
+    pub fn kustomize_base(&self) -> Vec<(String, String)> {
+        let mut files = Vec::new();
+        for object in self.objects() {
+            let kind = object["kind"].as_str().unwrap_or("object").to_lowercase();
+            let name = object["metadata"]["name"].as_str().unwrap_or("unnamed");
+            files.push((format!("{name}-{kind}.yaml"), crate::yaml::to_string(&object)));
+        }
+        let namespace = self.deployment.metadata.namespace.clone().unwrap_or_default();
+        let kustomization = serde_json::json!({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "namespace": namespace,
+            "resources": files.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>(),
+        });
+        files.insert(
+            0,
+            ("kustomization.yaml".to_owned(), crate::yaml::to_string(&kustomization)),
+        );
+        files
+    }
+
+    /// Names of the CronJobs this deploy keeps; others with the workflow's labels are pruned.
+    pub fn cron_job_names(&self) -> Vec<String> {
+        self.cron_jobs
+            .iter()
+            .filter_map(|c| c.metadata.name.clone())
+            .collect()
+    }
+}
+
+fn to_value<T: serde::Serialize>(object: &T) -> serde_json::Value {
+    // k8s-openapi types always serialize; the fallback only keeps this infallible in signature.
+    serde_json::to_value(object).unwrap_or_default()
+}
+
+fn meta(workflow: &Workflow, options: &DeployOptions, name: String, component: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(options.namespace.clone()),
+        labels: Some(labels::object_labels(workflow, component)),
+        ..ObjectMeta::default()
+    }
+}
+
+fn quantity(s: &str) -> Quantity {
+    Quantity(s.to_owned())
+}
+
+fn resources(workflow: &Workflow) -> ResourceRequirements {
+    let configured = workflow.config.resources.clone().unwrap_or_default();
+    let pick = |set: &Option<String>, default: &str| quantity(set.as_deref().unwrap_or(default));
+    let amounts = |memory: Quantity, cpu: Quantity| {
+        BTreeMap::from([("cpu".to_owned(), cpu), ("memory".to_owned(), memory)])
+    };
+    ResourceRequirements {
+        requests: Some(amounts(
+            pick(&configured.requests.memory, "64Mi"),
+            pick(&configured.requests.cpu, "100m"),
+        )),
+        limits: Some(amounts(
+            pick(&configured.limits.memory, "256Mi"),
+            pick(&configured.limits.cpu, "500m"),
+        )),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// The container-level hardening shared by engine, cron and run pods.
+pub(crate) fn hardened_container() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            ..Capabilities::default()
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// The pod-level hardening shared by engine, cron and run pods.
+pub(crate) fn hardened_pod() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        fs_group: Some(RUN_AS),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..PodSecurityContext::default()
+    }
+}
+
+fn probe(path: &str, period: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String("http".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+fn deployment(workflow: &Workflow, options: &DeployOptions) -> Deployment {
+    let name = workflow.name.clone();
+    let engine = Container {
+        name: "engine".to_owned(),
+        image: Some(options.image.clone()),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        // The image's entrypoint already names the workflow, port and secrets dir; in a cluster
+        // logs go to a collector, so they are JSON. Cron stays off: the CronJobs fire triggers.
+        args: Some(vec!["--log-format".to_owned(), "json".to_owned()]),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".to_owned()),
+            container_port: ENGINE_PORT,
+            protocol: Some("TCP".to_owned()),
+            ..ContainerPort::default()
+        }]),
+        resources: Some(resources(workflow)),
+        readiness_probe: Some(probe("/readyz", 5)),
+        liveness_probe: Some(probe("/healthz", 10)),
+        security_context: Some(hardened_container()),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "secrets".to_owned(),
+                mount_path: "/app/secrets".to_owned(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..VolumeMount::default()
+            },
+        ]),
+        ..Container::default()
+    };
+    let mut template_labels = labels::selector(workflow);
+    template_labels.extend(labels::object_labels(workflow, "engine"));
+    Deployment {
+        metadata: meta(workflow, options, name.clone(), "engine"),
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: Some(labels::selector(workflow)),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(template_labels),
+                    annotations: Some(BTreeMap::from([(
+                        SPEC_HASH_ANNOTATION.to_owned(),
+                        options.spec_hash.clone(),
+                    )])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    runtime_class_name: Some(RUNTIME_CLASS.to_owned()),
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    // The engine's own shutdown grace is 25 s; leave it room to report.
+                    termination_grace_period_seconds: Some(30),
+                    security_context: Some(hardened_pod()),
+                    containers: vec![engine],
+                    volumes: Some(vec![
+                        Volume {
+                            name: "secrets".to_owned(),
+                            secret: Some(SecretVolumeSource {
+                                secret_name: Some(labels::secret_name(&name)),
+                                optional: Some(true),
+                                ..SecretVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        },
+                        Volume {
+                            name: "tmp".to_owned(),
+                            empty_dir: Some(EmptyDirVolumeSource::default()),
+                            ..Volume::default()
+                        },
+                    ]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+fn service(workflow: &Workflow, options: &DeployOptions) -> Service {
+    Service {
+        metadata: meta(workflow, options, workflow.name.clone(), "engine"),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".to_owned()),
+            selector: Some(labels::selector(workflow)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".to_owned()),
+                port: ENGINE_PORT,
+                target_port: Some(IntOrString::Int(ENGINE_PORT)),
+                protocol: Some("TCP".to_owned()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// The in-cluster URL of a workflow's `POST /run`.
+pub fn run_url(workflow: &str, namespace: &str) -> String {
+    format!("http://{workflow}.{namespace}.svc.cluster.local:{ENGINE_PORT}/run")
+}
+
+/// A hardened single-container pod spec that POSTs `payload` to the workflow with curl. Used by
+/// CronJobs and by `pipedreamer run`; its labels never match the Service selector, so the
+/// Service only ever routes to engine pods.
+pub(crate) fn curl_pod_spec(image: &str, url: &str, payload: &str, max_time_secs: u64) -> PodSpec {
+    PodSpec {
+        restart_policy: Some("Never".to_owned()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(hardened_pod()),
+        containers: vec![Container {
+            name: "curl".to_owned(),
+            image: Some(image.to_owned()),
+            image_pull_policy: Some("IfNotPresent".to_owned()),
+            command: Some(vec!["curl".to_owned()]),
+            args: Some(vec![
+                "--silent".to_owned(),
+                "--show-error".to_owned(),
+                "--max-time".to_owned(),
+                max_time_secs.to_string(),
+                "--retry".to_owned(),
+                "3".to_owned(),
+                "--retry-connrefused".to_owned(),
+                "-X".to_owned(),
+                "POST".to_owned(),
+                "-H".to_owned(),
+                "content-type: application/json".to_owned(),
+                "--data-binary".to_owned(),
+                payload.to_owned(),
+                url.to_owned(),
+            ]),
+            resources: Some(ResourceRequirements {
+                requests: Some(BTreeMap::from([
+                    ("cpu".to_owned(), quantity("10m")),
+                    ("memory".to_owned(), quantity("16Mi")),
+                ])),
+                limits: Some(BTreeMap::from([
+                    ("cpu".to_owned(), quantity("100m")),
+                    ("memory".to_owned(), quantity("64Mi")),
+                ])),
+                ..ResourceRequirements::default()
+            }),
+            security_context: Some(hardened_container()),
+            ..Container::default()
+        }],
+        ..PodSpec::default()
+    }
+}
+
+/// `<wf>-cron` for a single cron trigger, `<wf>-cron-<i>` for several.
+pub fn cron_job_name(workflow: &str, index: usize, count: usize) -> String {
+    if count == 1 {
+        format!("{workflow}-cron")
+    } else {
+        format!("{workflow}-cron-{index}")
+    }
+}
+
+fn cron_jobs(workflow: &Workflow, options: &DeployOptions) -> Vec<CronJob> {
+    let triggers: Vec<_> = workflow.cron_triggers().collect();
+    let image = options
+        .curl_image
+        .clone()
+        .or_else(|| workflow.config.cron_image.clone())
+        .unwrap_or_else(|| DEFAULT_CURL_IMAGE.to_owned());
+    let url = run_url(&workflow.name, &options.namespace);
+    triggers
+        .iter()
+        .enumerate()
+        .map(|(i, trigger)| {
+            let name = cron_job_name(&workflow.name, i, triggers.len());
+            let payload = trigger.payload().to_string();
+            let pod_labels = labels::helper_pod_labels(&workflow.name, "cron");
+            CronJob {
+                metadata: meta(workflow, options, name, "cron"),
+                spec: Some(CronJobSpec {
+                    schedule: trigger.schedule.clone(),
+                    time_zone: trigger.timezone.clone(),
+                    concurrency_policy: Some("Forbid".to_owned()),
+                    successful_jobs_history_limit: Some(3),
+                    failed_jobs_history_limit: Some(3),
+                    starting_deadline_seconds: Some(300),
+                    job_template: JobTemplateSpec {
+                        metadata: Some(ObjectMeta {
+                            labels: Some(pod_labels.clone()),
+                            ..ObjectMeta::default()
+                        }),
+                        spec: Some(JobSpec {
+                            backoff_limit: Some(2),
+                            ttl_seconds_after_finished: Some(86_400),
+                            template: PodTemplateSpec {
+                                metadata: Some(ObjectMeta {
+                                    labels: Some(pod_labels),
+                                    ..ObjectMeta::default()
+                                }),
+                                spec: Some(curl_pod_spec(&image, &url, &payload, 600)),
+                            },
+                            ..JobSpec::default()
+                        }),
+                    },
+                    ..CronJobSpec::default()
+                }),
+                ..CronJob::default()
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,27 @@
+//! `pipedreamer cluster check`: the preflight as a command. Exit 1 when a required check fails.
+
+use crate::cli::{ClusterCheckArgs, OutputFormat};
+use crate::commands::kube::{connect, render_report};
+use std::process::ExitCode;
+
+/// Runs the command.
+pub async fn check(args: ClusterCheckArgs) -> anyhow::Result<ExitCode> {
+    let workflow = crate::commands::deploy::workflow_name_in(args.dir.as_deref())?;
+    let cluster = connect(&args.kube).await?;
+    let report = pipedreamer_kube::preflight::run(
+        &cluster,
+        workflow.as_deref(),
+        args.fix,
+        pipedreamer_kube::cluster::CONNECT_TIMEOUT,
+    )
+    .await;
+    match args.output {
+        OutputFormat::Text => print!("{}", render_report(&report)),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(if report.ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
