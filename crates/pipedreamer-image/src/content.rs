@@ -153,7 +153,11 @@ mod tests {
         std::fs::write(d.path().join("workflow.yaml"), "a").unwrap();
         let first = content_digest(d.path()).unwrap();
         std::fs::write(d.path().join(".secrets.yaml"), "token: x").unwrap();
-        assert_eq!(content_digest(d.path()).unwrap(), first, "secrets do not ship");
+        assert_eq!(
+            content_digest(d.path()).unwrap(),
+            first,
+            "secrets do not ship"
+        );
         std::fs::write(d.path().join("workflow.yaml"), "b").unwrap();
         assert_ne!(content_digest(d.path()).unwrap(), first);
         assert_eq!(first.len(), 16);

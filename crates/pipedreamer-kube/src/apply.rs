@@ -29,7 +29,12 @@ fn apply_params() -> PatchParams {
 /// Applies the manifests in order (Deployment, Service, CronJobs) and prunes stale CronJobs.
 pub async fn apply(cluster: &Cluster, manifests: &Manifests) -> Result<ApplyReport, Error> {
     let mut report = ApplyReport::default();
-    let name = manifests.deployment.metadata.name.clone().unwrap_or_default();
+    let name = manifests
+        .deployment
+        .metadata
+        .name
+        .clone()
+        .unwrap_or_default();
     cluster
         .api::<Deployment>()
         .patch(&name, &apply_params(), &Patch::Apply(&manifests.deployment))

@@ -83,7 +83,11 @@ pub async fn connect(options: &ClusterOptions) -> Result<Cluster, Error> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    let server = config.cluster_url.to_string().trim_end_matches('/').to_owned();
+    let server = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_owned();
     let client = Client::try_from(config).map_err(|e| Error::Config(e.to_string()))?;
     Ok(Cluster {
         client,
@@ -97,7 +101,11 @@ impl Cluster {
     pub async fn version(&self, limit: Duration) -> Result<String, Error> {
         match tokio::time::timeout(limit, self.client.apiserver_version()).await {
             Ok(Ok(info)) => Ok(info.git_version),
-            Ok(Err(e)) => Err(api_error(&self.server, "ask the API server for its version", e)),
+            Ok(Err(e)) => Err(api_error(
+                &self.server,
+                "ask the API server for its version",
+                e,
+            )),
             Err(_) => Err(Error::Unreachable {
                 server: self.server.clone(),
                 reason: format!("no answer within {}s", limit.as_secs()),
@@ -128,7 +136,10 @@ pub(crate) fn transport_reason(e: &kube::Error) -> String {
     }
     let innermost = source.to_string();
     if innermost.contains("elapsed") || innermost.contains("timed out") {
-        format!("no answer within {}s ({innermost})", CONNECT_TIMEOUT.as_secs())
+        format!(
+            "no answer within {}s ({innermost})",
+            CONNECT_TIMEOUT.as_secs()
+        )
     } else {
         innermost
     }

@@ -67,7 +67,13 @@ pub fn secret_name(workflow: &str) -> String {
 fn version_label(version: &str) -> String {
     let cleaned: String = version
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(63)
         .collect();
     cleaned

@@ -24,10 +24,14 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No usable kubeconfig or in-cluster configuration.
-    #[error("no Kubernetes configuration: {0}\nhint: set KUBECONFIG, create ~/.kube/config (e.g. `kind create cluster`), or pass --context")]
+    #[error(
+        "no Kubernetes configuration: {0}\nhint: set KUBECONFIG, create ~/.kube/config (e.g. `kind create cluster`), or pass --context"
+    )]
     Config(String),
     /// The API server did not answer.
-    #[error("cannot reach the Kubernetes API at {server}: {reason}\nhint: check that the cluster is running and `--context` / KUBECONFIG point at it")]
+    #[error(
+        "cannot reach the Kubernetes API at {server}: {reason}\nhint: check that the cluster is running and `--context` / KUBECONFIG point at it"
+    )]
     Unreachable {
         /// The server URL.
         server: String,
@@ -63,7 +67,9 @@ pub enum Error {
         reasons: Vec<String>,
     },
     /// The workflow is not deployed in the namespace.
-    #[error("workflow {name:?} is not deployed in namespace {namespace:?}\nhint: `pipedreamer list -n {namespace}` shows what is")]
+    #[error(
+        "workflow {name:?} is not deployed in namespace {namespace:?}\nhint: `pipedreamer list -n {namespace}` shows what is"
+    )]
     NotDeployed {
         /// The workflow.
         name: String,

@@ -6,9 +6,9 @@ use crate::labels;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -80,7 +80,8 @@ impl Manifests {
 
     /// The objects as a `v1/List`, the JSON form `kubectl apply -f` accepts.
     pub fn to_json(&self) -> String {
-        let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": self.objects() });
+        let list =
+            serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": self.objects() });
         serde_json::to_string_pretty(&list).unwrap_or_default()
     }
 
@@ -90,9 +91,17 @@ impl Manifests {
         for object in self.objects() {
             let kind = object["kind"].as_str().unwrap_or("object").to_lowercase();
             let name = object["metadata"]["name"].as_str().unwrap_or("unnamed");
-            files.push((format!("{name}-{kind}.yaml"), crate::yaml::to_string(&object)));
+            files.push((
+                format!("{name}-{kind}.yaml"),
+                crate::yaml::to_string(&object),
+            ));
         }
-        let namespace = self.deployment.metadata.namespace.clone().unwrap_or_default();
+        let namespace = self
+            .deployment
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_default();
         let kustomization = serde_json::json!({
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
@@ -101,7 +110,10 @@ impl Manifests {
         });
         files.insert(
             0,
-            ("kustomization.yaml".to_owned(), crate::yaml::to_string(&kustomization)),
+            (
+                "kustomization.yaml".to_owned(),
+                crate::yaml::to_string(&kustomization),
+            ),
         );
         files
     }

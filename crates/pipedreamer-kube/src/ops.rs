@@ -46,7 +46,12 @@ fn summarize(deployment: &Deployment) -> WorkflowSummary {
         "Available"
     } else if available {
         "Progressing"
-    } else if progress.ready == 0 && deployment.status.as_ref().is_some_and(|s| s.observed_generation.is_some()) {
+    } else if progress.ready == 0
+        && deployment
+            .status
+            .as_ref()
+            .is_some_and(|s| s.observed_generation.is_some())
+    {
         "Degraded"
     } else {
         "Progressing"
@@ -142,7 +147,9 @@ pub struct WorkflowStatus {
     pub detail: Option<Detail>,
 }
 
-fn quantities(map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>) -> BTreeMap<String, String> {
+fn quantities(
+    map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+) -> BTreeMap<String, String> {
     map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
         .unwrap_or_default()
 }
@@ -158,7 +165,10 @@ fn pod_summary(pod: &Pod) -> PodSummary {
         phase: status.phase.clone().unwrap_or_else(|| "Unknown".to_owned()),
         ready: !containers.is_empty() && containers.iter().all(|c| c.ready),
         restarts: containers.iter().map(|c| c.restart_count).sum(),
-        reason: rollout::pod_problems(pod).into_iter().next().or(waiting_reason),
+        reason: rollout::pod_problems(pod)
+            .into_iter()
+            .next()
+            .or(waiting_reason),
     }
 }
 
@@ -167,7 +177,10 @@ pub async fn status(cluster: &Cluster, name: &str, detail: bool) -> Result<Workf
     let deployment = get_deployment(cluster, name).await?;
     let summary = summarize(&deployment);
     if !detail {
-        return Ok(WorkflowStatus { summary, detail: None });
+        return Ok(WorkflowStatus {
+            summary,
+            detail: None,
+        });
     }
     let pod_spec = deployment
         .spec
@@ -177,7 +190,11 @@ pub async fn status(cluster: &Cluster, name: &str, detail: bool) -> Result<Workf
     let container = pod_spec.containers.first().cloned().unwrap_or_default();
     let resources = container.resources.clone().unwrap_or_default();
     let service = match cluster.api::<Service>().get_metadata(name).await {
-        Ok(_) => Some(manifests::run_url(name, &cluster.namespace).trim_end_matches("/run").to_owned()),
+        Ok(_) => Some(
+            manifests::run_url(name, &cluster.namespace)
+                .trim_end_matches("/run")
+                .to_owned(),
+        ),
         Err(e) if is_not_found(&e) => None,
         Err(e) => return Err(cluster.error(format!("get Service {name:?}"), e)),
     };
@@ -190,7 +207,11 @@ pub async fn status(cluster: &Cluster, name: &str, detail: bool) -> Result<Workf
         .iter()
         .map(|c| CronSummary {
             name: c.metadata.name.clone().unwrap_or_default(),
-            schedule: c.spec.as_ref().map(|s| s.schedule.clone()).unwrap_or_default(),
+            schedule: c
+                .spec
+                .as_ref()
+                .map(|s| s.schedule.clone())
+                .unwrap_or_default(),
             time_zone: c.spec.as_ref().and_then(|s| s.time_zone.clone()),
             last_schedule: c
                 .status
@@ -233,7 +254,12 @@ async fn engine_pods(cluster: &Cluster, name: &str) -> Result<Vec<Pod>, Error> {
         .await
         .map_err(|e| cluster.error("list Pods", e))?
         .items;
-    pods.sort_by_key(|p| (p.metadata.creation_timestamp.as_ref().map(|t| t.0), p.metadata.name.clone()));
+    pods.sort_by_key(|p| {
+        (
+            p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            p.metadata.name.clone(),
+        )
+    });
     Ok(pods)
 }
 
@@ -325,7 +351,10 @@ pub async fn run(
     match tokio::time::timeout(Duration::from_secs(10), pods.delete(&pod_name, &now)).await {
         Ok(Ok(_)) => on_status(&format!("deleted pod {pod_name}")),
         Ok(Err(e)) if is_not_found(&e) => {}
-        _ => on_status(&format!("could not delete pod {pod_name}; remove it with `kubectl delete pod -n {} {pod_name}`", cluster.namespace)),
+        _ => on_status(&format!(
+            "could not delete pod {pod_name}; remove it with `kubectl delete pod -n {} {pod_name}`",
+            cluster.namespace
+        )),
     }
     let body = outcome?;
     let parsed: serde_json::Value = serde_json::from_str(body.trim()).map_err(|_| {
@@ -353,7 +382,11 @@ async fn await_run_pod(
             .get(pod_name)
             .await
             .map_err(|e| cluster.error(format!("get pod {pod_name:?}"), e))?;
-        let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
         if phase != last_phase {
             on_status(&format!("pod {pod_name}: {phase}"));
             last_phase = phase.clone();
@@ -388,7 +421,12 @@ pub async fn running_pod(cluster: &Cluster, name: &str) -> Result<String, Error>
         .iter()
         .map(|p| {
             let s = pod_summary(p);
-            format!("{}: {}{}", s.name, s.phase, s.reason.map(|r| format!(" ({r})")).unwrap_or_default())
+            format!(
+                "{}: {}{}",
+                s.name,
+                s.phase,
+                s.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            )
         })
         .collect();
     Err(Error::Other(format!(

@@ -89,7 +89,11 @@ pub async fn run(cluster: &Cluster, workflow: Option<&str>, fix: bool, limit: Du
             checks.push(check(
                 Status::Fail,
                 "Kubernetes API not reachable",
-                vec![first_line(&e.to_string()), "Check that the cluster is running and that --context / KUBECONFIG point at it".to_owned()],
+                vec![
+                    first_line(&e.to_string()),
+                    "Check that the cluster is running and that --context / KUBECONFIG point at it"
+                        .to_owned(),
+                ],
             ));
             return finish(ns, checks);
         }
@@ -133,7 +137,9 @@ async fn namespace_check(cluster: &Cluster, fix: bool) -> Check {
                 Err(e) => check(
                     Status::Fail,
                     format!("Namespace {ns:?} could not be created"),
-                    vec![first_line(&cluster.error("create namespace", e).to_string())],
+                    vec![first_line(
+                        &cluster.error("create namespace", e).to_string(),
+                    )],
                 ),
             }
         }
@@ -163,13 +169,18 @@ async fn runtime_class_check(cluster: &Cluster) -> Check {
     match api.get(name).await {
         Ok(rc) => check(
             Status::Ok,
-            format!("gVisor RuntimeClass {name:?} found (handler {:?})", rc.handler),
+            format!(
+                "gVisor RuntimeClass {name:?} found (handler {:?})",
+                rc.handler
+            ),
             vec![],
         ),
         Err(e) if is_not_found(&e) => check(
             Status::Fail,
             "gVisor RuntimeClass not found",
-            vec![format!("Install gVisor and create the RuntimeClass: {GVISOR_DOCS}")],
+            vec![format!(
+                "Install gVisor and create the RuntimeClass: {GVISOR_DOCS}"
+            )],
         ),
         Err(kube::Error::Api(s)) if s.code == 403 => check(
             Status::Warn,
@@ -179,7 +190,9 @@ async fn runtime_class_check(cluster: &Cluster) -> Check {
         Err(e) => check(
             Status::Fail,
             "gVisor RuntimeClass could not be checked",
-            vec![first_line(&cluster.error("get runtimeclass", e).to_string())],
+            vec![first_line(
+                &cluster.error("get runtimeclass", e).to_string(),
+            )],
         ),
     }
 }
@@ -278,18 +291,27 @@ async fn rbac_check(cluster: &Cluster, fix: bool) -> Check {
             ),
             Err(e) => check(
                 Status::Fail,
-                format!("RBAC denies {} of {total} actions and --fix could not create a Role", denied.len()),
+                format!(
+                    "RBAC denies {} of {total} actions and --fix could not create a Role",
+                    denied.len()
+                ),
                 vec![first_line(&e.to_string())],
             ),
         };
     }
-    let mut remediation: Vec<String> = denied.iter().map(|d| format!("Missing permission: {d} in {ns:?}")).collect();
+    let mut remediation: Vec<String> = denied
+        .iter()
+        .map(|d| format!("Missing permission: {d} in {ns:?}"))
+        .collect();
     remediation.push(format!(
         "Ask a cluster admin to run `pipedreamer cluster check -n {ns} --fix`, which creates a least-privilege Role {DEPLOYER:?}"
     ));
     check(
         Status::Fail,
-        format!("RBAC denies {} of {total} actions pipedreamer uses", denied.len()),
+        format!(
+            "RBAC denies {} of {total} actions pipedreamer uses",
+            denied.len()
+        ),
         remediation,
     )
 }
@@ -346,7 +368,11 @@ async fn create_deployer_role(cluster: &Cluster) -> Result<(), Error> {
     };
     cluster
         .api::<Role>()
-        .patch(DEPLOYER, &params, &kube::api::Patch::Apply(deployer_role(ns)))
+        .patch(
+            DEPLOYER,
+            &params,
+            &kube::api::Patch::Apply(deployer_role(ns)),
+        )
         .await
         .map_err(|e| cluster.error("apply Role", e))?;
     cluster

@@ -70,7 +70,9 @@ pub async fn wait(
         if started.elapsed() >= timeout {
             let mut reasons = progress.problems.clone();
             if reasons.is_empty() {
-                reasons.push(format!("{progress}; no errors reported yet (a slow image pull?)"));
+                reasons.push(format!(
+                    "{progress}; no errors reported yet (a slow image pull?)"
+                ));
             }
             return Err(Error::RolloutStuck {
                 name: name.to_owned(),
@@ -84,7 +86,11 @@ pub async fn wait(
 
 /// Whether the rollout is complete, by the same rule as `kubectl rollout status`.
 pub fn assess(deployment: &Deployment) -> (bool, Progress) {
-    let desired = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let desired = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
     let status = deployment.status.clone().unwrap_or_default();
     let progress = Progress {
         desired,
@@ -93,7 +99,8 @@ pub fn assess(deployment: &Deployment) -> (bool, Progress) {
         available: status.available_replicas.unwrap_or(0),
         problems: Vec::new(),
     };
-    let observed = status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
+    let observed =
+        status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
     let done = observed
         && progress.updated >= desired
         && status.replicas.unwrap_or(0) <= progress.updated
@@ -128,7 +135,10 @@ async fn diagnose(cluster: &Cluster, name: &str, deployment: &Deployment) -> Vec
         if failing {
             problems.push(format!(
                 "{}: {}",
-                condition.reason.clone().unwrap_or_else(|| condition.type_.clone()),
+                condition
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| condition.type_.clone()),
                 condition.message.clone().unwrap_or_default()
             ));
         }

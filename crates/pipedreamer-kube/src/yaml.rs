@@ -48,7 +48,7 @@ mod tests {
             "args": ["--data-binary", "{\"trigger\": \"daily\"}", "content-type: application/json", "- dash", "#hash"],
         });
         let text = super::to_string(&value);
-        let docs = saphyr::Yaml::load_from_str(&text).unwrap();
+        let docs = <saphyr::Yaml as saphyr::LoadableYamlNode>::load_from_str(&text).unwrap();
         let back = yaml_to_json(&docs[0]);
         assert_eq!(back, value, "{text}");
     }

@@ -40,9 +40,7 @@ pub fn workflow_name_in(dir: Option<&Path>) -> anyhow::Result<Option<String>> {
     match dir {
         Some(d) => Ok(Some(load_workflow(d)?.name)),
         None if Path::new(pipedreamer_spec::WORKFLOW_FILE).exists() => {
-            Ok(load_workflow(Path::new("."))
-                .ok()
-                .map(|w| w.name))
+            Ok(load_workflow(Path::new(".")).ok().map(|w| w.name))
         }
         None => Ok(None),
     }
@@ -70,7 +68,8 @@ fn write_kustomize_base(dir: &Path, manifests: &Manifests) -> anyhow::Result<()>
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     for (file, text) in manifests.kustomize_base() {
         let path = dir.join(&file);
-        std::fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
+        std::fs::write(&path, text)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
         println!("{}", path.display());
     }
     eprintln!(
@@ -100,7 +99,14 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
 
     let cluster = connect(&args.kube).await?;
     let manifests = render(&args, &workflow, cluster.namespace.clone())?;
-    let image = manifests.deployment.spec.as_ref().and_then(|s| s.template.spec.as_ref()).and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
+    let image = manifests
+        .deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
     if args.registry.is_none() && args.cluster_registry.is_none() && !image.contains('/') {
         output::hint(&format!(
             "the image `{image}` has no registry, so the cluster must already have it (e.g. `kind load`); pass `-r REGISTRY` to pull from one"
@@ -117,7 +123,9 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
         if !report.ready {
             eprint!("{}", render_report(&report));
             eprintln!("error: not deploying: the preflight failed");
-            output::hint("fix the items marked ✗ (see `pipedreamer cluster check --fix`), or pass --skip-checks");
+            output::hint(
+                "fix the items marked ✗ (see `pipedreamer cluster check --fix`), or pass --skip-checks",
+            );
             return Ok(ExitCode::FAILURE);
         }
     }

@@ -50,9 +50,15 @@ pub fn render_report(report: &Report) -> String {
         }
     }
     if report.ready {
-        out.push_str(&format!("{} Cluster is ready for deployment\n", paint("32", "✓")));
+        out.push_str(&format!(
+            "{} Cluster is ready for deployment\n",
+            paint("32", "✓")
+        ));
     } else {
-        out.push_str(&format!("{} Cluster is not ready for deployment\n", paint("31", "✗")));
+        out.push_str(&format!(
+            "{} Cluster is not ready for deployment\n",
+            paint("31", "✗")
+        ));
     }
     out
 }

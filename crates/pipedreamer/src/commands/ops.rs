@@ -20,7 +20,10 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         }
         OutputFormat::Text => {
             let width = all.iter().map(|w| w.name.len()).max().unwrap_or(4).max(4);
-            println!("{:width$}  {:7}  {:5}  {:12}  AGE", "NAME", "VERSION", "READY", "STATUS");
+            println!(
+                "{:width$}  {:7}  {:5}  {:12}  AGE",
+                "NAME", "VERSION", "READY", "STATUS"
+            );
             for w in &all {
                 println!(
                     "{:width$}  {:7}  {:5}  {:12}  {}",
@@ -45,22 +48,43 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let s = &status.summary;
-    println!("{} {} in {}: {} ({}/{} ready, age {})", s.name, s.version, s.namespace, s.status, s.ready, s.desired, age(s.age_seconds));
+    println!(
+        "{} {} in {}: {} ({}/{} ready, age {})",
+        s.name,
+        s.version,
+        s.namespace,
+        s.status,
+        s.ready,
+        s.desired,
+        age(s.age_seconds)
+    );
     if let Some(d) = &status.detail {
         let pairs = |m: &std::collections::BTreeMap<String, String>| {
-            m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         println!("  image:          {}", d.image);
-        println!("  runtime class:  {}", d.runtime_class.as_deref().unwrap_or("(none)"));
+        println!(
+            "  runtime class:  {}",
+            d.runtime_class.as_deref().unwrap_or("(none)")
+        );
         println!("  requests:       {}", pairs(&d.requests));
         println!("  limits:         {}", pairs(&d.limits));
-        println!("  service:        {}", d.service.as_deref().unwrap_or("(missing)"));
+        println!(
+            "  service:        {}",
+            d.service.as_deref().unwrap_or("(missing)")
+        );
         for c in &d.cron_jobs {
             println!(
                 "  cron:           {} \"{}\"{} last: {}",
                 c.name,
                 c.schedule,
-                c.time_zone.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(),
+                c.time_zone
+                    .as_deref()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default(),
                 c.last_schedule.as_deref().unwrap_or("never")
             );
         }
@@ -74,7 +98,10 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 p.phase,
                 if p.ready { " ready" } else { "" },
                 p.restarts,
-                p.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default()
+                p.reason
+                    .as_deref()
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default()
             );
         }
         for e in &d.events {
@@ -87,7 +114,9 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 fn read_data(data: &str) -> anyhow::Result<String> {
     let text = match data.strip_prefix('@') {
         Some("-") => std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?,
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read `{path}`"))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read `{path}`"))?
+        }
         None => data.to_owned(),
     };
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -155,7 +184,9 @@ pub async fn undeploy(args: UndeployArgs) -> anyhow::Result<ExitCode> {
     let cluster = connect(&args.kube).await?;
     if !args.yes {
         if !std::io::stdin().is_terminal() {
-            bail!("refusing to delete without confirmation: stdin is not a terminal\nhint: pass --yes to undeploy non-interactively");
+            bail!(
+                "refusing to delete without confirmation: stdin is not a terminal\nhint: pass --yes to undeploy non-interactively"
+            );
         }
         eprint!(
             "Delete workflow {:?} in namespace {:?} (Deployment, Service, CronJobs and Secret {:?})? [y/N] ",
@@ -178,7 +209,10 @@ pub async fn undeploy(args: UndeployArgs) -> anyhow::Result<ExitCode> {
                 println!("{d} deleted");
             }
             if report.deleted.is_empty() {
-                eprintln!("nothing to delete: {:?} has no objects in namespace {:?}", args.name, cluster.namespace);
+                eprintln!(
+                    "nothing to delete: {:?} has no objects in namespace {:?}",
+                    args.name, cluster.namespace
+                );
             }
         }
     }

@@ -34,7 +34,11 @@ fn validate(files: &[PathBuf]) -> (bool, String) {
 }
 
 fn workflow(dir: &Path, crons: &str, extra_config: &str) {
-    let crons = if crons.is_empty() { " []\n".to_owned() } else { format!("\n{crons}") };
+    let crons = if crons.is_empty() {
+        " []\n".to_owned()
+    } else {
+        format!("\n{crons}")
+    };
     write(
         dir,
         &[
@@ -44,7 +48,10 @@ fn workflow(dir: &Path, crons: &str, extra_config: &str) {
                     "name: digest\nversion: \"2.1\"\nnodes:\n  - id: a\n    file: nodes/a.ts\ntriggers:{crons}config:\n  nats_url: nats://n:4222\n{extra_config}"
                 ),
             ),
-            ("nodes/a.ts", "export default async function run() { return 1; }\n"),
+            (
+                "nodes/a.ts",
+                "export default async function run() { return 1; }\n",
+            ),
         ],
     );
 }
@@ -53,7 +60,16 @@ const TWO_CRONS: &str = "  - type: cron\n    name: nightly\n    schedule: \"0 3 
 const RESOURCES: &str = "  resources:\n    requests: {memory: 32Mi, cpu: 50m}\n    limits: {memory: 512Mi, cpu: \"1\"}\n  cron_image: registry.internal/curl:8.11.1\n";
 
 fn deploy_yaml(dir: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["deploy", ".", "-o", "yaml", "-n", "prod", "-r", "localhost:30500"];
+    let mut args = vec![
+        "deploy",
+        ".",
+        "-o",
+        "yaml",
+        "-n",
+        "prod",
+        "-r",
+        "localhost:30500",
+    ];
     args.extend_from_slice(extra);
     let out = pipedreamer(&args, dir);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -66,7 +82,10 @@ fn manifests_snapshot_and_pass_strict_schema_validation() {
     workflow(d.path(), TWO_CRONS, RESOURCES);
     let yaml = deploy_yaml(
         d.path(),
-        &["--cluster-registry", "registry.registry.svc.cluster.local:5000"],
+        &[
+            "--cluster-registry",
+            "registry.registry.svc.cluster.local:5000",
+        ],
     );
     insta::assert_snapshot!(yaml);
     let file = d.path().join("all.yaml");
@@ -78,13 +97,23 @@ fn manifests_snapshot_and_pass_strict_schema_validation() {
 #[test]
 fn default_manifests_with_one_cron_pass_validation() {
     let d = tempfile::tempdir().unwrap();
-    workflow(d.path(), "  - type: cron\n    schedule: \"0 9 * * *\"\n", "");
+    workflow(
+        d.path(),
+        "  - type: cron\n    schedule: \"0 9 * * *\"\n",
+        "",
+    );
     let yaml = deploy_yaml(d.path(), &[]);
     assert!(yaml.contains("name: digest-cron\n"), "{yaml}");
     assert!(!yaml.contains("digest-cron-0"));
-    assert!(yaml.contains("limits:\n              cpu: 500m\n              memory: 256Mi"), "{yaml}");
+    assert!(
+        yaml.contains("limits:\n              cpu: 500m\n              memory: 256Mi"),
+        "{yaml}"
+    );
     assert!(yaml.contains("image: \"curlimages/curl:8.11.1\""), "{yaml}");
-    assert!(yaml.contains("- \"--data-binary\"\n                - \"{}\"\n"), "unnamed cron posts {{}}: {yaml}");
+    assert!(
+        yaml.contains("- \"--data-binary\"\n                - \"{}\"\n"),
+        "unnamed cron posts {{}}: {yaml}"
+    );
     let file = d.path().join("all.yaml");
     std::fs::write(&file, &yaml).unwrap();
     let (ok, report) = validate(&[file]);
@@ -95,11 +124,15 @@ fn default_manifests_with_one_cron_pass_validation() {
 fn the_schema_judge_rejects_a_broken_manifest() {
     let d = tempfile::tempdir().unwrap();
     workflow(d.path(), "", "");
-    let yaml = deploy_yaml(d.path(), &[]).replace("runtimeClassName: gvisor", "runtimeClassNam: gvisor");
+    let yaml =
+        deploy_yaml(d.path(), &[]).replace("runtimeClassName: gvisor", "runtimeClassNam: gvisor");
     let file = d.path().join("broken.yaml");
     std::fs::write(&file, yaml).unwrap();
     let (ok, report) = validate(&[file]);
-    assert!(!ok, "strict validation must reject unknown fields: {report}");
+    assert!(
+        !ok,
+        "strict validation must reject unknown fields: {report}"
+    );
 }
 
 #[test]
@@ -122,19 +155,37 @@ fn json_output_is_a_v1_list_in_apply_order() {
         .iter()
         .map(|o| o["metadata"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["digest", "digest", "digest-cron-0", "digest-cron-1"]);
-    assert_eq!(list["items"][0]["spec"]["template"]["spec"]["containers"][0]["image"], "digest:2-1");
+    assert_eq!(
+        names,
+        ["digest", "digest", "digest-cron-0", "digest-cron-1"]
+    );
+    assert_eq!(
+        list["items"][0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "digest:2-1"
+    );
     let cron = &list["items"][2]["spec"];
     assert_eq!(cron["timeZone"], "Europe/Berlin");
     let args = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
         .as_array()
         .unwrap();
-    assert!(args.contains(&serde_json::json!("{\"trigger\":\"nightly\"}")), "{args:?}");
-    assert!(args.contains(&serde_json::json!("http://digest.prod.svc.cluster.local:8080/run")));
+    assert!(
+        args.contains(&serde_json::json!("{\"trigger\":\"nightly\"}")),
+        "{args:?}"
+    );
+    assert!(args.contains(&serde_json::json!(
+        "http://digest.prod.svc.cluster.local:8080/run"
+    )));
     // Helper pods must never match the Service selector, or it would route traffic to them.
     let pod_labels = &cron["jobTemplate"]["spec"]["template"]["metadata"]["labels"];
-    assert!(pod_labels.get("app.kubernetes.io/name").is_none(), "{pod_labels}");
-    assert!(out.stderr.is_empty(), "no cluster contact, no chatter: {}", text(&out.stderr));
+    assert!(
+        pod_labels.get("app.kubernetes.io/name").is_none(),
+        "{pod_labels}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "no cluster contact, no chatter: {}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -143,12 +194,20 @@ fn changed_node_code_changes_the_spec_hash() {
     workflow(d.path(), "", "");
     let hash = |d: &Path| {
         let yaml = deploy_yaml(d, &[]);
-        let line = yaml.lines().find(|l| l.contains("pipedreamer.dev/spec-hash")).unwrap().to_owned();
-        line
+        yaml.lines()
+            .find(|l| l.contains("pipedreamer.dev/spec-hash"))
+            .unwrap()
+            .to_owned()
     };
     let before = hash(d.path());
     assert_eq!(hash(d.path()), before, "deterministic");
-    write(d.path(), &[("nodes/a.ts", "export default async function run() { return 2; }\n")]);
+    write(
+        d.path(),
+        &[(
+            "nodes/a.ts",
+            "export default async function run() { return 2; }\n",
+        )],
+    );
     assert_ne!(hash(d.path()), before);
 }
 
@@ -158,7 +217,14 @@ fn kustomize_base_renders_with_kubectl_and_validates() {
     workflow(d.path(), TWO_CRONS, "");
     let base = d.path().join("deploy/base");
     let out = pipedreamer(
-        &["deploy", ".", "-n", "gitops", "--output-dir", base.to_str().unwrap()],
+        &[
+            "deploy",
+            ".",
+            "-n",
+            "gitops",
+            "--output-dir",
+            base.to_str().unwrap(),
+        ],
         d.path(),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -185,7 +251,12 @@ fn kustomize_base_renders_with_kubectl_and_validates() {
         .expect("kubectl is installed by scripts/test.sh");
     assert!(rendered.status.success(), "{}", text(&rendered.stderr));
     let rendered_text = text(&rendered.stdout);
-    assert_eq!(rendered_text.matches("\nkind: ").count() + usize::from(rendered_text.starts_with("kind: ")), 4, "{rendered_text}");
+    assert_eq!(
+        rendered_text.matches("\nkind: ").count()
+            + usize::from(rendered_text.starts_with("kind: ")),
+        4,
+        "{rendered_text}"
+    );
     assert_eq!(rendered_text.matches("namespace: gitops").count(), 4);
     let file = d.path().join("rendered.yaml");
     std::fs::write(&file, &rendered_text).unwrap();
@@ -196,7 +267,13 @@ fn kustomize_base_renders_with_kubectl_and_validates() {
 #[test]
 fn invalid_workflow_is_not_deployed() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), &[("workflow.yaml", "name: Bad_Name\nversion: \"1\"\nnodes: []\n")]);
+    write(
+        d.path(),
+        &[(
+            "workflow.yaml",
+            "name: Bad_Name\nversion: \"1\"\nnodes: []\n",
+        )],
+    );
     let out = pipedreamer(&["deploy", ".", "-o", "yaml"], d.path());
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);

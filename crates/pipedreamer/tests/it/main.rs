@@ -4,7 +4,9 @@
 mod build;
 mod deploy;
 mod dev;
+mod fake_kube;
 mod init;
+mod kube_contract;
 mod validate;
 
 use std::path::Path;

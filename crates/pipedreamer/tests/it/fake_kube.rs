@@ -1,0 +1,392 @@
+//! An in-process stand-in for the Kubernetes API server, for API-contract tests: it serves the
+//! paths the CLI uses with real Kubernetes JSON shapes, keeps objects in memory, and records every
+//! request so tests can check verbs, paths, patch types, field managers and label selectors.
+//! It is not a cluster: no controllers run, so tests set pod and Deployment statuses themselves.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorded {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) content_type: String,
+    pub(crate) body: Value,
+}
+
+impl Recorded {
+    /// `METHOD path?query`, query parameters sorted so the order a client picks does not matter.
+    pub(crate) fn line(&self) -> String {
+        let mut params: Vec<&str> = self.query.split('&').filter(|p| !p.is_empty()).collect();
+        params.sort_unstable();
+        if params.is_empty() {
+            format!("{} {}", self.method, self.path)
+        } else {
+            format!("{} {}?{}", self.method, self.path, params.join("&"))
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) requests: Vec<Recorded>,
+    /// Item path → object.
+    pub(crate) objects: BTreeMap<String, Value>,
+    /// `verb resource[/sub]` pairs the SelfSubjectAccessReview denies.
+    pub(crate) denied: Vec<String>,
+    /// Status given to Deployments when applied.
+    pub(crate) deployment_status: Option<Value>,
+    /// Phase given to `run` pods when created, and their log text (`{payload}` is replaced).
+    pub(crate) run_pod_phase: String,
+    pub(crate) run_pod_log: String,
+    /// Engine pod log text.
+    pub(crate) engine_log: String,
+}
+
+pub(crate) struct FakeKube {
+    pub(crate) state: Arc<Mutex<State>>,
+    pub(crate) kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn status(code: u16, reason: &str, message: String) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code});
+    (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
+}
+
+fn ok(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+fn matches_selector(object: &Value, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+        let (k, v) = term.split_once('=').unwrap();
+        object["metadata"]["labels"][k] == v
+    })
+}
+
+fn query_param(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = s.get(i + 1..i + 3).filter(|_| bytes[i] == b'%');
+        if let Some(b) = escaped.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn kind_of(resource: &str) -> &'static str {
+    match resource {
+        "deployments" => "Deployment",
+        "services" => "Service",
+        "cronjobs" => "CronJob",
+        "jobs" => "Job",
+        "pods" => "Pod",
+        "secrets" => "Secret",
+        "events" => "Event",
+        "roles" => "Role",
+        "rolebindings" => "RoleBinding",
+        "serviceaccounts" => "ServiceAccount",
+        "namespaces" => "Namespace",
+        _ => "Unknown",
+    }
+}
+
+/// Splits `/api/v1/namespaces/ns/pods/name/log` into (collection path, resource, name, sub).
+fn split(path: &str) -> Option<(String, String, Option<String>, Option<String>)> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let base = match parts.first() {
+        Some(&"api") => 2,
+        Some(&"apis") => 3,
+        _ => return None,
+    };
+    let rest = &parts[base..];
+    let (prefix_len, resource_idx) = if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
+        (base + 2, 2)
+    } else {
+        (base, 0)
+    };
+    let resource = rest.get(resource_idx)?.to_string();
+    let collection = format!("/{}", parts[..prefix_len].join("/"));
+    Some((
+        collection,
+        resource,
+        rest.get(resource_idx + 1).map(|s| s.to_string()),
+        rest.get(resource_idx + 2).map(|s| s.to_string()),
+    ))
+}
+
+fn handle(
+    state: &Mutex<State>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let query = uri.query().unwrap_or_default().to_owned();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let parsed: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&body)}))
+    };
+    let mut st = state.lock().unwrap();
+    st.requests.push(Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        content_type: content_type.clone(),
+        body: parsed.clone(),
+    });
+    if path == "/version" {
+        return ok(
+            json!({"major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "x",
+            "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.24",
+            "compiler": "gc", "platform": "linux/amd64"}),
+        );
+    }
+    if path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
+        let attrs = &parsed["spec"]["resourceAttributes"];
+        let mut what = attrs["resource"].as_str().unwrap_or_default().to_owned();
+        if let Some(sub) = attrs["subresource"].as_str().filter(|s| !s.is_empty()) {
+            what = format!("{what}/{sub}");
+        }
+        let key = format!("{} {what}", attrs["verb"].as_str().unwrap_or_default());
+        let mut review = parsed.clone();
+        review["status"] = json!({"allowed": !st.denied.contains(&key)});
+        return (StatusCode::CREATED, axum::Json(review)).into_response();
+    }
+    let Some((collection, resource, name, sub)) = split(&path) else {
+        return status(404, "NotFound", format!("the server could not find {path}"));
+    };
+    let item_path = name
+        .as_ref()
+        .map(|n| format!("{collection}/{resource}/{n}"));
+    match (method.as_str(), item_path, sub.as_deref()) {
+        ("GET", None, _) => {
+            let prefix = format!("{collection}/{resource}/");
+            let selector = query_param(&query, "labelSelector").unwrap_or_default();
+            let items: Vec<Value> = st
+                .objects
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
+                .map(|(_, v)| v.clone())
+                .filter(|o| matches_selector(o, &selector))
+                .collect();
+            ok(
+                json!({"apiVersion": "v1", "kind": format!("{}List", kind_of(&resource)),
+                "metadata": {"resourceVersion": "1"}, "items": items}),
+            )
+        }
+        ("GET", Some(item), Some("log")) => match st.objects.get(&item) {
+            None => status(
+                404,
+                "NotFound",
+                format!("pods {:?} not found", name.unwrap()),
+            ),
+            Some(pod) => {
+                let text = if pod["metadata"]["labels"]["app.kubernetes.io/component"] == "run" {
+                    let args = pod["spec"]["containers"][0]["args"].as_array().unwrap();
+                    let at = args.iter().position(|a| a == "--data-binary").unwrap();
+                    st.run_pod_log
+                        .replace("{payload}", args[at + 1].as_str().unwrap())
+                } else {
+                    let tail: usize = query_param(&query, "tailLines")
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(usize::MAX);
+                    let lines: Vec<&str> = st.engine_log.lines().collect();
+                    let start = lines.len().saturating_sub(tail);
+                    lines[start..].iter().map(|l| format!("{l}\n")).collect()
+                };
+                text.into_response()
+            }
+        },
+        ("GET", Some(item), _) => match st.objects.get(&item) {
+            Some(o) => ok(o.clone()),
+            None => status(
+                404,
+                "NotFound",
+                format!("{resource} {:?} not found", name.unwrap()),
+            ),
+        },
+        ("PATCH", Some(item), None) => {
+            if content_type != "application/apply-patch+yaml" {
+                return status(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("unexpected patch type {content_type}"),
+                );
+            }
+            let mut object = parsed;
+            let previous = st.objects.get(&item).cloned();
+            let generation = previous.as_ref().map_or(1, |p| {
+                let same_spec = p["spec"] == object["spec"];
+                p["metadata"]["generation"].as_i64().unwrap_or(1) + i64::from(!same_spec)
+            });
+            object["metadata"]["uid"] = json!(format!("uid-{}", name.clone().unwrap()));
+            object["metadata"]["generation"] = json!(generation);
+            object["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+            if let Some(s) = st
+                .deployment_status
+                .as_ref()
+                .filter(|_| resource == "deployments")
+            {
+                {
+                    let mut s = s.clone();
+                    s["observedGeneration"] = json!(generation);
+                    object["status"] = s;
+                }
+            }
+            st.objects.insert(item, object.clone());
+            ok(object)
+        }
+        ("POST", None, _) => {
+            let mut object = parsed;
+            let name = object["metadata"]["name"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    format!(
+                        "{}x7k2q",
+                        object["metadata"]["generateName"]
+                            .as_str()
+                            .unwrap_or("obj-")
+                    )
+                });
+            object["metadata"]["name"] = json!(name);
+            if resource == "pods" {
+                object["status"] = json!({"phase": st.run_pod_phase});
+            }
+            st.objects
+                .insert(format!("{collection}/{resource}/{name}"), object.clone());
+            (StatusCode::CREATED, axum::Json(object)).into_response()
+        }
+        ("DELETE", Some(item), None) => match st.objects.remove(&item) {
+            Some(o) => ok(o),
+            None => status(
+                404,
+                "NotFound",
+                format!("{resource} {:?} not found", name.unwrap()),
+            ),
+        },
+        _ => status(
+            405,
+            "MethodNotAllowed",
+            format!("{method} {path} is not served by the fake"),
+        ),
+    }
+}
+
+impl FakeKube {
+    pub(crate) fn start() -> Self {
+        let state = Arc::new(Mutex::new(State {
+            run_pod_phase: "Succeeded".to_owned(),
+            run_pod_log:
+                "{\"run_id\":\"r1\",\"status\":\"succeeded\",\"output\":{payload},\"nodes\":{}}"
+                    .to_owned(),
+            ..State::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(
+                    move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                        let shared = shared.clone();
+                        async move { handle(&shared, method, uri, headers, body) }
+                    },
+                );
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_for(&format!("http://{addr}"))).unwrap();
+        let fake = Self {
+            state,
+            kubeconfig,
+            _dir: dir,
+        };
+        fake.put(
+            "/api/v1/namespaces/prod",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}}),
+        );
+        fake.put("/apis/node.k8s.io/v1/runtimeclasses/gvisor", json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"}, "handler": "runsc"}));
+        fake
+    }
+
+    pub(crate) fn put(&self, path: &str, object: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .objects
+            .insert(path.to_owned(), object);
+    }
+
+    pub(crate) fn remove(&self, path: &str) {
+        self.state.lock().unwrap().objects.remove(path);
+    }
+
+    pub(crate) fn has(&self, path: &str) -> bool {
+        self.state.lock().unwrap().objects.contains_key(path)
+    }
+
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub(crate) fn clear_requests(&self) {
+        self.state.lock().unwrap().requests.clear();
+    }
+
+    /// Request lines other than the preflight's reads, in order.
+    pub(crate) fn writes(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter(|r| r.method != "GET" && !r.path.contains("selfsubjectaccessreviews"))
+            .map(Recorded::line)
+            .collect()
+    }
+}
+
+/// A kubeconfig whose current context points at `server`, namespace `prod`.
+pub(crate) fn kubeconfig_for(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {server}\nusers:\n- name: tester\n  user:\n    token: not-a-real-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n    namespace: prod\ncurrent-context: fake\n"
+    )
+}

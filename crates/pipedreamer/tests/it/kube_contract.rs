@@ -1,0 +1,613 @@
+//! API-contract tests for the Kubernetes commands: the real CLI binary against [`FakeKube`], an
+//! in-process HTTP server speaking the API paths the CLI uses. They pin the verbs, paths, patch
+//! type, field manager, label selectors, 404 handling, 403 reporting and timeouts. They do not
+//! prove that a real cluster schedules anything; the opt-in e2e suite (`PIPEDREAMER_E2E_KUBE`) does.
+
+use crate::fake_kube::{FakeKube, kubeconfig_for};
+use crate::{text, write};
+use serde_json::json;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/prod/deployments";
+const SERVICES: &str = "/api/v1/namespaces/prod/services";
+const CRONJOBS: &str = "/apis/batch/v1/namespaces/prod/cronjobs";
+const PODS: &str = "/api/v1/namespaces/prod/pods";
+const SECRETS: &str = "/api/v1/namespaces/prod/secrets";
+
+fn cli(kubeconfig: &Path, args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+        .args(args)
+        .current_dir(cwd)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pipedreamer")
+}
+
+fn workflow(dir: &Path, crons: usize) {
+    let mut triggers = String::new();
+    for i in 0..crons {
+        triggers.push_str(&format!(
+            "  - type: cron\n    name: t{i}\n    schedule: \"0 {i} * * *\"\n"
+        ));
+    }
+    let triggers = if crons == 0 {
+        " []\n".to_owned()
+    } else {
+        format!("\n{triggers}")
+    };
+    write(
+        dir,
+        &[
+            (
+                "workflow.yaml",
+                &format!(
+                    "name: digest\nversion: \"1.0\"\nnodes:\n  - id: a\n    file: a.js\ntriggers:{triggers}"
+                ),
+            ),
+            (
+                "a.js",
+                "export default async function run(ctx, input) { return input; }\n",
+            ),
+        ],
+    );
+}
+
+fn available() -> serde_json::Value {
+    json!({"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+        "conditions": [{"type": "Available", "status": "True"}]})
+}
+
+#[test]
+fn deploy_preflights_then_server_side_applies_and_prunes_removed_cron_jobs() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), 2);
+    let out = cli(
+        &fake.kubeconfig,
+        &["deploy", ".", "-r", "localhost:30500"],
+        d.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let requests = fake.requests();
+    // Preflight first: reachability, namespace, RuntimeClass, Secret, then one review per action.
+    let reads: Vec<String> = requests.iter().take(4).map(|r| r.line()).collect();
+    assert_eq!(
+        reads,
+        [
+            "GET /version",
+            "GET /api/v1/namespaces/prod",
+            "GET /apis/node.k8s.io/v1/runtimeclasses/gvisor",
+            "GET /api/v1/namespaces/prod/secrets/digest-secrets",
+        ]
+    );
+    let reviews = requests
+        .iter()
+        .filter(|r| r.path.ends_with("selfsubjectaccessreviews"))
+        .count();
+    assert_eq!(reviews, 19, "one review per verb the CLI uses");
+    let apply = "fieldManager=pipedreamer&force=true";
+    assert_eq!(
+        fake.writes(),
+        [
+            format!("PATCH {DEPLOYMENTS}/digest?{apply}"),
+            format!("PATCH {SERVICES}/digest?{apply}"),
+            format!("PATCH {CRONJOBS}/digest-cron-0?{apply}"),
+            format!("PATCH {CRONJOBS}/digest-cron-1?{apply}"),
+        ]
+    );
+    for patch in requests.iter().filter(|r| r.method == "PATCH") {
+        assert_eq!(patch.content_type, "application/apply-patch+yaml");
+    }
+    let list = requests
+        .iter()
+        .find(|r| r.method == "GET" && r.path == CRONJOBS)
+        .unwrap();
+    assert!(
+        list.query.contains("labelSelector=app.kubernetes.io%2Fname%3Ddigest%2Capp.kubernetes.io%2Fmanaged-by%3Dpipedreamer%2Capp.kubernetes.io%2Fcomponent%3Dcron"),
+        "{}",
+        list.query
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "Deployment/digest applied\nService/digest applied\nCronJob/digest-cron-0 applied\nCronJob/digest-cron-1 applied\n"
+    );
+
+    // Idempotent: the same objects again, no deletes.
+    fake.clear_requests();
+    let again = cli(
+        &fake.kubeconfig,
+        &["deploy", ".", "-r", "localhost:30500"],
+        d.path(),
+    );
+    assert!(again.status.success());
+    assert!(
+        fake.writes().iter().all(|w| w.starts_with("PATCH")),
+        "{:?}",
+        fake.writes()
+    );
+
+    // One trigger left: its CronJob is `digest-cron`, the two old ones are pruned by label.
+    workflow(d.path(), 1);
+    fake.clear_requests();
+    let out = cli(
+        &fake.kubeconfig,
+        &["deploy", ".", "-r", "localhost:30500", "--skip-checks"],
+        d.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fake.writes(),
+        [
+            format!("PATCH {DEPLOYMENTS}/digest?{apply}"),
+            format!("PATCH {SERVICES}/digest?{apply}"),
+            format!("PATCH {CRONJOBS}/digest-cron?{apply}"),
+            format!("DELETE {CRONJOBS}/digest-cron-0"),
+            format!("DELETE {CRONJOBS}/digest-cron-1"),
+        ]
+    );
+    assert!(text(&out.stdout).contains("CronJob/digest-cron-0 deleted (its trigger is gone)"));
+}
+
+#[test]
+fn preflight_reports_forbidden_actions_and_a_missing_runtime_class_and_deploy_aborts() {
+    let fake = FakeKube::start();
+    fake.remove("/apis/node.k8s.io/v1/runtimeclasses/gvisor");
+    fake.state.lock().unwrap().denied = vec!["delete secrets".into(), "get pods/log".into()];
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), 0);
+    let out = cli(&fake.kubeconfig, &["cluster", "check"], d.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    insta::assert_snapshot!(text(&out.stdout).replace(&fake_server(&fake), "SERVER"));
+
+    let json = cli(
+        &fake.kubeconfig,
+        &["cluster", "check", "-o", "json"],
+        d.path(),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["ready"], false);
+    assert_eq!(report["namespace"], "prod");
+
+    fake.clear_requests();
+    let out = cli(&fake.kubeconfig, &["deploy", "."], d.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not deploying: the preflight failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        fake.writes().is_empty(),
+        "nothing applied: {:?}",
+        fake.writes()
+    );
+}
+
+fn fake_server(fake: &FakeKube) -> String {
+    let config = std::fs::read_to_string(&fake.kubeconfig).unwrap();
+    config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn cluster_check_fix_creates_the_namespace_and_a_least_privilege_role() {
+    let fake = FakeKube::start();
+    fake.remove("/api/v1/namespaces/prod");
+    fake.state.lock().unwrap().denied = vec!["create pods".into()];
+    let d = tempfile::tempdir().unwrap();
+    let out = cli(&fake.kubeconfig, &["cluster", "check", "--fix"], d.path());
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        fake.writes(),
+        [
+            "POST /api/v1/namespaces",
+            "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/prod/roles/pipedreamer-deployer?fieldManager=pipedreamer&force=true",
+            "PATCH /api/v1/namespaces/prod/serviceaccounts/pipedreamer-deployer?fieldManager=pipedreamer&force=true",
+            "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/prod/rolebindings/pipedreamer-deployer?fieldManager=pipedreamer&force=true",
+        ]
+    );
+    let role = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("roles/pipedreamer-deployer"))
+        .unwrap();
+    let rules = role.body["rules"].as_array().unwrap();
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["verbs"].as_array().unwrap().iter().all(|v| v != "*")),
+        "least privilege: {rules:?}"
+    );
+    assert!(text(&out.stdout).contains("✓ Namespace \"prod\" created"));
+}
+
+#[test]
+fn undeploy_deletes_by_name_and_label_and_skips_missing_objects() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), 2);
+    assert!(
+        cli(
+            &fake.kubeconfig,
+            &["deploy", ".", "--skip-checks"],
+            d.path()
+        )
+        .status
+        .success()
+    );
+    fake.clear_requests();
+
+    let refused = cli(&fake.kubeconfig, &["undeploy", "digest"], d.path());
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("pass --yes"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(fake.writes().is_empty());
+
+    let out = cli(&fake.kubeconfig, &["undeploy", "digest", "--yes"], d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fake.writes(),
+        [
+            format!("DELETE {SERVICES}/digest"),
+            format!("DELETE {DEPLOYMENTS}/digest"),
+            format!("DELETE {SECRETS}/digest-secrets"),
+            format!("DELETE {CRONJOBS}/digest-cron-0"),
+            format!("DELETE {CRONJOBS}/digest-cron-1"),
+        ]
+    );
+    // The Secret never existed: its 404 is skipped silently.
+    assert_eq!(
+        text(&out.stdout),
+        "Service/digest deleted\nDeployment/digest deleted\nCronJob/digest-cron-0 deleted\nCronJob/digest-cron-1 deleted\n"
+    );
+    assert!(!fake.has(&format!("{DEPLOYMENTS}/digest")));
+    let twice = cli(&fake.kubeconfig, &["undeploy", "digest", "--yes"], d.path());
+    assert!(twice.status.success());
+    assert!(text(&twice.stderr).contains("nothing to delete"));
+}
+
+fn deployed(fake: &FakeKube, d: &Path) {
+    workflow(d, 1);
+    fake.state.lock().unwrap().deployment_status = Some(available());
+    let out = cli(&fake.kubeconfig, &["deploy", ".", "--skip-checks"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    fake.clear_requests();
+}
+
+#[test]
+fn run_posts_through_a_temporary_curl_pod_and_always_deletes_it() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    deployed(&fake, d.path());
+    let out = cli(
+        &fake.kubeconfig,
+        &["run", "digest", "--data", "{\"user\": \"ada\"}"],
+        d.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "succeeded");
+    assert_eq!(
+        result["output"],
+        json!({"user": "ada"}),
+        "the payload reached the workflow"
+    );
+    assert_eq!(
+        fake.writes(),
+        [
+            format!("POST {PODS}"),
+            format!("DELETE {PODS}/digest-run-x7k2q")
+        ]
+    );
+    let created = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    let labels = &created.body["metadata"]["labels"];
+    assert!(
+        labels.get("app.kubernetes.io/name").is_none(),
+        "the Service must not select run pods"
+    );
+    assert_eq!(created.body["metadata"]["generateName"], "digest-run-");
+    let args = created.body["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap();
+    assert!(args.contains(&json!("http://digest.prod.svc.cluster.local:8080/run")));
+    assert_eq!(
+        created.body["spec"]["containers"][0]["securityContext"]["runAsNonRoot"],
+        true
+    );
+    assert!(text(&out.stderr).contains("deleted pod digest-run-x7k2q"));
+
+    // A failed run: the JSON still goes to stdout, exit 1, pod deleted.
+    fake.clear_requests();
+    fake.state.lock().unwrap().run_pod_log =
+        "{\"run_id\":\"r2\",\"status\":\"failed\",\"error\":{\"node\":\"a\",\"message\":\"boom\"}}"
+            .into();
+    let out = cli(&fake.kubeconfig, &["run", "digest"], d.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("\"boom\""));
+    assert_eq!(
+        fake.writes().last().unwrap(),
+        &format!("DELETE {PODS}/digest-run-x7k2q")
+    );
+}
+
+#[test]
+fn run_times_out_and_still_deletes_its_pod() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    deployed(&fake, d.path());
+    fake.state.lock().unwrap().run_pod_phase = "Pending".into();
+    let out = cli(
+        &fake.kubeconfig,
+        &["run", "digest", "--timeout", "2s"],
+        d.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("timed out after 2s"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        fake.writes().last().unwrap(),
+        &format!("DELETE {PODS}/digest-run-x7k2q")
+    );
+}
+
+#[test]
+fn run_refuses_bad_json_and_unknown_workflows_before_creating_pods() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    let out = cli(
+        &fake.kubeconfig,
+        &["run", "digest", "--data", "{oops"],
+        d.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--data is not valid JSON"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli(&fake.kubeconfig, &["run", "nope"], d.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("workflow \"nope\" is not deployed in namespace \"prod\""),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(fake.writes().is_empty());
+}
+
+fn engine_pod(fake: &FakeKube, name: &str, phase: &str, waiting: Option<&str>) {
+    let mut status = json!({"phase": phase});
+    if let Some(reason) = waiting {
+        status["containerStatuses"] = json!([{"name": "engine", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": reason, "message": "failed to pull image \"localhost:30500/digest:1-0\""}}}]);
+    }
+    fake.put(
+        &format!("{PODS}/{name}"),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "prod",
+            "labels": {"app.kubernetes.io/name": "digest", "app.kubernetes.io/managed-by": "pipedreamer"}},
+            "spec": {"containers": [{"name": "engine"}]}, "status": status}),
+    );
+}
+
+#[test]
+fn logs_read_the_first_running_engine_pod_with_a_tail() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    deployed(&fake, d.path());
+    engine_pod(&fake, "digest-aaa", "Pending", Some("ImagePullBackOff"));
+    engine_pod(&fake, "digest-bbb", "Running", None);
+    fake.state.lock().unwrap().engine_log = (1..=150).map(|i| format!("line {i}\n")).collect();
+    let out = cli(&fake.kubeconfig, &["logs", "digest"], d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 100);
+    assert!(stdout.starts_with("line 51\n"));
+    let log = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/log"))
+        .unwrap();
+    assert_eq!(log.path, format!("{PODS}/digest-bbb/log"));
+    assert!(
+        log.query.contains("container=engine") && log.query.contains("tailLines=100"),
+        "{}",
+        log.query
+    );
+    let pods = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path == PODS)
+        .unwrap();
+    assert!(
+        pods.query
+            .contains("labelSelector=app.kubernetes.io%2Fname%3Ddigest"),
+        "{}",
+        pods.query
+    );
+
+    fake.remove(&format!("{PODS}/digest-bbb"));
+    let out = cli(
+        &fake.kubeconfig,
+        &["logs", "digest", "--tail", "5"],
+        d.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no Running pod: digest-aaa: Pending"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn list_and_status_report_readiness_and_detail() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    deployed(&fake, d.path());
+    engine_pod(&fake, "digest-bbb", "Running", None);
+    let out = cli(&fake.kubeconfig, &["list", "-o", "json"], d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["name"], "digest");
+    assert_eq!(list[0]["status"], "Available");
+    assert_eq!(list[0]["ready"], 1);
+    assert_eq!(list[0]["version"], "1.0");
+    let req = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path == DEPLOYMENTS)
+        .unwrap();
+    assert!(
+        req.query
+            .contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dpipedreamer"),
+        "{}",
+        req.query
+    );
+
+    let out = cli(
+        &fake.kubeconfig,
+        &["status", "digest", "--detail", "-o", "json"],
+        d.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let detail = &status["detail"];
+    assert_eq!(detail["runtime_class"], "gvisor");
+    assert_eq!(detail["limits"]["memory"], "256Mi");
+    assert_eq!(
+        detail["service"],
+        "http://digest.prod.svc.cluster.local:8080"
+    );
+    assert_eq!(detail["cron_jobs"][0]["name"], "digest-cron");
+    assert_eq!(detail["pods"][0]["name"], "digest-bbb");
+
+    let text_out = cli(&fake.kubeconfig, &["status", "digest"], d.path());
+    assert!(
+        text(&text_out.stdout).starts_with("digest 1.0 in prod: Available (1/1 ready, age "),
+        "{}",
+        text(&text_out.stdout)
+    );
+    let missing = cli(&fake.kubeconfig, &["status", "nope"], d.path());
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("is not deployed"));
+}
+
+#[test]
+fn deploy_wait_explains_a_stuck_rollout() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), 0);
+    fake.state.lock().unwrap().deployment_status =
+        Some(json!({"replicas": 1, "updatedReplicas": 1, "unavailableReplicas": 1}));
+    engine_pod(&fake, "digest-aaa", "Pending", Some("ImagePullBackOff"));
+    let out = cli(
+        &fake.kubeconfig,
+        &["deploy", ".", "--skip-checks", "--wait", "--timeout", "2s"],
+        d.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rollout of digest did not become available within 2s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pod digest-aaa: ImagePullBackOff: failed to pull image"),
+        "{err}"
+    );
+    assert!(err.contains("--cluster-registry"), "{err}");
+
+    fake.state.lock().unwrap().deployment_status = Some(available());
+    let out = cli(
+        &fake.kubeconfig,
+        &["deploy", ".", "--skip-checks", "--wait", "--timeout", "5s"],
+        d.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("✓ digest is available"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn an_unreachable_or_silent_api_fails_fast_with_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    // Nothing listens: connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let refused = d.path().join("refused");
+    std::fs::write(
+        &refused,
+        kubeconfig_for(&format!("http://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let out = cli(&refused, &["list"], d.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot reach the Kubernetes API at http://127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+
+    // Accepts connections, never answers: the check gives up on its own.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_config = d.path().join("silent");
+    std::fs::write(
+        &silent_config,
+        kubeconfig_for(&format!("http://{}", silent.local_addr().unwrap())),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = cli(&silent_config, &["cluster", "check"], d.path());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "hung for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("✗ Kubernetes API not reachable"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no answer within 5s"), "{stdout}");
+    drop(silent);
+
+    let missing = cli(&d.path().join("does-not-exist"), &["list"], d.path());
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("no Kubernetes configuration"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
