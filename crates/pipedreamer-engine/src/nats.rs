@@ -632,8 +632,8 @@ async fn handle_jetstream(
             %subject,
             deliveries = delivered,
             run_id = %outcome.run_id,
-            node,
-            error = reason,
+            %node,
+            error = %reason,
             "giving up on message after {delivered} failed deliveries"
         );
         ack(&message, AckKind::Term, stream, sequence).await;

@@ -138,6 +138,7 @@ async fn request_reply_success_failure_and_bad_payloads() {
     let wf = workflow(Some(&nats.url()), "{type: queue, subject: \"jobs.*\"}");
     let e = start(&wf, None, &[], &[]);
     let c = client(&nats.url()).await;
+    // One run: `{}`.
     wait_for_responder(&c, "jobs.a").await;
 
     let ok = request(&c, "jobs.a", r#"{"hello": 1}"#).await.unwrap();
@@ -184,10 +185,10 @@ async fn request_reply_success_failure_and_bad_payloads() {
     let (_, metrics) = e.get("/metrics").await;
     for line in [
         "pipedreamer_nats_connected 1",
-        r#"pipedreamer_nats_messages_total{subject="jobs.*",outcome="succeeded"} 3"#,
+        r#"pipedreamer_nats_messages_total{subject="jobs.*",outcome="succeeded"} 4"#,
         r#"pipedreamer_nats_messages_total{subject="jobs.*",outcome="failed"} 1"#,
         r#"pipedreamer_nats_messages_total{subject="jobs.*",outcome="bad_payload"} 2"#,
-        r#"pipedreamer_runs_total{status="succeeded",trigger="queue"} 3"#,
+        r#"pipedreamer_runs_total{status="succeeded",trigger="queue"} 4"#,
     ] {
         assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
     }
@@ -205,7 +206,10 @@ async fn token_auth_is_used_and_refusals_are_reported_without_the_token() {
     let wrong = start(&wf, Some("nats:\n  token: wrong-token-987654\n"), &[], &[]);
     let missing = start(&wf, None, &[], &[]);
 
-    let c = client(&format!("nats://{token}@{}", nats.url())).await;
+    let c = async_nats::ConnectOptions::with_token(token.into())
+        .connect(nats.url())
+        .await
+        .unwrap();
     wait_for_responder(&c, "jobs.run").await;
     let ok = request(&c, "jobs.run", r#"{"id": 1}"#).await.unwrap();
     assert_eq!(ok["status"], "succeeded");
