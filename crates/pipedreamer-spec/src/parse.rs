@@ -744,7 +744,7 @@ mod tests {
             [
                 ("bad-jetstream-name", 8, 13),
                 ("durable-without-stream", 11, 14),
-                ("unknown-key", 12, 59),
+                ("unknown-key", 12, 58),
             ],
             "{:?}",
             parsed.diagnostics
