@@ -398,7 +398,7 @@ async fn handle_core(
     _permit: OwnedSemaphorePermit,
 ) {
     let state = &ctx.state;
-    let body = match (input_of(state, &message.payload), state.workload()) {
+    let body: Vec<u8> = match (input_of(state, &message.payload), state.workload()) {
         (Err(error), _) => {
             ctx.state
                 .metrics
@@ -406,9 +406,11 @@ async fn handle_core(
             if message.reply.is_none() {
                 tracing::warn!(target: "nats", subject = %message.subject, error = %error["error"], "dropping message");
             }
-            error
+            error.to_string().into_bytes()
         }
-        (Ok(_), None) => json!({ "error": "no valid workflow is loaded" }),
+        (Ok(_), None) => json!({ "error": "no valid workflow is loaded" })
+            .to_string()
+            .into_bytes(),
         (Ok(input), Some(workload)) => {
             let outcome = state
                 .run(workload, input, &format!("queue:{}", trigger.subject))
@@ -419,17 +421,18 @@ async fn handle_core(
                 "failed"
             };
             state.metrics.nats_message(&trigger.subject, word);
-            match serde_json::to_value(&outcome) {
-                Ok(v) => v,
-                Err(e) => json!({ "error": format!("cannot encode the run outcome: {e}") }),
-            }
+            // Straight to bytes: this is the hot path of request-reply.
+            serde_json::to_vec(&outcome).unwrap_or_else(|e| {
+                json!({ "error": format!("cannot encode the run outcome: {e}") })
+                    .to_string()
+                    .into_bytes()
+            })
         }
     };
-    if let Some(reply) = message.reply {
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        if let Err(e) = ctx.client.publish(reply, bytes.into()).await {
-            tracing::warn!(target: "nats", subject = %message.subject, "cannot send reply: {e}");
-        }
+    if let Some(reply) = message.reply
+        && let Err(e) = ctx.client.publish(reply, body.into()).await
+    {
+        tracing::warn!(target: "nats", subject = %message.subject, "cannot send reply: {e}");
     }
 }
 
@@ -452,7 +455,12 @@ async fn consume_jetstream(
         if stop.is_cancelled() {
             return Ok(());
         }
-        let consumer = match setup_consumer(&js, &ctx.options, &trigger, &stream, &durable).await {
+        // Setup requests can take the request timeout each; shutdown should not wait for them.
+        let setup = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            r = setup_consumer(&js, &ctx.options, &trigger, &stream, &durable) => r,
+        };
+        let consumer = match setup {
             Ok(c) => c,
             Err(e) => {
                 let message = ctx.redactor.redact(&e.to_string());
