@@ -1,15 +1,17 @@
 //! The Pipedreamer engine: loads a workflow, runs it in the sandbox, and serves its triggers
-//! (HTTP, webhooks, local cron). The `pipedreamer-engine` binary is a thin wrapper; `pipedreamer
+//! (HTTP, webhooks, local cron, NATS queues). The `pipedreamer-engine` binary is a thin wrapper; `pipedreamer
 //! dev` embeds the same code in-process.
 
 pub mod cron;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod nats;
 pub mod secrets_source;
 pub mod state;
 pub mod webhook;
 
+pub use nats::NatsOptions;
 pub use secrets_source::SecretsSource;
 pub use state::EngineState;
 
@@ -61,6 +63,8 @@ pub struct ServeOptions {
     pub local_cron: bool,
     /// How long in-flight runs may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Queue trigger tunables (used when the workflow has queue triggers and `config.nats_url`).
+    pub nats: NatsOptions,
 }
 
 /// What shutdown left behind.
@@ -81,6 +85,10 @@ pub async fn serve(
     if options.local_cron {
         tokio::spawn(cron::run_scheduler(state.clone(), stop.clone()));
     }
+    // Tracked with the background runs, so shutdown waits for queue runs to reply or ack.
+    state
+        .background
+        .spawn(nats::run(state.clone(), options.nats.clone(), stop.clone()));
     let app = http::router(state.clone());
     let server_stop = stop.clone();
     let server = tokio::spawn(async move {

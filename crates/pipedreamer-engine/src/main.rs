@@ -48,6 +48,19 @@ struct Args {
     /// How long in-flight runs may finish after SIGTERM (keep below the pod's grace period).
     #[arg(long, value_parser = humantime_duration, default_value = "25s")]
     shutdown_grace: Duration,
+    /// JetStream ack wait: an unacked message is redelivered this long after delivery (long
+    /// runs keep it with progress acks).
+    #[arg(long, value_parser = humantime_duration, default_value = "30s")]
+    nats_ack_wait: Duration,
+    /// Deliveries of a JetStream message whose runs fail before it is terminated.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    nats_max_deliver: u32,
+    /// Redelivery delay after the first failed run; doubles per delivery, at most 1m.
+    #[arg(long, value_parser = humantime_duration, default_value = "1s")]
+    nats_retry_delay: Duration,
+    /// Queue messages run at once (default: 128 per sandbox worker).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    nats_max_in_flight: Option<u32>,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -109,10 +122,13 @@ async fn run(args: Args) -> ExitCode {
         workflow.version.clone(),
         workflow.nodes.len(),
     );
-    let sandbox = match Sandbox::start(
-        args.workers
-            .map_or_else(PoolOptions::default, |workers| PoolOptions { workers }),
-    ) {
+    let pool = args
+        .workers
+        .map_or_else(PoolOptions::default, |workers| PoolOptions { workers });
+    let max_in_flight = args
+        .nats_max_in_flight
+        .map_or(pool.workers * 128, |n| n as usize);
+    let sandbox = match Sandbox::start(pool) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
@@ -134,6 +150,12 @@ async fn run(args: Args) -> ExitCode {
     let options = ServeOptions {
         local_cron: args.cron == "local",
         shutdown_grace: args.shutdown_grace,
+        nats: pipedreamer_engine::NatsOptions {
+            ack_wait: args.nats_ack_wait,
+            max_deliver: args.nats_max_deliver,
+            retry_delay: args.nats_retry_delay,
+            max_in_flight,
+        },
     };
     match pipedreamer_engine::serve(state, listener, options, stop).await {
         Ok(_) => ExitCode::SUCCESS,

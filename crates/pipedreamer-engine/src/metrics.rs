@@ -1,4 +1,5 @@
-//! Prometheus metrics: runs by status and trigger, run and node duration histograms.
+//! Prometheus metrics: runs by status and trigger, run and node duration histograms, NATS
+//! connection state and queue messages by outcome.
 
 use pipedreamer_sandbox::RunOutcome;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -37,6 +38,8 @@ pub struct Metrics {
     in_flight: Gauge,
     /// Incremented for every message or request refused before a run (bad JSON, bad signature).
     pub rejected: Family<Vec<(String, String)>, Counter>,
+    nats_connected: Gauge,
+    nats_messages: Family<Vec<(String, String)>, Counter>,
 }
 
 impl Default for Metrics {
@@ -49,6 +52,8 @@ impl Default for Metrics {
             Family::<NodeLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         let in_flight = Gauge::default();
         let rejected = Family::<Vec<(String, String)>, Counter>::default();
+        let nats_connected = Gauge::default();
+        let nats_messages = Family::<Vec<(String, String)>, Counter>::default();
         registry.register(
             "runs",
             "Workflow runs by final status and trigger",
@@ -74,6 +79,16 @@ impl Default for Metrics {
             "Requests and messages refused before a run",
             rejected.clone(),
         );
+        registry.register(
+            "nats_connected",
+            "1 while the engine is connected to its NATS server",
+            nats_connected.clone(),
+        );
+        registry.register(
+            "nats_messages",
+            "Queue trigger messages by subject and outcome",
+            nats_messages.clone(),
+        );
         Self {
             registry,
             runs,
@@ -81,6 +96,8 @@ impl Default for Metrics {
             node_duration,
             in_flight,
             rejected,
+            nats_connected,
+            nats_messages,
         }
     }
 }
@@ -131,6 +148,22 @@ impl Metrics {
             .get_or_create(&vec![
                 ("source".into(), source.into()),
                 ("reason".into(), reason.into()),
+            ])
+            .inc();
+    }
+
+    /// Records whether the NATS connection is up.
+    pub fn set_nats_connected(&self, connected: bool) {
+        self.nats_connected.set(i64::from(connected));
+    }
+
+    /// Counts a queue message by its trigger subject and what became of it (`succeeded`,
+    /// `failed`, `bad_payload`, `retried`, `dead`).
+    pub fn nats_message(&self, subject: &str, outcome: &str) {
+        self.nats_messages
+            .get_or_create(&vec![
+                ("subject".into(), subject.into()),
+                ("outcome".into(), outcome.into()),
             ])
             .inc();
     }

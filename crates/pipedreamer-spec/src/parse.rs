@@ -411,10 +411,38 @@ impl Parser<'_> {
                         String::new()
                     }
                 };
+                let mut jetstream_name = |key: &str| {
+                    let node = field(key)?;
+                    let name = self.string(node, &format!("`{key}`"))?;
+                    if !is_jetstream_name(&name) {
+                        self.err(
+                            "bad-jetstream-name",
+                            yaml::pos(node),
+                            format!("invalid JetStream {key} name `{name}`"),
+                        )
+                        .hint = Some(
+                            "use letters, digits, `-` and `_` (no spaces, `.`, `*`, `>` or slashes)"
+                                .into(),
+                        );
+                    }
+                    Some(name)
+                };
+                let stream = jetstream_name("stream");
+                let durable = jetstream_name("durable");
+                if let (Some(node), None) = (field("durable"), &stream) {
+                    self.err(
+                        "durable-without-stream",
+                        yaml::pos(node),
+                        "`durable` only applies to JetStream: it needs `stream`",
+                    )
+                    .hint = Some(
+                        "add `stream: <NAME>` for at-least-once delivery, or drop `durable`".into(),
+                    );
+                }
                 Some(Trigger::Queue(QueueTrigger {
                     subject,
-                    stream: field("stream").and_then(|v| self.string(v, "`stream`")),
-                    durable: field("durable").and_then(|v| self.string(v, "`durable`")),
+                    stream,
+                    durable,
                     pos: field("subject").map_or(pos, yaml::pos),
                 }))
             }
@@ -673,6 +701,15 @@ fn is_header_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Stream and consumer names become NATS subject tokens and file names on the server.
+fn is_jetstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>' | '/' | '\\')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -691,5 +728,30 @@ mod tests {
         assert!(is_quantity("0.5"));
         assert!(is_quantity("250m"));
         assert!(!is_quantity("lots"));
+    }
+
+    #[test]
+    fn queue_jetstream_names_are_checked_where_written() {
+        let text = "name: q\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\ntriggers:\n  - type: queue\n    subject: events.>\n    stream: GIT HUB\n  - type: queue\n    subject: x\n    durable: d\n  - {type: queue, subject: y, stream: OK, durable: ok-1, strem: X}\n";
+        let parsed = parse_workflow(text, "workflow.yaml");
+        let found: Vec<(&str, usize, usize)> = parsed
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.pos.line, d.pos.col))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("bad-jetstream-name", 8, 13),
+                ("durable-without-stream", 11, 14),
+                ("unknown-key", 12, 58),
+            ],
+            "{:?}",
+            parsed.diagnostics
+        );
+        let wf = parsed.workflow.unwrap();
+        assert!(
+            matches!(&wf.triggers[2], Trigger::Queue(q) if q.stream.as_deref() == Some("OK") && q.durable.as_deref() == Some("ok-1"))
+        );
     }
 }

@@ -75,6 +75,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let options = ServeOptions {
         local_cron: !args.no_cron,
         shutdown_grace: Duration::from_secs(5),
+        nats: Default::default(),
     };
     pipedreamer_engine::serve(state, listener, options, stop).await?;
     Ok(())
