@@ -39,8 +39,51 @@ pub fn next_fire(trigger: &CronTrigger, after: DateTime<Utc>) -> Option<DateTime
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Runs the scheduler until `stop` is cancelled.
+/// The scheduler's sense of time: the wall clock, or (in tests) a clock running `speed` times
+/// faster from `origin`, so a once-a-minute trigger can be watched firing in a second.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerClock {
+    origin: DateTime<Utc>,
+    started: std::time::Instant,
+    speed: u32,
+}
+
+impl SchedulerClock {
+    /// The wall clock.
+    pub fn real() -> Self {
+        Self::accelerated(1)
+    }
+
+    /// Starts now and runs `speed` times faster than the wall clock.
+    pub fn accelerated(speed: u32) -> Self {
+        Self {
+            origin: Utc::now(),
+            started: std::time::Instant::now(),
+            speed: speed.max(1),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = self.started.elapsed() * self.speed;
+        self.origin + chrono::Duration::from_std(elapsed).unwrap_or_default()
+    }
+
+    fn real_duration(&self, scheduled: Duration) -> Duration {
+        scheduled / self.speed
+    }
+}
+
+/// Runs the scheduler on the wall clock until `stop` is cancelled.
 pub async fn run_scheduler(state: Arc<EngineState>, stop: CancellationToken) {
+    run_scheduler_with(state, stop, SchedulerClock::real()).await;
+}
+
+/// Runs the scheduler on `clock` until `stop` is cancelled.
+pub async fn run_scheduler_with(
+    state: Arc<EngineState>,
+    stop: CancellationToken,
+    clock: SchedulerClock,
+) {
     let running: Arc<Mutex<HashSet<String>>> = Default::default();
     let mut next: HashMap<String, DateTime<Utc>> = HashMap::new();
     loop {
@@ -50,7 +93,7 @@ pub async fn run_scheduler(state: Arc<EngineState>, stop: CancellationToken) {
             }
             continue;
         };
-        let now = Utc::now();
+        let now = clock.now();
         let triggers: Vec<CronTrigger> =
             workload.program.workflow.cron_triggers().cloned().collect();
         next.retain(|k, _| triggers.iter().any(|t| &key(t) == k));
@@ -71,10 +114,10 @@ pub async fn run_scheduler(state: Arc<EngineState>, stop: CancellationToken) {
                 wake = wake.min(due);
             }
         }
-        let sleep = (wake - Utc::now())
+        let sleep = (wake - clock.now())
             .to_std()
             .unwrap_or(Duration::from_millis(10));
-        if sleep_or_stop(&stop, sleep.min(TICK)).await {
+        if sleep_or_stop(&stop, clock.real_duration(sleep).min(TICK)).await {
             return;
         }
     }
