@@ -15,16 +15,17 @@ mod common;
 
 use common::{Engine, slow_server, write_files};
 
+/// What a node reported, and with which body, in arrival order.
+type Events = Arc<Mutex<Vec<(String, String)>>>;
+
 /// Records what nodes report: `POST /event/<what>` with the node's input as body.
-async fn recorder() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
-    let events: Arc<Mutex<Vec<(String, String)>>> = Default::default();
+async fn recorder() -> (u16, Events) {
+    let events: Events = Default::default();
     let app = Router::new()
         .route(
             "/event/{what}",
             post(
-                |State(events): State<Arc<Mutex<Vec<(String, String)>>>>,
-                 Path(what): Path<String>,
-                 body: String| async move {
+                |State(events): State<Events>, Path(what): Path<String>, body: String| async move {
                     events.lock().unwrap().push((what, body));
                     "ok"
                 },
