@@ -15,18 +15,13 @@ import tempfile
 import threading
 import time
 
+from loadgen import free_port
+import loadgen
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/pipedreamer-engine")
 WORKFLOW = os.path.join(ROOT, "examples/hello")
 DURATION = os.environ.get("BENCH_DURATION", "10s")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def http_status(port, path):
@@ -71,27 +66,8 @@ def rss_kib(pid, field):
 
 
 def wrk(port, connections):
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write('wrk.method = "POST"\nwrk.body = \'{"name": "ada lovelace"}\'\nwrk.headers["Content-Type"] = "application/json"\n')
-    script.close()
-    out = subprocess.run(
-        ["wrk", "-t", "2" if connections > 1 else "1", "-c", str(connections), "-d", DURATION, "--latency", "-s", script.name,
-         f"http://127.0.0.1:{port}/run"],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    os.unlink(script.name)
-
-    def ms(label):
-        m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if not m:
-            return None
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"connections": connections, "requests_per_s": round(rps), "p50_ms": ms("50%"), "p99_ms": ms("99%"),
-            "non_2xx": int(errors.group(1)) if errors else 0}
+    lua = 'wrk.method = "POST"\nwrk.body = \'{"name": "ada lovelace"}\'\nwrk.headers["Content-Type"] = "application/json"\n'
+    return loadgen.wrk(f"http://127.0.0.1:{port}/run", connections, DURATION, lua, threads=2 if connections > 1 else 1)
 
 
 def main():

@@ -17,6 +17,9 @@ import subprocess
 import tempfile
 import time
 
+from loadgen import free_port
+import loadgen
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 RELEASE = os.path.join(TARGET, "x86_64-unknown-linux-gnu/release")
@@ -37,14 +40,6 @@ triggers:
 config: {nats_url: "127.0.0.1:%d"}
 """
 NODE = "export default (ctx, input) => ({ hello: input.name ?? 'world' })\n"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_port(port, deadline=10):
@@ -78,33 +73,14 @@ def nats_load(nats_port, concurrency):
 
 def wrk_webhook(port, connections):
     sig = "sha256=" + hmac.new(WEBHOOK_KEY.encode(), BODY.encode(), hashlib.sha256).hexdigest()
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(
+    lua = (
         'wrk.method = "POST"\n'
         f"wrk.body = '{BODY}'\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.headers["X-GitHub-Event"] = "push"\n'
         f'wrk.headers["X-Hub-Signature-256"] = "{sig}"\n'
     )
-    script.close()
-    out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{int(SECONDS)}s", "--latency", "-s", script.name,
-         f"http://127.0.0.1:{port}/hooks/gh"],
-        capture_output=True, text=True, check=True, timeout=SECONDS + 60,
-    ).stdout
-    os.unlink(script.name)
-
-    def ms(label):
-        m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if not m:
-            return None
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"connections": connections, "requests_per_s": round(rps), "p50_ms": ms("50%"), "p99_ms": ms("99%"),
-            "non_2xx": int(errors.group(1)) if errors else 0}
+    return loadgen.wrk(f"http://127.0.0.1:{port}/hooks/gh", connections, f"{int(SECONDS)}s", lua, timeout=SECONDS + 60)
 
 
 def main():

@@ -611,3 +611,72 @@ fn an_unreachable_or_silent_api_fails_fast_with_a_clear_error() {
         text(&missing.stderr)
     );
 }
+
+#[test]
+fn ctrl_c_during_run_still_deletes_the_pod() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    deployed(&fake, d.path());
+    fake.state.lock().unwrap().run_pod_phase = "Pending".into();
+    let child = Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+        .args(["run", "digest", "--timeout", "60s"])
+        .current_dir(d.path())
+        .env("KUBECONFIG", &fake.kubeconfig)
+        .env("HOME", d.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fake.writes().iter().any(|w| w.starts_with("POST")) {
+        assert!(Instant::now() < deadline, "the run pod was never created");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("interrupted"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        fake.writes(),
+        [
+            format!("POST {PODS}"),
+            format!("DELETE {PODS}/digest-run-x7k2q")
+        ]
+    );
+}
+
+#[test]
+fn logs_follow_streams_until_the_stream_ends() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    deployed(&fake, d.path());
+    engine_pod(&fake, "digest-bbb", "Running", None);
+    fake.state.lock().unwrap().engine_log = (1..=20).map(|i| format!("line {i}\n")).collect();
+    let out = cli(
+        &fake.kubeconfig,
+        &["logs", "digest", "-f", "--tail", "3"],
+        d.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "line 18\nline 19\nline 20\n");
+    let log = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/log"))
+        .unwrap();
+    assert!(
+        log.query.contains("follow=true") && log.query.contains("tailLines=3"),
+        "{}",
+        log.query
+    );
+}
