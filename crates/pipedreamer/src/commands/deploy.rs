@@ -6,6 +6,7 @@ use crate::commands::build::image_reference;
 use crate::commands::kube::{connect, options, render_report};
 use crate::output;
 use anyhow::{Context, bail};
+use pipedreamer_kube::preflight::Status;
 use pipedreamer_kube::{DeployOptions, Manifests, cluster, manifests};
 use pipedreamer_spec::Workflow;
 use pipedreamer_spec::source::DirSource;
@@ -120,6 +121,12 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
             cluster::CONNECT_TIMEOUT,
         )
         .await;
+        for warning in report.checks.iter().filter(|c| c.status == Status::Warn) {
+            eprintln!("warning: {}", warning.title);
+            for line in &warning.remediation {
+                output::hint(line);
+            }
+        }
         if !report.ready {
             eprint!("{}", render_report(&report));
             eprintln!("error: not deploying: the preflight failed");

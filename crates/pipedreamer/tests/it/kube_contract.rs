@@ -117,6 +117,12 @@ fn deploy_preflights_then_server_side_applies_and_prunes_removed_cron_jobs() {
         text(&out.stdout),
         "Deployment/digest applied\nService/digest applied\nCronJob/digest-cron-0 applied\nCronJob/digest-cron-1 applied\n"
     );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: Secret \"digest-secrets\" not found")
+            && stderr.contains("hint: Create it with one file per top-level key"),
+        "preflight warnings are shown: {stderr}"
+    );
 
     // Idempotent: the same objects again, no deletes.
     fake.clear_requests();
