@@ -323,6 +323,27 @@ async fn create_stream(client: &async_nats::Client) -> jetstream::stream::Stream
     .expect("cannot create the test stream")
 }
 
+/// A nats-server with the `EV` stream, a client, and a workflow consuming `trigger` from it.
+struct JetStreamRig {
+    nats: NatsServer,
+    c: async_nats::Client,
+    stream: jetstream::stream::Stream,
+    wf: String,
+}
+
+async fn jetstream_rig(trigger: &str) -> JetStreamRig {
+    let nats = NatsServer::start(NatsConfig::default());
+    let c = client(&nats.url()).await;
+    let stream = create_stream(&c).await;
+    let wf = workflow(Some(&nats.url()), trigger);
+    JetStreamRig {
+        nats,
+        c,
+        stream,
+        wf,
+    }
+}
+
 async fn publish(client: &async_nats::Client, subject: &str, payload: Value) {
     let js = jetstream::new(client.clone());
     js.publish(subject.to_owned(), payload.to_string().into())
@@ -365,13 +386,12 @@ fn handled_ids(logs: &str) -> Vec<u64> {
 
 #[tokio::test]
 async fn jetstream_acks_after_success_and_runs_exactly_once() {
-    let nats = NatsServer::start(NatsConfig::default());
-    let c = client(&nats.url()).await;
-    let stream = create_stream(&c).await;
-    let wf = workflow(
-        Some(&nats.url()),
-        "{type: queue, subject: ev.ok, stream: EV, durable: digest}",
-    );
+    let JetStreamRig {
+        nats: _server,
+        c,
+        stream,
+        wf,
+    } = jetstream_rig("{type: queue, subject: ev.ok, stream: EV, durable: digest}").await;
     let e = start(&wf, None, &["--nats-ack-wait", "1s"], &[]);
     for id in 0..5 {
         publish(&c, "ev.ok", json!({ "id": id })).await;
@@ -412,13 +432,12 @@ async fn jetstream_missing_stream_is_a_clear_error_and_http_stays_up() {
 #[tokio::test]
 async fn jetstream_redelivers_after_the_engine_is_killed_mid_run() {
     let port = slow_server().await;
-    let nats = NatsServer::start(NatsConfig::default());
-    let c = client(&nats.url()).await;
-    let stream = create_stream(&c).await;
-    let wf = workflow(
-        Some(&nats.url()),
-        "{type: queue, subject: ev.slow, stream: EV}",
-    );
+    let JetStreamRig {
+        nats: _server,
+        c,
+        stream,
+        wf,
+    } = jetstream_rig("{type: queue, subject: ev.slow, stream: EV}").await;
     let args = ["--nats-ack-wait", "2s"];
     let mut first = start(&wf, None, &args, &[]);
     // Longer than the ack wait: the second engine keeps it with progress acks.
@@ -450,13 +469,12 @@ async fn jetstream_redelivers_after_the_engine_is_killed_mid_run() {
 
 #[tokio::test]
 async fn jetstream_naks_failures_then_terminates_after_max_deliver() {
-    let nats = NatsServer::start(NatsConfig::default());
-    let c = client(&nats.url()).await;
-    let stream = create_stream(&c).await;
-    let wf = workflow(
-        Some(&nats.url()),
-        "{type: queue, subject: ev.fail, stream: EV}",
-    );
+    let JetStreamRig {
+        nats: _server,
+        c,
+        stream,
+        wf,
+    } = jetstream_rig("{type: queue, subject: ev.fail, stream: EV}").await;
     let e = start(
         &wf,
         None,
@@ -549,13 +567,12 @@ async fn sigterm_during_a_request_burst_answers_every_taken_request() {
 #[tokio::test]
 async fn sigterm_during_a_jetstream_burst_loses_no_message() {
     let port = slow_server().await;
-    let nats = NatsServer::start(NatsConfig::default());
-    let c = client(&nats.url()).await;
-    let stream = create_stream(&c).await;
-    let wf = workflow(
-        Some(&nats.url()),
-        "{type: queue, subject: ev.burst, stream: EV}",
-    );
+    let JetStreamRig {
+        nats: _server,
+        c,
+        stream,
+        wf,
+    } = jetstream_rig("{type: queue, subject: ev.burst, stream: EV}").await;
     let args = ["--nats-max-in-flight", "5", "--nats-ack-wait", "1s"];
     let mut first = start(&wf, None, &args, &[]);
     for id in 0..40 {
