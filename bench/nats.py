@@ -113,7 +113,7 @@ def main():
             if time.time() > end or engine.poll() is not None:
                 raise SystemExit("engine did not connect to NATS")
             time.sleep(0.02)
-        queue = [nats_load(nats_port, c) for c in (16, 64, 256)]
+        queue = [nats_load(nats_port, c) for c in (16, 32, 64, 256)]
         hooks = [wrk_webhook(http_port, c) for c in (16,)]
     finally:
         if engine:

@@ -8,3 +8,4 @@ cargo build --release -p pipedreamer-engine --example nats_load
 python3 bench/engine.py
 python3 bench/image.py
 python3 bench/nats.py
+python3 bench/readme.py
