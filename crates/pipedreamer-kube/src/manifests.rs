@@ -164,6 +164,13 @@ fn resources(workflow: &Workflow) -> ResourceRequirements {
     }
 }
 
+fn runtime_default_seccomp() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".to_owned(),
+        ..SeccompProfile::default()
+    }
+}
+
 /// The container-level hardening shared by engine, cron and run pods.
 pub(crate) fn hardened_container() -> SecurityContext {
     SecurityContext {
@@ -176,10 +183,7 @@ pub(crate) fn hardened_container() -> SecurityContext {
             drop: Some(vec!["ALL".to_owned()]),
             ..Capabilities::default()
         }),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            ..SeccompProfile::default()
-        }),
+        seccomp_profile: Some(runtime_default_seccomp()),
         ..SecurityContext::default()
     }
 }
@@ -191,10 +195,7 @@ pub(crate) fn hardened_pod() -> PodSecurityContext {
         run_as_user: Some(RUN_AS),
         run_as_group: Some(RUN_AS),
         fs_group: Some(RUN_AS),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            ..SeccompProfile::default()
-        }),
+        seccomp_profile: Some(runtime_default_seccomp()),
         ..PodSecurityContext::default()
     }
 }

@@ -44,9 +44,8 @@ fn summarize(deployment: &Deployment) -> WorkflowSummary {
         "Scaled down"
     } else if done {
         "Available"
-    } else if available {
-        "Progressing"
-    } else if progress.ready == 0
+    } else if !available
+        && progress.ready == 0
         && deployment
             .status
             .as_ref()

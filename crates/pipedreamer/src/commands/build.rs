@@ -19,6 +19,7 @@ pub fn engine_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// The image reference for a workflow: `--tag` or `<name>:<version>`, prefixed with `--registry`.
+/// Checks the workflow only when the default tag is needed.
 pub fn image_reference(
     dir: &Path,
     tag: Option<&str>,
@@ -38,12 +39,22 @@ pub fn image_reference(
                     dir.display()
                 );
             };
-            format!("{}:{}", wf.name, wf.image_tag())
+            default_tag(&wf)
         }
     };
+    qualified_reference(&tag, registry)
+}
+
+/// `<name>:<version with dots as dashes>`.
+pub fn default_tag(workflow: &pipedreamer_spec::Workflow) -> String {
+    format!("{}:{}", workflow.name, workflow.image_tag())
+}
+
+/// `tag` prefixed with `registry` (if any), parsed.
+pub fn qualified_reference(tag: &str, registry: Option<&str>) -> anyhow::Result<Reference> {
     let full = match registry {
         Some(r) => format!("{}/{tag}", r.trim_end_matches('/')),
-        None => tag,
+        None => tag.to_owned(),
     };
     Ok(Reference::parse(&full)?)
 }

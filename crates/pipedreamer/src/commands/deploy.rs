@@ -2,7 +2,7 @@
 //! kustomize base (`--output-dir`), or preflighted, server-side applied and optionally awaited.
 
 use crate::cli::{DeployArgs, DeployOutput};
-use crate::commands::build::image_reference;
+use crate::commands::build::{default_tag, qualified_reference};
 use crate::commands::kube::{connect, options, render_report};
 use crate::output;
 use anyhow::{Context, bail};
@@ -48,7 +48,9 @@ pub fn workflow_name_in(dir: Option<&Path>) -> anyhow::Result<Option<String>> {
 }
 
 fn render(args: &DeployArgs, workflow: &Workflow, namespace: String) -> anyhow::Result<Manifests> {
-    let mut image = image_reference(&args.dir, args.tag.as_deref(), args.registry.as_deref())?;
+    // The workflow is already checked; the default tag comes from it, not from a second check.
+    let tag = args.tag.clone().unwrap_or_else(|| default_tag(workflow));
+    let mut image = qualified_reference(&tag, args.registry.as_deref())?;
     if let Some(r) = &args.cluster_registry {
         image = image.with_registry(r);
     }
