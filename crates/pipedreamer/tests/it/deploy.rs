@@ -33,6 +33,13 @@ fn validate(files: &[PathBuf]) -> (bool, String) {
     )
 }
 
+/// Writes `yaml` to `dir/name` and runs the schema judge on it.
+fn validate_text(dir: &Path, name: &str, yaml: &str) -> (bool, String) {
+    let file = dir.join(name);
+    std::fs::write(&file, yaml).unwrap();
+    validate(&[file])
+}
+
 fn workflow(dir: &Path, crons: &str, extra_config: &str) {
     let crons = if crons.is_empty() {
         " []\n".to_owned()
@@ -88,9 +95,7 @@ fn manifests_snapshot_and_pass_strict_schema_validation() {
         ],
     );
     insta::assert_snapshot!(yaml);
-    let file = d.path().join("all.yaml");
-    std::fs::write(&file, &yaml).unwrap();
-    let (ok, report) = validate(&[file]);
+    let (ok, report) = validate_text(d.path(), "all.yaml", &yaml);
     assert!(ok, "{report}");
 }
 
@@ -114,9 +119,7 @@ fn default_manifests_with_one_cron_pass_validation() {
         yaml.contains("- \"--data-binary\"\n                - \"{}\"\n"),
         "unnamed cron posts {{}}: {yaml}"
     );
-    let file = d.path().join("all.yaml");
-    std::fs::write(&file, &yaml).unwrap();
-    let (ok, report) = validate(&[file]);
+    let (ok, report) = validate_text(d.path(), "all.yaml", &yaml);
     assert!(ok, "{report}");
 }
 
@@ -126,9 +129,7 @@ fn the_schema_judge_rejects_a_broken_manifest() {
     workflow(d.path(), "", "");
     let yaml =
         deploy_yaml(d.path(), &[]).replace("runtimeClassName: gvisor", "runtimeClassNam: gvisor");
-    let file = d.path().join("broken.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let (ok, report) = validate(&[file]);
+    let (ok, report) = validate_text(d.path(), "broken.yaml", &yaml);
     assert!(
         !ok,
         "strict validation must reject unknown fields: {report}"
@@ -258,9 +259,7 @@ fn kustomize_base_renders_with_kubectl_and_validates() {
         "{rendered_text}"
     );
     assert_eq!(rendered_text.matches("namespace: gitops").count(), 4);
-    let file = d.path().join("rendered.yaml");
-    std::fs::write(&file, &rendered_text).unwrap();
-    let (ok, report) = validate(&[file]);
+    let (ok, report) = validate_text(d.path(), "rendered.yaml", &rendered_text);
     assert!(ok, "{report}");
 }
 

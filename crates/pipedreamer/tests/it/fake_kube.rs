@@ -4,10 +4,11 @@
 //! It is not a cluster: no controllers run, so tests set pod and Deployment statuses themselves.
 
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -73,30 +74,6 @@ fn matches_selector(object: &Value, selector: &str) -> bool {
     })
 }
 
-fn query_param(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = s.get(i + 1..i + 3).filter(|_| bytes[i] == b'%');
-        if let Some(b) = escaped.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn kind_of(resource: &str) -> &'static str {
     match resource {
         "deployments" => "Deployment",
@@ -142,6 +119,7 @@ fn handle(
     state: &Mutex<State>,
     method: Method,
     uri: Uri,
+    params: HashMap<String, String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -193,7 +171,7 @@ fn handle(
     match (method.as_str(), item_path, sub.as_deref()) {
         ("GET", None, _) => {
             let prefix = format!("{collection}/{resource}/");
-            let selector = query_param(&query, "labelSelector").unwrap_or_default();
+            let selector = params.get("labelSelector").cloned().unwrap_or_default();
             let items: Vec<Value> = st
                 .objects
                 .iter()
@@ -219,7 +197,8 @@ fn handle(
                     st.run_pod_log
                         .replace("{payload}", args[at + 1].as_str().unwrap())
                 } else {
-                    let tail: usize = query_param(&query, "tailLines")
+                    let tail: usize = params
+                        .get("tailLines")
                         .and_then(|t| t.parse().ok())
                         .unwrap_or(usize::MAX);
                     let lines: Vec<&str> = st.engine_log.lines().collect();
@@ -326,9 +305,13 @@ impl FakeKube {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let app = axum::Router::new().fallback(
-                    move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                    move |method: Method,
+                          uri: Uri,
+                          Query(params): Query<HashMap<String, String>>,
+                          headers: HeaderMap,
+                          body: Bytes| {
                         let shared = shared.clone();
-                        async move { handle(&shared, method, uri, headers, body) }
+                        async move { handle(&shared, method, uri, params, headers, body) }
                     },
                 );
                 axum::serve(listener, app).await.unwrap();

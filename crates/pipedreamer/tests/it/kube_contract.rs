@@ -16,15 +16,22 @@ const CRONJOBS: &str = "/apis/batch/v1/namespaces/prod/cronjobs";
 const PODS: &str = "/api/v1/namespaces/prod/pods";
 const SECRETS: &str = "/api/v1/namespaces/prod/secrets";
 
-fn cli(kubeconfig: &Path, args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+/// The CLI with `kubeconfig` and a private HOME, no stdin.
+fn cli_command(kubeconfig: &Path, args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipedreamer"));
+    command
         .args(args)
         .current_dir(cwd)
         .env("KUBECONFIG", kubeconfig)
         .env("HOME", cwd)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    command
+}
+
+fn cli(kubeconfig: &Path, args: &[&str], cwd: &Path) -> Output {
+    cli_command(kubeconfig, args, cwd)
         .output()
         .expect("run pipedreamer")
 }
@@ -624,17 +631,15 @@ fn ctrl_c_during_run_still_deletes_the_pod() {
     let d = tempfile::tempdir().unwrap();
     deployed(&fake, d.path());
     fake.state.lock().unwrap().run_pod_phase = "Pending".into();
-    let child = Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
-        .args(["run", "digest", "--timeout", "60s"])
-        .current_dir(d.path())
-        .env("KUBECONFIG", &fake.kubeconfig)
-        .env("HOME", d.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = cli_command(
+        &fake.kubeconfig,
+        &["run", "digest", "--timeout", "60s"],
+        d.path(),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !fake.writes().iter().any(|w| w.starts_with("POST")) {
         assert!(Instant::now() < deadline, "the run pod was never created");
