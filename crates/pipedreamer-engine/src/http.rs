@@ -53,15 +53,15 @@ pub(crate) async fn read_body(state: &EngineState, body: Body) -> Result<Bytes, 
         })
 }
 
-/// Checks that a body is JSON; an empty body is `{}`.
-pub(crate) fn json_text(bytes: &[u8]) -> Result<String, String> {
+/// Checks that `what` (e.g. "request body") is JSON; an empty one is `{}`.
+pub(crate) fn json_text(bytes: &[u8], what: &str) -> Result<String, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok("{}".to_owned());
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| "request body is not UTF-8".to_owned())?;
+    let text = std::str::from_utf8(bytes).map_err(|_| format!("{what} is not UTF-8"))?;
     serde_json::from_str::<&serde_json::value::RawValue>(text)
         .map(|_| text.to_owned())
-        .map_err(|e| format!("request body is not valid JSON: {e}"))
+        .map_err(|e| format!("{what} is not valid JSON: {e}"))
 }
 
 fn not_loaded() -> Response {
@@ -80,7 +80,7 @@ async fn run(State(state): State<Arc<EngineState>>, body: Body) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let input = match json_text(&bytes) {
+    let input = match json_text(&bytes, "request body") {
         Ok(t) => t,
         Err(m) => {
             state.metrics.reject("http", "bad_json");

@@ -382,10 +382,10 @@ fn input_of(state: &EngineState, payload: &[u8]) -> Result<String, serde_json::V
             "hint": "raise `config.max_body` in workflow.yaml or `--max-body` on the engine",
         }));
     }
-    json_text(payload).map_err(|m| {
+    json_text(payload, "message payload").map_err(|m| {
         state.metrics.reject("nats", "bad_json");
         json!({
-            "error": m.replace("request body", "message payload"),
+            "error": m,
             "hint": "publish a JSON document, e.g. `{}`",
         })
     })

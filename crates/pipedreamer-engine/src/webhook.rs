@@ -102,7 +102,7 @@ async fn hook(
         }
         Some(_) => {}
     }
-    let payload_text = match json_text(&bytes) {
+    let payload_text = match json_text(&bytes, "request body") {
         Ok(t) => t,
         Err(m) => {
             state.metrics.reject("webhook", "bad_json");
