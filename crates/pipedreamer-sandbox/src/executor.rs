@@ -1,146 +1,35 @@
-//! One run: a fresh QuickJS runtime and context (so no state leaks between runs, and the memory
-//! limit is per run), the host API, and the DAG scheduled as futures inside the context.
+//! One run: a pooled runtime and its realm (see `realm`), and the DAG scheduled as futures
+//! inside the realm's context.
 //!
 //! A node starts when all its dependencies are done; independent nodes interleave on their awaits.
 //! Synchronous infinite loops are stopped by the runtime's interrupt handler, awaits by tokio
 //! timeouts. The first failure ends the run: running nodes are cancelled, the rest skipped.
 
 use crate::Workload;
-use crate::fetch::{self, FetchRequest};
-use crate::loader::{ProgramLoader, ProgramResolver};
+use crate::loader::{slot_name, unslot};
 use crate::outcome::*;
-use crate::program::HOST_MODULE;
+use crate::realm::{Deadlines, PooledRuntime, Realm, RunEnd};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use rquickjs::context::intrinsic;
-use rquickjs::function::{Async, Opt};
-use rquickjs::{AsyncContext, AsyncRuntime, CaughtError, Ctx, Function, Module, Object, Value};
-use std::cell::RefCell;
+use rquickjs::{CaughtError, Ctx, Function, Module, Object, Value};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Room for QuickJS's own recursion below the worker thread's stack.
-const MAX_JS_STACK: usize = 1024 * 1024;
-
-/// Runtimes kept per worker thread. Runs never share a context (globals and module instances
-/// live in the context), so reuse keeps isolation while saving runtime setup per run.
-const POOLED_RUNTIMES: usize = 32;
-
-/// What node code gets: the language, JSON, RegExp, Date, Map/Set, typed arrays and promises.
-/// Left out (cheaper contexts, smaller surface): Proxy, WeakRef, FinalizationRegistry,
-/// `performance` and DOMException.
-type NodeIntrinsics = (
-    intrinsic::Date,
-    intrinsic::Eval,
-    intrinsic::RegExpCompiler,
-    intrinsic::RegExp,
-    intrinsic::Json,
-    intrinsic::MapSet,
-    intrinsic::TypedArrays,
-    intrinsic::Promise,
-);
-
-/// A QuickJS runtime with its per-run hooks: the interrupt handler's deadlines, the loader's
-/// program slot, and a count of host calls still in flight (a runtime with work left from an
-/// earlier run is dropped, never reused).
-struct PooledRuntime {
-    rt: AsyncRuntime,
-    deadlines: Rc<Deadlines>,
-    program: crate::loader::CurrentProgram,
-    host_calls: Rc<std::cell::Cell<usize>>,
-}
-
-thread_local! {
-    static POOL: RefCell<Vec<PooledRuntime>> = const { RefCell::new(Vec::new()) };
-}
-
-impl PooledRuntime {
-    async fn take() -> Result<Self, String> {
-        if let Some(p) = POOL.with(|p| p.borrow_mut().pop()) {
-            return Ok(p);
-        }
-        let rt = AsyncRuntime::new().map_err(|e| format!("cannot start the JS runtime: {e}"))?;
-        rt.set_max_stack_size(MAX_JS_STACK).await;
-        let deadlines = Rc::new(Deadlines::default());
-        let handler_deadlines = deadlines.clone();
-        rt.set_interrupt_handler(Some(Box::new(move || {
-            handler_deadlines.expired_node(Instant::now()).is_some()
-        })))
-        .await;
-        let program: crate::loader::CurrentProgram = Default::default();
-        rt.set_loader(
-            ProgramResolver(program.clone()),
-            ProgramLoader(program.clone()),
-        )
-        .await;
-        Ok(Self {
-            rt,
-            deadlines,
-            program,
-            host_calls: Default::default(),
-        })
-    }
-
-    fn give_back(self) {
-        *self.program.borrow_mut() = None;
-        if self.host_calls.get() > 0 {
-            return;
-        }
-        POOL.with(|p| {
-            let mut p = p.borrow_mut();
-            if p.len() < POOLED_RUNTIMES {
-                p.push(self);
-            }
-        });
-    }
-}
-
-/// Counts a host call in flight until dropped.
-struct HostCall(Rc<std::cell::Cell<usize>>);
-
-impl HostCall {
-    fn start(counter: &Rc<std::cell::Cell<usize>>) -> Self {
-        counter.set(counter.get() + 1);
-        Self(counter.clone())
-    }
-}
-
-impl Drop for HostCall {
-    fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
-    }
-}
-
-/// Per-node deadlines, read by the interrupt handler.
-#[derive(Default)]
-struct Deadlines(RefCell<Vec<Option<Instant>>>);
-
-impl Deadlines {
-    fn set(&self, node: usize, deadline: Option<Instant>) {
-        self.0.borrow_mut()[node] = deadline;
-    }
-
-    fn expired_node(&self, now: Instant) -> Option<usize> {
-        self.0
-            .borrow()
-            .iter()
-            .position(|d| d.is_some_and(|d| now >= d))
-    }
-}
 
 enum NodeFailure {
     Js(String),
     Timeout,
 }
 
-/// Runs the workflow once.
+/// Runs the workflow once and sends the outcome to `reply`, then tidies up its runtime.
 pub(crate) async fn execute(
-    wl: &Workload,
+    wl: &Arc<Workload>,
     req: RunRequest,
     client: &reqwest::Client,
-) -> RunOutcome {
+    reply: tokio::sync::oneshot::Sender<RunOutcome>,
+) {
     let run_id = req
         .run_id
         .clone()
@@ -155,7 +44,7 @@ pub(crate) async fn execute(
         };
         n
     ];
-    let result = run_dag(wl, &req, &run_id, client, &mut reports).await;
+    let (result, release) = run_dag(wl, &req, &run_id, client, &mut reports).await;
     let redact = |s: &str| wl.secrets.redactor().redact(s);
     let (output, error) = match result {
         Ok(output) => (Some(output), None),
@@ -173,7 +62,7 @@ pub(crate) async fn execute(
             .map(|(spec, r)| (spec.id.clone(), r))
             .collect(),
     );
-    RunOutcome {
+    let _ = reply.send(RunOutcome {
         run_id,
         status: if error.is_none() {
             RunStatus::Succeeded
@@ -184,19 +73,31 @@ pub(crate) async fn execute(
         error,
         nodes,
         duration: started.elapsed(),
+    });
+    if let Some(Release { runtime, realm }) = release {
+        runtime.finish(realm, wl, client).await;
     }
+}
+
+/// A runtime to give back after a run, with its realm when the run succeeded.
+struct Release {
+    runtime: PooledRuntime,
+    realm: Option<(Realm, RunEnd)>,
 }
 
 type NodeFuture<'js> =
     Pin<Box<dyn Future<Output = (usize, Result<String, NodeFailure>, Duration)> + 'js>>;
 
 async fn run_dag(
-    wl: &Workload,
+    wl: &Arc<Workload>,
     req: &RunRequest,
     run_id: &str,
     client: &reqwest::Client,
     reports: &mut [NodeReport],
-) -> Result<Box<serde_json::value::RawValue>, RunError> {
+) -> (
+    Result<Box<serde_json::value::RawValue>, RunError>,
+    Option<Release>,
+) {
     let internal = |m: String| RunError {
         node: None,
         message: m,
@@ -204,26 +105,45 @@ async fn run_dag(
     };
     let program = wl.program.clone();
     let n = program.workflow.nodes.len();
-    let pooled = PooledRuntime::take().await.map_err(internal)?;
-    pooled.rt.set_memory_limit(wl.memory_limit).await;
-    *pooled.deadlines.0.borrow_mut() = vec![None; n];
-    *pooled.program.borrow_mut() = Some(program.clone());
+    let mut pooled = match PooledRuntime::take().await {
+        Ok(pooled) => pooled,
+        Err(message) => return (Err(internal(message)), None),
+    };
+    let realm = match pooled.begin(wl, run_id, client).await {
+        Ok(realm) => realm,
+        Err(message) => {
+            let release = Release {
+                runtime: pooled,
+                realm: None,
+            };
+            return (Err(internal(message)), Some(release));
+        }
+    };
+    let slot = realm.runs;
     let deadlines = pooled.deadlines.clone();
-    let host_calls = pooled.host_calls.clone();
-    let context = AsyncContext::custom::<NodeIntrinsics>(&pooled.rt)
-        .await
-        .map_err(|e| internal(format!("cannot create a JS context: {e}")))?;
-
-    let result = context
-        .async_with(async |ctx| -> Result<String, RunError> {
-            let make_ctx = install_host(&ctx, wl, req, run_id, client, &host_calls)
-                .await
-                .map_err(|e| {
-                    internal(format!(
-                        "cannot set up the node API: {}",
-                        describe_exception(&ctx, e)
-                    ))
-                })?;
+    let heap = pooled.heap.clone();
+    let result = realm
+        .context
+        .async_with(async |ctx| -> Result<(String, RunEnd), RunError> {
+            let setup = |e| {
+                internal(format!(
+                    "cannot start the run: {}",
+                    describe_exception(&ctx, e)
+                ))
+            };
+            let make_ctx: Function = realm
+                .make_run(&ctx)
+                .and_then(|make_run| make_run.call((run_id, req.trigger.as_str())))
+                .map_err(setup)?;
+            let scope = RunScope {
+                ctx: &ctx,
+                make_ctx,
+                program: &program,
+                deadlines: &deadlines,
+                modules: (0..n)
+                    .map(|i| slot_name(slot, program.node_module(i)))
+                    .collect(),
+            };
             let mut outputs: Vec<Option<String>> = vec![None; n];
             let mut waiting: Vec<usize> = program.dag.deps.iter().map(Vec::len).collect();
             let mut running: FuturesUnordered<NodeFuture<'_>> = FuturesUnordered::new();
@@ -233,15 +153,7 @@ async fn run_dag(
                 .map_err(|e| internal(describe_exception(&ctx, e)))?;
             for (i, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
                 {
-                    running.push(start_node(
-                        &ctx,
-                        &make_ctx,
-                        &program,
-                        &deadlines,
-                        i,
-                        root_input.clone(),
-                        &mut started_at,
-                    ));
+                    running.push(start_node(&scope, i, root_input.clone(), &mut started_at));
                 }
             }
             while let Some((i, result, elapsed)) = running.next().await {
@@ -264,15 +176,7 @@ async fn run_dag(
                                 let value = ctx
                                     .json_parse(input)
                                     .map_err(|e| internal(describe_exception(&ctx, e)))?;
-                                running.push(start_node(
-                                    &ctx,
-                                    &make_ctx,
-                                    &program,
-                                    &deadlines,
-                                    d,
-                                    value,
-                                    &mut started_at,
-                                ));
+                                running.push(start_node(&scope, d, value, &mut started_at));
                             }
                         }
                     }
@@ -293,7 +197,7 @@ async fn run_dag(
                                     timeout_message(&program.workflow.nodes[j]),
                                 )
                             }
-                            NodeFailure::Js(m) if is_out_of_memory(&m) => (
+                            NodeFailure::Js(m) if heap.limit_hit() || is_out_of_memory(&m) => (
                                 i,
                                 FailureKind::Memory,
                                 format!(
@@ -335,49 +239,64 @@ async fn run_dag(
                     }
                 }
             }
-            Ok(leaf_output(
-                &program.dag.leaves,
-                &outputs,
-                &program.workflow.nodes,
-            ))
+            let output = leaf_output(&program.dag.leaves, &outputs, &program.workflow.nodes);
+            let globals_added = realm.globals_added(&ctx).map_err(setup)?;
+            Ok((output, RunEnd { globals_added }))
         })
         .await;
-    drop(context);
     // A runtime that hit its memory limit or was interrupted may be in a poor state; start fresh.
-    let reusable = match &result {
-        Ok(_) => true,
-        Err(e) => e.kind == FailureKind::Thrown,
-    };
-    if reusable {
-        pooled.give_back();
+    // A realm is kept only after a run that succeeded.
+    match result {
+        Ok((json, end)) => {
+            let output = serde_json::value::RawValue::from_string(json)
+                .map_err(|e| internal(format!("node output is not JSON: {e}")));
+            let release = Release {
+                runtime: pooled,
+                realm: Some((realm, end)),
+            };
+            (output, Some(release))
+        }
+        Err(mut e) => {
+            e.message = unslot(slot, &e.message);
+            let release = (e.kind == FailureKind::Thrown).then_some(Release {
+                runtime: pooled,
+                realm: None,
+            });
+            (Err(e), release)
+        }
     }
-    let json = result?;
-    serde_json::value::RawValue::from_string(json)
-        .map_err(|e| internal(format!("node output is not JSON: {e}")))
+}
+
+/// What starting a node needs from its run.
+struct RunScope<'a, 'js> {
+    ctx: &'a Ctx<'js>,
+    /// `host.js`'s `ctx` factory for this run.
+    make_ctx: Function<'js>,
+    program: &'a crate::Program,
+    deadlines: &'a Rc<Deadlines>,
+    /// Module name of each node in this run's slot.
+    modules: Vec<String>,
 }
 
 fn start_node<'js>(
-    ctx: &Ctx<'js>,
-    make_ctx: &Function<'js>,
-    program: &crate::Program,
-    deadlines: &Rc<Deadlines>,
+    scope: &RunScope<'_, 'js>,
     i: usize,
     input: Value<'js>,
     started_at: &mut [Option<Instant>],
 ) -> NodeFuture<'js> {
-    let spec = &program.workflow.nodes[i];
+    let spec = &scope.program.workflow.nodes[i];
     let start = Instant::now();
     started_at[i] = Some(start);
-    deadlines.set(i, Some(start + spec.timeout));
+    scope.deadlines.set(i, Some(start + spec.timeout));
     let call = call_node(
-        ctx.clone(),
-        make_ctx.clone(),
-        program.node_module(i).to_owned(),
+        scope.ctx.clone(),
+        scope.make_ctx.clone(),
+        scope.modules[i].clone(),
         spec.id.clone(),
         input,
     );
     let timeout = spec.timeout;
-    let deadlines = deadlines.clone();
+    let deadlines = scope.deadlines.clone();
     Box::pin(async move {
         let result = match tokio::time::timeout(timeout, call).await {
             // The interrupt handler stopped this node's synchronous code at its deadline.
@@ -508,9 +427,15 @@ pub(crate) fn describe_exception(ctx: &Ctx<'_>, e: rquickjs::Error) -> String {
                     .find(|l| l.starts_with("at "))
                     .map(str::to_owned)
             });
+            let hint = if message.contains("is read-only") || message.contains("not extensible") {
+                " (builtins, globals, `ctx` and `ctx.secrets` are frozen so that runs cannot \
+                 affect each other; keep state in your own objects or module variables)"
+            } else {
+                ""
+            };
             match frame {
-                Some(f) => format!("{name}: {message} ({f})"),
-                None => format!("{name}: {message}"),
+                Some(f) => format!("{name}: {message} ({f}){hint}"),
+                None => format!("{name}: {message}{hint}"),
             }
         }
         CaughtError::Value(v) => {
@@ -524,81 +449,4 @@ pub(crate) fn describe_exception(ctx: &Ctx<'_>, e: rquickjs::Error) -> String {
         }
         CaughtError::Error(e) => e.to_string(),
     }
-}
-
-async fn install_host<'js>(
-    ctx: &Ctx<'js>,
-    wl: &Workload,
-    req: &RunRequest,
-    run_id: &str,
-    client: &reqwest::Client,
-    host_calls: &Rc<std::cell::Cell<usize>>,
-) -> rquickjs::Result<Function<'js>> {
-    let calls = host_calls.clone();
-    let cap = wl.fetch.clone();
-    let redactor = wl.secrets.redactor().clone();
-    let client = client.clone();
-    let native_fetch = Function::new(
-        ctx.clone(),
-        Async(
-            move |url: String, method: String, headers: String, body: Opt<Option<String>>| {
-                let cap = cap.clone();
-                let client = client.clone();
-                let redactor = redactor.clone();
-                let in_flight = HostCall::start(&calls);
-                async move {
-                    let _in_flight = in_flight;
-                    let headers: Vec<(String, String)> =
-                        serde_json::from_str(&headers).unwrap_or_default();
-                    let req = FetchRequest {
-                        url,
-                        method,
-                        headers,
-                        body: body.0.flatten(),
-                    };
-                    let reply = match fetch::perform(&client, &cap, req).await {
-                        Ok((meta, body)) => vec![
-                            "ok".to_owned(),
-                            serde_json::to_string(&meta).unwrap_or_default(),
-                            body,
-                        ],
-                        Err(message) => vec!["err".to_owned(), redactor.redact(&message)],
-                    };
-                    Ok::<_, rquickjs::Error>(reply)
-                }
-            },
-        ),
-    )?;
-    let redactor = wl.secrets.redactor().clone();
-    let log_run_id = run_id.to_owned();
-    let native_log = Function::new(
-        ctx.clone(),
-        move |node: String, level: String, message: String| {
-            let message = redactor.redact(&message);
-            let run_id = log_run_id.as_str();
-            let node = if node.is_empty() {
-                "console"
-            } else {
-                node.as_str()
-            };
-            match level.as_str() {
-                "error" => tracing::error!(target: "node", run_id, node, "{message}"),
-                "warn" => tracing::warn!(target: "node", run_id, node, "{message}"),
-                "debug" => tracing::debug!(target: "node", run_id, node, "{message}"),
-                _ => tracing::info!(target: "node", run_id, node, "{message}"),
-            }
-        },
-    )?;
-    let secrets = ctx.json_parse(wl.secrets_json.as_str())?;
-    let namespace: Object<'js> = Module::import(ctx, HOST_MODULE)?
-        .into_future::<Object<'js>>()
-        .await?;
-    let make_host: Function<'js> = namespace.get("default")?;
-    make_host.call((
-        native_fetch,
-        native_log,
-        secrets,
-        run_id,
-        req.trigger.as_str(),
-    ))
 }

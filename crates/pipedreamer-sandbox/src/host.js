@@ -1,6 +1,8 @@
-// The node-visible API. Native functions come in as arguments and are never put on globalThis,
-// so node code can reach the host only through the frozen `ctx` objects built here.
-export default function makeHost(nativeFetch, nativeLog, secrets, runId, trigger) {
+// The node-visible API, installed once per realm (a QuickJS context that serves several runs of
+// one workload). Native functions come in as arguments and are never put on globalThis, so node
+// code reaches the host only through the frozen `ctx` objects built here. After installing it,
+// the realm is locked down: every builtin frozen, so a run cannot leave state for the next one.
+export default function setupRealm(nativeFetch, nativeLog, nativeFreeze, secrets) {
   "use strict";
   const deepFreeze = (o) => {
     if (o !== null && typeof o === "object" && !Object.isFrozen(o)) {
@@ -77,7 +79,6 @@ export default function makeHost(nativeFetch, nativeLog, secrets, runId, trigger
     try { return JSON.stringify(a) ?? String(a); } catch { return String(a); }
   }).join(" ");
 
-  const run = Object.freeze({ id: runId, trigger });
   const makeLog = (nodeId) => Object.freeze({
     debug: (...a) => nativeLog(nodeId, "debug", format(a)),
     info: (...a) => nativeLog(nodeId, "info", format(a)),
@@ -85,14 +86,81 @@ export default function makeHost(nativeFetch, nativeLog, secrets, runId, trigger
     error: (...a) => nativeLog(nodeId, "error", format(a)),
   });
   const consoleLog = makeLog("");
-  globalThis.console = Object.freeze({
+  globalThis.console = {
     log: consoleLog.info, info: consoleLog.info, debug: consoleLog.debug,
     warn: consoleLog.warn, error: consoleLog.error,
-  });
+  };
   globalThis.Headers = Headers;
   globalThis.Response = Response;
+  lockdown(nativeFreeze, [fetch]);
+  const globalCount = Reflect.ownKeys(globalThis).length;
 
-  return function makeCtx(nodeId) {
-    return Object.freeze({ secrets, fetch, log: makeLog(nodeId), run, node: Object.freeze({ id: nodeId }) });
+  // Per run: the `ctx` factory for its nodes.
+  function makeRun(runId, trigger) {
+    const run = Object.freeze({ id: runId, trigger });
+    return function makeCtx(nodeId) {
+      return Object.freeze({ secrets, fetch, log: makeLog(nodeId), run, node: Object.freeze({ id: nodeId }) });
+    };
+  }
+  // After a run: did it add globals? (Then the realm is not reused.)
+  const globalsAdded = () => Reflect.ownKeys(globalThis).length !== globalCount;
+  return [makeRun, globalsAdded];
+}
+
+// Freezes everything reachable from globalThis, the intrinsics only syntax reaches, and `extra`
+// (the walk is native: `lockdown.rs`), and turns builtin setters that store realm state into
+// read-only values.
+// Existing globals become read-only; new ones can still be added (the executor then drops the
+// realm). Like SES's lockdown, properties people commonly assign on their own objects (`name` on
+// an Error subclass, `constructor` or `toString` on a prototype object) become accessors first,
+// so assigning them on an object that inherits them defines an own property instead of throwing.
+function lockdown(freezeReachable, extra) {
+  const overridable = (proto, keys) => {
+    for (const key of keys === "*" ? Reflect.ownKeys(proto) : keys) {
+      const desc = Object.getOwnPropertyDescriptor(proto, key);
+      if (!desc || !("value" in desc) || !desc.writable || !desc.configurable) continue;
+      const value = desc.value;
+      Object.defineProperty(proto, key, {
+        get() { return value; },
+        set(v) {
+          if (this === proto) {
+            throw new TypeError(`Cannot assign to read only property '${String(key)}' of a builtin (builtins are frozen so runs stay isolated)`);
+          }
+          Object.defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true });
+        },
+        enumerable: desc.enumerable,
+        configurable: false,
+      });
+    }
   };
+  overridable(Object.prototype, "*");
+  overridable(Function.prototype, ["constructor", "bind", "toString"]);
+  overridable(Array.prototype, ["toString", "push"]);
+  overridable(Promise.prototype, ["constructor"]);
+  const errors = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError];
+  if (typeof AggregateError === "function") errors.push(AggregateError);
+  if (typeof InternalError === "function") errors.push(InternalError);
+  for (const E of errors) overridable(E.prototype, ["constructor", "message", "name", "toString"]);
+  // QuickJS keeps these in the context, behind setters: a run could hook later runs' errors.
+  for (const key of ["prepareStackTrace", "stackTraceLimit"]) {
+    const desc = Object.getOwnPropertyDescriptor(Error, key);
+    if (desc && desc.set && desc.configurable) {
+      Object.defineProperty(Error, key, { value: Error[key], writable: false, configurable: false });
+    }
+  }
+
+  const protoOf = Object.getPrototypeOf;
+  const hidden = [
+    protoOf(function* () {}), protoOf(async function () {}), protoOf(async function* () {}),
+    protoOf([][Symbol.iterator]()), protoOf(new Map()[Symbol.iterator]()),
+    protoOf(new Set()[Symbol.iterator]()), protoOf(""[Symbol.iterator]()),
+    protoOf(/a/[Symbol.matchAll]("")),
+  ];
+  if (typeof Iterator === "function" && typeof Iterator.prototype.map === "function") {
+    hidden.push(protoOf([].values().map((x) => x)));
+  }
+  if (typeof Iterator === "function" && typeof Iterator.from === "function") {
+    hidden.push(protoOf(Iterator.from({ next() { return { done: true }; } })));
+  }
+  freezeReachable([globalThis, ...hidden, ...extra]);
 }

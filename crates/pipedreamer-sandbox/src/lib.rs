@@ -1,16 +1,21 @@
-//! The node sandbox: workflow modules compiled once, each run in a fresh QuickJS context with a
-//! capability-checked `ctx` (`fetch`, `secrets`, `log`, `run`) and nothing else.
+//! The node sandbox: workflow modules compiled once; each run in a frozen QuickJS realm, with its
+//! own module instances and a capability-checked `ctx` (`fetch`, `secrets`, `log`, `run`) and
+//! nothing else.
 //!
-//! Layers, outside in: [`Sandbox`] (worker threads) → `executor` (one run, the DAG) → `host.js`
-//! (the node-visible API) → [`capabilities`] (what a fetch may do) → [`fetch`] (the HTTP client).
+//! Layers, outside in: [`Sandbox`] (worker threads) → `executor` (one run, the DAG) → `realm`
+//! (pooled runtimes, realms reused across runs) → `host.js` (the node-visible API, lockdown) →
+//! [`capabilities`] (what a fetch may do) → [`fetch`] (the HTTP client).
 
 pub mod capabilities;
 mod executor;
 pub mod fetch;
+mod heap;
 mod loader;
+mod lockdown;
 pub mod outcome;
 mod pool;
 pub mod program;
+mod realm;
 pub mod secrets;
 pub mod transpile;
 
@@ -35,6 +40,8 @@ pub struct Workload {
     pub fetch: FetchCapability,
     /// Per-run memory limit in bytes.
     pub memory_limit: usize,
+    /// Realms set up for this workload so far.
+    realms_created: std::sync::atomic::AtomicU64,
 }
 
 impl Workload {
@@ -50,8 +57,16 @@ impl Workload {
                 secrets_json,
                 fetch,
                 memory_limit,
+                realms_created: Default::default(),
             },
             warnings,
         )
+    }
+
+    /// How many realms (JS contexts with the host API) runs of this workload have set up; with
+    /// realm reuse this stays far below the number of runs.
+    pub fn realms_created(&self) -> u64 {
+        self.realms_created
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -1,31 +1,44 @@
-//! Module resolution for node code: relative imports inside the workflow directory, served from
-//! the program's bytecode. Nothing else can be imported.
+//! Module resolution for node code: relative imports inside the workflow directory, nothing else.
+//!
+//! A realm serves several runs, and QuickJS keeps one instance per module name for the life of a
+//! context, so each run gets its own names: `~<slot>/<path>`. A module can only import modules
+//! of its own slot, so a run can never reach the module state of an earlier run.
 
 use crate::program::{HOST_MODULE, Program};
 use pipedreamer_spec::js_check::resolve_import;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
-use rquickjs::{Ctx, Error, Module, Result, module::Declared};
+use rquickjs::{Ctx, Error, Module, Result, module::Declared, module::WriteOptions};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// Relative imports between known modules; bare names only for the host module and for
-/// top-level imports made by the executor (whose base is not a workflow module).
-fn resolve_among(known: impl Fn(&str) -> bool, base: &str, name: &str) -> Result<String> {
-    let resolved = if known(name) && !name.starts_with('.') && (name == HOST_MODULE || !known(base))
-    {
-        Some(name.to_owned())
+/// The module name of workflow module `path` in realm slot `slot`.
+pub(crate) fn slot_name(slot: usize, path: &str) -> String {
+    format!("~{slot}/{path}")
+}
+
+/// Splits a slot module name into its slot and workflow path.
+fn split_slot(name: &str) -> Option<(usize, &str)> {
+    let (slot, path) = name.strip_prefix('~')?.split_once('/')?;
+    Some((slot.parse().ok()?, path))
+}
+
+/// Removes slot `slot`'s prefix from a message (stack traces name modules), so users see paths.
+pub(crate) fn unslot(slot: usize, message: &str) -> String {
+    if message.contains('~') {
+        message.replace(&format!("~{slot}/"), "")
     } else {
-        resolve_import(base, name).filter(|p| known(p))
-    };
-    resolved.ok_or_else(|| {
-        Error::new_resolving_message(
-            base,
-            name,
-            "only relative imports of modules inside the workflow directory are allowed",
-        )
-    })
+        message.to_owned()
+    }
+}
+
+fn refuse(base: &str, name: &str) -> Error {
+    Error::new_resolving_message(
+        base,
+        name,
+        "only relative imports of modules inside the workflow directory are allowed",
+    )
 }
 
 /// The program a pooled runtime is currently running; swapped at the start of each run.
@@ -56,35 +69,21 @@ impl Resolver for ProgramResolver {
         with_program(
             &self.0,
             || Error::new_resolving(base, name),
-            |program| resolve_among(|m| program.module(m).is_some(), base, name),
+            |program| {
+                let known = |path: &str| program.module(path).is_some();
+                match split_slot(base) {
+                    // From node code: a relative import, in the importer's slot.
+                    Some((slot, base_path)) if known(base_path) => resolve_import(base_path, name)
+                        .filter(|p| known(p))
+                        .map(|p| slot_name(slot, &p))
+                        .ok_or_else(|| refuse(base, name)),
+                    // From the executor: the host API or a node module by its slot name.
+                    _ if name == HOST_MODULE => Ok(name.to_owned()),
+                    _ if split_slot(name).is_some_and(|(_, p)| known(p)) => Ok(name.to_owned()),
+                    _ => Err(refuse(base, name)),
+                }
+            },
         )
-    }
-}
-
-/// Serves JavaScript sources while a program is being compiled.
-pub(crate) struct SourceModules(pub(crate) Arc<BTreeMap<String, String>>);
-
-impl Resolver for SourceModules {
-    fn resolve<'js>(
-        &mut self,
-        _ctx: &Ctx<'js>,
-        base: &str,
-        name: &str,
-        _attrs: Option<ImportAttributes<'js>>,
-    ) -> Result<String> {
-        resolve_among(|m| self.0.contains_key(m), base, name)
-    }
-}
-
-impl Loader for SourceModules {
-    fn load<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        name: &str,
-        _attrs: Option<ImportAttributes<'js>>,
-    ) -> Result<Module<'js, Declared>> {
-        let source = self.0.get(name).ok_or_else(|| Error::new_loading(name))?;
-        Module::declare(ctx.clone(), name, source.as_str())
     }
 }
 
@@ -101,16 +100,58 @@ impl Loader for ProgramLoader {
             &self.0,
             || Error::new_loading(name),
             |program| {
-                let bytes = program
-                    .module(name)
-                    .ok_or_else(|| Error::new_loading(name))?;
-                // SAFETY: the bytes were produced by `Module::write` in `Program::load`, in this
-                // process, with the same QuickJS build; they are never read from outside.
-                #[allow(unsafe_code)]
-                unsafe {
-                    Module::load(ctx.clone(), bytes)
+                if name == HOST_MODULE {
+                    return load_bytecode(ctx, program.host_bytecode());
                 }
+                let (slot, path) = split_slot(name).ok_or_else(|| Error::new_loading(name))?;
+                let module = program
+                    .module(path)
+                    .ok_or_else(|| Error::new_loading(name))?;
+                if let Some(bytecode) = module.bytecode(slot) {
+                    return load_bytecode(ctx, bytecode);
+                }
+                let declared = Module::declare(ctx.clone(), name, module.javascript.as_str())?;
+                module.remember(slot, declared.write(WriteOptions::default())?);
+                Ok(declared)
             },
         )
+    }
+}
+
+fn load_bytecode<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> Result<Module<'js, Declared>> {
+    // SAFETY: the bytes were produced by `Module::write` in this process, with the same QuickJS
+    // build; they are never read from outside.
+    #[allow(unsafe_code)]
+    unsafe {
+        Module::load(ctx.clone(), bytecode)
+    }
+}
+
+/// Serves JavaScript sources while a program is being checked at load.
+pub(crate) struct SourceModules(pub(crate) Arc<BTreeMap<String, String>>);
+
+impl Resolver for SourceModules {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attrs: Option<ImportAttributes<'js>>,
+    ) -> Result<String> {
+        resolve_import(base, name)
+            .filter(|p| self.0.contains_key(p))
+            .ok_or_else(|| refuse(base, name))
+    }
+}
+
+impl Loader for SourceModules {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attrs: Option<ImportAttributes<'js>>,
+    ) -> Result<Module<'js, Declared>> {
+        let source = self.0.get(name).ok_or_else(|| Error::new_loading(name))?;
+        Module::declare(ctx.clone(), name, source.as_str())
     }
 }

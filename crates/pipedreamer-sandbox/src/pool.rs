@@ -120,8 +120,7 @@ fn worker(rx: async_channel::Receiver<Job>) {
             let Ok(job) = rx.recv().await else { break };
             let client = client.clone();
             tokio::task::spawn_local(async move {
-                let outcome = executor::execute(&job.workload, job.request, &client).await;
-                let _ = job.reply.send(outcome);
+                executor::execute(&job.workload, job.request, &client, job.reply).await;
                 drop(permit);
             });
         }

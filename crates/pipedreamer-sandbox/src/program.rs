@@ -1,5 +1,6 @@
-//! A loaded workflow: validated spec, DAG, and every module transpiled and compiled to QuickJS
-//! bytecode once, so a run only instantiates bytecode.
+//! A loaded workflow: validated spec, DAG, and every module transpiled once and checked by
+//! QuickJS at load. Runs instantiate bytecode: each realm slot (see `realm`) has its own module
+//! names, so its bytecode is compiled the first time a run uses the slot and cached here.
 
 use crate::loader::SourceModules;
 use crate::transpile;
@@ -10,7 +11,7 @@ use pipedreamer_spec::{Dag, Pos, Workflow};
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Module, Runtime};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The module name of the host API (`host.js`).
 pub(crate) const HOST_MODULE: &str = "pipedreamer:host";
@@ -23,8 +24,31 @@ pub struct Program {
     pub workflow: Workflow,
     /// Its graph.
     pub dag: Dag,
-    /// Bytecode by module name (path relative to the workflow directory).
-    pub(crate) modules: BTreeMap<String, Arc<[u8]>>,
+    /// Workflow modules by path relative to the workflow directory.
+    modules: BTreeMap<String, WorkflowModule>,
+    /// Bytecode of the host API.
+    host: Arc<[u8]>,
+}
+
+/// One workflow module: its JavaScript, and its bytecode per realm slot once a run compiled it.
+#[derive(Debug)]
+pub(crate) struct WorkflowModule {
+    pub(crate) javascript: String,
+    slots: Vec<OnceLock<Arc<[u8]>>>,
+}
+
+impl WorkflowModule {
+    /// The bytecode of this module under slot `slot`'s name, if a run compiled it already.
+    pub(crate) fn bytecode(&self, slot: usize) -> Option<&Arc<[u8]>> {
+        self.slots.get(slot)?.get()
+    }
+
+    /// Keeps the bytecode compiled for slot `slot` for later runs (first writer wins).
+    pub(crate) fn remember(&self, slot: usize, bytecode: Vec<u8>) {
+        if let Some(cell) = self.slots.get(slot) {
+            let _ = cell.set(Arc::from(bytecode));
+        }
+    }
 }
 
 impl Program {
@@ -60,17 +84,41 @@ impl Program {
             sources.insert(path, js);
         }
         sources.insert(HOST_MODULE.to_owned(), HOST_SOURCE.to_owned());
-        let modules = compile(&sources)?;
+        let mut compiled = compile(&sources)?;
+        let host = compiled.remove(HOST_MODULE).ok_or_else(|| {
+            vec![Diagnostic::error(
+                "internal",
+                "workflow.yaml",
+                Pos::new(1, 1),
+                "the host API module did not compile".to_owned(),
+            )]
+        })?;
+        sources.remove(HOST_MODULE);
+        let modules = sources
+            .into_iter()
+            .map(|(path, javascript)| {
+                let slots = (0..crate::realm::RUNS_PER_REALM)
+                    .map(|_| OnceLock::new())
+                    .collect();
+                (path, WorkflowModule { javascript, slots })
+            })
+            .collect();
         Ok(Self {
             workflow,
             dag,
             modules,
+            host,
         })
     }
 
-    /// Bytecode of a module.
-    pub(crate) fn module(&self, name: &str) -> Option<&Arc<[u8]>> {
-        self.modules.get(name)
+    /// A workflow module by path.
+    pub(crate) fn module(&self, path: &str) -> Option<&WorkflowModule> {
+        self.modules.get(path)
+    }
+
+    /// Bytecode of the host API module.
+    pub(crate) fn host_bytecode(&self) -> &[u8] {
+        &self.host
     }
 
     /// The module path of a node (normalized).

@@ -161,6 +161,202 @@ async fn runs_do_not_share_state() {
     }
 }
 
+fn one_node(js: &str) -> Arc<Workload> {
+    workload(
+        "name: r\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[("a.js", js)],
+        json!({}),
+    )
+}
+
+#[tokio::test]
+async fn module_state_is_per_run_while_realms_are_reused() {
+    let wl = workload(
+        "name: m\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n  - {id: b, file: b.js, depends_on: [a]}\n",
+        &[
+            (
+                "a.js",
+                "import { bump } from './counter.js';\nlet own = 0;\nexport default () => [++own, bump()]",
+            ),
+            (
+                "b.js",
+                "import { bump } from './counter.js';\nexport default (ctx, prev) => [...prev, bump()]",
+            ),
+            ("counter.js", "let n = 0;\nexport const bump = () => ++n;"),
+        ],
+        json!({}),
+    );
+    let sb = sandbox();
+    for _ in 0..150 {
+        let (_, json) = run(&sb, &wl, json!({})).await;
+        // Both nodes of a run share one instance of counter.js; no run sees another's.
+        assert_eq!(json["output"], json!([1, 1, 2]), "{json}");
+    }
+    let realms = wl.realms_created();
+    assert!(
+        (2..=12).contains(&realms),
+        "150 runs should share a few realms (64 runs each, per worker), got {realms}"
+    );
+}
+
+#[tokio::test]
+async fn builtins_are_frozen_so_runs_cannot_change_them_for_later_runs() {
+    let wl = one_node(
+        r#"export default () => {
+          const attempts = {
+            arrayProto: () => { Array.prototype.evil = 1 },
+            objectToString: () => { Object.prototype.toString = () => 'x' },
+            json: () => { JSON.parse = () => 1 },
+            console: () => { globalThis.console = null },
+            random: () => { Math.random = () => 4 },
+            errorLimit: () => { Error.stackTraceLimit = 0 },
+          };
+          const results = {};
+          for (const [k, f] of Object.entries(attempts)) {
+            try { f(); results[k] = 'mutated' } catch (e) { results[k] = e instanceof TypeError ? 'refused' : String(e) }
+          }
+          const setters = [];
+          const seen = new Set();
+          const todo = [[globalThis, 'globalThis']];
+          while (todo.length) {
+            const [o, path] = todo.pop();
+            if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) continue;
+            seen.add(o);
+            todo.push([Object.getPrototypeOf(o), path + '.__proto__']);
+            for (const k of Reflect.ownKeys(o)) {
+              const d = Object.getOwnPropertyDescriptor(o, k);
+              if (d.set && d.set.name !== 'set') setters.push(String(k));
+              if ('value' in d) todo.push([d.value, path + '.' + String(k)]);
+            }
+          }
+          results.setters = setters.sort();
+          const hooked = { prepare: typeof Error.prepareStackTrace, limit: Error.stackTraceLimit };
+          try { Error.prepareStackTrace = () => 'hooked' } catch {}
+          results.clean = String(new Error('x').stack).includes('hooked') === false && hooked.prepare === 'undefined' && hooked.limit === 10;
+          results.clean = results.clean && [].evil === undefined && JSON.parse('1') === 1 && Math.random() < 1
+            && typeof console.log === 'function' && ({}).toString() === '[object Object]';
+          return results;
+        }"#,
+    );
+    let sb = sandbox();
+    for _ in 0..3 {
+        let (_, json) = run(&sb, &wl, json!({})).await;
+        assert_eq!(
+            json["output"],
+            json!({"arrayProto": "refused", "objectToString": "refused", "json": "refused", "console": "refused", "random": "refused", "errorLimit": "refused", "clean": true,
+                // Setters left on builtins; each only acts on its receiver or throws (a new one
+                // in a QuickJS upgrade must be reviewed: it may store realm state).
+                "setters": ["Symbol(Symbol.toStringTag)", "__proto__", "arguments", "caller", "constructor", "stack"]})
+        );
+    }
+    let uncaught = one_node("export default () => { Array.prototype.evil = 1 }");
+    let (_, json) = run(&sb, &uncaught, json!({})).await;
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("TypeError"), "{message}");
+    assert!(
+        message.contains("frozen so that runs cannot affect each other"),
+        "{message}"
+    );
+    assert!(!message.contains("~"), "slot prefix leaked into: {message}");
+}
+
+#[tokio::test]
+async fn assigning_inherited_builtin_properties_on_own_objects_still_works() {
+    let wl = one_node(
+        r#"class AppError extends Error { constructor(m) { super(m); this.name = 'AppError'; } }
+        function Legacy() {}
+        Legacy.prototype = {};
+        Legacy.prototype.constructor = Legacy;
+        Legacy.prototype.toString = function () { return 'legacy'; };
+        export default () => {
+          const o = {};
+          o.toString = () => 'custom';
+          o.valueOf = () => 42;
+          const e = new TypeError('t');
+          e.name = 'Renamed';
+          e.message = 'changed';
+          const arr = [];
+          arr.push(1, 2);
+          return { appError: String(new AppError('boom')), legacy: String(new Legacy()),
+            ctor: new Legacy().constructor === Legacy, custom: `${o}`, sum: o + 0,
+            renamed: String(e), arr, keys: Object.keys(o) };
+        }"#,
+    );
+    let (_, json) = run(&sandbox(), &wl, json!({})).await;
+    assert_eq!(
+        json["output"],
+        json!({"appError": "AppError: boom", "legacy": "legacy", "ctor": true, "custom": "custom", "sum": 42, "renamed": "Renamed: changed", "arr": [1, 2], "keys": ["toString", "valueOf"]})
+    );
+}
+
+#[tokio::test]
+async fn a_run_cannot_import_other_runs_modules_or_the_host() {
+    let wl = one_node(
+        r#"export default async () => {
+          const results = [];
+          for (const s of ['../~0/a.js', '~0/a.js', '~1/a.js', './a.js?x', 'pipedreamer:host', './a.js']) {
+            try { await import(s); results.push('imported ' + s) } catch { results.push('refused') }
+          }
+          return results;
+        }"#,
+    );
+    let sb = sandbox();
+    for _ in 0..3 {
+        let (_, json) = run(&sb, &wl, json!({})).await;
+        assert_eq!(
+            json["output"],
+            json!([
+                "refused",
+                "refused",
+                "refused",
+                "refused",
+                "refused",
+                "imported ./a.js"
+            ])
+        );
+    }
+}
+
+#[tokio::test]
+async fn module_state_kept_by_earlier_runs_does_not_starve_later_ones() {
+    // Each run's module instance keeps ~6 MiB alive until its realm goes; without dropping
+    // grown realms, the 16 MiB per-run limit would be hit within a few runs.
+    let wl = workload(
+        "name: big\nversion: \"1\"\nconfig: {memory_limit: 16Mi}\nnodes:\n  - {id: a, file: a.js}\n",
+        &[(
+            "a.js",
+            "const table = Array.from({ length: 100000 }, (_, i) => 'row-' + i);\nexport default () => table.length",
+        )],
+        json!({}),
+    );
+    let sb = sandbox();
+    for _ in 0..40 {
+        let (_, json) = run(&sb, &wl, json!({})).await;
+        assert_eq!(json["output"], 100000, "{json}");
+    }
+    assert!(wl.realms_created() > 2, "grown realms must be replaced");
+}
+
+#[tokio::test]
+async fn work_left_queued_by_a_run_never_runs_in_a_later_one() {
+    let wl = one_node(
+        r#"export default (ctx, input) => {
+          if (input.leave) (async () => { for (;;) { await null; ctx.log.info('still here') } })();
+          return 'done';
+        }"#,
+    );
+    let sb = sandbox();
+    for leave in [true, false, false] {
+        let (_, json) = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            run(&sb, &wl, json!({"leave": leave})),
+        )
+        .await
+        .expect("a run hung");
+        assert_eq!(json["output"], "done", "{json}");
+    }
+}
+
 #[tokio::test]
 async fn sandbox_has_no_ambient_capabilities_and_frozen_secrets() {
     let wl = workload(

@@ -1,0 +1,367 @@
+//! Where runs execute: pooled QuickJS runtimes, and in each a realm (one context) that serves up
+//! to [`RUNS_PER_REALM`] successive runs of one workload.
+//!
+//! Creating a context with its builtins and the host API costs several times more than a small
+//! run, so a realm pays it once. Isolation between the runs of a realm rests on three rules:
+//! `host.js` locks the realm down (every builtin frozen) before any node code runs; each run
+//! instantiates its modules under its own slot names (see `loader`), so module state is per
+//! run; and a realm is dropped after any run that fails, adds a global, leaves JavaScript work or
+//! host calls pending, or leaves the heap grown, so the next run starts from a fresh one.
+//!
+//! The memory limit is per run: each run may allocate `memory_limit` bytes on top of what its
+//! realm holds when it starts (module instances of earlier runs stay until the realm goes); the
+//! allocator (`heap`) enforces it.
+
+use crate::Workload;
+use crate::fetch::{self, FetchRequest};
+use crate::heap::{CountingMalloc, HeapSize};
+use crate::loader::{CurrentProgram, ProgramLoader, ProgramResolver, unslot};
+use crate::program::HOST_MODULE;
+use rquickjs::context::intrinsic;
+use rquickjs::function::{Async, Opt};
+use rquickjs::{AsyncContext, AsyncRuntime, Ctx, Function, Module, Object, Persistent};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+/// Runs one realm serves before it is replaced; also the number of module name slots.
+pub(crate) const RUNS_PER_REALM: usize = 64;
+
+/// Heap growth a realm may keep from earlier runs (module instances) before it is replaced;
+/// a quarter of the run memory limit when that is smaller. Bounds a pooled realm's memory.
+const MAX_RETAINED_HEAP: usize = 4 << 20;
+
+/// Room for QuickJS's own recursion below the worker thread's stack.
+const MAX_JS_STACK: usize = 1024 * 1024;
+
+/// Runtimes kept per worker thread: one per run in flight on the thread, reused by later runs.
+const POOLED_RUNTIMES: usize = 32;
+
+/// What node code gets: the language, JSON, RegExp, Date, Map/Set, typed arrays and promises.
+/// Left out (cheaper contexts, smaller surface): Proxy, WeakRef, FinalizationRegistry,
+/// `performance` and DOMException.
+type NodeIntrinsics = (
+    intrinsic::Date,
+    intrinsic::Eval,
+    intrinsic::RegExpCompiler,
+    intrinsic::RegExp,
+    intrinsic::Json,
+    intrinsic::MapSet,
+    intrinsic::TypedArrays,
+    intrinsic::Promise,
+);
+
+/// The run a runtime is executing, for host functions shared by the realm's runs.
+#[derive(Default)]
+pub(crate) struct CurrentRun {
+    pub(crate) id: String,
+    pub(crate) slot: usize,
+}
+
+/// A QuickJS runtime with its per-run hooks: the interrupt handler's deadlines, the loader's
+/// program slot, the current run, a count of host calls still in flight (a runtime with work
+/// left from an earlier run is dropped, never reused), and its realm when it has one.
+pub(crate) struct PooledRuntime {
+    // Fields drop in order: the realm's JS handles must go before the runtime.
+    realm: Option<Realm>,
+    pub(crate) rt: AsyncRuntime,
+    pub(crate) deadlines: Rc<Deadlines>,
+    program: CurrentProgram,
+    run: Rc<RefCell<CurrentRun>>,
+    pub(crate) host_calls: Rc<Cell<usize>>,
+    pub(crate) heap: HeapSize,
+}
+
+thread_local! {
+    static POOL: RefCell<Vec<PooledRuntime>> = const { RefCell::new(Vec::new()) };
+}
+
+impl PooledRuntime {
+    pub(crate) async fn take() -> Result<Self, String> {
+        if let Some(p) = POOL.with(|p| p.borrow_mut().pop()) {
+            return Ok(p);
+        }
+        let heap = HeapSize::default();
+        let rt = AsyncRuntime::new_with_alloc(CountingMalloc(heap.clone()))
+            .map_err(|e| format!("cannot start the JS runtime: {e}"))?;
+        rt.set_max_stack_size(MAX_JS_STACK).await;
+        let deadlines = Rc::new(Deadlines::default());
+        let handler_deadlines = deadlines.clone();
+        rt.set_interrupt_handler(Some(Box::new(move || {
+            handler_deadlines.expired_node(Instant::now()).is_some()
+        })))
+        .await;
+        let program: CurrentProgram = Default::default();
+        rt.set_loader(
+            ProgramResolver(program.clone()),
+            ProgramLoader(program.clone()),
+        )
+        .await;
+        Ok(Self {
+            rt,
+            deadlines,
+            program,
+            run: Default::default(),
+            host_calls: Default::default(),
+            heap,
+            realm: None,
+        })
+    }
+
+    /// Prepares this runtime for a run of `wl`: its realm (reused when it serves `wl`, else new),
+    /// the run's slot, deadlines and memory limit.
+    pub(crate) async fn begin(
+        &mut self,
+        wl: &Arc<Workload>,
+        run_id: &str,
+        client: &reqwest::Client,
+    ) -> Result<Realm, String> {
+        self.heap.allow_growth(wl.memory_limit);
+        *self.deadlines.0.borrow_mut() = vec![None; wl.program.workflow.nodes.len()];
+        *self.program.borrow_mut() = Some(wl.program.clone());
+        let realm = match self.realm.take() {
+            Some(realm) if realm.workload.ptr_eq(&Arc::downgrade(wl)) => realm,
+            stale => {
+                drop(stale);
+                let realm = self.new_realm(wl, client).await?;
+                self.heap.allow_growth(wl.memory_limit);
+                realm
+            }
+        };
+        *self.run.borrow_mut() = CurrentRun {
+            id: run_id.to_owned(),
+            slot: realm.runs,
+        };
+        Ok(realm)
+    }
+
+    async fn new_realm(
+        &self,
+        wl: &Arc<Workload>,
+        client: &reqwest::Client,
+    ) -> Result<Realm, String> {
+        let started = Instant::now();
+        let context = AsyncContext::custom::<NodeIntrinsics>(&self.rt)
+            .await
+            .map_err(|e| format!("cannot create a JS context: {e}"))?;
+        let (make_run, globals_added) = context
+            .async_with(async |ctx| {
+                let hooks = install_host(&ctx, wl, client, &self.run, &self.host_calls)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "cannot set up the node API: {}",
+                            crate::executor::describe_exception(&ctx, e)
+                        )
+                    })?;
+                Ok::<_, String>((
+                    Persistent::save(&ctx, hooks.0),
+                    Persistent::save(&ctx, hooks.1),
+                ))
+            })
+            .await?;
+        let baseline_memory = self.heap.get();
+        tracing::debug!(
+            setup_us = started.elapsed().as_micros() as u64,
+            heap_bytes = baseline_memory,
+            "new JS realm"
+        );
+        wl.realms_created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Realm {
+            context,
+            workload: Arc::downgrade(wl),
+            make_run,
+            globals_added,
+            runs: 0,
+            baseline_memory,
+            memory_limit: wl.memory_limit,
+        })
+    }
+
+    /// Returns this runtime to the thread's pool after a run (called once the run's outcome is
+    /// on its way, so none of this delays it). `realm` comes back only when the run succeeded;
+    /// it is kept when it can serve another run without anything carrying over. Otherwise its
+    /// memory is collected and a fresh realm is set up now, so the next run does not wait.
+    pub(crate) async fn finish(
+        mut self,
+        realm: Option<(Realm, RunEnd)>,
+        wl: &Arc<Workload>,
+        client: &reqwest::Client,
+    ) {
+        *self.program.borrow_mut() = None;
+        // Host calls in flight and queued JavaScript jobs belong to the run that just ended; no
+        // later run may execute them, so this runtime goes.
+        if self.host_calls.get() > 0 || self.rt.is_job_pending().await {
+            return;
+        }
+        if POOL.with(|p| p.borrow().len()) >= POOLED_RUNTIMES {
+            return;
+        }
+        self.realm = realm.and_then(|(realm, end)| self.keep(realm, end));
+        if self.realm.is_none() {
+            // A dropped context's objects form cycles only the collector frees.
+            self.rt.run_gc().await;
+            *self.program.borrow_mut() = Some(wl.program.clone());
+            self.heap.allow_growth(wl.memory_limit);
+            match self.new_realm(wl, client).await {
+                Ok(realm) => self.realm = Some(realm),
+                Err(e) => tracing::debug!("cannot prepare a JS realm ahead of time: {e}"),
+            }
+            *self.program.borrow_mut() = None;
+        }
+        POOL.with(|p| p.borrow_mut().push(self));
+    }
+
+    /// The realm back, if it may serve another run.
+    fn keep(&self, mut realm: Realm, end: RunEnd) -> Option<Realm> {
+        realm.runs += 1;
+        if end.globals_added || realm.runs >= RUNS_PER_REALM {
+            return None;
+        }
+        // Earlier runs' module instances stay until the realm goes. (Garbage that merely awaits
+        // the collector counts too; a realm dropped for it is replaced, not lost.)
+        let grown = self.heap.get().saturating_sub(realm.baseline_memory);
+        (grown <= (realm.memory_limit / 4).min(MAX_RETAINED_HEAP)).then_some(realm)
+    }
+}
+
+/// What a successful run left behind in its realm.
+pub(crate) struct RunEnd {
+    pub(crate) globals_added: bool,
+}
+
+/// A context set up for one workload, with the host API's per-run hooks.
+pub(crate) struct Realm {
+    // Fields drop in order: the JS handles must go before their context (and its runtime).
+    make_run: Persistent<Function<'static>>,
+    globals_added: Persistent<Function<'static>>,
+    pub(crate) context: AsyncContext,
+    workload: Weak<Workload>,
+    /// Runs served so far; the current run's slot.
+    pub(crate) runs: usize,
+    baseline_memory: usize,
+    memory_limit: usize,
+}
+
+impl Realm {
+    /// The `ctx` factory for a new run.
+    pub(crate) fn make_run<'js>(&self, ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
+        self.make_run.clone().restore(ctx)
+    }
+
+    /// Whether the run added globals (then the realm must not serve another run).
+    pub(crate) fn globals_added(&self, ctx: &Ctx<'_>) -> rquickjs::Result<bool> {
+        self.globals_added.clone().restore(ctx)?.call(())
+    }
+}
+
+/// Per-node deadlines, read by the interrupt handler.
+#[derive(Default)]
+pub(crate) struct Deadlines(RefCell<Vec<Option<Instant>>>);
+
+impl Deadlines {
+    pub(crate) fn set(&self, node: usize, deadline: Option<Instant>) {
+        self.0.borrow_mut()[node] = deadline;
+    }
+
+    pub(crate) fn expired_node(&self, now: Instant) -> Option<usize> {
+        self.0
+            .borrow()
+            .iter()
+            .position(|d| d.is_some_and(|d| now >= d))
+    }
+}
+
+/// Counts a host call in flight until dropped.
+struct HostCall(Rc<Cell<usize>>);
+
+impl HostCall {
+    fn start(counter: &Rc<Cell<usize>>) -> Self {
+        counter.set(counter.get() + 1);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for HostCall {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// Installs the host API into a new realm and locks it down; returns `host.js`'s per-run hooks
+/// (`makeRun`, `globalsAdded`).
+async fn install_host<'js>(
+    ctx: &Ctx<'js>,
+    wl: &Workload,
+    client: &reqwest::Client,
+    run: &Rc<RefCell<CurrentRun>>,
+    host_calls: &Rc<Cell<usize>>,
+) -> rquickjs::Result<(Function<'js>, Function<'js>)> {
+    let calls = host_calls.clone();
+    let cap = wl.fetch.clone();
+    let redactor = wl.secrets.redactor().clone();
+    let client = client.clone();
+    let native_fetch = Function::new(
+        ctx.clone(),
+        Async(
+            move |url: String, method: String, headers: String, body: Opt<Option<String>>| {
+                let cap = cap.clone();
+                let client = client.clone();
+                let redactor = redactor.clone();
+                let in_flight = HostCall::start(&calls);
+                async move {
+                    let _in_flight = in_flight;
+                    let headers: Vec<(String, String)> =
+                        serde_json::from_str(&headers).unwrap_or_default();
+                    let req = FetchRequest {
+                        url,
+                        method,
+                        headers,
+                        body: body.0.flatten(),
+                    };
+                    let reply = match fetch::perform(&client, &cap, req).await {
+                        Ok((meta, body)) => vec![
+                            "ok".to_owned(),
+                            serde_json::to_string(&meta).unwrap_or_default(),
+                            body,
+                        ],
+                        Err(message) => vec!["err".to_owned(), redactor.redact(&message)],
+                    };
+                    Ok::<_, rquickjs::Error>(reply)
+                }
+            },
+        ),
+    )?;
+    let redactor = wl.secrets.redactor().clone();
+    let run = run.clone();
+    let native_log = Function::new(
+        ctx.clone(),
+        move |node: String, level: String, message: String| {
+            let run = run.borrow();
+            let message = unslot(run.slot, &redactor.redact(&message));
+            let run_id = run.id.as_str();
+            let node = if node.is_empty() {
+                "console"
+            } else {
+                node.as_str()
+            };
+            match level.as_str() {
+                "error" => tracing::error!(target: "node", run_id, node, "{message}"),
+                "warn" => tracing::warn!(target: "node", run_id, node, "{message}"),
+                "debug" => tracing::debug!(target: "node", run_id, node, "{message}"),
+                _ => tracing::info!(target: "node", run_id, node, "{message}"),
+            }
+        },
+    )?;
+    let secrets = ctx.json_parse(wl.secrets_json.as_str())?;
+    let namespace: Object<'js> = Module::import(ctx, HOST_MODULE)?
+        .into_future::<Object<'js>>()
+        .await?;
+    let native_freeze = Function::new(ctx.clone(), crate::lockdown::freeze_reachable)?;
+    let setup_realm: Function<'js> = namespace.get("default")?;
+    let hooks: rquickjs::Array<'js> =
+        setup_realm.call((native_fetch, native_log, native_freeze, secrets))?;
+    Ok((hooks.get(0)?, hooks.get(1)?))
+}
