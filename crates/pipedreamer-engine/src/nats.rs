@@ -112,20 +112,98 @@ struct Ctx {
     workflow: String,
 }
 
-/// Runs the queue triggers of the first loaded workload until `stop` fires. Does nothing when the
+/// Runs the queue triggers of the loaded workload until `stop` fires. Does nothing when the
 /// workflow has no queue triggers; warns once and serves HTTP only without `config.nats_url`.
-/// Trigger or URL changes in a `dev` reload take effect on restart; runs always use the current
-/// workload.
+/// When a reload (`pipedreamer dev`) changes the triggers, the URL or the token, the old
+/// subscriptions are drained (started runs finish) and the new ones made; runs always use the
+/// current workload.
 pub async fn run(state: Arc<EngineState>, options: NatsOptions, stop: CancellationToken) {
-    let workload = loop {
-        if let Some(w) = state.workload() {
-            break w;
+    loop {
+        let workload = loop {
+            if let Some(w) = state.workload() {
+                break w;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(RELOAD_POLL) => {}
+            }
+        };
+        let generation = stop.child_token();
+        let serving = async {
+            serve_queues(&state, &workload, options.clone(), &generation).await;
+            // Nothing to serve (or it failed to start): wait for a change or the stop.
+            generation.cancelled().await;
+        };
+        tokio::join!(serving, cancel_on_change(&state, &workload, &generation));
+        if stop.is_cancelled() {
+            return;
         }
+        tracing::info!(target: "nats", "queue triggers changed; subscribing again");
+    }
+}
+
+/// How often a reload is checked for queue changes.
+const RELOAD_POLL: Duration = Duration::from_millis(500);
+
+/// What the subscriptions depend on: the URL, the triggers and the token.
+#[derive(PartialEq)]
+struct QueueSetup {
+    url: Option<String>,
+    /// Subject, stream and durable of each queue trigger.
+    triggers: Vec<(String, Option<String>, Option<String>)>,
+    token: Option<String>,
+}
+
+impl QueueSetup {
+    fn of(w: &Workload) -> Self {
+        let wf = &w.program.workflow;
+        let triggers = wf
+            .triggers
+            .iter()
+            .filter_map(|t| match t {
+                pipedreamer_spec::Trigger::Queue(q) => {
+                    Some((q.subject.clone(), q.stream.clone(), q.durable.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        Self {
+            url: wf.config.nats_url.clone(),
+            triggers,
+            token: w.secrets.lookup(TOKEN_SECRET),
+        }
+    }
+}
+
+/// Cancels `generation` once the workload in service needs other subscriptions than `current`.
+async fn cancel_on_change(
+    state: &EngineState,
+    current: &Arc<Workload>,
+    generation: &CancellationToken,
+) {
+    let setup = QueueSetup::of(current);
+    loop {
         tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = generation.cancelled() => return,
+            _ = tokio::time::sleep(RELOAD_POLL) => {}
         }
-    };
+        if let Some(w) = state.workload()
+            && !Arc::ptr_eq(&w, current)
+            && QueueSetup::of(&w) != setup
+        {
+            generation.cancel();
+            return;
+        }
+    }
+}
+
+/// Serves the queue triggers of `workload` until `stop` fires.
+async fn serve_queues(
+    state: &Arc<EngineState>,
+    workload: &Arc<Workload>,
+    options: NatsOptions,
+    stop: &CancellationToken,
+) {
     let triggers: Vec<QueueTrigger> = workload
         .program
         .workflow
@@ -145,14 +223,14 @@ pub async fn run(state: Arc<EngineState>, options: NatsOptions, stop: Cancellati
             triggers = triggers.len(),
             "queue triggers are configured but `config.nats_url` is not: serving HTTP only"
         );
-        set_readiness(&state, "not configured", None);
+        set_readiness(state, "not configured", None);
         return;
     };
-    let client = match connect(&state, &workload, &url).await {
+    let client = match connect(state, workload, &url).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(target: "nats", "{e}; serving HTTP only");
-            set_readiness(&state, "error", Some(e.to_string()));
+            set_readiness(state, "error", Some(e.to_string()));
             return;
         }
     };
@@ -478,55 +556,124 @@ async fn consume_jetstream(
                 }
             }
         };
-        let batch = ctx.options.max_in_flight.clamp(1, 256);
-        let mut messages = match consumer
-            .stream()
-            .max_messages_per_batch(batch)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(target: "nats", %stream, %durable, "cannot start pulling: {e}; retrying");
-                tokio::select! {
-                    _ = stop.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'setup,
-                }
-            }
-        };
         if !last_error.is_empty() || attempt > 0 {
             last_error.clear();
             attempt = 0;
         }
         tracing::info!(target: "nats", subject = %trigger.subject, %stream, %durable, "consuming JetStream");
+        // One pull request at a time, for exactly as many messages as there are free run slots,
+        // so this engine never holds messages it has not started: at shutdown, nothing waits
+        // for ack_wait to reach another replica.
+        let mut failed_pulls: u32 = 0;
         loop {
-            let Some(permit) = acquire(&ctx.slots, stop).await else {
-                // Messages the client fetched but did not start are redelivered after ack_wait.
+            let Some(permits) = acquire_up_to(&ctx.slots, PULL_BATCH_MAX, stop).await else {
                 return Ok(());
             };
-            let next = tokio::select! {
+            let pull = consumer
+                .batch()
+                .max_messages(permits.len())
+                .expires(PULL_EXPIRES)
+                .messages();
+            let mut delivered = tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
-                m = messages.next() => m,
+                r = pull => match r {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        tracing::warn!(target: "nats", %stream, %durable, "cannot pull messages: {e}; setting the consumer up again");
+                        sleep_or_stop(Duration::from_secs(1), stop).await;
+                        continue 'setup;
+                    }
+                },
             };
-            match next {
-                Some(Ok(message)) => {
-                    let (ctx2, trigger, stream) = (ctx.clone(), trigger.clone(), stream.clone());
-                    ctx.handlers.spawn(async move {
-                        handle_jetstream(&ctx2, &trigger, &stream, message, permit).await
-                    });
-                }
-                // Missed heartbeats while disconnected and the like: the stream carries on.
-                Some(Err(e)) => {
-                    tracing::debug!(target: "nats", %stream, %durable, "pull error: {e}");
-                }
-                None => {
-                    tracing::warn!(target: "nats", %stream, %durable, "JetStream consumer ended; setting it up again");
-                    continue 'setup;
+            let mut permits = permits;
+            loop {
+                let next = tokio::select! {
+                    _ = stop.cancelled() => {
+                        hand_back_unstarted(&mut delivered, &stream).await;
+                        return Ok(());
+                    }
+                    m = delivered.next() => m,
+                };
+                match next {
+                    Some(Ok(message)) => {
+                        failed_pulls = 0;
+                        let permit = match permits.pop() {
+                            Some(p) => p,
+                            None => match acquire(&ctx.slots, stop).await {
+                                Some(p) => p,
+                                None => {
+                                    ack(&message, AckKind::Nak(None), &stream, 0).await;
+                                    return Ok(());
+                                }
+                            },
+                        };
+                        let (ctx2, trigger, stream) =
+                            (ctx.clone(), trigger.clone(), stream.clone());
+                        ctx.handlers.spawn(async move {
+                            handle_jetstream(&ctx2, &trigger, &stream, message, permit).await
+                        });
+                    }
+                    // A consumer deleted under us and the like: after a few, set it up again.
+                    Some(Err(e)) => {
+                        failed_pulls += 1;
+                        tracing::debug!(target: "nats", %stream, %durable, "pull error: {e}");
+                        if failed_pulls >= 3 {
+                            tracing::warn!(target: "nats", %stream, %durable, "pulling keeps failing ({e}); setting the consumer up again");
+                            sleep_or_stop(Duration::from_secs(1), stop).await;
+                            continue 'setup;
+                        }
+                        break;
+                    }
+                    // The pull request is complete (all delivered, or it expired).
+                    None => break,
                 }
             }
         }
+    }
+}
+
+/// Largest pull request: more would only hold slots a core subscription could use.
+const PULL_BATCH_MAX: usize = 256;
+/// How long a pull request waits for messages before the next one is made.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+/// Waits for one free run slot, then takes up to `max` free slots without waiting.
+async fn acquire_up_to(
+    slots: &Arc<Semaphore>,
+    max: usize,
+    stop: &CancellationToken,
+) -> Option<Vec<OwnedSemaphorePermit>> {
+    let mut permits = vec![acquire(slots, stop).await?];
+    while permits.len() < max {
+        match slots.clone().try_acquire_owned() {
+            Ok(p) => permits.push(p),
+            Err(_) => break,
+        }
+    }
+    Some(permits)
+}
+
+async fn sleep_or_stop(delay: Duration, stop: &CancellationToken) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = tokio::time::sleep(delay) => {}
+    }
+}
+
+/// At shutdown: messages of the open pull request that arrive now are handed straight back
+/// (nak without delay) rather than left to ack_wait. The request asked only for messages this
+/// engine had slots for, so these are few; stops after 100 ms without one.
+async fn hand_back_unstarted(delivered: &mut jetstream::consumer::pull::Batch, stream: &str) {
+    let mut returned = 0u32;
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(100), delivered.next()).await
+    {
+        let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+        ack(&message, AckKind::Nak(None), stream, sequence).await;
+        returned += 1;
+    }
+    if returned > 0 {
+        tracing::info!(target: "nats", %stream, returned, "handed back messages that arrived during shutdown");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Queue triggers against a real `nats-server` (one per test): queue groups, request-reply,
-//! auth, TLS, JetStream ack/nak/redelivery and shutdown, all through the real engine binary.
+//! auth, TLS, JetStream ack/nak/redelivery and shutdown through the real engine binary, and a
+//! `dev`-style reload through the library.
 
 mod common;
 
@@ -599,4 +600,85 @@ async fn sigterm_during_a_jetstream_burst_loses_no_message() {
         .chain(handled_ids(&second.logs()))
         .collect();
     assert_eq!(ids, (0..40).collect::<BTreeSet<_>>(), "messages lost");
+}
+
+#[tokio::test]
+async fn sigterm_leaves_no_message_waiting_for_ack_wait() {
+    let port = slow_server().await;
+    let JetStreamRig {
+        nats: _server,
+        c,
+        stream,
+        wf,
+    } = jetstream_rig("{type: queue, subject: ev.handback, stream: EV}").await;
+    // A long ack wait: a message the first engine fetched but did not start could only reach
+    // the second engine after two minutes.
+    let args = ["--nats-max-in-flight", "4", "--nats-ack-wait", "120s"];
+    let mut first = start(&wf, None, &args, &[]);
+    for id in 0..30 {
+        publish(
+            &c,
+            "ev.handback",
+            json!({ "id": id, "sleep": 300, "port": port }),
+        )
+        .await;
+    }
+    first
+        .wait_for_log("handled [", 4, Duration::from_secs(15))
+        .await;
+    first.signal("TERM");
+    let status = first.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "{}", first.logs());
+    assert_eq!(first.count("handling ["), first.count("handled ["));
+
+    let second = start(&wf, None, &args, &[]);
+    wait_until_settled(&stream, "q", Duration::from_secs(30)).await;
+    let ids: BTreeSet<u64> = handled_ids(&first.logs())
+        .into_iter()
+        .chain(handled_ids(&second.logs()))
+        .collect();
+    assert_eq!(ids, (0..30).collect::<BTreeSet<_>>(), "messages lost");
+}
+
+#[tokio::test]
+async fn a_reload_with_other_queue_triggers_subscribes_again() {
+    use pipedreamer_sandbox::{PoolOptions, Program, Sandbox, Secrets, Workload};
+    let server = NatsServer::start(NatsConfig::default());
+    let c = client(&server.url()).await;
+    let workload = |trigger: &str| {
+        let yaml = workflow(Some(&server.url()), trigger);
+        let files = vec![("workflow.yaml", yaml.as_str()), ("main.js", NODE)];
+        let source = pipedreamer_spec::source::MemorySource::from_pairs(files);
+        let program = Program::load(&source).unwrap_or_else(|d| panic!("{d:#?}"));
+        Workload::new(program, Secrets::new(json!({}))).0
+    };
+    let sandbox = Sandbox::start(PoolOptions { workers: 1 }).unwrap();
+    let state = pipedreamer_engine::state::EngineState::new(
+        sandbox,
+        Some(workload("{type: queue, subject: reload.a}")),
+        None,
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let queues = tokio::spawn(pipedreamer_engine::nats::run(
+        state.clone(),
+        Default::default(),
+        stop.clone(),
+    ));
+    wait_for_responder(&c, "reload.a").await;
+
+    state.replace(workload("{type: queue, subject: reload.b}"));
+    wait_for_responder(&c, "reload.b").await;
+    let reply = request(&c, "reload.b", r#"{"via": "b"}"#).await.unwrap();
+    assert_eq!(reply["output"]["echo"], json!({"via": "b"}));
+    assert_eq!(
+        request(&c, "reload.a", "{}").await.unwrap_err(),
+        async_nats::RequestErrorKind::NoResponders,
+        "the old subject is still served"
+    );
+
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), queues)
+        .await
+        .expect("queue triggers did not stop")
+        .unwrap();
 }
