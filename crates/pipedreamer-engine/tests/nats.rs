@@ -565,63 +565,20 @@ async fn sigterm_during_a_request_burst_answers_every_taken_request() {
     assert_eq!(ids, (0..60).collect::<BTreeSet<_>>());
 }
 
-#[tokio::test]
-async fn sigterm_during_a_jetstream_burst_loses_no_message() {
+/// Publishes `count` slow messages to `subject`, stops a first engine with SIGTERM mid-burst,
+/// then starts a second one: every message must be handled exactly by one of them within
+/// `settle` (started runs finish on the first; the rest go to the second).
+async fn sigterm_mid_burst(subject: &str, count: u64, args: &[&str], settle: Duration) {
     let port = slow_server().await;
     let JetStreamRig {
         nats: _server,
         c,
         stream,
         wf,
-    } = jetstream_rig("{type: queue, subject: ev.burst, stream: EV}").await;
-    let args = ["--nats-max-in-flight", "5", "--nats-ack-wait", "1s"];
-    let mut first = start(&wf, None, &args, &[]);
-    for id in 0..40 {
-        publish(
-            &c,
-            "ev.burst",
-            json!({ "id": id, "sleep": 200, "port": port }),
-        )
-        .await;
-    }
-    first
-        .wait_for_log("handled [", 5, Duration::from_secs(15))
-        .await;
-    first.signal("TERM");
-    let status = first.wait_exit(Duration::from_secs(30)).await;
-    assert_eq!(status.code(), Some(0), "{}", first.logs());
-    // Whatever the first engine started, it finished: started == finished.
-    assert_eq!(first.count("handling ["), first.count("handled ["));
-
-    let second = start(&wf, None, &args, &[]);
-    wait_until_settled(&stream, "q", Duration::from_secs(30)).await;
-    let ids: BTreeSet<u64> = handled_ids(&first.logs())
-        .into_iter()
-        .chain(handled_ids(&second.logs()))
-        .collect();
-    assert_eq!(ids, (0..40).collect::<BTreeSet<_>>(), "messages lost");
-}
-
-#[tokio::test]
-async fn sigterm_leaves_no_message_waiting_for_ack_wait() {
-    let port = slow_server().await;
-    let JetStreamRig {
-        nats: _server,
-        c,
-        stream,
-        wf,
-    } = jetstream_rig("{type: queue, subject: ev.handback, stream: EV}").await;
-    // A long ack wait: a message the first engine fetched but did not start could only reach
-    // the second engine after two minutes.
-    let args = ["--nats-max-in-flight", "4", "--nats-ack-wait", "120s"];
-    let mut first = start(&wf, None, &args, &[]);
-    for id in 0..30 {
-        publish(
-            &c,
-            "ev.handback",
-            json!({ "id": id, "sleep": 300, "port": port }),
-        )
-        .await;
+    } = jetstream_rig(&format!("{{type: queue, subject: {subject}, stream: EV}}")).await;
+    let mut first = start(&wf, None, args, &[]);
+    for id in 0..count {
+        publish(&c, subject, json!({ "id": id, "sleep": 300, "port": port })).await;
     }
     first
         .wait_for_log("handled [", 4, Duration::from_secs(15))
@@ -629,15 +586,30 @@ async fn sigterm_leaves_no_message_waiting_for_ack_wait() {
     first.signal("TERM");
     let status = first.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(0), "{}", first.logs());
+    // Whatever the first engine started, it finished: started == finished.
     assert_eq!(first.count("handling ["), first.count("handled ["));
 
-    let second = start(&wf, None, &args, &[]);
-    wait_until_settled(&stream, "q", Duration::from_secs(30)).await;
+    let second = start(&wf, None, args, &[]);
+    wait_until_settled(&stream, "q", settle).await;
     let ids: BTreeSet<u64> = handled_ids(&first.logs())
         .into_iter()
         .chain(handled_ids(&second.logs()))
         .collect();
-    assert_eq!(ids, (0..30).collect::<BTreeSet<_>>(), "messages lost");
+    assert_eq!(ids, (0..count).collect::<BTreeSet<_>>(), "messages lost");
+}
+
+#[tokio::test]
+async fn sigterm_during_a_jetstream_burst_loses_no_message() {
+    let args = ["--nats-max-in-flight", "5", "--nats-ack-wait", "1s"];
+    sigterm_mid_burst("ev.burst", 40, &args, Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+async fn sigterm_leaves_no_message_waiting_for_ack_wait() {
+    // A long ack wait: a message the first engine fetched but did not start could only reach
+    // the second engine after two minutes.
+    let args = ["--nats-max-in-flight", "4", "--nats-ack-wait", "120s"];
+    sigterm_mid_burst("ev.handback", 30, &args, Duration::from_secs(30)).await;
 }
 
 #[tokio::test]

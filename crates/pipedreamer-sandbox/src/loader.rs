@@ -56,9 +56,11 @@ fn with_program<T>(
     }
 }
 
-pub(crate) struct ProgramResolver(pub(crate) CurrentProgram);
+/// Resolves and loads the modules of the current program (rquickjs wants one of each).
+#[derive(Clone)]
+pub(crate) struct ProgramModules(pub(crate) CurrentProgram);
 
-impl Resolver for ProgramResolver {
+impl Resolver for ProgramModules {
     fn resolve<'js>(
         &mut self,
         _ctx: &Ctx<'js>,
@@ -87,9 +89,7 @@ impl Resolver for ProgramResolver {
     }
 }
 
-pub(crate) struct ProgramLoader(pub(crate) CurrentProgram);
-
-impl Loader for ProgramLoader {
+impl Loader for ProgramModules {
     fn load<'js>(
         &mut self,
         ctx: &Ctx<'js>,

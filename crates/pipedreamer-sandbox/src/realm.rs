@@ -15,7 +15,7 @@
 use crate::Workload;
 use crate::fetch::{self, FetchRequest};
 use crate::heap::{CountingMalloc, HeapSize};
-use crate::loader::{CurrentProgram, ProgramLoader, ProgramResolver, unslot};
+use crate::loader::{CurrentProgram, ProgramModules, unslot};
 use crate::program::HOST_MODULE;
 use rquickjs::context::intrinsic;
 use rquickjs::function::{Async, Opt};
@@ -93,11 +93,8 @@ impl PooledRuntime {
         })))
         .await;
         let program: CurrentProgram = Default::default();
-        rt.set_loader(
-            ProgramResolver(program.clone()),
-            ProgramLoader(program.clone()),
-        )
-        .await;
+        let modules = ProgramModules(program.clone());
+        rt.set_loader(modules.clone(), modules).await;
         Ok(Self {
             rt,
             deadlines,

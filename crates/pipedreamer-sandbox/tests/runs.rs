@@ -25,6 +25,28 @@ async fn run(sb: &Sandbox, wl: &Arc<Workload>, input: Value) -> (RunOutcome, Val
     (out, json)
 }
 
+/// A one-node workflow (`a.js`) with extra top-level YAML (e.g. a `config:` line).
+fn one_node_with(yaml: &str, js: &str) -> Arc<Workload> {
+    workload(
+        &format!("name: r\nversion: \"1\"\n{yaml}nodes:\n  - {{id: a, file: a.js}}\n"),
+        &[("a.js", js)],
+        json!({}),
+    )
+}
+
+fn one_node(js: &str) -> Arc<Workload> {
+    one_node_with("", js)
+}
+
+/// Runs `wl` `runs` times on one sandbox; every run must return `expected`.
+async fn assert_every_run_returns(wl: &Arc<Workload>, runs: usize, expected: Value) {
+    let sb = sandbox();
+    for _ in 0..runs {
+        let (_, json) = run(&sb, wl, json!({})).await;
+        assert_eq!(json["output"], expected, "{json}");
+    }
+}
+
 const DIAMOND: &str = "name: d\nversion: \"1\"\nnodes:\n  - {id: a, file: a.ts}\n  - {id: b, file: b.js, depends_on: [a]}\n  - {id: c, file: c.js, depends_on: [a]}\n  - {id: d, file: d.js, depends_on: [b, c]}\n";
 
 #[tokio::test]
@@ -146,27 +168,10 @@ async fn memory_bombs_hit_the_run_limit() {
 
 #[tokio::test]
 async fn runs_do_not_share_state() {
-    let wl = workload(
-        "name: s\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
-        &[(
-            "a.js",
-            "let calls = 0;\nexport default () => { globalThis.seen = (globalThis.seen || 0) + 1; calls++; return [calls, globalThis.seen] }",
-        )],
-        json!({}),
+    let wl = one_node(
+        "let calls = 0;\nexport default () => { globalThis.seen = (globalThis.seen || 0) + 1; calls++; return [calls, globalThis.seen] }",
     );
-    let sb = sandbox();
-    for _ in 0..3 {
-        let (_, json) = run(&sb, &wl, json!({})).await;
-        assert_eq!(json["output"], json!([1, 1]));
-    }
-}
-
-fn one_node(js: &str) -> Arc<Workload> {
-    workload(
-        "name: r\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
-        &[("a.js", js)],
-        json!({}),
-    )
+    assert_every_run_returns(&wl, 3, json!([1, 1])).await;
 }
 
 #[tokio::test]
@@ -186,12 +191,8 @@ async fn module_state_is_per_run_while_realms_are_reused() {
         ],
         json!({}),
     );
-    let sb = sandbox();
-    for _ in 0..150 {
-        let (_, json) = run(&sb, &wl, json!({})).await;
-        // Both nodes of a run share one instance of counter.js; no run sees another's.
-        assert_eq!(json["output"], json!([1, 1, 2]), "{json}");
-    }
+    // Both nodes of a run share one instance of counter.js; no run sees another's.
+    assert_every_run_returns(&wl, 150, json!([1, 1, 2])).await;
     let realms = wl.realms_created();
     assert!(
         (2..=12).contains(&realms),
@@ -238,19 +239,12 @@ async fn builtins_are_frozen_so_runs_cannot_change_them_for_later_runs() {
           return results;
         }"#,
     );
-    let sb = sandbox();
-    for _ in 0..3 {
-        let (_, json) = run(&sb, &wl, json!({})).await;
-        assert_eq!(
-            json["output"],
-            json!({"arrayProto": "refused", "objectToString": "refused", "json": "refused", "console": "refused", "random": "refused", "errorLimit": "refused", "clean": true,
+    assert_every_run_returns(&wl, 3, json!({"arrayProto": "refused", "objectToString": "refused", "json": "refused", "console": "refused", "random": "refused", "errorLimit": "refused", "clean": true,
                 // Setters left on builtins; each only acts on its receiver or throws (a new one
                 // in a QuickJS upgrade must be reviewed: it may store realm state).
-                "setters": ["Symbol(Symbol.toStringTag)", "__proto__", "arguments", "caller", "constructor", "stack"]})
-        );
-    }
+                "setters": ["Symbol(Symbol.toStringTag)", "__proto__", "arguments", "caller", "constructor", "stack"]})).await;
     let uncaught = one_node("export default () => { Array.prototype.evil = 1 }");
-    let (_, json) = run(&sb, &uncaught, json!({})).await;
+    let (_, json) = run(&sandbox(), &uncaught, json!({})).await;
     let message = json["error"]["message"].as_str().unwrap();
     assert!(message.contains("TypeError"), "{message}");
     assert!(
@@ -300,34 +294,28 @@ async fn a_run_cannot_import_other_runs_modules_or_the_host() {
           return results;
         }"#,
     );
-    let sb = sandbox();
-    for _ in 0..3 {
-        let (_, json) = run(&sb, &wl, json!({})).await;
-        assert_eq!(
-            json["output"],
-            json!([
-                "refused",
-                "refused",
-                "refused",
-                "refused",
-                "refused",
-                "imported ./a.js"
-            ])
-        );
-    }
+    assert_every_run_returns(
+        &wl,
+        3,
+        json!([
+            "refused",
+            "refused",
+            "refused",
+            "refused",
+            "refused",
+            "imported ./a.js"
+        ]),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn module_state_kept_by_earlier_runs_does_not_starve_later_ones() {
     // Each run's module instance keeps ~6 MiB alive until its realm goes; without dropping
     // grown realms, the 16 MiB per-run limit would be hit within a few runs.
-    let wl = workload(
-        "name: big\nversion: \"1\"\nconfig: {memory_limit: 16Mi}\nnodes:\n  - {id: a, file: a.js}\n",
-        &[(
-            "a.js",
-            "const table = Array.from({ length: 100000 }, (_, i) => 'row-' + i);\nexport default () => table.length",
-        )],
-        json!({}),
+    let wl = one_node_with(
+        "config: {memory_limit: 16Mi}\n",
+        "const table = Array.from({ length: 100000 }, (_, i) => 'row-' + i);\nexport default () => table.length",
     );
     let sb = sandbox();
     for _ in 0..40 {
