@@ -6,6 +6,7 @@
 //! (pooled runtimes, realms reused across runs) → `host.js` (the node-visible API, lockdown) →
 //! [`capabilities`] (what a fetch may do) → [`fetch`] (the HTTP client).
 
+mod bytecode;
 pub mod capabilities;
 mod executor;
 pub mod fetch;

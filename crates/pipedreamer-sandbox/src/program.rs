@@ -1,8 +1,8 @@
-//! A loaded workflow: validated spec, DAG, and every module transpiled once and checked by
-//! QuickJS at load. Runs instantiate bytecode: each realm slot (see `realm`) has its own module
-//! names, so its bytecode is compiled the first time a run uses the slot and cached here.
+//! A loaded workflow: validated spec, DAG, and every module transpiled and compiled to QuickJS
+//! bytecode once, at load (under realm slot 0's names; see `bytecode` for the other slots), so a
+//! run only instantiates bytecode.
 
-use crate::loader::SourceModules;
+use crate::loader::{SourceModules, slot_name, unslot};
 use crate::transpile;
 use pipedreamer_spec::diagnostic::Diagnostic;
 use pipedreamer_spec::js_check;
@@ -11,7 +11,7 @@ use pipedreamer_spec::{Dag, Pos, Workflow};
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Module, Runtime};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// The module name of the host API (`host.js`).
 pub(crate) const HOST_MODULE: &str = "pipedreamer:host";
@@ -30,25 +30,11 @@ pub struct Program {
     host: Arc<[u8]>,
 }
 
-/// One workflow module: its JavaScript, and its bytecode per realm slot once a run compiled it.
+/// One workflow module: its JavaScript, and its bytecode under slot 0's name.
 #[derive(Debug)]
 pub(crate) struct WorkflowModule {
     pub(crate) javascript: String,
-    slots: Vec<OnceLock<Arc<[u8]>>>,
-}
-
-impl WorkflowModule {
-    /// The bytecode of this module under slot `slot`'s name, if a run compiled it already.
-    pub(crate) fn bytecode(&self, slot: usize) -> Option<&Arc<[u8]>> {
-        self.slots.get(slot)?.get()
-    }
-
-    /// Keeps the bytecode compiled for slot `slot` for later runs (first writer wins).
-    pub(crate) fn remember(&self, slot: usize, bytecode: Vec<u8>) {
-        if let Some(cell) = self.slots.get(slot) {
-            let _ = cell.set(Arc::from(bytecode));
-        }
-    }
+    pub(crate) template: Arc<[u8]>,
 }
 
 impl Program {
@@ -96,11 +82,15 @@ impl Program {
         sources.remove(HOST_MODULE);
         let modules = sources
             .into_iter()
-            .map(|(path, javascript)| {
-                let slots = (0..crate::realm::RUNS_PER_REALM)
-                    .map(|_| OnceLock::new())
-                    .collect();
-                (path, WorkflowModule { javascript, slots })
+            .filter_map(|(path, javascript)| {
+                let template = compiled.remove(&path)?;
+                Some((
+                    path,
+                    WorkflowModule {
+                        javascript,
+                        template,
+                    },
+                ))
             })
             .collect();
         Ok(Self {
@@ -146,14 +136,19 @@ fn compile(
         let mut out = BTreeMap::new();
         let mut errors = Vec::new();
         for (name, js) in sources {
-            let compiled = Module::declare(ctx.clone(), name.as_str(), js.as_str())
+            let module_name = if name == HOST_MODULE {
+                name.clone()
+            } else {
+                slot_name(0, name)
+            };
+            let compiled = Module::declare(ctx.clone(), module_name, js.as_str())
                 .and_then(|m| m.write(WriteOptions::default()));
             match compiled {
                 Ok(bytes) => {
                     out.insert(name.clone(), Arc::from(bytes));
                 }
                 Err(e) => {
-                    let msg = crate::executor::describe_exception(&ctx, e);
+                    let msg = unslot(0, &crate::executor::describe_exception(&ctx, e));
                     errors.push(Diagnostic::error("js-syntax", name, Pos::new(1, 1), msg));
                 }
             }

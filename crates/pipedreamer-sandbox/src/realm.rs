@@ -25,12 +25,14 @@ use std::rc::Rc;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-/// Runs one realm serves before it is replaced; also the number of module name slots.
-pub(crate) const RUNS_PER_REALM: usize = 64;
+/// Runs one realm serves at most before it is replaced (usually its heap limit comes first).
+pub(crate) const RUNS_PER_REALM: usize = 1024;
+// Slot numbers are eight digits wide (see `loader::slot_tag`).
+const _: () = assert!(RUNS_PER_REALM < 100_000_000);
 
 /// Heap growth a realm may keep from earlier runs (module instances) before it is replaced;
 /// a quarter of the run memory limit when that is smaller. Bounds a pooled realm's memory.
-const MAX_RETAINED_HEAP: usize = 4 << 20;
+const MAX_RETAINED_HEAP: usize = 1 << 20;
 
 /// Room for QuickJS's own recursion below the worker thread's stack.
 const MAX_JS_STACK: usize = 1024 * 1024;
@@ -196,7 +198,10 @@ impl PooledRuntime {
         if POOL.with(|p| p.borrow().len()) >= POOLED_RUNTIMES {
             return;
         }
-        self.realm = realm.and_then(|(realm, end)| self.keep(realm, end));
+        self.realm = match realm {
+            Some((realm, end)) => self.keep(realm, end).await,
+            None => None,
+        };
         if self.realm.is_none() {
             // A dropped context's objects form cycles only the collector frees.
             self.rt.run_gc().await;
@@ -212,15 +217,19 @@ impl PooledRuntime {
     }
 
     /// The realm back, if it may serve another run.
-    fn keep(&self, mut realm: Realm, end: RunEnd) -> Option<Realm> {
+    async fn keep(&self, mut realm: Realm, end: RunEnd) -> Option<Realm> {
         realm.runs += 1;
         if end.globals_added || realm.runs >= RUNS_PER_REALM {
             return None;
         }
-        // Earlier runs' module instances stay until the realm goes. (Garbage that merely awaits
-        // the collector counts too; a realm dropped for it is replaced, not lost.)
-        let grown = self.heap.get().saturating_sub(realm.baseline_memory);
-        (grown <= (realm.memory_limit / 4).min(MAX_RETAINED_HEAP)).then_some(realm)
+        // Earlier runs' module instances stay until the realm goes; garbage may only be waiting
+        // for the collector, so collect before giving the realm up.
+        let cap = (realm.memory_limit / 4).min(MAX_RETAINED_HEAP);
+        let grown = |heap: &HeapSize| heap.get().saturating_sub(realm.baseline_memory);
+        if grown(&self.heap) > cap {
+            self.rt.run_gc().await;
+        }
+        (grown(&self.heap) <= cap).then_some(realm)
     }
 }
 

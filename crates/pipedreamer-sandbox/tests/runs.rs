@@ -425,3 +425,24 @@ async fn non_json_return_values_fail_clearly() {
         "{json}"
     );
 }
+
+#[tokio::test]
+async fn modules_whose_names_cannot_be_renamed_in_bytecode_are_compiled_per_run() {
+    // A name outside Latin-1 is stored as UTF-16 in QuickJS bytecode, so the loader compiles the
+    // source for each run instead of renaming the bytecode; state must still be per run.
+    let wl = workload(
+        "name: u\nversion: \"1\"\nnodes:\n  - {id: a, file: nodes/zähler€.js}\n",
+        &[
+            (
+                "nodes/zähler€.js",
+                "import { bump } from './hilfe€.js';\nexport default () => bump()",
+            ),
+            (
+                "nodes/hilfe€.js",
+                "let n = 0;\nexport const bump = () => ++n;",
+            ),
+        ],
+        json!({}),
+    );
+    assert_every_run_returns(&wl, 5, json!(1)).await;
+}
