@@ -23,14 +23,13 @@ enum NodeFailure {
     Timeout,
 }
 
-/// Runs the workflow once and sends the outcome to `reply`. Returns the runtime to tidy up
-/// (see [`Release::finish`]), which the caller does when no request is waiting on it.
+/// Runs the workflow once and sends the outcome to `reply`, then tidies up its runtime.
 pub(crate) async fn execute(
     wl: &Arc<Workload>,
     req: RunRequest,
     client: &reqwest::Client,
     reply: tokio::sync::oneshot::Sender<RunOutcome>,
-) -> Option<Release> {
+) {
     let run_id = req
         .run_id
         .clone()
@@ -75,20 +74,15 @@ pub(crate) async fn execute(
         nodes,
         duration: started.elapsed(),
     });
-    release
+    if let Some(Release { runtime, realm }) = release {
+        runtime.finish(realm, wl, client).await;
+    }
 }
 
 /// A runtime to give back after a run, with its realm when the run succeeded.
-pub(crate) struct Release {
+struct Release {
     runtime: PooledRuntime,
     realm: Option<(Realm, RunEnd)>,
-}
-
-impl Release {
-    /// Returns the runtime to the pool; may set up a new realm (~1.5 ms of blocking work).
-    pub(crate) async fn finish(self, wl: &Arc<Workload>, client: &reqwest::Client) {
-        self.runtime.finish(self.realm, wl, client).await;
-    }
 }
 
 type NodeFuture<'js> =

@@ -3,7 +3,6 @@
 //! Runs are taken from one shared queue, so a thread stuck in a long synchronous node does not
 //! hold up work that other threads can take.
 
-use crate::executor::Release;
 use crate::outcome::{RunOutcome, RunRequest};
 use crate::{Workload, executor};
 use std::sync::Arc;
@@ -114,34 +113,14 @@ fn worker(rx: async_channel::Receiver<Job>) {
     local.block_on(&rt, async move {
         let client = crate::fetch::client();
         let slots = Arc::new(Semaphore::new(RUNS_PER_WORKER));
-        // Tidying a runtime after a run can block this thread for a while (a new realm). It is
-        // done here, between jobs: while it runs, this worker is not waiting on the queue, so
-        // new jobs go to a worker that can start them now.
-        let (tidy, mut to_tidy) =
-            tokio::sync::mpsc::unbounded_channel::<(Release, Arc<Workload>)>();
         loop {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 break;
             };
-            let job = tokio::select! {
-                biased;
-                Some((release, workload)) = to_tidy.recv() => {
-                    release.finish(&workload, &client).await;
-                    continue;
-                }
-                job = rx.recv() => match job {
-                    Ok(job) => job,
-                    Err(_) => break,
-                },
-            };
+            let Ok(job) = rx.recv().await else { break };
             let client = client.clone();
-            let tidy = tidy.clone();
             tokio::task::spawn_local(async move {
-                let release =
-                    executor::execute(&job.workload, job.request, &client, job.reply).await;
-                if let Some(release) = release {
-                    let _ = tidy.send((release, job.workload));
-                }
+                executor::execute(&job.workload, job.request, &client, job.reply).await;
                 drop(permit);
             });
         }
