@@ -197,7 +197,7 @@ async fn run_dag(
                                     timeout_message(&program.workflow.nodes[j]),
                                 )
                             }
-                            NodeFailure::Js(m) if heap.limit_hit() || is_out_of_memory(&m) => (
+                            NodeFailure::Js(_) if heap.limit_hit() => (
                                 i,
                                 FailureKind::Memory,
                                 format!(
@@ -327,10 +327,6 @@ fn humantime_duration(d: Duration) -> String {
     } else {
         format!("{}ms", d.as_millis())
     }
-}
-
-fn is_out_of_memory(message: &str) -> bool {
-    message.contains("out of memory")
 }
 
 /// One dependency: its output. Several: an object keyed by dependency id.

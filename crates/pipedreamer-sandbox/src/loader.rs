@@ -92,16 +92,15 @@ impl Resolver for ProgramModules {
             || Error::new_resolving(base, name),
             |program| {
                 let known = |path: &str| program.module(path).is_some();
-                match split_slot(base) {
-                    // From node code: a relative import, in the importer's slot.
-                    Some((slot, base_path)) if known(base_path) => resolve_import(base_path, name)
-                        .filter(|p| known(p))
-                        .map(|p| slot_name(slot, &p))
-                        .ok_or_else(|| refuse(base, name)),
-                    // From the executor: the host API or a node module by its slot name.
-                    _ if name == HOST_MODULE => Ok(name.to_owned()),
-                    _ if split_slot(name).is_some_and(|(_, p)| known(p)) => Ok(name.to_owned()),
-                    _ => Err(refuse(base, name)),
+                // From node code: a relative import, in the importer's slot.
+                if let Some(resolved) = resolve_in_slot(known, base, name) {
+                    return resolved;
+                }
+                // From the executor: the host API or a node module by its slot name.
+                if name == HOST_MODULE || split_slot(name).is_some_and(|(_, p)| known(p)) {
+                    Ok(name.to_owned())
+                } else {
+                    Err(refuse(base, name))
                 }
             },
         )
