@@ -88,7 +88,7 @@ pub async fn run_scheduler_with(
     let mut next: HashMap<String, DateTime<Utc>> = HashMap::new();
     loop {
         let Some(workload) = state.workload() else {
-            if sleep_or_stop(&stop, TICK).await {
+            if crate::sleep_or_stop(&stop, TICK).await {
                 return;
             }
             continue;
@@ -117,7 +117,7 @@ pub async fn run_scheduler_with(
         let sleep = (wake - clock.now())
             .to_std()
             .unwrap_or(Duration::from_millis(10));
-        if sleep_or_stop(&stop, clock.real_duration(sleep).min(TICK)).await {
+        if crate::sleep_or_stop(&stop, clock.real_duration(sleep).min(TICK)).await {
             return;
         }
     }
@@ -151,13 +151,6 @@ fn fire(
             r.remove(&k);
         }
     });
-}
-
-async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => true,
-        _ = tokio::time::sleep(d) => false,
-    }
 }
 
 #[cfg(test)]

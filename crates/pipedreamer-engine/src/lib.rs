@@ -116,3 +116,11 @@ pub async fn serve(
     }
     Ok(ShutdownReport { clean })
 }
+
+/// Sleeps for `d` unless `stop` fires first; `true` when it did (the caller should stop).
+pub(crate) async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}

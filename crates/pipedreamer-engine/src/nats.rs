@@ -123,9 +123,8 @@ pub async fn run(state: Arc<EngineState>, options: NatsOptions, stop: Cancellati
             if let Some(w) = state.workload() {
                 break w;
             }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(RELOAD_POLL) => {}
+            if crate::sleep_or_stop(&stop, RELOAD_POLL).await {
+                return;
             }
         };
         let generation = stop.child_token();
@@ -183,9 +182,8 @@ async fn cancel_on_change(
 ) {
     let setup = QueueSetup::of(current);
     loop {
-        tokio::select! {
-            _ = generation.cancelled() => return,
-            _ = tokio::time::sleep(RELOAD_POLL) => {}
+        if crate::sleep_or_stop(generation, RELOAD_POLL).await {
+            return;
         }
         if let Some(w) = state.workload()
             && !Arc::ptr_eq(&w, current)
@@ -550,10 +548,10 @@ async fn consume_jetstream(
                 attempt = attempt.saturating_add(1);
                 let delay =
                     backoff(Duration::from_millis(500), attempt).min(Duration::from_secs(10));
-                tokio::select! {
-                    _ = stop.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(delay) => continue 'setup,
+                if crate::sleep_or_stop(stop, delay).await {
+                    return Ok(());
                 }
+                continue 'setup;
             }
         };
         if !last_error.is_empty() || attempt > 0 {
@@ -566,7 +564,7 @@ async fn consume_jetstream(
         // for ack_wait to reach another replica.
         let mut failed_pulls: u32 = 0;
         loop {
-            let Some(permits) = acquire_up_to(&ctx.slots, PULL_BATCH_MAX, stop).await else {
+            let Some(mut permits) = acquire_up_to(&ctx.slots, PULL_BATCH_MAX, stop).await else {
                 return Ok(());
             };
             let pull = consumer
@@ -580,12 +578,11 @@ async fn consume_jetstream(
                     Ok(batch) => batch,
                     Err(e) => {
                         tracing::warn!(target: "nats", %stream, %durable, "cannot pull messages: {e}; setting the consumer up again");
-                        sleep_or_stop(Duration::from_secs(1), stop).await;
+                        crate::sleep_or_stop(stop, Duration::from_secs(1)).await;
                         continue 'setup;
                     }
                 },
             };
-            let mut permits = permits;
             loop {
                 let next = tokio::select! {
                     _ = stop.cancelled() => {
@@ -619,7 +616,7 @@ async fn consume_jetstream(
                         tracing::debug!(target: "nats", %stream, %durable, "pull error: {e}");
                         if failed_pulls >= 3 {
                             tracing::warn!(target: "nats", %stream, %durable, "pulling keeps failing ({e}); setting the consumer up again");
-                            sleep_or_stop(Duration::from_secs(1), stop).await;
+                            crate::sleep_or_stop(stop, Duration::from_secs(1)).await;
                             continue 'setup;
                         }
                         break;
@@ -651,13 +648,6 @@ async fn acquire_up_to(
         }
     }
     Some(permits)
-}
-
-async fn sleep_or_stop(delay: Duration, stop: &CancellationToken) {
-    tokio::select! {
-        _ = stop.cancelled() => {}
-        _ = tokio::time::sleep(delay) => {}
-    }
 }
 
 /// At shutdown: messages of the open pull request that arrive now are handed straight back
