@@ -3,9 +3,7 @@
 //! triggers left the workflow.
 
 use crate::{Cluster, Error, Manifests, is_not_found, labels};
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::Service;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use serde::Serialize;
 
@@ -26,6 +24,31 @@ fn apply_params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
+/// Server-side applies one object and records it as `Kind/name`.
+async fn apply_object<K>(
+    cluster: &Cluster,
+    object: &K,
+    report: &mut ApplyReport,
+) -> Result<(), Error>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let name = object.meta().name.clone().unwrap_or_default();
+    cluster
+        .api::<K>()
+        .patch(&name, &apply_params(), &Patch::Apply(object))
+        .await
+        .map_err(|e| cluster.error(format!("apply {kind} {name:?}"), e))?;
+    report.applied.push(format!("{kind}/{name}"));
+    Ok(())
+}
+
 /// Applies the manifests in order (Deployment, Service, CronJobs) and prunes stale CronJobs.
 pub async fn apply(cluster: &Cluster, manifests: &Manifests) -> Result<ApplyReport, Error> {
     let mut report = ApplyReport::default();
@@ -35,27 +58,12 @@ pub async fn apply(cluster: &Cluster, manifests: &Manifests) -> Result<ApplyRepo
         .name
         .clone()
         .unwrap_or_default();
-    cluster
-        .api::<Deployment>()
-        .patch(&name, &apply_params(), &Patch::Apply(&manifests.deployment))
-        .await
-        .map_err(|e| cluster.error(format!("apply Deployment {name:?}"), e))?;
-    report.applied.push(format!("Deployment/{name}"));
-    cluster
-        .api::<Service>()
-        .patch(&name, &apply_params(), &Patch::Apply(&manifests.service))
-        .await
-        .map_err(|e| cluster.error(format!("apply Service {name:?}"), e))?;
-    report.applied.push(format!("Service/{name}"));
-    let cron_api = cluster.api::<CronJob>();
+    apply_object(cluster, &manifests.deployment, &mut report).await?;
+    apply_object(cluster, &manifests.service, &mut report).await?;
     for cron in &manifests.cron_jobs {
-        let cron_name = cron.metadata.name.clone().unwrap_or_default();
-        cron_api
-            .patch(&cron_name, &apply_params(), &Patch::Apply(cron))
-            .await
-            .map_err(|e| cluster.error(format!("apply CronJob {cron_name:?}"), e))?;
-        report.applied.push(format!("CronJob/{cron_name}"));
+        apply_object(cluster, cron, &mut report).await?;
     }
+    let cron_api = cluster.api::<CronJob>();
     let keep = manifests.cron_job_names();
     let existing = cron_api
         .list_metadata(&ListParams::default().labels(&labels::cron_jobs_selector(&name)))
