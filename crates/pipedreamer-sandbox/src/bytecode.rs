@@ -5,7 +5,7 @@
 //! with non-Latin-1 characters is stored as UTF-16) or QuickJS refuses the result, the loader
 //! compiles the module's source instead.
 
-use crate::loader::slot_tag;
+use crate::slot::slot_tag;
 
 /// Bytecode format version this renaming was written against (QuickJS-ng's `BC_VERSION`).
 const BC_VERSION: u8 = 28;

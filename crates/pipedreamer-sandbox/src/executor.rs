@@ -6,12 +6,13 @@
 //! timeouts. The first failure ends the run: running nodes are cancelled, the rest skipped.
 
 use crate::Workload;
-use crate::loader::{slot_name, unslot};
+use crate::exception::describe_exception;
 use crate::outcome::*;
 use crate::realm::{Deadlines, PooledRuntime, Realm, RunEnd};
+use crate::slot::{slot_name, unslot};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use rquickjs::{CaughtError, Ctx, Function, Module, Object, Value};
+use rquickjs::{Ctx, Function, Module, Object, Value};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -27,13 +28,10 @@ enum NodeFailure {
 pub(crate) async fn execute(
     wl: &Arc<Workload>,
     req: RunRequest,
+    run_id: String,
     client: &reqwest::Client,
     reply: tokio::sync::oneshot::Sender<RunOutcome>,
 ) {
-    let run_id = req
-        .run_id
-        .clone()
-        .unwrap_or_else(crate::outcome::new_run_id);
     let started = Instant::now();
     let program = &wl.program;
     let n = program.workflow.nodes.len();
@@ -125,6 +123,8 @@ async fn run_dag(
     let result = realm
         .context
         .async_with(async |ctx| -> Result<(String, RunEnd), RunError> {
+            crate::realm::reseed_random(&ctx);
+            let dag = async {
             let setup = |e| {
                 internal(format!(
                     "cannot start the run: {}",
@@ -242,6 +242,38 @@ async fn run_dag(
             let output = leaf_output(&program.dag.leaves, &outputs, &program.workflow.nodes);
             let globals_added = realm.globals_added(&ctx).map_err(setup)?;
             Ok((output, RunEnd { globals_added }))
+            }
+            .await;
+            // Whatever the run left pending belongs to it and ends here, so it can never reach
+            // another run: an exception thrown by a job the run queued (QuickJS leaves it on the
+            // runtime) and a stop by the interrupt handler that no node reported.
+            let leftover = ctx
+                .has_exception()
+                .then(|| describe_exception(&ctx, rquickjs::Error::Exception));
+            let dag = dag?;
+            if let Some(j) = deadlines.interrupted() {
+                reports[j].status = NodeStatus::TimedOut;
+                return Err(RunError {
+                    node: Some(program.workflow.nodes[j].id.clone()),
+                    message: timeout_message(&program.workflow.nodes[j]),
+                    kind: FailureKind::Timeout,
+                });
+            }
+            if let Some(message) = leftover {
+                let kind = if heap.limit_hit() {
+                    FailureKind::Memory
+                } else {
+                    FailureKind::Thrown
+                };
+                return Err(RunError {
+                    node: None,
+                    message: format!(
+                        "a promise job or microtask the run queued failed after its node returned: {message}"
+                    ),
+                    kind,
+                });
+            }
+            Ok(dag)
         })
         .await;
     // A runtime that hit its memory limit or was interrupted may be in a poor state; start fresh.
@@ -405,44 +437,5 @@ async fn call_node<'js>(
             "node `{id}` returned a value that is not JSON-serializable: {}",
             describe_exception(&ctx, e)
         ))),
-    }
-}
-
-/// A readable message for a QuickJS error, taking the pending exception when there is one.
-pub(crate) fn describe_exception(ctx: &Ctx<'_>, e: rquickjs::Error) -> String {
-    if !e.is_exception() {
-        return e.to_string();
-    }
-    match CaughtError::from_error(ctx, e) {
-        CaughtError::Exception(ex) => {
-            let message = ex.message().unwrap_or_default();
-            let name: String = ex.get("name").unwrap_or_else(|_| "Error".into());
-            let frame = ex.stack().and_then(|s| {
-                s.lines()
-                    .map(str::trim)
-                    .find(|l| l.starts_with("at "))
-                    .map(str::to_owned)
-            });
-            let hint = if message.contains("is read-only") || message.contains("not extensible") {
-                " (builtins, globals, `ctx` and `ctx.secrets` are frozen so that runs cannot \
-                 affect each other; keep state in your own objects or module variables)"
-            } else {
-                ""
-            };
-            match frame {
-                Some(f) => format!("{name}: {message} ({f}){hint}"),
-                None => format!("{name}: {message}{hint}"),
-            }
-        }
-        CaughtError::Value(v) => {
-            let shown = ctx
-                .json_stringify(v.clone())
-                .ok()
-                .flatten()
-                .and_then(|s| s.to_string().ok())
-                .unwrap_or_else(|| format!("{v:?}"));
-            format!("uncaught {shown}")
-        }
-        CaughtError::Error(e) => e.to_string(),
     }
 }

@@ -2,7 +2,7 @@
 //! redirects (so a credential never follows a redirect to another host), and hard limits on time
 //! and size.
 
-use crate::capabilities::FetchCapability;
+use crate::capabilities::{Denied, FetchCapability};
 use reqwest::{Method, StatusCode, Url, header::HeaderName, header::HeaderValue};
 use serde::Serialize;
 use std::time::Duration;
@@ -12,6 +12,59 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body handed to node code.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 const MAX_REDIRECTS: usize = 10;
+
+/// Why a fetch failed, typed so that node code can tell a denial from a timeout (each kind is
+/// thrown as its own JavaScript error class; see [`FetchError::js_name`]). Messages never hold
+/// secrets: credentials are not part of any of them.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The capability refused the request (`NotCapable` in node code, like Deno's).
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// The request itself is malformed: URL, method or header (`TypeError`).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request or the response took too long (`TimeoutError`).
+    #[error("{0}")]
+    Timeout(String),
+    /// Connecting, sending or reading failed, or the redirects went wrong (`TypeError`, as the
+    /// fetch standard has it for network errors).
+    #[error("{0}")]
+    Network(String),
+    /// The response body is larger than [`MAX_RESPONSE_BYTES`] (`RangeError`).
+    #[error("response from `{0}` is larger than {max} MiB", max = MAX_RESPONSE_BYTES >> 20)]
+    TooLarge(String),
+    /// Buffering the body would take the run past its memory limit (`RangeError`).
+    #[error(
+        "the response from `{0}` does not fit in the run's memory limit (bodies count toward it)"
+    )]
+    MemoryLimit(String),
+}
+
+impl FetchError {
+    /// The JavaScript error class node code sees.
+    pub fn js_name(&self) -> &'static str {
+        match self {
+            Self::Denied(_) => "NotCapable",
+            Self::Timeout(_) => "TimeoutError",
+            Self::TooLarge(_) | Self::MemoryLimit(_) => "RangeError",
+            Self::Invalid(_) | Self::Network(_) => "TypeError",
+        }
+    }
+}
+
+/// Where response bodies are counted while they are buffered: the run's memory budget.
+pub trait BodyBudget {
+    /// Takes `bytes` more; `false` when that would exceed the budget.
+    fn take(&mut self, bytes: usize) -> bool;
+}
+
+/// No budget beyond [`MAX_RESPONSE_BYTES`] (for callers outside a run).
+impl BodyBudget for () {
+    fn take(&mut self, _: usize) -> bool {
+        true
+    }
+}
 
 /// What node code asked for.
 #[derive(Debug, Clone)]
@@ -42,8 +95,10 @@ pub struct ResponseMeta {
     pub headers: Vec<(String, String)>,
 }
 
-/// An HTTP client for node fetches: no automatic redirects, Rust-side DNS (the engine is static).
-pub fn client() -> reqwest::Client {
+/// An HTTP client for node fetches: no automatic redirects (every hop is checked here), Rust-side
+/// DNS (the engine is static). There is no fallback: a default client would follow redirects
+/// itself, past the capability checks, so failing to build this one is an error.
+pub fn client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .hickory_dns(true)
@@ -51,41 +106,51 @@ pub fn client() -> reqwest::Client {
         .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("pipedreamer/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
-/// Performs a fetch under `cap`. Errors are messages fit for node code (no secrets in them).
+/// Headers node code may not set: `host` would let a request for one origin carry another's
+/// name (and its credential) to a shared server; reqwest sets it from the URL.
+fn node_may_set(name: &str) -> bool {
+    !name.eq_ignore_ascii_case("host")
+}
+
+/// Performs a fetch under `cap`, buffering the body against `budget`.
 pub async fn perform(
     client: &reqwest::Client,
     cap: &FetchCapability,
     req: FetchRequest,
-) -> Result<(ResponseMeta, String), String> {
+    budget: &mut dyn BodyBudget,
+) -> Result<(ResponseMeta, String), FetchError> {
     let mut url: Url = req
         .url
         .parse()
-        .map_err(|e| format!("invalid URL `{}`: {e}", req.url))?;
+        .map_err(|e| FetchError::Invalid(format!("invalid URL `{}`: {e}", req.url)))?;
     let mut method = Method::from_bytes(req.method.as_bytes())
-        .map_err(|_| format!("invalid HTTP method `{}`", req.method))?;
+        .map_err(|_| FetchError::Invalid(format!("invalid HTTP method `{}`", req.method)))?;
     let mut body = req.body;
     let mut node_headers = req.headers;
+    node_headers.retain(|(k, _)| node_may_set(k));
     let first_origin = url.origin();
     for hop in 0..=MAX_REDIRECTS {
-        let host = cap.check(&url).map_err(|e| e.to_string())?;
+        let host = cap.check(&url)?;
         let mut builder = client.request(method.clone(), url.clone());
-        let credential = cap.credential_for(&host);
+        let credential = cap.credential_for(&url, &host)?;
         for (k, v) in &node_headers {
             if credential.is_some_and(|c| c.header.eq_ignore_ascii_case(k)) {
                 continue;
             }
             let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("invalid header name `{k}`"))?;
-            let value =
-                HeaderValue::from_str(v).map_err(|_| format!("invalid value for header `{k}`"))?;
+                .map_err(|_| FetchError::Invalid(format!("invalid header name `{k}`")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| FetchError::Invalid(format!("invalid value for header `{k}`")))?;
             builder = builder.header(name, value);
         }
         if let Some(c) = credential {
-            let mut value = HeaderValue::from_str(&c.value)
-                .map_err(|_| format!("the credential for `{host}` is not a valid header value"))?;
+            let mut value = HeaderValue::from_str(&c.value).map_err(|_| {
+                FetchError::Invalid(format!(
+                    "the credential for `{host}` is not a valid header value"
+                ))
+            })?;
             value.set_sensitive(true);
             builder = builder.header(c.header.as_str(), value);
         }
@@ -98,14 +163,14 @@ pub async fn perform(
             && let Some(location) = resp.headers().get(reqwest::header::LOCATION)
         {
             if hop == MAX_REDIRECTS {
-                return Err(format!("too many redirects fetching `{}`", req.url));
+                break;
             }
-            let location = location
-                .to_str()
-                .map_err(|_| "redirect with an invalid Location header".to_owned())?;
-            let next = url
-                .join(location)
-                .map_err(|e| format!("invalid redirect to `{location}`: {e}"))?;
+            let location = location.to_str().map_err(|_| {
+                FetchError::Network("redirect with an invalid Location header".to_owned())
+            })?;
+            let next = url.join(location).map_err(|e| {
+                FetchError::Network(format!("invalid redirect to `{location}`: {e}"))
+            })?;
             if next.origin() != first_origin {
                 // Like browsers: the node's own credentials do not cross origins.
                 node_headers.retain(|(k, _)| {
@@ -141,32 +206,36 @@ pub async fn perform(
                 })
                 .collect(),
         };
-        if resp
-            .content_length()
-            .is_some_and(|n| n as usize > MAX_RESPONSE_BYTES)
-        {
-            return Err(format!(
-                "response from `{url}` is larger than {} MiB",
-                MAX_RESPONSE_BYTES >> 20
-            ));
+        let declared = resp.content_length().map(|n| n as usize);
+        if declared.is_some_and(|n| n > MAX_RESPONSE_BYTES) {
+            return Err(FetchError::TooLarge(url.to_string()));
         }
+        // The body counts toward the run's memory limit while it is buffered here (and again
+        // once it is a JavaScript string), so parallel fetches cannot take the process past it.
         let mut resp = resp;
         let mut bytes = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&url, &e))? {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(format!(
-                    "response from `{url}` is larger than {} MiB",
-                    MAX_RESPONSE_BYTES >> 20
-                ));
+                return Err(FetchError::TooLarge(url.to_string()));
+            }
+            if !budget.take(chunk.len()) {
+                return Err(FetchError::MemoryLimit(url.to_string()));
             }
             bytes.extend_from_slice(&chunk);
         }
-        return Ok((meta, String::from_utf8_lossy(&bytes).into_owned()));
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        return Ok((meta, text));
     }
-    Err(format!("too many redirects fetching `{}`", req.url))
+    Err(FetchError::Network(format!(
+        "too many redirects fetching `{}`",
+        req.url
+    )))
 }
 
-fn describe(url: &Url, e: &reqwest::Error) -> String {
+fn describe(url: &Url, e: &reqwest::Error) -> FetchError {
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -181,5 +250,9 @@ fn describe(url: &Url, e: &reqwest::Error) -> String {
         msg.push_str(&s.to_string());
         source = s.source();
     }
-    msg
+    if e.is_timeout() {
+        FetchError::Timeout(msg)
+    } else {
+        FetchError::Network(msg)
+    }
 }

@@ -73,6 +73,40 @@ impl HeapSize {
     }
 }
 
+/// Bytes a run holds outside QuickJS (fetch bodies being buffered), counted against its memory
+/// limit like its JavaScript allocations until dropped.
+pub(crate) struct Reservation {
+    heap: HeapSize,
+    bytes: usize,
+}
+
+impl HeapSize {
+    /// An empty reservation on this heap.
+    pub(crate) fn reservation(&self) -> Reservation {
+        Reservation {
+            heap: self.clone(),
+            bytes: 0,
+        }
+    }
+}
+
+impl crate::fetch::BodyBudget for Reservation {
+    fn take(&mut self, bytes: usize) -> bool {
+        if !self.heap.admits(bytes) {
+            return false;
+        }
+        self.heap.add(bytes);
+        self.bytes += bytes;
+        true
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.heap.sub(self.bytes);
+    }
+}
+
 /// libc malloc with a running total and a limit.
 pub(crate) struct CountingMalloc(pub(crate) HeapSize);
 

@@ -58,6 +58,22 @@ export default function setupRealm(nativeFetch, nativeLog, nativeFreeze, secrets
     async json() { return JSON.parse(this.#take()); }
   }
 
+  // Typed fetch failures, so node code can tell a refusal from a timeout (like Deno's
+  // `Deno.errors.NotCapable`); also on `ctx.errors` for `instanceof` checks.
+  class NotCapable extends Error {}
+  Object.defineProperty(NotCapable.prototype, "name", { value: "NotCapable", writable: true, configurable: true });
+  class TimeoutError extends Error {}
+  Object.defineProperty(TimeoutError.prototype, "name", { value: "TimeoutError", writable: true, configurable: true });
+  const errors = Object.freeze({ NotCapable, TimeoutError });
+  const fetchError = (name, message) => {
+    switch (name) {
+      case "NotCapable": return new NotCapable(message);
+      case "TimeoutError": return new TimeoutError(message);
+      case "RangeError": return new RangeError(message);
+      default: return new TypeError(message);
+    }
+  };
+
   async function fetch(input, init) {
     init = init || {};
     const url = typeof input === "string" ? input : String(input && input.url !== undefined ? input.url : input);
@@ -69,7 +85,7 @@ export default function setupRealm(nativeFetch, nativeLog, nativeFreeze, secrets
       if (!headers.some(([k]) => k === "content-type")) headers.push(["content-type", "application/json"]);
     }
     const r = await nativeFetch(url, method, JSON.stringify(headers), body === undefined ? null : body);
-    if (r[0] !== "ok") throw new TypeError(r[1]);
+    if (r[0] !== "ok") throw fetchError(r[1], r[2]);
     return new Response(JSON.parse(r[1]), r[2]);
   }
 
@@ -92,14 +108,14 @@ export default function setupRealm(nativeFetch, nativeLog, nativeFreeze, secrets
   };
   globalThis.Headers = Headers;
   globalThis.Response = Response;
-  lockdown(nativeFreeze, [fetch]);
+  lockdown(nativeFreeze, [fetch, errors]);
   const globalCount = Reflect.ownKeys(globalThis).length;
 
   // Per run: the `ctx` factory for its nodes.
   function makeRun(runId, trigger) {
     const run = Object.freeze({ id: runId, trigger });
     return function makeCtx(nodeId) {
-      return Object.freeze({ secrets, fetch, log: makeLog(nodeId), run, node: Object.freeze({ id: nodeId }) });
+      return Object.freeze({ secrets, fetch, errors, log: makeLog(nodeId), run, node: Object.freeze({ id: nodeId }) });
     };
   }
   // After a run: did it add globals? (Then the realm is not reused.)

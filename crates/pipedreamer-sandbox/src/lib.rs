@@ -8,6 +8,7 @@
 
 mod bytecode;
 pub mod capabilities;
+mod exception;
 mod executor;
 pub mod fetch;
 mod heap;
@@ -18,11 +19,12 @@ mod pool;
 pub mod program;
 mod realm;
 pub mod secrets;
+mod slot;
 pub mod transpile;
 
 pub use capabilities::FetchCapability;
 pub use outcome::{FailureKind, NodeStatus, RunOutcome, RunRequest, RunStatus};
-pub use pool::{PoolError, PoolOptions, Sandbox};
+pub use pool::{PoolError, PoolHealth, PoolOptions, STUCK_GRACE, Sandbox};
 pub use program::Program;
 pub use secrets::{Redactor, Secrets};
 

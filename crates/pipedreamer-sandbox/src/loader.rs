@@ -6,6 +6,7 @@
 //! module state of an earlier run.
 
 use crate::program::{HOST_MODULE, Program};
+use crate::slot::{slot_name, split_slot};
 use pipedreamer_spec::js_check::resolve_import;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::{Ctx, Error, Module, Result, module::Declared};
@@ -13,32 +14,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// The prefix of slot `slot`'s module names.
-pub(crate) fn slot_tag(slot: usize) -> String {
-    format!("~{slot:08}/")
-}
-
-/// The module name of workflow module `path` in realm slot `slot`.
-pub(crate) fn slot_name(slot: usize, path: &str) -> String {
-    format!("{}{path}", slot_tag(slot))
-}
-
-/// Splits a slot module name into its slot and workflow path.
-fn split_slot(name: &str) -> Option<(usize, &str)> {
-    let (slot, path) = name.strip_prefix('~')?.split_once('/')?;
-    (slot.len() == 8).then_some(())?;
-    Some((slot.parse().ok()?, path))
-}
-
-/// Removes slot `slot`'s prefix from a message (stack traces name modules), so users see paths.
-pub(crate) fn unslot(slot: usize, message: &str) -> String {
-    if message.contains('~') {
-        message.replace(&slot_tag(slot), "")
-    } else {
-        message.to_owned()
-    }
-}
 
 /// Resolves `name` imported by `base`: relative, among `known` workflow paths, and in `base`'s
 /// slot. `None` when `base` is not a slot module name.
@@ -60,24 +35,54 @@ fn refuse(base: &str, name: &str) -> Error {
     )
 }
 
-/// The program a pooled runtime is currently running; swapped at the start of each run.
-pub(crate) type CurrentProgram = Rc<RefCell<Option<Arc<Program>>>>;
-
-/// Runs `f` with the current program, or fails like a missing module when none is set.
-fn with_program<T>(
-    current: &CurrentProgram,
-    missing: impl FnOnce() -> Error,
-    f: impl FnOnce(&Program) -> Result<T>,
-) -> Result<T> {
-    match current.borrow().as_ref() {
-        Some(program) => f(program),
-        None => Err(missing()),
-    }
+/// What a pooled runtime may load right now; the realm sets it around each run and while it
+/// installs the host API. Every import from any code (a node module, `eval`, `Function`, a
+/// callback) is resolved against it, so what decides is the run in progress, never the name of
+/// the importing module: that name is `<input>` for evaluated code and can be anything.
+#[derive(Default)]
+pub(crate) struct LoaderScope {
+    /// The program whose modules may load.
+    pub(crate) program: Option<Arc<Program>>,
+    /// The slot of the run in progress: only its module instances are reachable.
+    pub(crate) slot: Option<usize>,
+    /// Whether the host module may load: only while `realm::install_host` sets up a realm,
+    /// before any node code runs in it.
+    pub(crate) host: bool,
 }
+
+/// A runtime's [`LoaderScope`], shared with its resolver and loader.
+pub(crate) type CurrentProgram = Rc<RefCell<LoaderScope>>;
 
 /// Resolves and loads the modules of the current program (rquickjs wants one of each).
 #[derive(Clone)]
 pub(crate) struct ProgramModules(pub(crate) CurrentProgram);
+
+impl ProgramModules {
+    /// The module name `name` (imported by `base`) stands for, if this runtime may load it now.
+    fn resolve_name(&self, base: &str, name: &str) -> Result<String> {
+        let scope = self.0.borrow();
+        let (Some(program), Some(slot)) = (scope.program.as_ref(), scope.slot) else {
+            return if scope.host && name == HOST_MODULE {
+                Ok(name.to_owned())
+            } else {
+                Err(refuse(base, name))
+            };
+        };
+        let known = |path: &str| program.module(path).is_some();
+        let in_run = |resolved: (usize, &str)| resolved.0 == slot && known(resolved.1);
+        // A slot module name (how the executor imports a node module): this run's only.
+        if split_slot(name).is_some_and(in_run) {
+            return Ok(name.to_owned());
+        }
+        // A relative import from one of this run's modules, within the workflow.
+        if split_slot(base).is_some_and(|(base_slot, _)| base_slot == slot)
+            && let Some(resolved) = resolve_in_slot(known, base, name)
+        {
+            return resolved;
+        }
+        Err(refuse(base, name))
+    }
+}
 
 impl Resolver for ProgramModules {
     fn resolve<'js>(
@@ -87,23 +92,7 @@ impl Resolver for ProgramModules {
         name: &str,
         _attrs: Option<ImportAttributes<'js>>,
     ) -> Result<String> {
-        with_program(
-            &self.0,
-            || Error::new_resolving(base, name),
-            |program| {
-                let known = |path: &str| program.module(path).is_some();
-                // From node code: a relative import, in the importer's slot.
-                if let Some(resolved) = resolve_in_slot(known, base, name) {
-                    return resolved;
-                }
-                // From the executor: the host API or a node module by its slot name.
-                if name == HOST_MODULE || split_slot(name).is_some_and(|(_, p)| known(p)) {
-                    Ok(name.to_owned())
-                } else {
-                    Err(refuse(base, name))
-                }
-            },
-        )
+        self.resolve_name(base, name)
     }
 }
 
@@ -114,30 +103,35 @@ impl Loader for ProgramModules {
         name: &str,
         _attrs: Option<ImportAttributes<'js>>,
     ) -> Result<Module<'js, Declared>> {
-        with_program(
-            &self.0,
-            || Error::new_loading(name),
-            |program| {
-                if name == HOST_MODULE {
-                    return load_bytecode(ctx, program.host_bytecode());
+        // Loading follows resolving, but check again: nothing outside the scope ever loads.
+        let scope = self.0.borrow();
+        if scope.host && name == HOST_MODULE {
+            let program = scope
+                .program
+                .as_ref()
+                .ok_or_else(|| Error::new_loading(name))?;
+            return load_bytecode(ctx, program.host_bytecode());
+        }
+        let (Some(program), Some(current)) = (scope.program.as_ref(), scope.slot) else {
+            return Err(Error::new_loading(name));
+        };
+        let (slot, path) = split_slot(name)
+            .filter(|(slot, _)| *slot == current)
+            .ok_or_else(|| Error::new_loading(name))?;
+        let module = program
+            .module(path)
+            .ok_or_else(|| Error::new_loading(name))?;
+        if let Some(bytecode) = crate::bytecode::for_slot(&module.template, slot) {
+            match load_bytecode(ctx, &bytecode) {
+                Ok(m) => return Ok(m),
+                Err(e) => {
+                    // Compiling the source below still works; say why it was needed.
+                    let why = crate::exception::describe_exception(ctx, e);
+                    tracing::debug!(module = path, "renamed bytecode refused ({why})");
                 }
-                let (slot, path) = split_slot(name).ok_or_else(|| Error::new_loading(name))?;
-                let module = program
-                    .module(path)
-                    .ok_or_else(|| Error::new_loading(name))?;
-                if let Some(bytecode) = crate::bytecode::for_slot(&module.template, slot) {
-                    match load_bytecode(ctx, &bytecode) {
-                        Ok(m) => return Ok(m),
-                        Err(e) => {
-                            // Compiling the source below still works; say why it was needed.
-                            let why = crate::executor::describe_exception(ctx, e);
-                            tracing::debug!(module = path, "renamed bytecode refused ({why})");
-                        }
-                    }
-                }
-                Module::declare(ctx.clone(), name, module.javascript.as_str())
-            },
-        )
+            }
+        }
+        Module::declare(ctx.clone(), name, module.javascript.as_str())
     }
 }
 

@@ -9,6 +9,43 @@ pub fn new_run_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// What started a run. `Display` gives the text runs are logged with and `ctx.trigger` sees:
+/// `http`, `webhook:<name>`, `cron:<name>`, `queue:<subject>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// `POST /run`.
+    Http,
+    /// `POST /hooks/<name>`.
+    Webhook(String),
+    /// A cron trigger scheduled in-process, by name.
+    Cron(String),
+    /// A queue trigger, by subject.
+    Queue(String),
+}
+
+impl Trigger {
+    /// The kind alone (`http`, `webhook`, `cron`, `queue`): a bounded set, fit for metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Http => "http",
+            Trigger::Webhook(_) => "webhook",
+            Trigger::Cron(_) => "cron",
+            Trigger::Queue(_) => "queue",
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trigger::Http => f.write_str("http"),
+            Trigger::Webhook(name) | Trigger::Cron(name) | Trigger::Queue(name) => {
+                write!(f, "{}:{name}", self.kind())
+            }
+        }
+    }
+}
+
 /// A request to run the workflow once.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
@@ -16,7 +53,8 @@ pub struct RunRequest {
     pub run_id: Option<String>,
     /// The root nodes' input, as JSON text (already validated).
     pub input: String,
-    /// What started the run (`http`, `cron:<name>`, `queue:<subject>`, `webhook:<name>`).
+    /// What started the run: a [`Trigger`]'s text (`http`, `cron:<name>`, `queue:<subject>`,
+    /// `webhook:<name>`), which is what node code sees as `ctx.trigger`.
     pub trigger: String,
 }
 

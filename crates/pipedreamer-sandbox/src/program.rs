@@ -2,7 +2,8 @@
 //! bytecode once, at load (under realm slot 0's names; see `bytecode` for the other slots), so a
 //! run only instantiates bytecode.
 
-use crate::loader::{SourceModules, slot_name, unslot};
+use crate::loader::SourceModules;
+use crate::slot::{slot_name, unslot};
 use crate::transpile;
 use pipedreamer_spec::diagnostic::Diagnostic;
 use pipedreamer_spec::js_check;
@@ -148,7 +149,7 @@ fn compile(
                     out.insert(name.clone(), Arc::from(bytes));
                 }
                 Err(e) => {
-                    let msg = unslot(0, &crate::executor::describe_exception(&ctx, e));
+                    let msg = unslot(0, &crate::exception::describe_exception(&ctx, e));
                     errors.push(Diagnostic::error("js-syntax", name, Pos::new(1, 1), msg));
                 }
             }

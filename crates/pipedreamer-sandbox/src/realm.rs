@@ -15,8 +15,9 @@
 use crate::Workload;
 use crate::fetch::{self, FetchRequest};
 use crate::heap::{CountingMalloc, HeapSize};
-use crate::loader::{CurrentProgram, ProgramModules, unslot};
+use crate::loader::{LoaderScope, ProgramModules};
 use crate::program::HOST_MODULE;
+use crate::slot::unslot;
 use rquickjs::context::intrinsic;
 use rquickjs::function::{Async, Opt};
 use rquickjs::{AsyncContext, AsyncRuntime, Ctx, Function, Module, Object, Persistent};
@@ -54,11 +55,33 @@ type NodeIntrinsics = (
     intrinsic::Promise,
 );
 
+/// Fetches one run may have in flight; more wait for a free slot (each buffers up to
+/// `fetch::MAX_RESPONSE_BYTES`, all of it counted toward the run's memory limit).
+pub(crate) const FETCHES_PER_RUN: usize = 8;
+
+/// Response bytes a run may fetch before its runtime hands freed memory back to the system
+/// after the run (glibc keeps freed heap memory in its arenas otherwise).
+const TRIM_AFTER_FETCHED: usize = 8 << 20;
+
 /// The run a runtime is executing, for host functions shared by the realm's runs.
-#[derive(Default)]
 pub(crate) struct CurrentRun {
     pub(crate) id: String,
     pub(crate) slot: usize,
+    /// This run's fetch slots: a fresh set per run, so no run waits on another's fetches.
+    fetch_slots: Rc<tokio::sync::Semaphore>,
+    /// Response bytes this run fetched.
+    fetched: Rc<Cell<usize>>,
+}
+
+impl Default for CurrentRun {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            slot: 0,
+            fetch_slots: Rc::new(tokio::sync::Semaphore::new(FETCHES_PER_RUN)),
+            fetched: Default::default(),
+        }
+    }
 }
 
 /// A QuickJS runtime with its per-run hooks: the interrupt handler's deadlines, the loader's
@@ -69,7 +92,7 @@ pub(crate) struct PooledRuntime {
     realm: Option<Realm>,
     pub(crate) rt: AsyncRuntime,
     pub(crate) deadlines: Rc<Deadlines>,
-    program: CurrentProgram,
+    scope: Rc<RefCell<LoaderScope>>,
     run: Rc<RefCell<CurrentRun>>,
     pub(crate) host_calls: Rc<Cell<usize>>,
     pub(crate) heap: HeapSize,
@@ -91,16 +114,16 @@ impl PooledRuntime {
         let deadlines = Rc::new(Deadlines::default());
         let handler_deadlines = deadlines.clone();
         rt.set_interrupt_handler(Some(Box::new(move || {
-            handler_deadlines.expired_node(Instant::now()).is_some()
+            handler_deadlines.interrupt(Instant::now())
         })))
         .await;
-        let program: CurrentProgram = Default::default();
-        let modules = ProgramModules(program.clone());
+        let scope: Rc<RefCell<LoaderScope>> = Default::default();
+        let modules = ProgramModules(scope.clone());
         rt.set_loader(modules.clone(), modules).await;
         Ok(Self {
             rt,
             deadlines,
-            program,
+            scope,
             run: Default::default(),
             host_calls: Default::default(),
             heap,
@@ -117,8 +140,7 @@ impl PooledRuntime {
         client: &reqwest::Client,
     ) -> Result<Realm, String> {
         self.heap.allow_growth(wl.memory_limit);
-        *self.deadlines.0.borrow_mut() = vec![None; wl.program.workflow.nodes.len()];
-        *self.program.borrow_mut() = Some(wl.program.clone());
+        self.deadlines.reset(wl.program.workflow.nodes.len());
         let realm = match self.realm.take() {
             Some(realm) if realm.workload.ptr_eq(&Arc::downgrade(wl)) => realm,
             stale => {
@@ -131,6 +153,12 @@ impl PooledRuntime {
         *self.run.borrow_mut() = CurrentRun {
             id: run_id.to_owned(),
             slot: realm.runs,
+            ..Default::default()
+        };
+        *self.scope.borrow_mut() = LoaderScope {
+            program: Some(wl.program.clone()),
+            slot: Some(realm.runs),
+            host: false,
         };
         Ok(realm)
     }
@@ -141,19 +169,33 @@ impl PooledRuntime {
         client: &reqwest::Client,
     ) -> Result<Realm, String> {
         let started = Instant::now();
+        // Only the host module may load while the realm is set up.
+        *self.scope.borrow_mut() = LoaderScope {
+            program: Some(wl.program.clone()),
+            slot: None,
+            host: true,
+        };
+        let _closed = CloseScope(&self.scope);
         let context = AsyncContext::custom::<NodeIntrinsics>(&self.rt)
             .await
             .map_err(|e| format!("cannot create a JS context: {e}"))?;
         let (make_run, globals_added) = context
             .async_with(async |ctx| {
-                let hooks = install_host(&ctx, wl, client, &self.run, &self.host_calls)
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot set up the node API: {}",
-                            crate::executor::describe_exception(&ctx, e)
-                        )
-                    })?;
+                let hooks = install_host(
+                    &ctx,
+                    wl,
+                    client,
+                    &self.run,
+                    &self.host_calls,
+                    self.heap.clone(),
+                )
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot set up the node API: {}",
+                        crate::exception::describe_exception(&ctx, e)
+                    )
+                })?;
                 Ok::<_, String>((
                     Persistent::save(&ctx, hooks.0),
                     Persistent::save(&ctx, hooks.1),
@@ -189,7 +231,10 @@ impl PooledRuntime {
         wl: &Arc<Workload>,
         client: &reqwest::Client,
     ) {
-        *self.program.borrow_mut() = None;
+        *self.scope.borrow_mut() = LoaderScope::default();
+        if self.run.borrow().fetched.get() > TRIM_AFTER_FETCHED {
+            trim_freed_memory();
+        }
         // Host calls in flight and queued JavaScript jobs belong to the run that just ended; no
         // later run may execute them, so this runtime goes.
         if self.host_calls.get() > 0 || self.rt.is_job_pending().await {
@@ -205,13 +250,11 @@ impl PooledRuntime {
         if self.realm.is_none() {
             // A dropped context's objects form cycles only the collector frees.
             self.rt.run_gc().await;
-            *self.program.borrow_mut() = Some(wl.program.clone());
             self.heap.allow_growth(wl.memory_limit);
             match self.new_realm(wl, client).await {
                 Ok(realm) => self.realm = Some(realm),
                 Err(e) => tracing::debug!("cannot prepare a JS realm ahead of time: {e}"),
             }
-            *self.program.borrow_mut() = None;
         }
         POOL.with(|p| p.borrow_mut().push(self));
     }
@@ -263,21 +306,77 @@ impl Realm {
     }
 }
 
-/// Per-node deadlines, read by the interrupt handler.
+/// Closes a runtime's loader scope when dropped, however the realm setup ends.
+struct CloseScope<'a>(&'a RefCell<LoaderScope>);
+
+impl Drop for CloseScope<'_> {
+    fn drop(&mut self) {
+        *self.0.borrow_mut() = LoaderScope::default();
+    }
+}
+
+/// Per-node deadlines, read by the interrupt handler, and the node whose deadline made it stop
+/// JavaScript during this run (kept so that a run whose queued jobs were stopped after its
+/// nodes returned still fails with a timeout rather than reporting success).
 #[derive(Default)]
-pub(crate) struct Deadlines(RefCell<Vec<Option<Instant>>>);
+pub(crate) struct Deadlines {
+    nodes: RefCell<Vec<Option<Instant>>>,
+    interrupted: Cell<Option<usize>>,
+}
 
 impl Deadlines {
+    /// Clears everything for a run of a workflow with `nodes` nodes.
+    fn reset(&self, nodes: usize) {
+        *self.nodes.borrow_mut() = vec![None; nodes];
+        self.interrupted.set(None);
+    }
+
     pub(crate) fn set(&self, node: usize, deadline: Option<Instant>) {
-        self.0.borrow_mut()[node] = deadline;
+        self.nodes.borrow_mut()[node] = deadline;
     }
 
     pub(crate) fn expired_node(&self, now: Instant) -> Option<usize> {
-        self.0
+        self.nodes
             .borrow()
             .iter()
             .position(|d| d.is_some_and(|d| now >= d))
     }
+
+    /// The interrupt handler: whether to stop the JavaScript running now.
+    fn interrupt(&self, now: Instant) -> bool {
+        let expired = self.expired_node(now);
+        if expired.is_some() && self.interrupted.get().is_none() {
+            self.interrupted.set(expired);
+        }
+        expired.is_some()
+    }
+
+    /// The node whose deadline stopped JavaScript during this run, if any.
+    pub(crate) fn interrupted(&self) -> Option<usize> {
+        self.interrupted.get()
+    }
+}
+
+/// Gives Math.random a fresh, unpredictable state for a run. QuickJS keeps it per context, and a
+/// realm's context serves many runs: without this, one run could predict another's numbers.
+pub(crate) fn reseed_random(ctx: &Ctx<'_>) {
+    use std::hash::{BuildHasher, Hasher};
+    // Each `RandomState` gets new SipHash keys (seeded from the OS once per thread, then
+    // stepped), so the seed never repeats and JavaScript cannot derive it.
+    let seed = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    #[allow(unsafe_code)]
+    unsafe extern "C" {
+        /// Added by our QuickJS patch (vendor/rquickjs-sys/pipedreamer.patch).
+        fn JS_SetRandomSeed(ctx: *mut rquickjs::qjs::JSContext, seed: u64);
+    }
+    // SAFETY: the context pointer is live for the duration of `ctx`; the function only stores
+    // the seed in the context.
+    #[allow(unsafe_code)]
+    unsafe {
+        JS_SetRandomSeed(ctx.as_raw().as_ptr(), seed)
+    };
 }
 
 /// Counts a host call in flight until dropped.
@@ -296,6 +395,29 @@ impl Drop for HostCall {
     }
 }
 
+/// A fetch's reply for `host.js` (`["ok", meta, body]` or `["err", class, message]`), holding
+/// the body's share of the run's memory budget until it is a JavaScript value.
+struct FetchReply {
+    parts: Vec<String>,
+    _budget: crate::heap::Reservation,
+}
+
+impl<'js> rquickjs::IntoJs<'js> for FetchReply {
+    fn into_js(self, ctx: &Ctx<'js>) -> rquickjs::Result<rquickjs::Value<'js>> {
+        self.parts.into_js(ctx)
+    }
+}
+
+/// Hands memory freed by a run's large fetches back to the system (glibc otherwise keeps it in
+/// the thread's arena, and a few parallel 15 MiB bodies would stay resident for good).
+fn trim_freed_memory() {
+    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Installs the host API into a new realm and locks it down; returns `host.js`'s per-run hooks
 /// (`makeRun`, `globalsAdded`).
 async fn install_host<'js>(
@@ -304,11 +426,13 @@ async fn install_host<'js>(
     client: &reqwest::Client,
     run: &Rc<RefCell<CurrentRun>>,
     host_calls: &Rc<Cell<usize>>,
+    heap: HeapSize,
 ) -> rquickjs::Result<(Function<'js>, Function<'js>)> {
     let calls = host_calls.clone();
     let cap = wl.fetch.clone();
     let redactor = wl.secrets.redactor().clone();
     let client = client.clone();
+    let fetch_run = run.clone();
     let native_fetch = Function::new(
         ctx.clone(),
         Async(
@@ -317,8 +441,15 @@ async fn install_host<'js>(
                 let client = client.clone();
                 let redactor = redactor.clone();
                 let in_flight = HostCall::start(&calls);
+                let (slots, fetched) = {
+                    let run = fetch_run.borrow();
+                    (run.fetch_slots.clone(), run.fetched.clone())
+                };
+                let mut budget = heap.reservation();
                 async move {
                     let _in_flight = in_flight;
+                    // Closed never: the semaphore lives as long as the run.
+                    let _slot = slots.acquire().await;
                     let headers: Vec<(String, String)> =
                         serde_json::from_str(&headers).unwrap_or_default();
                     let req = FetchRequest {
@@ -327,15 +458,25 @@ async fn install_host<'js>(
                         headers,
                         body: body.0.flatten(),
                     };
-                    let reply = match fetch::perform(&client, &cap, req).await {
-                        Ok((meta, body)) => vec![
-                            "ok".to_owned(),
-                            serde_json::to_string(&meta).unwrap_or_default(),
-                            body,
+                    let parts = match fetch::perform(&client, &cap, req, &mut budget).await {
+                        Ok((meta, body)) => {
+                            fetched.set(fetched.get() + body.len());
+                            vec![
+                                "ok".to_owned(),
+                                serde_json::to_string(&meta).unwrap_or_default(),
+                                body,
+                            ]
+                        }
+                        Err(e) => vec![
+                            "err".to_owned(),
+                            e.js_name().to_owned(),
+                            redactor.redact(&e.to_string()),
                         ],
-                        Err(message) => vec!["err".to_owned(), redactor.redact(&message)],
                     };
-                    Ok::<_, rquickjs::Error>(reply)
+                    Ok::<_, rquickjs::Error>(FetchReply {
+                        parts,
+                        _budget: budget,
+                    })
                 }
             },
         ),

@@ -98,10 +98,17 @@ impl Redactor {
             .into_iter()
             .filter(|v| v.len() >= MIN_REDACTED_LEN)
             .collect();
-        // Derived forms leak too: the base64 of `user:pass` for basic auth is as good as the secret.
+        // Derived forms leak too. The engine itself writes secrets in two other encodings: base64
+        // (basic auth's `user:pass`) and JSON string escaping (`ctx.log.info(ctx.secrets)`, an
+        // error message holding `JSON.stringify(...)`), where a PEM key's newlines become `\n`
+        // and quotes or backslashes gain a backslash, so the raw value no longer matches.
         let derived: Vec<String> = values
             .iter()
-            .map(|v| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v))
+            .flat_map(|v| {
+                let base64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v);
+                [Some(base64), json_escaped(v)]
+            })
+            .flatten()
             .collect();
         values.extend(derived);
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
@@ -109,6 +116,12 @@ impl Redactor {
         Self {
             values: Arc::new(values),
         }
+    }
+
+    /// How many values are redacted (raw and derived forms).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.values.len()
     }
 
     /// `text` with every secret value replaced.
@@ -121,6 +134,13 @@ impl Redactor {
         }
         out
     }
+}
+
+/// `v` as it appears inside a JSON string, when that differs from `v`.
+fn json_escaped(v: &str) -> Option<String> {
+    let quoted = serde_json::to_string(v).ok()?;
+    let inner = &quoted[1..quoted.len() - 1];
+    (inner != v).then(|| inner.to_owned())
 }
 
 #[cfg(test)]
@@ -143,6 +163,27 @@ mod tests {
         assert_eq!(
             s.redactor().redact("Basic aHVudGVyMjI="),
             "Basic [REDACTED]"
+        );
+    }
+
+    // Regression (red-team review): `ctx.log.info(ctx.secrets)` and
+    // `throw new Error(JSON.stringify(ctx.secrets))` printed keys with newlines, quotes or
+    // backslashes in clear, because JSON escaping changed them.
+    #[test]
+    fn redacts_json_escaped_values() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n";
+        let quoted = r#"pa"ss\word"#;
+        let s = Secrets::new(json!({"key": pem, "pw": quoted, "ctl": "tab\there"}));
+        let logged = serde_json::to_string(s.tree()).unwrap();
+        let redacted = s.redactor().redact(&logged);
+        assert!(!redacted.contains("MIIEvQIBADANBg"), "{redacted}");
+        assert!(!redacted.contains("ss\\\\word"), "{redacted}");
+        assert!(!redacted.contains("there"), "{redacted}");
+        assert_eq!(redacted.matches("[REDACTED]").count(), 3, "{redacted}");
+        // A value JSON leaves alone gets no extra entry.
+        assert_eq!(
+            Secrets::new(json!({"a": "plain-value"})).redactor().len(),
+            2
         );
     }
 

@@ -446,3 +446,390 @@ async fn modules_whose_names_cannot_be_renamed_in_bytecode_are_compiled_per_run(
     );
     assert_every_run_returns(&wl, 5, json!(1)).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Regressions from the red-team review (issue 10). Each failed before its fix.
+
+/// A one-node workflow on a single worker thread, so successive runs share one realm.
+fn single_worker() -> Sandbox {
+    Sandbox::start(PoolOptions { workers: 1 }).unwrap()
+}
+
+/// Runs `wl` with `input`, failing the test instead of hanging when the sandbox does.
+async fn run_bounded(sb: &Sandbox, wl: &Arc<Workload>, input: Value) -> (RunOutcome, Value) {
+    tokio::time::timeout(std::time::Duration::from_secs(30), run(sb, wl, input))
+        .await
+        .expect("the run hung: the sandbox did not stop it")
+}
+
+// A run's late failure reached the next caller: an error raised in a job the run queued (here
+// the interrupt that stops a job still running at the node's deadline) stayed pending on the
+// runtime, where the next run (another caller) could fail with it, while the run that caused it
+// reported success.
+#[tokio::test]
+async fn a_late_failure_in_a_queued_job_never_reaches_the_next_run() {
+    let wl = workload(
+        "name: l\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js, timeout: 200ms}\n",
+        &[(
+            "a.js",
+            r#"export default async (ctx, input) => {
+              if (input.card) Promise.resolve().then(() => { for (;;) { input.card.length } });
+              await null; // the queued job runs here, inside this run
+              return "ok";
+            }"#,
+        )],
+        json!({}),
+    );
+    let sb = single_worker();
+    for i in 0..6 {
+        let card = (i % 2 == 0).then_some("4111111111111111");
+        let (out, json) = run_bounded(&sb, &wl, json!({ "card": card })).await;
+        let text = json.to_string();
+        if card.is_some() {
+            assert_eq!(out.failure(), Some(FailureKind::Timeout), "{text}");
+        } else {
+            assert!(out.succeeded(), "run {i} got another run's failure: {text}");
+            assert!(!text.contains("interrupted"), "{text}");
+        }
+    }
+}
+
+// An interrupted microtask flood left `InternalError: interrupted` for the next run, and the
+// flooding run itself reported success.
+#[tokio::test]
+async fn a_microtask_flood_past_the_timeout_fails_its_run_only() {
+    let wl = workload(
+        "name: f\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js, timeout: 300ms}\n",
+        &[(
+            "a.js",
+            r#"export default async (ctx, input) => {
+              if (input.flood) { const f = () => { Promise.resolve().then(f); }; f(); }
+              await null; // the flood runs from here on, past the node's timeout
+              return "ok";
+            }"#,
+        )],
+        json!({}),
+    );
+    let sb = single_worker();
+    for flood in [true, false, true, false] {
+        let (out, json) = run_bounded(&sb, &wl, json!({ "flood": flood })).await;
+        if flood {
+            assert_eq!(out.failure(), Some(FailureKind::Timeout), "{json}");
+            assert_eq!(json["nodes"]["a"]["status"], "timed_out", "{json}");
+        } else {
+            assert!(out.succeeded(), "{json}");
+        }
+    }
+}
+
+// Code run through indirect eval or `Function` resolved imports with base `<input>`, so it could
+// load another run's module instances (`~00000000/…`) and the host module.
+#[tokio::test]
+async fn evaluated_code_cannot_import_other_runs_modules_or_the_host() {
+    let wl = workload(
+        "name: e\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[
+            (
+                "a.js",
+                r#"import { count } from "./lib.js";
+                export default async () => {
+                  const out = { own: count() };
+                  for (const slot of [0, 1, 2, 3]) {
+                    const name = `~0000000${slot}/lib.js`;
+                    try { const m = await (0, eval)(`import(${JSON.stringify(name)})`); out[slot] = m.count(); }
+                    catch { out[slot] = "refused"; }
+                  }
+                  for (const [key, code] of [["host", 'return import("pipedreamer:host")'], ["relative", 'return import("./lib.js")']]) {
+                    try { await new Function(code)(); out[key] = "loaded"; } catch { out[key] = "refused"; }
+                  }
+                  return out;
+                }"#,
+            ),
+            ("lib.js", "let n = 0; export const count = () => ++n;"),
+        ],
+        json!({}),
+    );
+    let sb = single_worker();
+    for run_no in 0..4 {
+        let (out, json) = run_bounded(&sb, &wl, json!({})).await;
+        assert!(out.succeeded(), "{json}");
+        let o = &json["output"];
+        assert_eq!(o["own"], 1, "module state is per run: {json}");
+        assert_eq!(o["host"], "refused", "{json}");
+        assert_eq!(o["relative"], "refused", "{json}");
+        // Other slots are refused; this run's own slot (if it is one of 0-3) is its own module.
+        for slot in 0..4 {
+            let got = &o[slot.to_string()];
+            assert!(
+                got == "refused" || got == 2,
+                "run {run_no} reached slot {slot}: {json}"
+            );
+        }
+        let reached = (0..4).filter(|s| o[s.to_string()] != "refused").count();
+        assert!(reached <= 1, "{json}");
+    }
+}
+
+// Array builtins looped over huge array-likes without checking the interrupt handler: two such
+// requests stopped every run on the machine while /healthz still said 200.
+#[tokio::test]
+async fn builtins_on_huge_array_likes_honour_the_timeout() {
+    let cases = [
+        r#"Array.prototype.join.call({length: 2**53 - 1}, "")"#,
+        r#"Array.prototype.reverse.call({length: 2**53 - 1})"#,
+        r#"Array.prototype.copyWithin.call({length: 2**53 - 1}, 0, 1)"#,
+        r#"Array.prototype.splice.call({length: 2**53 - 2}, 0, 0, 1)"#,
+        r#"Array.prototype.shift.call({length: 2**53 - 1})"#,
+        r#"Array.prototype.toLocaleString.call({length: 2**53 - 1})"#,
+        r#"Array.prototype.concat.call([], {length: 2**53 - 2, [Symbol.isConcatSpreadable]: true})"#,
+        r#"Array.prototype.flat.call({length: 2**53 - 1})"#,
+        r#"new Array(2**32 - 1).sort()"#,
+        r#"new Array(2**32 - 1).join()"#,
+    ];
+    let sb = single_worker();
+    for case in cases {
+        let wl = workload(
+            "name: h\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js, timeout: 200ms}\n",
+            &[(
+                "a.js",
+                &format!("export default () => {{ {case}; return 'finished' }}"),
+            )],
+            json!({}),
+        );
+        let (out, json) = run_bounded(&sb, &wl, json!({})).await;
+        assert_eq!(out.failure(), Some(FailureKind::Timeout), "{case}: {json}");
+        assert_eq!(json["nodes"]["a"]["status"], "timed_out", "{case}: {json}");
+    }
+    assert_eq!(
+        sb.health().lost_total,
+        0,
+        "the timeout, not the watchdog, stops them"
+    );
+}
+
+/// xorshift64*'s step, QuickJS's Math.random generator.
+fn xorshift64star(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    x.wrapping_mul(0x2545F4914F6CDD1D)
+}
+
+/// The generator states that produce `first` and then `second` from Math.random.
+fn states_behind(first: f64, second: f64) -> Vec<u64> {
+    const MUL: u64 = 0x2545F4914F6CDD1D;
+    // The inverse of MUL modulo 2^64 (Newton's iteration; MUL is odd).
+    let mut inv: u64 = MUL;
+    for _ in 0..6 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(MUL.wrapping_mul(inv)));
+    }
+    let top = |d: f64| (d + 1.0).to_bits() & ((1 << 52) - 1);
+    (0..4096u64)
+        .map(|low| ((top(first) << 12) | low).wrapping_mul(inv))
+        .filter(|&state| {
+            let mut s = state;
+            xorshift64star(&mut s) >> 12 == top(second)
+        })
+        .collect()
+}
+
+// Math.random's state belonged to the realm, so a run could predict the next run's numbers.
+#[tokio::test]
+async fn math_random_cannot_be_predicted_across_runs() {
+    let wl = one_node("export default () => [Math.random(), Math.random()]");
+    let sb = single_worker();
+    let (first, _) = run_bounded(&sb, &wl, json!({})).await;
+    let (second, _) = run_bounded(&sb, &wl, json!({})).await;
+    // Parsed by Rust's correctly rounded float parser (serde_json's default may be 1 ULP off).
+    let f = |o: &RunOutcome, i: usize| -> f64 {
+        let text = o.output.as_ref().unwrap().get();
+        text.trim_matches(['[', ']'])
+            .split(',')
+            .nth(i)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let states = states_behind(f(&first, 0), f(&first, 1));
+    assert!(
+        !states.is_empty(),
+        "the generator model is wrong: {first:?}"
+    );
+    let next_run = f(&second, 0);
+    for state in states {
+        let mut s = state;
+        xorshift64star(&mut s);
+        let predicted = f64::from_bits((xorshift64star(&mut s) >> 12) | (0x3ff << 52)) - 1.0;
+        assert_ne!(predicted, next_run, "run 1 predicted run 2's Math.random()");
+    }
+}
+
+// Secrets that JSON escapes (a PEM key's newlines, quotes, backslashes) were logged and returned
+// in clear by `ctx.log.info(ctx.secrets)` and `throw new Error(JSON.stringify(ctx.secrets))`.
+#[tokio::test]
+async fn json_escaped_secrets_are_redacted_in_errors() {
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+    let wl = workload(
+        "name: s\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[(
+            "a.js",
+            "export default (ctx) => { throw new Error(JSON.stringify(ctx.secrets)) }",
+        )],
+        json!({"key": pem, "pw": "quote\"and\\backslash"}),
+    );
+    let (_, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    let msg = json["error"]["message"].as_str().unwrap();
+    assert!(!msg.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "{msg}");
+    assert!(!msg.contains("backslash"), "{msg}");
+    assert!(msg.contains("[REDACTED]"), "{msg}");
+}
+
+/// A local HTTP server answering every request with `body_len` bytes after `delay`; counts the
+/// requests in flight at once (the most seen) and the body bytes the client took, and records
+/// each request's head.
+struct TestServer {
+    addr: std::net::SocketAddr,
+    max_in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    bytes_sent: Arc<std::sync::atomic::AtomicUsize>,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn test_server(body_len: usize, delay: std::time::Duration) -> TestServer {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let max_in_flight = Arc::new(AtomicUsize::new(0));
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let bytes_sent = Arc::new(AtomicUsize::new(0));
+    let (max, seen, sent) = (max_in_flight.clone(), heads.clone(), bytes_sent.clone());
+    tokio::spawn(async move {
+        let body = Arc::new(vec![b'x'; body_len]);
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let (in_flight, max, seen, sent, body) = (
+                in_flight.clone(),
+                max.clone(),
+                seen.clone(),
+                sent.clone(),
+                body.clone(),
+            );
+            tokio::spawn(async move {
+                let mut buf = vec![0; 8192];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                for chunk in body.chunks(64 << 10) {
+                    if sock.write_all(chunk).await.is_err() {
+                        break;
+                    }
+                    sent.fetch_add(chunk.len(), Ordering::SeqCst);
+                }
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    TestServer {
+        addr,
+        max_in_flight,
+        bytes_sent,
+        heads,
+    }
+}
+
+// 24 parallel 15 MiB fetches in one run took the process to 385 MB: response bodies were
+// buffered outside the run's memory limit, with no bound on fetches in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_bodies_count_toward_the_memory_limit() {
+    let server = test_server(15 << 20, std::time::Duration::ZERO).await;
+    let wl = one_node_with(
+        "config: {memory_limit: 64Mi}\n",
+        &format!(
+            "export default async (ctx) => {{
+               const all = await Promise.all(Array.from({{length: 24}}, () => ctx.fetch('http://{}/big').then(r => r.text())));
+               return all.length;
+             }}",
+            server.addr
+        ),
+    );
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Memory), "{json}");
+    // Reading stops at the limit: far less than the 360 MiB the 24 bodies add up to (the rest
+    // is what the kernel's socket buffers took before the client stopped reading).
+    let sent = server.bytes_sent.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent < 200 << 20, "{} MiB were read", sent >> 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_eight_fetches_per_run_are_in_flight() {
+    let server = test_server(16, std::time::Duration::from_millis(100)).await;
+    let wl = one_node(&format!(
+        "export default async (ctx) => {{
+           const all = await Promise.all(Array.from({{length: 24}}, () => ctx.fetch('http://{}/small').then(r => r.text())));
+           return all.length;
+         }}",
+        server.addr
+    ));
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert!(out.succeeded(), "{json}");
+    assert_eq!(json["output"], 24);
+    let max = server
+        .max_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (2..=8).contains(&max),
+        "{max} fetches were in flight at once"
+    );
+}
+
+// A node could set `Host` to another name and have it travel with the credential; and a denial
+// was a plain TypeError that node code could not tell from a network error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_errors_are_typed_and_node_set_host_headers_are_ignored() {
+    let server = test_server(2, std::time::Duration::ZERO).await;
+    let port = server.addr.port();
+    let wl = workload(
+        &format!(
+            "name: t\nversion: \"1\"\nnodes:\n  - {{id: a, file: a.js}}\nfetch:\n  allow: [127.0.0.1]\n  auth:\n    - {{host: \"127.0.0.1:{port}\", secret: t, allow_http: true}}\n"
+        ),
+        &[(
+            "a.js",
+            &format!(
+                "export default async (ctx) => {{
+                   await ctx.fetch('http://127.0.0.1:{port}/x', {{ headers: {{ host: 'evil.example' }} }});
+                   try {{ await ctx.fetch('https://elsewhere.example/'); return 'reached'; }}
+                   catch (e) {{ return {{ name: e.name, isNotCapable: e instanceof ctx.errors.NotCapable, message: e.message }}; }}
+                 }}"
+            ),
+        )],
+        json!({"t": "tok-123456"}),
+    );
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert!(out.succeeded(), "{json}");
+    assert_eq!(json["output"]["name"], "NotCapable", "{json}");
+    assert_eq!(json["output"]["isNotCapable"], true, "{json}");
+    let heads = server.heads.lock().unwrap().join("\n").to_ascii_lowercase();
+    assert!(
+        heads.contains(&format!("host: 127.0.0.1:{port}")),
+        "{heads}"
+    );
+    assert!(!heads.contains("evil.example"), "{heads}");
+    assert!(
+        heads.contains("authorization: bearer tok-123456"),
+        "{heads}"
+    );
+}

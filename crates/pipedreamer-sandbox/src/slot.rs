@@ -1,0 +1,46 @@
+//! Realm slots: a realm serves several runs, and QuickJS keeps one instance per module name for
+//! the life of a context, so each run loads its modules under its own names, `~<slot>/<path>`,
+//! the slot a fixed-width number (see `bytecode`, which renames compiled modules in place).
+
+/// The prefix of slot `slot`'s module names.
+pub(crate) fn slot_tag(slot: usize) -> String {
+    format!("~{slot:08}/")
+}
+
+/// The module name of workflow module `path` in realm slot `slot`.
+pub(crate) fn slot_name(slot: usize, path: &str) -> String {
+    format!("{}{path}", slot_tag(slot))
+}
+
+/// Splits a slot module name into its slot and workflow path.
+pub(crate) fn split_slot(name: &str) -> Option<(usize, &str)> {
+    let (slot, path) = name.strip_prefix('~')?.split_once('/')?;
+    (slot.len() == 8).then_some(())?;
+    Some((slot.parse().ok()?, path))
+}
+
+/// Removes slot `slot`'s prefix from a message (stack traces name modules), so users see paths.
+pub(crate) fn unslot(slot: usize, message: &str) -> String {
+    if message.contains('~') {
+        message.replace(&slot_tag(slot), "")
+    } else {
+        message.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let name = slot_name(3, "nodes/a.js");
+        assert_eq!(name, "~00000003/nodes/a.js");
+        assert_eq!(split_slot(&name), Some((3, "nodes/a.js")));
+        assert_eq!(split_slot("~3/nodes/a.js"), None);
+        assert_eq!(
+            unslot(3, "at f (~00000003/nodes/a.js:1)"),
+            "at f (nodes/a.js:1)"
+        );
+    }
+}
