@@ -34,19 +34,19 @@ def http_status(port, path):
         return 0
 
 
-def start_engine(port):
+def start_engine(port, engine=ENGINE):
     return subprocess.Popen(
-        [ENGINE, "--workflow", WORKFLOW, "--host", "127.0.0.1", "--port", str(port)],
+        [engine, "--workflow", WORKFLOW, "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"},
     )
 
 
-def cold_start(samples=20):
+def cold_start(samples=20, engine=ENGINE):
     times = []
     for _ in range(samples):
         port = free_port()
         t0 = time.perf_counter()
-        p = start_engine(port)
+        p = start_engine(port, engine)
         while http_status(port, "/readyz") != 200:
             if p.poll() is not None:
                 raise SystemExit("engine exited during cold start")

@@ -41,10 +41,20 @@ export interface Ctx {
   /** Read-only (deeply frozen) secrets from `.secrets.yaml` or `/app/secrets`. */
   readonly secrets: { readonly [key: string]: any };
   /**
-   * HTTP(S) requests, limited to the hosts in `fetch.allow`. Credentials from `fetch.auth` are
-   * added by the engine for matching hosts only and are never visible here.
+   * HTTP(S) requests, limited to the hosts in `fetch.allow`; at most 8 in flight per run, bodies
+   * counted toward the run's memory limit. Credentials from `fetch.auth` are added by the engine
+   * for their own origin (scheme, host and port) only and are never visible here.
    */
   fetch(url: string, init?: FetchInit): Promise<FetchResponse>;
+  /**
+   * Error classes `ctx.fetch` throws: `NotCapable` when the policy refuses the request (its
+   * message says what to add to workflow.yaml), `TimeoutError` when it takes too long. Network
+   * failures are `TypeError`s, a body over the size or memory limit a `RangeError`.
+   */
+  readonly errors: {
+    readonly NotCapable: new (message?: string) => Error;
+    readonly TimeoutError: new (message?: string) => Error;
+  };
   /** Structured log lines tagged with the run and node id; secret values are redacted. */
   readonly log: Log;
   /** The current run: its id and what started it (`http`, `cron:<name>`, `webhook:<name>`, `queue:<subject>`). */
