@@ -57,11 +57,22 @@ pub fn check(source: &dyn source::SourceProvider) -> Checked {
     let text = match source.read(WORKFLOW_FILE) {
         Ok(t) => t,
         Err(e) => {
+            let hint = match e {
+                source::SourceError::OutsideDirectory => {
+                    "`workflow.yaml` must be a file inside the workflow directory, not a link out of it; copy the file in"
+                }
+                _ => "run `pipedreamer init` to create a workflow, or pass the workflow directory",
+            };
             return Checked {
                 workflow: None,
                 diagnostics: vec![
-                    Diagnostic::error("missing-workflow", WORKFLOW_FILE, Pos::new(1, 1), format!("cannot read `{WORKFLOW_FILE}`: {e}"))
-                        .with_hint("run `pipedreamer init` to create a workflow, or pass the workflow directory"),
+                    Diagnostic::error(
+                        "missing-workflow",
+                        WORKFLOW_FILE,
+                        Pos::new(1, 1),
+                        format!("cannot read `{WORKFLOW_FILE}`: {e}"),
+                    )
+                    .with_hint(hint),
                 ],
             };
         }

@@ -11,8 +11,17 @@ use std::time::Duration;
 pub const WORKFLOW_FILE: &str = "workflow.yaml";
 /// The default per-node timeout.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The local secrets file `pipedreamer dev` and `validate` read (never shipped in an image).
+pub const SECRETS_FILE: &str = ".secrets.yaml";
 /// The default per-run memory limit of the JS sandbox.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
+/// The smallest `config.memory_limit`. A new realm (QuickJS context, frozen builtins, the host
+/// API) is set up under the same limit as the run it serves, so below this every run fails with
+/// "cannot create a JS context" (measured with `examples/hello` under `pipedreamer dev`).
+pub const MIN_MEMORY_LIMIT: u64 = 4 * 1024 * 1024;
+/// The largest `config.memory_limit`: more than any engine container is given, so a bigger
+/// value is a typo, and it would let one run take the node's memory.
+pub const MAX_MEMORY_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
 /// The default limit on request bodies.
 pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 
@@ -152,6 +161,9 @@ pub struct WebhookTrigger {
     pub name: String,
     /// Dotted path into the secrets of the HMAC key.
     pub secret: String,
+    /// Where `secret` was written (the trigger's start when missing).
+    #[serde(skip)]
+    pub secret_pos: Pos,
     /// Accepted `X-GitHub-Event` values; empty accepts all.
     pub events: Vec<String>,
     /// Accepted branches (payload `ref`); empty accepts all.
@@ -215,15 +227,48 @@ pub struct FetchPolicy {
     pub auth: Vec<FetchAuth>,
 }
 
-/// One credential rule.
+/// One credential rule. A credential is bound to an origin: scheme, host and port. It is sent
+/// over HTTPS to the rule's port (443 unless `host` says `host:port`), and over plain HTTP only
+/// when `allow_http` is set (then to port 80 unless given).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FetchAuth {
-    /// Host pattern the credential is sent to.
+    /// Host pattern the credential is sent to (`api.github.com`, `*.example.com`), without port.
     pub host: String,
+    /// The port, when `host` named one (`127.0.0.1:18091`); else the scheme's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// Dotted path into the secrets.
     pub secret: String,
     /// How the credential is sent.
     pub scheme: AuthScheme,
+    /// Whether the credential may travel over plain `http://` (local mocks, in-cluster services).
+    pub allow_http: bool,
+}
+
+impl FetchAuth {
+    /// Whether this rule's credential may be sent to `scheme://host:port`.
+    pub fn applies_to(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let default_port = match scheme {
+            "https" => 443,
+            "http" if self.allow_http => 80,
+            _ => return false,
+        };
+        host_matches(&self.host, host) && port == self.port.unwrap_or(default_port)
+    }
+
+    /// Whether this rule names `host` at all (any scheme or port): a request there that the
+    /// rule does not apply to is a mistake worth a clear error, not a silent 401.
+    pub fn names_host(&self, host: &str) -> bool {
+        host_matches(&self.host, host)
+    }
+
+    /// `host` or `host:port`, as written in workflow.yaml.
+    pub fn origin_text(&self) -> String {
+        match self.port {
+            Some(p) => format!("{}:{p}", self.host),
+            None => self.host.clone(),
+        }
+    }
 }
 
 /// How a credential is sent.

@@ -83,7 +83,7 @@ const CONFIG_KEYS: &[&str] = &[
     "cron_image",
 ];
 const FETCH_KEYS: &[&str] = &["allow", "auth"];
-const AUTH_KEYS: &[&str] = &["host", "secret", "scheme"];
+const AUTH_KEYS: &[&str] = &["host", "secret", "scheme", "allow_http"];
 const RESOURCES_KEYS: &[&str] = &["requests", "limits"];
 const AMOUNT_KEYS: &[&str] = &["memory", "cpu"];
 const TRIGGER_TYPES: &[&str] = &["cron", "queue", "webhook"];
@@ -158,6 +158,18 @@ impl Parser<'_> {
                 None
             }
         }
+    }
+
+    /// A string that must say something. `id: ""` or `secret: ""` is as good as missing, so it is
+    /// reported here, where its position is known; `None` makes later checks skip the value.
+    fn non_empty(&mut self, node: &MarkedYaml<'_>, what: &str, example: &str) -> Option<String> {
+        let s = self.string(node, what)?;
+        if s.trim().is_empty() {
+            self.err("empty-value", yaml::pos(node), format!("{what} is empty"))
+                .hint = Some(format!("write a value, e.g. `{example}`"));
+            return None;
+        }
+        Some(s)
     }
 
     fn string_list(&mut self, node: &MarkedYaml<'_>, what: &str) -> Vec<(String, Pos)> {
@@ -278,12 +290,16 @@ impl Parser<'_> {
                 "id" => {
                     has_id = true;
                     node.pos.id = yaml::pos(value);
-                    node.id = self.string(value, "a node `id`").unwrap_or_default();
+                    node.id = self
+                        .non_empty(value, "a node `id`", "id: fetch")
+                        .unwrap_or_default();
                 }
                 "file" => {
                     has_file = true;
                     node.pos.file = yaml::pos(value);
-                    node.file = self.string(value, "a node `file`").unwrap_or_default();
+                    node.file = self
+                        .non_empty(value, "a node `file`", "file: nodes/fetch.ts")
+                        .unwrap_or_default();
                 }
                 "depends_on" => {
                     let deps = self.string_list(value, "`depends_on`");
@@ -384,7 +400,9 @@ impl Parser<'_> {
             "cron" => {
                 self.mapping(item, CRON_KEYS, "a cron trigger");
                 let schedule = match field("schedule") {
-                    Some(v) => self.string(v, "`schedule`").unwrap_or_default(),
+                    Some(v) => self
+                        .non_empty(v, "`schedule`", "schedule: \"0 9 * * *\"")
+                        .unwrap_or_default(),
                     None => {
                         self.err("missing-field", pos, "cron trigger is missing `schedule`")
                             .hint = Some(
@@ -404,7 +422,9 @@ impl Parser<'_> {
             "queue" => {
                 self.mapping(item, QUEUE_KEYS, "a queue trigger");
                 let subject = match field("subject") {
-                    Some(v) => self.string(v, "`subject`").unwrap_or_default(),
+                    Some(v) => self
+                        .non_empty(v, "`subject`", "subject: events.github.push")
+                        .unwrap_or_default(),
                     None => {
                         self.err("missing-field", pos, "queue trigger is missing `subject`")
                             .hint = Some("add e.g. `subject: events.github.push`".into());
@@ -449,7 +469,9 @@ impl Parser<'_> {
             "webhook" => {
                 self.mapping(item, WEBHOOK_KEYS, "a webhook trigger");
                 let mut required = |name: &str, example: &str| match field(name) {
-                    Some(v) => self.string(v, &format!("`{name}`")).unwrap_or_default(),
+                    Some(v) => self
+                        .non_empty(v, &format!("`{name}`"), &format!("{name}: {example}"))
+                        .unwrap_or_default(),
                     None => {
                         self.err(
                             "missing-field",
@@ -472,6 +494,7 @@ impl Parser<'_> {
                 Some(Trigger::Webhook(WebhookTrigger {
                     name,
                     secret,
+                    secret_pos: field("secret").map_or(pos, yaml::pos),
                     events,
                     branches,
                     pos: field("name").map_or(pos, yaml::pos),
@@ -506,7 +529,7 @@ impl Parser<'_> {
         for (key, _, v) in &entries {
             match key.as_str() {
                 "nats_url" => config.nats_url = self.string(v, "`config.nats_url`"),
-                "memory_limit" => config.memory_limit = self.size(v, "`config.memory_limit`"),
+                "memory_limit" => config.memory_limit = self.memory_limit(v),
                 "max_body" => config.max_body = self.size(v, "`config.max_body`"),
                 "cron_image" => config.cron_image = self.string(v, "`config.cron_image`"),
                 "resources" => config.resources = Some(self.resources(v)),
@@ -514,6 +537,32 @@ impl Parser<'_> {
             }
         }
         config
+    }
+
+    /// `config.memory_limit`, within what a run can use: the realm it runs in is set up under the
+    /// same limit, so a tiny limit fails every run, and a huge one is a typo.
+    fn memory_limit(&mut self, value: &MarkedYaml<'_>) -> Option<u64> {
+        let bytes = self.size(value, "`config.memory_limit`")?;
+        let problem = if bytes < MIN_MEMORY_LIMIT {
+            "too small: the JS realm a run needs does not fit"
+        } else if bytes > MAX_MEMORY_LIMIT {
+            "too large: no engine container has that much memory for one run"
+        } else {
+            return Some(bytes);
+        };
+        let text = yaml::scalar_text(value).unwrap_or_default();
+        self.err(
+            "bad-memory-limit",
+            yaml::pos(value),
+            format!("`config.memory_limit: {text}` is {problem}"),
+        )
+        .hint = Some(format!(
+            "use between `{}Mi` and `{}Gi` (the default is `{}Mi`)",
+            MIN_MEMORY_LIMIT >> 20,
+            MAX_MEMORY_LIMIT >> 30,
+            DEFAULT_MEMORY_LIMIT >> 20
+        ));
+        None
     }
 
     fn resources(&mut self, value: &MarkedYaml<'_>) -> Resources {
@@ -604,8 +653,9 @@ impl Parser<'_> {
                 .find(|(k, _, _)| k == name)
                 .map(|(_, _, v)| *v)
         };
-        let host = get("host").and_then(|v| self.string(v, "`host`"));
-        let secret = get("secret").and_then(|v| self.string(v, "`secret`"));
+        let host = get("host").and_then(|v| self.non_empty(v, "`host`", "host: api.github.com"));
+        let secret =
+            get("secret").and_then(|v| self.non_empty(v, "`secret`", "secret: github.token"));
         let scheme = match get("scheme") {
             None => Some(AuthScheme::Bearer),
             Some(v) => {
@@ -631,27 +681,66 @@ impl Parser<'_> {
                 }
             }
         };
-        if host.is_none() {
+        if get("host").is_none() {
             self.err("missing-field", pos, "auth rule is missing `host`");
         }
-        if secret.is_none() {
+        if get("secret").is_none() {
             self.err("missing-field", pos, "auth rule is missing `secret`")
                 .hint = Some("name a dotted path into .secrets.yaml, e.g. `github.token`".into());
         }
-        if let Some(h) = &host
-            && !is_host_pattern(h)
-        {
-            self.err(
-                "bad-host",
-                pos,
-                format!("`{h}` is not a host name or `*.domain` pattern"),
-            );
-        }
+        let (host, port) = match host.as_deref().map(split_host_port) {
+            Some(Ok((h, port))) if is_host_pattern(h) => (Some(h.to_owned()), port),
+            Some(_) => {
+                let h = host.unwrap_or_default();
+                self.err(
+                    "bad-host",
+                    pos,
+                    format!("`{h}` is not a host name, `*.domain` pattern or `host:port`"),
+                )
+                .hint =
+                    Some("e.g. `api.github.com` or `127.0.0.1:8443` (no scheme, no path)".into());
+                (None, None)
+            }
+            None => (None, None),
+        };
+        let allow_http = match get("allow_http") {
+            None => false,
+            Some(v) => match yaml::scalar_text(v).as_deref() {
+                Some("true") => true,
+                Some("false") => false,
+                _ => {
+                    self.err(
+                        "wrong-type",
+                        yaml::pos(v),
+                        format!("`allow_http` must be true or false, found {}", kind(v)),
+                    );
+                    false
+                }
+            },
+        };
         Some(FetchAuth {
             host: host?,
+            port,
             secret: secret?,
             scheme: scheme?,
+            allow_http,
         })
+    }
+}
+
+/// Splits `host:port` (or `[v6]:port`); a bare host has no port. `Err` for a bad port.
+fn split_host_port(text: &str) -> Result<(&str, Option<u16>), ()> {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, Some(p)),
+        _ => (text, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match port {
+        None => Ok((host, None)),
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => Ok((host, Some(n))),
+            _ => Err(()),
+        },
     }
 }
 
@@ -752,6 +841,70 @@ mod tests {
         let wf = parsed.workflow.unwrap();
         assert!(
             matches!(&wf.triggers[2], Trigger::Queue(q) if q.stream.as_deref() == Some("OK") && q.durable.as_deref() == Some("ok-1"))
+        );
+    }
+
+    fn codes_at(text: &str) -> Vec<(&'static str, usize, usize)> {
+        parse_workflow(text, "workflow.yaml")
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.pos.line, d.pos.col))
+            .collect()
+    }
+
+    /// Regression (issue 10, item 12): `memory_limit: 1` validated, then every run failed with
+    /// "cannot create a JS context"; `100000Gi` was accepted too.
+    #[test]
+    fn memory_limits_are_bounded_where_written() {
+        let wf = |limit: &str| {
+            format!(
+                "name: m\nversion: \"1\"\nnodes:\n  - {{id: a, file: a.js}}\nconfig:\n  memory_limit: {limit}\n"
+            )
+        };
+        for bad in ["1", "4194303", "100000Gi", "5Gi"] {
+            assert_eq!(codes_at(&wf(bad)), [("bad-memory-limit", 6, 17)], "{bad}");
+        }
+        for ok in ["4Mi", "64Mi", "4Gi"] {
+            assert_eq!(codes_at(&wf(ok)), [], "{ok}");
+        }
+        let parsed = parse_workflow(&wf("1"), "workflow.yaml");
+        let d = &parsed.diagnostics[0];
+        assert!(d.message.contains("too small"), "{d}");
+        assert!(
+            d.hint.as_deref().unwrap().contains("`4Mi` and `4Gi`"),
+            "{d}"
+        );
+    }
+
+    /// Regression (issue 10, item 12): `id: ""` was accepted; so were empty files, schedules,
+    /// subjects and webhook names and secrets.
+    #[test]
+    fn empty_required_strings_are_rejected_where_written() {
+        let text = "name: e\nversion: \"1\"\nnodes:\n  - id: \"\"\n    file: \" \"\ntriggers:\n  - {type: cron, schedule: \"\"}\n  - {type: queue, subject: \"\"}\n  - {type: webhook, name: \"\", secret: \"\"}\nfetch:\n  auth:\n    - {host: \"\", secret: \"\"}\n";
+        let found = codes_at(text);
+        assert!(
+            found.iter().all(|(code, _, _)| *code == "empty-value"),
+            "{found:?}"
+        );
+        let lines: Vec<(usize, usize)> = found.iter().map(|(_, l, c)| (*l, *c)).collect();
+        assert_eq!(
+            lines,
+            [
+                (4, 9),
+                (5, 11),
+                (7, 28),
+                (8, 28),
+                (9, 27),
+                (9, 39),
+                (12, 14),
+                (12, 26)
+            ]
+        );
+        let parsed = parse_workflow(text, "workflow.yaml");
+        assert_eq!(parsed.diagnostics[0].message, "a node `id` is empty");
+        assert_eq!(
+            parsed.diagnostics[0].hint.as_deref(),
+            Some("write a value, e.g. `id: fetch`")
         );
     }
 }

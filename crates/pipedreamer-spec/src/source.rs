@@ -24,7 +24,10 @@ pub trait SourceProvider {
     fn read(&self, rel: &str) -> Result<String, SourceError>;
 }
 
-/// Files under a directory on disk; symlinks that lead outside it are refused.
+/// Files under a directory on disk. Whatever a path's canonical form (symlinks resolved, also
+/// `workflow.yaml` itself) lies outside the directory is refused before it is opened, and so is
+/// anything that is not a regular file (a FIFO would block the read): every diagnostic, snippet
+/// and compile reads through here, so nothing outside the workflow can end up in their output.
 #[derive(Debug, Clone)]
 pub struct DirSource {
     root: PathBuf,
@@ -85,5 +88,49 @@ impl MemorySource {
 impl SourceProvider for MemorySource {
     fn read(&self, rel: &str) -> Result<String, SourceError> {
         self.0.get(rel).cloned().ok_or(SourceError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 10, item 9): `workflow.yaml` linked to a file outside (e.g.
+    /// `/proc/self/environ`) was read for a diagnostic's snippet.
+    #[test]
+    fn links_out_of_the_directory_are_refused_whatever_they_name() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("environ"), "TOKEN=hunter2").unwrap();
+        std::fs::create_dir(outside.path().join("lib")).unwrap();
+        std::fs::write(outside.path().join("lib/a.js"), "TOKEN=hunter2").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, d.path().join(name)).unwrap()
+        };
+        link(&outside.path().join("environ"), "workflow.yaml");
+        link(&outside.path().join("lib"), "nodes");
+        link(Path::new("/proc/self/environ"), "env.js");
+        std::fs::write(d.path().join("inside.js"), "ok").unwrap();
+        link(Path::new("inside.js"), "alias.js");
+        let src = DirSource::new(d.path());
+        for rel in ["workflow.yaml", "nodes/a.js", "env.js", "../environ"] {
+            assert_eq!(src.read(rel), Err(SourceError::OutsideDirectory), "{rel}");
+        }
+        assert_eq!(src.read("alias.js").as_deref(), Ok("ok"));
+    }
+
+    #[test]
+    fn fifos_are_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("pipe.js");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(matches!(
+            DirSource::new(d.path()).read("pipe.js"),
+            Err(SourceError::Unreadable(_))
+        ));
     }
 }

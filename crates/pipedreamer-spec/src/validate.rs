@@ -26,6 +26,61 @@ pub fn validate(wf: &Workflow, file: &str, source: &dyn SourceProvider) -> Vec<D
     v.out
 }
 
+/// Checks what depends on secret values against the secrets the workflow will run with.
+/// `lookup` reads a dotted path the way the engine does (`Secrets::lookup`), so both agree on what
+/// "missing" means.
+///
+/// A webhook trigger whose secret is missing or empty never accepts a delivery: an HMAC keyed
+/// with `""` is one anyone can compute, so the engine refuses them. That is an error here, so it
+/// is found before the workflow ships rather than by the first sender.
+pub fn secrets(
+    wf: &Workflow,
+    file: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for trigger in &wf.triggers {
+        let Trigger::Webhook(w) = trigger else {
+            continue;
+        };
+        // An empty path was reported by the parser already.
+        if w.secret.is_empty() {
+            continue;
+        }
+        let problem = match lookup(&w.secret) {
+            Some(value) if !value.trim().is_empty() => continue,
+            Some(_) => "is empty",
+            None => "is missing (or not a string)",
+        };
+        out.push(
+            Diagnostic::error(
+                "webhook-secret-missing",
+                file,
+                w.secret_pos,
+                format!(
+                    "webhook trigger `{}`: secret `{}` {problem}, so `/hooks/{}` would refuse every delivery",
+                    w.name, w.secret, w.name
+                ),
+            )
+            .with_hint(format!(
+                "set it in {SECRETS_FILE} as `{}` (locally) and in the workflow's Secret `{}-secrets` (in the cluster)",
+                yaml_example(&w.secret),
+                wf.name
+            )),
+        );
+    }
+    out
+}
+
+/// `github.webhook_secret` as the YAML that sets it: `github: {webhook_secret: "<value>"}`.
+fn yaml_example(path: &str) -> String {
+    let mut keys = path.rsplit('.');
+    let leaf = keys.next().unwrap_or_default();
+    keys.fold(format!("{leaf}: \"<value>\""), |inner, key| {
+        format!("{key}: {{{inner}}}")
+    })
+}
+
 struct Validator<'f> {
     file: &'f str,
     out: Vec<Diagnostic>,
@@ -458,5 +513,47 @@ mod tests {
         assert!(!is_nats_subject("events.>.x"));
         assert!(!is_nats_subject("events..x"));
         assert!(!is_nats_subject("a b"));
+    }
+
+    /// Issue 10, item 8: a webhook secret that is missing or empty is an error naming the
+    /// trigger and the secret path, with the YAML that sets it.
+    #[test]
+    fn webhook_secrets_must_exist_and_not_be_empty() {
+        let text = "name: w\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\ntriggers:\n  - type: webhook\n    name: gh\n    secret: github.webhook_secret\n  - {type: webhook, name: blank, secret: blank.key}\n  - {type: webhook, name: fine, secret: fine.key}\n";
+        let wf = crate::parse::parse_workflow(text, "workflow.yaml")
+            .workflow
+            .unwrap();
+        let lookup = |path: &str| match path {
+            "blank.key" => Some(" ".to_owned()),
+            "fine.key" => Some("s3cret".to_owned()),
+            _ => None,
+        };
+        let found = secrets(&wf, "workflow.yaml", &lookup);
+        let summary: Vec<(&str, usize, usize)> = found
+            .iter()
+            .map(|d| (d.code, d.pos.line, d.pos.col))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("webhook-secret-missing", 8, 13),
+                ("webhook-secret-missing", 9, 42)
+            ]
+        );
+        assert!(found.iter().all(Diagnostic::is_error));
+        assert_eq!(
+            found[0].message,
+            "webhook trigger `gh`: secret `github.webhook_secret` is missing (or not a string), so `/hooks/gh` would refuse every delivery"
+        );
+        assert!(
+            found[0]
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("`github: {webhook_secret: \"<value>\"}`"),
+            "{:?}",
+            found[0].hint
+        );
+        assert!(found[1].message.contains("`blank.key` is empty"));
     }
 }
