@@ -2,6 +2,7 @@
 //! never with `NO_COLOR`.
 
 use pipedreamer_spec::Diagnostic;
+use pipedreamer_spec::source::{DirSource, SourceProvider};
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -10,9 +11,16 @@ pub fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
 }
 
-/// Renders diagnostics with source excerpts read from `dir`.
+/// Renders diagnostics with source excerpts read from `dir`. Excerpts are read through
+/// [`DirSource`], so a file that leads outside the directory (say `workflow.yaml` linked to
+/// `/proc/self/environ`) is never shown, and the secrets file never is either.
 pub fn render_diagnostics(dir: &Path, diagnostics: &[Diagnostic]) -> String {
-    let read = |file: &str| std::fs::read_to_string(dir.join(file)).ok();
+    let source = DirSource::new(dir);
+    let read = |file: &str| {
+        (file != pipedreamer_spec::SECRETS_FILE)
+            .then(|| source.read(file).ok())
+            .flatten()
+    };
     pipedreamer_spec::diagnostic::render(diagnostics, &read, color())
 }
 

@@ -2,25 +2,53 @@
 
 use crate::cli::{OutputFormat, ValidateArgs};
 use crate::output;
+use pipedreamer_engine::SecretsSource;
+use pipedreamer_engine::secrets_source::SecretsError;
 use pipedreamer_spec::source::DirSource;
-use pipedreamer_spec::{Diagnostic, Workflow};
+use pipedreamer_spec::{Diagnostic, Pos, SECRETS_FILE, WORKFLOW_FILE, Workflow};
 use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Checks the workflow in `dir` the way the engine will load it (spec, imports, QuickJS compile).
+/// Checks the workflow in `dir` the way the engine will load it (spec, imports, QuickJS compile),
+/// and against `.secrets.yaml` when there is one.
 pub fn check_dir(dir: &Path) -> (Option<Workflow>, Vec<Diagnostic>) {
     let source = DirSource::new(dir);
     let checked = pipedreamer_spec::check(&source);
-    if !checked.is_valid() {
-        return (checked.workflow, checked.diagnostics);
+    let compiled = match checked.is_valid() {
+        true => pipedreamer_sandbox::Program::load(&source).err(),
+        false => None,
+    };
+    let mut diagnostics = checked.diagnostics;
+    diagnostics.extend(compiled.unwrap_or_default());
+    if let Some(wf) = &checked.workflow {
+        diagnostics.extend(check_secrets(dir, wf));
     }
-    match pipedreamer_sandbox::Program::load(&source) {
-        Ok(_) => (checked.workflow, checked.diagnostics),
-        Err(mut more) => {
-            more.extend(checked.diagnostics);
-            pipedreamer_spec::diagnostic::sort(&mut more);
-            (checked.workflow, more)
+    pipedreamer_spec::diagnostic::sort(&mut diagnostics);
+    (checked.workflow, diagnostics)
+}
+
+/// What needs secret values, checked against `.secrets.yaml` as `dev` loads it. Without the file
+/// the secrets live elsewhere (a Kubernetes Secret) and there is nothing to check against.
+fn check_secrets(dir: &Path, wf: &Workflow) -> Vec<Diagnostic> {
+    let file = dir.join(SECRETS_FILE);
+    if !file.exists() {
+        return Vec::new();
+    }
+    match SecretsSource::File(file).load() {
+        Ok(secrets) => pipedreamer_spec::validate::secrets(wf, WORKFLOW_FILE, &|path: &str| {
+            secrets.lookup(path)
+        }),
+        // The message names the place, never a value; the renderer shows no excerpt of it.
+        Err(e) => {
+            let pos = match &e {
+                SecretsError::Yaml { line, col, .. } => Pos::new(*line, *col),
+                SecretsError::Io { .. } => Pos::new(1, 1),
+            };
+            vec![
+                Diagnostic::error("bad-secrets", SECRETS_FILE, pos, e.to_string())
+                    .with_hint("fix the file; `pipedreamer dev` reads the same one"),
+            ]
         }
     }
 }

@@ -58,3 +58,175 @@ fn missing_workflow_says_how_to_start() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("pipedreamer init"));
 }
+
+/// Runs `validate` (text, then `-o json`) with `PD_CANARY` in its environment and returns all
+/// it printed.
+fn validate_output(dir: &std::path::Path) -> (Option<i32>, String) {
+    let mut all = String::new();
+    let mut code = None;
+    for args in [&["validate", "."][..], &["validate", ".", "-o", "json"][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+            .args(args)
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env("PD_CANARY", "environ-canary-7731")
+            .output()
+            .unwrap();
+        code = out.status.code();
+        all.push_str(&text(&out.stdout));
+        all.push_str(&text(&out.stderr));
+    }
+    (code, all)
+}
+
+/// Regression (issue 10, item 9): with `workflow.yaml` linked to `/proc/self/environ`, the
+/// "path leaves the workflow directory" diagnostic printed the environment as its excerpt.
+/// Links to files outside, for the workflow, a node or an import, are refused and never shown.
+#[test]
+fn files_outside_the_directory_are_never_printed() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.js");
+    std::fs::write(&secret, "TOKEN=outside-canary-4412\nexport default 1\n").unwrap();
+    let link = |dir: &std::path::Path, target: &std::path::Path, name: &str| {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, p).unwrap();
+    };
+    let canaries = ["environ-canary-7731", "outside-canary-4412"];
+
+    for target in [std::path::Path::new("/proc/self/environ"), secret.as_path()] {
+        let dir = tempfile::tempdir().unwrap();
+        link(dir.path(), target, "workflow.yaml");
+        let (code, out) = validate_output(dir.path());
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains("path leaves the workflow directory"), "{out}");
+        assert!(out.contains("not a link out of it"), "{out}");
+        for c in canaries {
+            assert!(!out.contains(c), "{target:?} leaked {c}:\n{out}");
+        }
+    }
+
+    // A node file and an import linked out of the directory.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: x\nversion: \"1\"\nnodes:\n  - {id: a, file: nodes/a.js}\n  - {id: b, file: nodes/b.js}\n",
+            ),
+            (
+                "nodes/b.js",
+                "import x from './lib/secret.js';\nexport default () => x;\n",
+            ),
+        ],
+    );
+    link(dir.path(), &secret, "nodes/a.js");
+    link(dir.path(), outside.path(), "nodes/lib");
+    let (code, out) = validate_output(dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(
+        out.matches("path leaves the workflow directory").count(),
+        4,
+        "node and import, in text and JSON:\n{out}"
+    );
+    for c in canaries {
+        assert!(!out.contains(c), "leaked {c}:\n{out}");
+    }
+}
+
+/// Issue 10, item 8: with `.secrets.yaml` present, a webhook whose secret is missing or empty
+/// is an error naming the trigger and the path; the secrets' values are never printed.
+#[test]
+fn webhook_secrets_are_checked_when_secrets_are_present() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: hooks\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\ntriggers:\n  - type: webhook\n    name: github\n    secret: github.webhook_secret\n",
+            ),
+            ("a.js", "export default () => 1"),
+        ],
+    );
+    // No secrets file: they live in the cluster, nothing to check against.
+    let out = pipedreamer(&["validate", "."], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    for secrets in [
+        "github:\n  webhook_secret: \"\"\nother: value-canary-9912\n",
+        "other: value-canary-9912\n",
+    ] {
+        write(dir.path(), &[(".secrets.yaml", secrets)]);
+        let out = pipedreamer(&["validate", "."], dir.path());
+        assert_eq!(out.status.code(), Some(1));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("error[webhook-secret-missing]: webhook trigger `github`: secret `github.webhook_secret`"),
+            "{err}"
+        );
+        assert!(err.contains("--> workflow.yaml:8:13"), "{err}");
+        assert!(
+            err.contains(
+                "hint: set it in .secrets.yaml as `github: {webhook_secret: \"<value>\"}`"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("value-canary-9912"), "{err}");
+    }
+
+    // A broken secrets file is reported at its position, without an excerpt of its values.
+    write(
+        dir.path(),
+        &[(".secrets.yaml", "github: [value-canary-9912\n")],
+    );
+    let out = pipedreamer(&["validate", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("error[bad-secrets]"), "{err}");
+    assert!(err.contains("--> .secrets.yaml:"), "{err}");
+    assert!(!err.contains("value-canary-9912"), "{err}");
+
+    write(
+        dir.path(),
+        &[(".secrets.yaml", "github:\n  webhook_secret: s3cret\n")],
+    );
+    let out = pipedreamer(&["validate", "."], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// Regression (issue 10, item 12): `memory_limit: 1` and `100000Gi` validated (every run then
+/// failed), and so did `id: ""`.
+#[test]
+fn memory_limits_out_of_range_and_empty_ids_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: limits\nversion: \"1\"\nnodes:\n  - id: \"\"\n    file: a.js\nconfig:\n  memory_limit: 1\n",
+            ),
+            ("a.js", "export default () => 1"),
+        ],
+    );
+    let out = pipedreamer(&["validate", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(text(&out.stderr));
+
+    write(
+        dir.path(),
+        &[(
+            "workflow.yaml",
+            "name: limits\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\nconfig:\n  memory_limit: 100000Gi\n",
+        )],
+    );
+    let out = pipedreamer(&["validate", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("`config.memory_limit: 100000Gi` is too large"),
+        "{}",
+        text(&out.stderr)
+    );
+}
