@@ -5,7 +5,10 @@ use crate::blob::{Blob, Entry, Layer, build_layer, media, sha256_digest};
 use crate::reference::Reference;
 use crate::{Error, content, rootfs};
 use chrono::{DateTime, SecondsFormat, Utc};
+use pipedreamer_spec::source::{DirSource, SourceError, SourceProvider};
 use serde_json::json;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,6 +38,8 @@ pub struct Image {
     pub manifest: Blob,
     /// The reference it was built for.
     pub reference: Reference,
+    /// What of the workflow directory was left out, and why.
+    pub excluded: Vec<content::Excluded>,
 }
 
 impl Image {
@@ -105,10 +110,28 @@ fn strip_credentials(url: &str) -> String {
     }
 }
 
+/// Remembers which files a check read: the node modules and their imports, which the image
+/// must contain.
+struct Recorded {
+    inner: DirSource,
+    read: RefCell<BTreeSet<String>>,
+}
+
+impl SourceProvider for Recorded {
+    fn read(&self, rel: &str) -> Result<String, SourceError> {
+        let text = self.inner.read(rel)?;
+        self.read.borrow_mut().insert(rel.to_owned());
+        Ok(text)
+    }
+}
+
 /// Builds the image.
 pub fn build(req: &BuildRequest) -> Result<Image, Error> {
-    let checked =
-        pipedreamer_spec::check(&pipedreamer_spec::source::DirSource::new(&req.workflow_dir));
+    let source = Recorded {
+        inner: DirSource::new(&req.workflow_dir),
+        read: RefCell::default(),
+    };
+    let checked = pipedreamer_spec::check(&source);
     let (workflow, _) = checked.into_valid().map_err(|d| {
         Error::InvalidWorkflow(
             d.iter()
@@ -124,8 +147,21 @@ pub fn build(req: &BuildRequest) -> Result<Image, Error> {
     rootfs::check_static(&req.engine, &engine_bytes)?;
     let engine_layer = cached_engine_layer(req, engine_bytes)?;
 
+    let content = content::workflow_content(&req.workflow_dir)?;
+    // A module the workflow needs but the rules leave out (say `nodes/.env.js`, or one under a
+    // git-ignored directory) would make an image that cannot start: say so now.
+    for needed in source.read.into_inner() {
+        if let Some(why) = content.excluded.iter().find(|e| {
+            e.path == needed || (e.path.ends_with('/') && needed.starts_with(e.path.as_str()))
+        }) {
+            return Err(Error::NeededFileExcluded {
+                path: needed,
+                reason: why.to_string(),
+            });
+        }
+    }
     let mut entries = Vec::new();
-    for f in content::workflow_files(&req.workflow_dir)? {
+    for f in &content.files {
         let data = std::fs::read(&f.source).map_err(|e| Error::io(&f.source, e))?;
         entries.push(Entry::File {
             path: format!("app/{}", f.rel),
@@ -197,6 +233,7 @@ pub fn build(req: &BuildRequest) -> Result<Image, Error> {
         config,
         manifest,
         reference: req.reference.clone(),
+        excluded: content.excluded,
     })
 }
 

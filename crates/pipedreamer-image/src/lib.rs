@@ -41,15 +41,15 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
-    /// A symlink leads out of the workflow directory.
+    /// A file the workflow loads is one the image must leave out.
     #[error(
-        "symlink `{link}` points outside the workflow directory (to `{target}`); copy the file in or list it in .pipedreamerignore"
+        "`{path}` is part of the workflow (a node file or an import) but cannot go into the image: {reason}; rename or move it, or drop the rule that ignores it"
     )]
-    SymlinkOutside {
-        /// The link, relative to the workflow directory.
-        link: String,
-        /// Where it points.
-        target: PathBuf,
+    NeededFileExcluded {
+        /// The file, relative to the workflow directory.
+        path: String,
+        /// What leaves it out (the excluded path and why).
+        reason: String,
     },
     /// The workflow directory could not be walked.
     #[error("{0}")]

@@ -244,6 +244,9 @@ pub struct BuildArgs {
     /// The static engine binary (default: $PIPEDREAMER_ENGINE, else next to `pipedreamer`).
     #[arg(long, env = "PIPEDREAMER_ENGINE")]
     pub engine: Option<PathBuf>,
+    /// List on stderr every file left out of the image, and why.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,

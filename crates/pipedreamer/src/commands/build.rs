@@ -3,6 +3,7 @@
 use crate::cli::{BuildArgs, OutputFormat};
 use crate::output;
 use anyhow::{Context, bail};
+use pipedreamer_image::content::Excluded;
 use pipedreamer_image::publish::{archive, daemon, oci_layout, registry};
 use pipedreamer_image::{BuildRequest, Image, Reference};
 use serde_json::json;
@@ -110,6 +111,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
         cache_dir: cache_dir(),
     };
     let image = tokio::task::spawn_blocking(move || pipedreamer_image::build(&request)).await??;
+    report_excluded(&image.excluded, args.verbose);
     eprintln!(
         "built {reference} in {} ms: {} compressed, {} uncompressed",
         started.elapsed().as_millis(),
@@ -164,6 +166,23 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
         publish_default(&args.dir, &image, &reference)?;
     }
     print_result(&args, &reference, Some(&image), push_report.as_ref())
+}
+
+/// What stayed out of the image: all of it with `-v`, else a count of what protects secrets (so
+/// a user who meant to ship such a file learns why it is missing).
+fn report_excluded(excluded: &[Excluded], verbose: bool) {
+    if verbose {
+        for e in excluded {
+            eprintln!("left out: {e}");
+        }
+        return;
+    }
+    let secret = excluded.iter().filter(|e| e.reason.is_secret()).count();
+    if secret > 0 {
+        eprintln!(
+            "left out {secret} secret file(s) or link(s) to secrets; `pipedreamer build -v` lists them"
+        );
+    }
 }
 
 /// Where this machine pushed before, per registry, so shared layers can be mounted, not re-sent.

@@ -450,21 +450,153 @@ fn dynamic_engines_and_escaping_symlinks_are_refused() {
         text(&out.stderr)
     );
     assert!(!wf.path().join("x").exists(), "nothing half-written");
-    std::os::unix::fs::symlink("/etc/hostname", wf.path().join("nodes/leak.txt")).unwrap();
+}
+
+/// Regression (issue 10, items 7 and 12): `.env`, `.npmrc`, `secrets/` (which lands at
+/// `/app/secrets`), `secrets.yaml`, `.secrets.json`, backups, links to `.secrets.yaml`,
+/// `.git/config` or outside files all shipped, and a FIFO hung the build. They are left out, `-v`
+/// says why, and a module the workflow needs is never silently dropped.
+#[test]
+fn secrets_and_special_files_are_left_out_and_listed() {
+    let wf = workflow();
+    let canary = "shipped-secret-canary-5150";
+    for f in [
+        ".env",
+        ".env.production",
+        ".npmrc",
+        "secrets/github",
+        "secrets.yaml",
+        ".secrets.json",
+        ".secrets.yaml.bak",
+        ".secrets.yaml~",
+        ".git/config",
+    ] {
+        write(wf.path(), &[(f, &format!("token: {canary}\n"))]);
+    }
+    write(
+        wf.path(),
+        &[(".gitignore", "local/\n"), ("local/x.json", canary)],
+    );
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), &[("token", canary)]);
+    let link = |target: &Path, name: &str| {
+        std::os::unix::fs::symlink(target, wf.path().join(name)).unwrap()
+    };
+    link(Path::new(".secrets.yaml"), "config.yaml");
+    link(Path::new(".git/config"), "git.txt");
+    link(&outside.path().join("token"), "nodes/leak.txt");
+    let made = Command::new("mkfifo")
+        .arg(wf.path().join("pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+        .args(["build", ".", "-v", "--oci-layout", "out", "--engine"])
+        .arg(engine())
+        .current_dir(wf.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("build hung (on the FIFO?)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for line in [
+        "left out: .env (secret file: environment variables)",
+        "left out: .env.production (secret file: environment variables)",
+        "left out: .npmrc (secret file: package registry credentials)",
+        "left out: .secrets.json (secret file: workflow secrets)",
+        "left out: .secrets.yaml (secret file: workflow secrets)",
+        "left out: .secrets.yaml.bak (secret file: workflow secrets)",
+        "left out: .secrets.yaml~ (secret file: workflow secrets)",
+        "left out: secrets.yaml (secret file: workflow secrets)",
+        "left out: secrets/ (it would land in /app/secrets, the engine's production secrets directory)",
+        "left out: .git/ (version control data)",
+        "left out: config.yaml (symlink to `.secrets.yaml`, which is left out: secret file: workflow secrets)",
+        "left out: git.txt (symlink to `.git/config`, which is left out: version control data)",
+        "left out: local/ (ignored by .gitignore)",
+        "left out: pipe (not a regular file: a FIFO)",
+        "left out: scratch/ (ignored by .pipedreamerignore)",
+    ] {
+        assert!(err.contains(line), "missing `{line}` in:\n{err}");
+    }
+    assert!(
+        err.contains("left out: nodes/leak.txt (symlink to `")
+            && err.contains("outside the workflow directory)"),
+        "{err}"
+    );
+    // Nothing of it is in any blob.
+    for entry in std::fs::read_dir(wf.path().join("out/blobs/sha256")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let mut plain = Vec::new();
+        let _ = std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+            &mut plain,
+        );
+        for data in [&bytes, &plain] {
+            assert!(
+                !String::from_utf8_lossy(data).contains(canary),
+                "a secret shipped"
+            );
+        }
+    }
+
+    // Without -v: one line, so nobody wonders where their file went.
     let out = pipedreamer(
         &[
             "build",
             ".",
+            "--oci-layout",
+            "out2",
             "--engine",
             engine().to_str().unwrap(),
-            "--oci-layout",
-            "x",
         ],
         wf.path(),
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("points outside the workflow directory"),
+        text(&out.stderr).contains(
+            "left out 12 secret file(s) or link(s) to secrets; `pipedreamer build -v` lists them"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A node module the rules leave out stops the build instead of shipping a broken image.
+    write(
+        wf.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: imgtest\nversion: \"2.5\"\nnodes:\n  - {id: a, file: local/a.js}\n",
+            ),
+            ("local/a.js", "export default () => 1"),
+        ],
+    );
+    let out = pipedreamer(
+        &[
+            "build",
+            ".",
+            "--oci-layout",
+            "out3",
+            "--engine",
+            engine().to_str().unwrap(),
+        ],
+        wf.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`local/a.js` is part of the workflow (a node file or an import) but cannot go into the image: local/ (ignored by .gitignore)"),
         "{}",
         text(&out.stderr)
     );
