@@ -142,11 +142,11 @@ fn fire(
     let state2 = state.clone();
     let workload = workload.clone();
     let payload = t.payload().to_string();
-    let trigger_name = format!("cron:{label}");
+    let trigger = pipedreamer_sandbox::outcome::Trigger::Cron(label);
     let running = running.clone();
     let k = k.to_owned();
     state.background.spawn(async move {
-        state2.run(workload, payload, &trigger_name).await;
+        state2.run(workload, payload, trigger).await;
         if let Ok(mut r) = running.lock() {
             r.remove(&k);
         }

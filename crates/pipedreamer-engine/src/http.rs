@@ -1,14 +1,17 @@
 //! The HTTP API: `POST /run`, health, readiness and metrics, as a router that tests drive with
 //! `tower::ServiceExt::oneshot` without a socket.
 
+use crate::input::{json_input, read_body};
+use crate::metrics::Source;
 use crate::state::EngineState;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use pipedreamer_sandbox::FailureKind;
+use pipedreamer_sandbox::outcome::Trigger;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -38,32 +41,6 @@ pub(crate) fn error(
     (status, axum::Json(body)).into_response()
 }
 
-/// Reads a body under the engine's limit; `413` when larger.
-pub(crate) async fn read_body(state: &EngineState, body: Body) -> Result<Bytes, Response> {
-    let limit = state.max_body();
-    axum::body::to_bytes(body, limit as usize)
-        .await
-        .map_err(|_| {
-            state.metrics.reject("http", "too_large");
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than the limit of {limit} bytes"),
-                Some("raise `config.max_body` in workflow.yaml or `--max-body` on the engine"),
-            )
-        })
-}
-
-/// Checks that `what` (e.g. "request body") is JSON; an empty one is `{}`.
-pub(crate) fn json_text(bytes: &[u8], what: &str) -> Result<String, String> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok("{}".to_owned());
-    }
-    let text = std::str::from_utf8(bytes).map_err(|_| format!("{what} is not UTF-8"))?;
-    serde_json::from_str::<&serde_json::value::RawValue>(text)
-        .map(|_| text.to_owned())
-        .map_err(|e| format!("{what} is not valid JSON: {e}"))
-}
-
 fn not_loaded() -> Response {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -76,22 +53,15 @@ async fn run(State(state): State<Arc<EngineState>>, body: Body) -> Response {
     let Some(workload) = state.workload() else {
         return not_loaded();
     };
-    let bytes = match read_body(&state, body).await {
-        Ok(b) => b,
-        Err(r) => return r,
+    let input = match read_body(&state, Source::Http, body).await {
+        Ok(bytes) => json_input(&state, Source::Http, &bytes),
+        Err(r) => Err(r),
     };
-    let input = match json_text(&bytes, "request body") {
+    let input = match input {
         Ok(t) => t,
-        Err(m) => {
-            state.metrics.reject("http", "bad_json");
-            return error(
-                StatusCode::BAD_REQUEST,
-                m,
-                Some("send a JSON document, e.g. `{}`, with content-type application/json"),
-            );
-        }
+        Err(r) => return r.into_response(),
     };
-    let outcome = state.run(workload, input, "http").await;
+    let outcome = state.run(workload, input, Trigger::Http).await;
     let status = match outcome.failure() {
         None => StatusCode::OK,
         Some(FailureKind::Timeout) => StatusCode::GATEWAY_TIMEOUT,
@@ -110,9 +80,22 @@ async fn readyz(State(state): State<Arc<EngineState>>) -> Response {
         .lock()
         .map(|r| r.clone())
         .unwrap_or_default();
+    let health = state.health();
     let (status, word) = match (state.workload(), state.is_draining()) {
         (_, true) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
         (None, _) => (StatusCode::SERVICE_UNAVAILABLE, "no valid workflow loaded"),
+        // A stuck worker still burns a core and its replacement shares the machine: send
+        // traffic elsewhere until it returns (or the engine exits at half its workers).
+        (Some(_), false) if health.stuck > 0 => {
+            detail.insert(
+                "reason".into(),
+                json!(format!(
+                    "{} of {} sandbox workers are stuck in runs that ignore their timeout",
+                    health.stuck, health.workers
+                )),
+            );
+            (StatusCode::SERVICE_UNAVAILABLE, "workers lost")
+        }
         (Some(w), false) => {
             detail.insert("workflow".into(), json!(w.program.workflow.name));
             detail.insert("version".into(), json!(w.program.workflow.version));

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use pipedreamer_engine::logging::{self, LogFormat};
-use pipedreamer_engine::{EngineState, LoadError, SecretsSource, ServeOptions};
+use pipedreamer_engine::{EngineState, HttpLimits, LoadError, SecretsSource, ServeOptions};
 use pipedreamer_sandbox::{PoolOptions, Sandbox};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -61,6 +61,19 @@ struct Args {
     /// Queue messages run at once (default: 128 per sandbox worker).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     nats_max_in_flight: Option<u32>,
+    /// How long a client may take to send a request's headers; a connection that sends
+    /// nothing for this long (including an idle keep-alive one) is closed.
+    #[arg(long, value_parser = humantime_duration, default_value = "10s")]
+    header_timeout: Duration,
+    /// How long a client may take to send a whole request body, however it trickles in;
+    /// slower bodies are answered 408.
+    #[arg(long, value_parser = humantime_duration, default_value = "30s")]
+    body_timeout: Duration,
+    /// Client connections served at once. At the limit, further connections are not refused:
+    /// they wait in the kernel's listen backlog and are served as connections close (idle ones
+    /// close after --header-timeout). Keep it below the file descriptor limit.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -146,7 +159,7 @@ async fn run(args: Args) -> ExitCode {
     };
     tracing::info!(workflow = %name, version = %version, nodes, %addr, "engine ready");
     let stop = CancellationToken::new();
-    tokio::spawn(wait_for_signal(stop.clone()));
+    tokio::spawn(pipedreamer_engine::cancel_on_signal(stop.clone()));
     let options = ServeOptions {
         local_cron: args.cron == "local",
         shutdown_grace: args.shutdown_grace,
@@ -156,29 +169,15 @@ async fn run(args: Args) -> ExitCode {
             retry_delay: args.nats_retry_delay,
             max_in_flight,
         },
+        http: HttpLimits {
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            max_connections: args.max_connections as usize,
+        },
     };
+    // `serve` has logged why it failed.
     match pipedreamer_engine::serve(state, listener, options, stop).await {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("server failed: {e}");
-            ExitCode::from(1)
-        }
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
     }
-}
-
-async fn wait_for_signal(stop: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            stop.cancel();
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("received SIGTERM"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
-    }
-    stop.cancel();
 }

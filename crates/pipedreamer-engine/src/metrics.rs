@@ -1,18 +1,146 @@
 //! Prometheus metrics: runs by status and trigger, run and node duration histograms, NATS
-//! connection state and queue messages by outcome.
+//! connection state and queue messages by outcome, sandbox workers lost to the watchdog.
+//!
+//! Label values that come from a fixed vocabulary are enums (so a typo cannot start a new
+//! series); only names from the workflow (node ids, subjects) are strings.
 
-use pipedreamer_sandbox::RunOutcome;
-use prometheus_client::encoding::EncodeLabelSet;
+use pipedreamer_sandbox::outcome::Trigger;
+use pipedreamer_sandbox::{FailureKind, PoolHealth, RunOutcome};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::fmt::Write;
+
+/// Label values written in snake_case, as every existing dashboard expects.
+macro_rules! label_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+        }
+
+        impl $name {
+            /// The label value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                encoder.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+label_enum! {
+    /// How a run ended (`pipedreamer_runs_total{status}`).
+    RunResult {
+        /// Every node succeeded.
+        Succeeded => "succeeded",
+        /// A node failed, or the sandbox did.
+        Failed => "failed",
+        /// A node exceeded its timeout (or the watchdog replaced its worker).
+        TimedOut => "timed_out",
+    }
+}
+
+label_enum! {
+    /// What started a run, without its name (`pipedreamer_runs_total{trigger}`).
+    TriggerKind {
+        /// `POST /run`.
+        Http => "http",
+        /// `POST /hooks/<name>`.
+        Webhook => "webhook",
+        /// Local cron.
+        Cron => "cron",
+        /// A queue message.
+        Queue => "queue",
+    }
+}
+
+impl From<&Trigger> for TriggerKind {
+    fn from(t: &Trigger) -> Self {
+        match t {
+            Trigger::Http => TriggerKind::Http,
+            Trigger::Webhook(_) => TriggerKind::Webhook,
+            Trigger::Cron(_) => TriggerKind::Cron,
+            Trigger::Queue(_) => TriggerKind::Queue,
+        }
+    }
+}
+
+label_enum! {
+    /// Where a refused request or message came from (`pipedreamer_rejected_requests_total{source}`).
+    Source {
+        /// `POST /run`.
+        Http => "http",
+        /// `POST /hooks/<name>`.
+        Webhook => "webhook",
+        /// A queue message.
+        Nats => "nats",
+    }
+}
+
+label_enum! {
+    /// Why a request or message was refused before a run.
+    Rejection {
+        /// The body is larger than `max_body`.
+        TooLarge => "too_large",
+        /// The body is not JSON (or nests too deeply).
+        BadJson => "bad_json",
+        /// The body did not arrive within `--body-timeout`.
+        BodyTimeout => "body_timeout",
+        /// The connection failed while the body was read.
+        Unreadable => "unreadable",
+        /// The webhook's secret is missing or empty.
+        NoSecret => "no_secret",
+        /// The webhook request is not signed.
+        MissingSignature => "missing_signature",
+        /// The webhook signature does not match.
+        BadSignature => "bad_signature",
+    }
+}
+
+label_enum! {
+    /// What became of a queue message (`pipedreamer_nats_messages_total{outcome}`).
+    MessageOutcome {
+        /// Its run succeeded (and it was acked).
+        Succeeded => "succeeded",
+        /// Its run failed (core NATS: the reply says so).
+        Failed => "failed",
+        /// The payload was not usable JSON.
+        BadPayload => "bad_payload",
+        /// Its run failed; JetStream will redeliver it.
+        Retried => "retried",
+        /// Its runs failed `max_deliver` times; terminated.
+        Dead => "dead",
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
-    status: String,
-    trigger: String,
+    status: RunResult,
+    trigger: TriggerKind,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabels {
+    source: Source,
+    reason: Rejection,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    subject: String,
+    outcome: MessageOutcome,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -36,10 +164,11 @@ pub struct Metrics {
     run_duration: Family<RunLabels, Histogram>,
     node_duration: Family<NodeLabels, Histogram>,
     in_flight: Gauge,
-    /// Incremented for every message or request refused before a run (bad JSON, bad signature).
-    pub rejected: Family<Vec<(String, String)>, Counter>,
+    rejected: Family<RejectLabels, Counter>,
     nats_connected: Gauge,
-    nats_messages: Family<Vec<(String, String)>, Counter>,
+    nats_messages: Family<MessageLabels, Counter>,
+    workers_lost: Counter,
+    workers_stuck: Gauge,
 }
 
 impl Default for Metrics {
@@ -51,9 +180,11 @@ impl Default for Metrics {
         let node_duration =
             Family::<NodeLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         let in_flight = Gauge::default();
-        let rejected = Family::<Vec<(String, String)>, Counter>::default();
+        let rejected = Family::<RejectLabels, Counter>::default();
         let nats_connected = Gauge::default();
-        let nats_messages = Family::<Vec<(String, String)>, Counter>::default();
+        let nats_messages = Family::<MessageLabels, Counter>::default();
+        let workers_lost = Counter::default();
+        let workers_stuck = Gauge::default();
         registry.register(
             "runs",
             "Workflow runs by final status and trigger",
@@ -89,6 +220,16 @@ impl Default for Metrics {
             "Queue trigger messages by subject and outcome",
             nats_messages.clone(),
         );
+        registry.register(
+            "workers_lost",
+            "Sandbox workers the watchdog replaced because a run kept them busy past its deadline",
+            workers_lost.clone(),
+        );
+        registry.register(
+            "workers_stuck",
+            "Replaced sandbox workers still busy (capacity lost until they return)",
+            workers_stuck.clone(),
+        );
         Self {
             registry,
             runs,
@@ -98,22 +239,23 @@ impl Default for Metrics {
             rejected,
             nats_connected,
             nats_messages,
+            workers_lost,
+            workers_stuck,
         }
     }
 }
 
 impl Metrics {
     /// Records a finished run.
-    pub fn record(&self, trigger: &str, outcome: &RunOutcome) {
+    pub fn record(&self, trigger: &Trigger, outcome: &RunOutcome) {
         let status = match (outcome.succeeded(), outcome.failure()) {
-            (true, _) => "succeeded",
-            (_, Some(pipedreamer_sandbox::FailureKind::Timeout)) => "timed_out",
-            _ => "failed",
+            (true, _) => RunResult::Succeeded,
+            (_, Some(FailureKind::Timeout)) => RunResult::TimedOut,
+            _ => RunResult::Failed,
         };
-        let kind = trigger.split(':').next().unwrap_or(trigger).to_owned();
         let labels = RunLabels {
-            status: status.into(),
-            trigger: kind,
+            status,
+            trigger: trigger.into(),
         };
         self.runs.get_or_create(&labels).inc();
         self.run_duration
@@ -143,12 +285,9 @@ impl Metrics {
     }
 
     /// Counts a refused request or message.
-    pub fn reject(&self, source: &str, reason: &str) {
+    pub fn reject(&self, source: Source, reason: Rejection) {
         self.rejected
-            .get_or_create(&vec![
-                ("source".into(), source.into()),
-                ("reason".into(), reason.into()),
-            ])
+            .get_or_create(&RejectLabels { source, reason })
             .inc();
     }
 
@@ -157,15 +296,25 @@ impl Metrics {
         self.nats_connected.set(i64::from(connected));
     }
 
-    /// Counts a queue message by its trigger subject and what became of it (`succeeded`,
-    /// `failed`, `bad_payload`, `retried`, `dead`).
-    pub fn nats_message(&self, subject: &str, outcome: &str) {
+    /// Counts a queue message by its trigger subject and what became of it.
+    pub fn nats_message(&self, subject: &str, outcome: MessageOutcome) {
         self.nats_messages
-            .get_or_create(&vec![
-                ("subject".into(), subject.into()),
-                ("outcome".into(), outcome.into()),
-            ])
+            .get_or_create(&MessageLabels {
+                subject: subject.to_owned(),
+                outcome,
+            })
             .inc();
+    }
+
+    /// Mirrors the sandbox's worker state: the lost counter catches up with the pool's total
+    /// (the pool counts; the metric only reports), the stuck gauge is set.
+    pub fn set_workers(&self, health: &PoolHealth) {
+        let seen = self.workers_lost.get();
+        if health.lost_total > seen {
+            self.workers_lost.inc_by(health.lost_total - seen);
+        }
+        self.workers_stuck
+            .set(i64::try_from(health.stuck).unwrap_or(i64::MAX));
     }
 
     /// Prometheus text exposition.

@@ -4,7 +4,8 @@
 
 use crate::metrics::Metrics;
 use arc_swap::ArcSwapOption;
-use pipedreamer_sandbox::{RunOutcome, RunRequest, Sandbox, Workload};
+use pipedreamer_sandbox::outcome::Trigger;
+use pipedreamer_sandbox::{PoolHealth, RunOutcome, RunRequest, Sandbox, Workload};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,6 +23,8 @@ pub struct EngineState {
     in_flight: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Extra readiness facts reported by triggers (e.g. NATS connection state).
     pub readiness: std::sync::Mutex<serde_json::Map<String, serde_json::Value>>,
+    /// The sandbox workers' state as last polled (see [`EngineState::observe_health`]).
+    health: std::sync::Mutex<PoolHealth>,
 }
 
 impl EngineState {
@@ -40,7 +43,27 @@ impl EngineState {
             background: tokio_util::task::TaskTracker::new(),
             readiness: Default::default(),
             in_flight: Default::default(),
+            health: Default::default(),
         })
+    }
+
+    /// Asks the sandbox how its workers are (cheap; polled every second by `serve`).
+    pub fn poll_health(&self) -> PoolHealth {
+        self.sandbox.health()
+    }
+
+    /// Records the workers' state for `/readyz` and `/metrics`. Public so that tests can show
+    /// the engine lost workers without wedging a real one.
+    pub fn observe_health(&self, health: PoolHealth) {
+        self.metrics.set_workers(&health);
+        if let Ok(mut h) = self.health.lock() {
+            *h = health;
+        }
+    }
+
+    /// The workers' state as last observed.
+    pub fn health(&self) -> PoolHealth {
+        self.health.lock().map(|h| *h).unwrap_or_default()
     }
 
     /// The workload in service, if one is loaded.
@@ -92,7 +115,12 @@ impl EngineState {
     }
 
     /// Runs the workflow once with `input` (JSON text). Logs one line and records metrics.
-    pub async fn run(&self, workload: Arc<Workload>, input: String, trigger: &str) -> RunOutcome {
+    pub async fn run(
+        &self,
+        workload: Arc<Workload>,
+        input: String,
+        trigger: Trigger,
+    ) -> RunOutcome {
         self.run_with_id(workload, input, trigger, None).await
     }
 
@@ -101,28 +129,30 @@ impl EngineState {
         &self,
         workload: Arc<Workload>,
         input: String,
-        trigger: &str,
+        trigger: Trigger,
         run_id: Option<String>,
     ) -> RunOutcome {
         let _guard = self.metrics.in_flight();
         let run_id = run_id.unwrap_or_else(pipedreamer_sandbox::outcome::new_run_id);
         self.track(&run_id, true);
+        // Logged as text, exactly as node code sees it in `ctx.trigger`.
+        let trigger_text = trigger.to_string();
         let request = RunRequest {
             run_id: Some(run_id.clone()),
-            ..RunRequest::new(input, trigger)
+            ..RunRequest::new(input, trigger_text.clone())
         };
         let outcome = self.sandbox.run(workload, request).await;
         self.track(&run_id, false);
-        self.metrics.record(trigger, &outcome);
+        self.metrics.record(&trigger, &outcome);
         let duration_ms = (outcome.duration.as_secs_f64() * 1e6).round() / 1e3;
         match &outcome.error {
             None => {
-                tracing::info!(target: "run", run_id = %outcome.run_id, trigger, duration_ms, "run succeeded")
+                tracing::info!(target: "run", run_id = %outcome.run_id, trigger = trigger_text, duration_ms, "run succeeded")
             }
             Some(e) => tracing::warn!(
                 target: "run",
                 run_id = %outcome.run_id,
-                trigger,
+                trigger = trigger_text,
                 duration_ms,
                 node = e.node.as_deref().unwrap_or("-"),
                 error = %e.message,

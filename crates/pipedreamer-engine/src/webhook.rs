@@ -1,7 +1,14 @@
 //! Webhook triggers: `POST /hooks/<name>`, GitHub-style `X-Hub-Signature-256` verified over the
 //! raw body before anything is parsed, optional event and branch filters, runs in the background.
+//!
+//! A trigger whose secret is missing or empty never accepts a delivery (an HMAC under the empty
+//! key is one anybody can compute): it answers 503 with a hint, and the problem is logged once
+//! when the workflow is loaded, not per request. The engine keeps serving everything else,
+//! because the Kubernetes Secret is optional and refusing to start would crash-loop the pod.
 
-use crate::http::{error, json_text, read_body};
+use crate::http::error;
+use crate::input::{json_input, read_body};
+use crate::metrics::{Rejection, Source};
 use crate::state::EngineState;
 use axum::Router;
 use axum::body::Body;
@@ -10,6 +17,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
+use pipedreamer_sandbox::Workload;
+use pipedreamer_sandbox::outcome::Trigger as RunTrigger;
 use pipedreamer_spec::{Trigger, WebhookTrigger};
 use serde_json::json;
 use sha2::Sha256;
@@ -19,9 +28,60 @@ pub(crate) fn routes() -> Router<Arc<EngineState>> {
     Router::new().route("/hooks/{name}", post(hook))
 }
 
+/// A webhook trigger that cannot verify deliveries.
+#[derive(Debug, thiserror::Error)]
+#[error("webhook `{name}` has no secret: `{secret}` is {} in the secrets, so every delivery is refused", if *.empty { "empty" } else { "missing" })]
+pub struct MissingSecret {
+    /// The trigger.
+    pub name: String,
+    /// The secret path it names.
+    pub secret: String,
+    /// Present but empty (or only whitespace), rather than absent.
+    pub empty: bool,
+}
+
+impl MissingSecret {
+    /// How to provide the secret, in production and locally.
+    pub fn hint(&self) -> String {
+        let key = self.secret.split('.').next().unwrap_or(&self.secret);
+        format!(
+            "set `{}` to a random string: in Kubernetes, key `{key}` of the workflow's Secret (mounted at `--secrets-dir`); with `pipedreamer dev`, in `.secrets.yaml`",
+            self.secret
+        )
+    }
+}
+
+/// The HMAC key of a webhook trigger; an empty or blank secret is no key at all.
+pub fn signing_key(workload: &Workload, trigger: &WebhookTrigger) -> Result<String, MissingSecret> {
+    match workload.secrets.lookup(&trigger.secret) {
+        Some(key) if !key.trim().is_empty() => Ok(key),
+        found => Err(MissingSecret {
+            name: trigger.name.clone(),
+            secret: trigger.secret.clone(),
+            empty: found.is_some(),
+        }),
+    }
+}
+
+/// The webhook triggers of `workload` that will refuse every delivery (logged at load).
+pub fn unverifiable(workload: &Workload) -> impl Iterator<Item = MissingSecret> + '_ {
+    workload
+        .program
+        .workflow
+        .triggers
+        .iter()
+        .filter_map(move |t| match t {
+            Trigger::Webhook(w) => signing_key(workload, w).err(),
+            _ => None,
+        })
+}
+
 /// Whether `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `key`, compared in
-/// constant time.
+/// constant time. An empty key never verifies.
 pub fn verify_signature(key: &[u8], body: &[u8], signature: &str) -> bool {
+    if key.is_empty() {
+        return false;
+    }
     let Some(hex_sig) = signature.trim().strip_prefix("sha256=") else {
         return false;
     };
@@ -71,25 +131,30 @@ async fn hook(
             Some("webhooks are declared under `triggers` with `type: webhook`"),
         );
     };
-    let bytes = match read_body(&state, body).await {
-        Ok(b) => b,
-        Err(r) => return r,
+    let key = match signing_key(&workload, &trigger) {
+        Ok(k) => k,
+        Err(missing) => {
+            // Logged when the workflow was loaded; per request it would flood the log.
+            state.metrics.reject(Source::Webhook, Rejection::NoSecret);
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                missing.to_string(),
+                Some(&missing.hint()),
+            );
+        }
     };
-    let Some(key) = workload.secrets.lookup(&trigger.secret) else {
-        tracing::error!(webhook = %name, secret = %trigger.secret, "webhook secret is missing; refusing deliveries");
-        state.metrics.reject("webhook", "no_secret");
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "webhook secret is not configured",
-            Some("add the secret the trigger names to the secrets"),
-        );
+    let bytes = match read_body(&state, Source::Webhook, body).await {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
     };
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
     match signature {
         None => {
-            state.metrics.reject("webhook", "missing_signature");
+            state
+                .metrics
+                .reject(Source::Webhook, Rejection::MissingSignature);
             return error(
                 StatusCode::UNAUTHORIZED,
                 "missing X-Hub-Signature-256 header",
@@ -97,18 +162,18 @@ async fn hook(
             );
         }
         Some(sig) if !verify_signature(key.as_bytes(), &bytes, sig) => {
-            state.metrics.reject("webhook", "bad_signature");
+            state
+                .metrics
+                .reject(Source::Webhook, Rejection::BadSignature);
             return error(StatusCode::UNAUTHORIZED, "signature does not match", None);
         }
         Some(_) => {}
     }
-    let payload_text = match json_text(&bytes, "request body") {
+    let payload_text = match json_input(&state, Source::Webhook, &bytes) {
         Ok(t) => t,
-        Err(m) => {
-            state.metrics.reject("webhook", "bad_json");
-            return error(StatusCode::BAD_REQUEST, m, None);
-        }
+        Err(r) => return r.into_response(),
     };
+    // Cannot fail: `json_input` checked the syntax, and the depth against serde_json's limit.
     let payload: serde_json::Value = serde_json::from_str(&payload_text).unwrap_or_default();
     let event = headers
         .get("x-github-event")
@@ -127,12 +192,11 @@ async fn hook(
     }
     let input = json!({ "event": event, "delivery": delivery, "payload": payload }).to_string();
     let run_id = uuid_v7();
-    let trigger_name = format!("webhook:{name}");
     let background = state.clone();
     let id = run_id.clone();
     state.background.spawn(async move {
         background
-            .run_with_id(workload, input, &trigger_name, Some(id))
+            .run_with_id(workload, input, RunTrigger::Webhook(name), Some(id))
             .await;
     });
     (
@@ -184,5 +248,6 @@ mod tests {
         assert!(!verify_signature(b"other", b"{\"a\":1}", &sig));
         assert!(!verify_signature(b"k", b"{\"a\":1}", "sha1=abc"));
         assert!(!verify_signature(b"k", b"{\"a\":1}", "sha256=zz"));
+        assert!(!verify_signature(b"", b"{}", &sign(b"", b"{}")));
     }
 }

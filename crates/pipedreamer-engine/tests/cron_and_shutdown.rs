@@ -227,3 +227,45 @@ async fn sigterm_under_steady_http_load_fails_no_request() {
         engine.logs()
     );
 }
+
+/// Issue 10 (tidy): a shutdown that cuts runs off is a failure, and the exit status says so
+/// (it was 0), with a log line naming the runs.
+#[tokio::test]
+async fn a_grace_period_that_cuts_runs_off_exits_non_zero() {
+    let slow = slow_server().await;
+    let node = format!(
+        "export default async function run(ctx, input) {{ await ctx.fetch('http://127.0.0.1:{slow}/sleep/5000'); return input; }}\n"
+    );
+    let mut engine = Engine::start(
+        &[
+            (
+                "workflow.yaml",
+                "name: u\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js, timeout: 10s}\n",
+            ),
+            ("a.js", &node),
+        ],
+        &["--shutdown-grace", "1s"],
+    );
+    let url = format!("{}/run", engine.base);
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .body("{}")
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await
+    });
+    // The run is in flight (it waits on the slow server for 5 s).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    engine.signal("TERM");
+    let status = engine.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(1), "logs:\n{}", engine.logs());
+    assert!(
+        engine
+            .logs()
+            .contains("the grace period ended with 1 run(s) still going"),
+        "{}",
+        engine.logs()
+    );
+    let _ = request.await;
+}

@@ -182,14 +182,17 @@ async fn echo_server() -> u16 {
 #[tokio::test]
 async fn fetch_injects_credentials_only_for_the_matching_host() {
     let port = echo_server().await;
-    let workflow = "name: f\nversion: \"1\"\nnodes:\n  - {id: main, file: main.js}\nfetch:\n  allow: [127.0.0.1, localhost]\n  auth:\n    - {host: 127.0.0.1, secret: api.token, scheme: bearer}\n";
+    // Credentials are bound to scheme, host and port: this one to plain HTTP on the echo port.
+    let workflow = format!(
+        "name: f\nversion: \"1\"\nnodes:\n  - {{id: main, file: main.js}}\nfetch:\n  allow: [127.0.0.1, localhost]\n  auth:\n    - {{host: \"127.0.0.1:{port}\", secret: api.token, scheme: bearer, allow_http: true}}\n"
+    );
     let node = r#"export default async (ctx, input) => {
         const res = await ctx.fetch(input.url, { headers: { "x-from-node": "yes" } });
         return { status: res.status, seen: (await res.json()).headers };
     }"#;
     let e = Engine::start(
         &[
-            ("workflow.yaml", workflow),
+            ("workflow.yaml", &workflow),
             ("main.js", node),
             (".secrets.yaml", "api: {token: tok-abcdef-123}\n"),
         ],
@@ -282,4 +285,132 @@ async fn webhooks_verify_signatures_and_filter() {
         e.logs()
     );
     assert_eq!(e.logs().matches("run succeeded").count(), 1);
+}
+
+/// Issue 10, item 8: HMAC under the empty key is a signature anybody can make, so a webhook
+/// whose secret is empty (or missing) refuses every delivery, says how to fix it, and is
+/// logged once at load rather than per request. Everything else keeps serving.
+#[tokio::test]
+async fn webhooks_without_a_secret_refuse_every_delivery() {
+    let workflow = "name: w\nversion: \"1\"\nnodes:\n  - {id: main, file: main.js}\ntriggers:\n  - {type: webhook, name: empty, secret: hooks.empty}\n  - {type: webhook, name: missing, secret: hooks.missing}\n";
+    let e = Engine::start(
+        &[
+            ("workflow.yaml", workflow),
+            ("main.js", "export default () => 'ran'"),
+            (".secrets.yaml", "hooks: {empty: \"\"}\n"),
+        ],
+        &[],
+    );
+    let body = r#"{"ref": "refs/heads/main"}"#;
+    let signed_with_nothing = pipedreamer_engine::webhook::sign(b"", body.as_bytes());
+    for hook in ["empty", "missing", "empty"] {
+        let r = ::reqwest::Client::new()
+            .post(format!("{}/hooks/{hook}", e.base))
+            .header("x-hub-signature-256", &signed_with_nothing)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(status, 503, "/hooks/{hook}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("has no secret"),
+            "{answer}"
+        );
+        assert!(
+            answer["hint"].as_str().unwrap().contains(".secrets.yaml")
+                && answer["hint"].as_str().unwrap().contains("Secret"),
+            "{answer}"
+        );
+    }
+    assert_eq!(e.post("/run", "{}").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = e.logs();
+    // Only `/run` ran.
+    assert_eq!(e.count("run succeeded"), 1, "{logs}");
+    assert_eq!(e.count("webhook `empty` has no secret"), 1, "{logs}");
+    assert_eq!(e.count("webhook `missing` has no secret"), 1, "{logs}");
+    let (_, metrics) = e.get("/metrics").await;
+    assert!(
+        metrics.contains(
+            r#"pipedreamer_rejected_requests_total{source="webhook",reason="no_secret"} 3"#
+        ),
+        "{metrics}"
+    );
+}
+
+/// Issue 10, item 11: a node's log text cannot forge log lines in the text format.
+#[tokio::test]
+async fn node_log_text_is_one_line() {
+    let node = r#"export default (ctx) => { ctx.log.info("a\n2026-01-01T00:00:00Z  INFO fake\r\u001b[2Kb"); return 1 }"#;
+    let e = Engine::start(
+        &[
+            (
+                "workflow.yaml",
+                "name: l\nversion: \"1\"\nnodes:\n  - {id: main, file: main.js}\n",
+            ),
+            ("main.js", node),
+        ],
+        &["--log-format", "text"],
+    );
+    assert_eq!(e.post("/run", "{}").await.0, 200);
+    e.wait_for_log("run succeeded", 1, Duration::from_secs(5))
+        .await;
+    let logs = e.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains("fake")).collect();
+    assert_eq!(lines.len(), 1, "{logs}");
+    assert!(
+        lines[0].contains(r"a\n2026-01-01T00:00:00Z  INFO fake\r\u{1b}[2Kb"),
+        "{logs}"
+    );
+    assert!(!logs.lines().any(|l| l.starts_with("2026-01-01")), "{logs}");
+}
+
+/// Issue 10, item 12: a document nested 100k deep is the client's mistake (400), on `/run` and
+/// on webhooks alike; it passed the syntax check and overflowed the sandbox's parser (500).
+#[tokio::test]
+async fn deeply_nested_json_is_a_client_error() {
+    let workflow = "name: d\nversion: \"1\"\nnodes:\n  - {id: main, file: main.js}\nconfig: {max_body: 1Mi}\ntriggers:\n  - {type: webhook, name: hook, secret: hook.key}\n";
+    let e = Engine::start(
+        &[
+            ("workflow.yaml", workflow),
+            ("main.js", "export default (ctx, input) => input"),
+            (".secrets.yaml", "hook: {key: k-123456}\n"),
+        ],
+        &[],
+    );
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let (s, body) = e.post("/run", deep(100_000)).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("deeper than 127 levels"),
+        "{body}"
+    );
+    assert!(body["hint"].is_string(), "{body}");
+    // The deepest accepted document runs.
+    let (s, body) = e.post("/run", deep(127)).await;
+    assert_eq!(s, 200, "{body}");
+    let deep_hook = deep(100_000);
+    let r = ::reqwest::Client::new()
+        .post(format!("{}/hooks/hook", e.base))
+        .header(
+            "x-hub-signature-256",
+            pipedreamer_engine::webhook::sign(b"k-123456", deep_hook.as_bytes()),
+        )
+        .body(deep_hook)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let (_, metrics) = e.get("/metrics").await;
+    for source in ["http", "webhook"] {
+        let line = format!(
+            r#"pipedreamer_rejected_requests_total{{source="{source}",reason="bad_json"}} 1"#
+        );
+        assert!(metrics.contains(&line), "missing {line} in\n{metrics}");
+    }
 }

@@ -654,3 +654,26 @@ async fn a_reload_with_other_queue_triggers_subscribes_again() {
         .expect("queue triggers did not stop")
         .unwrap();
 }
+
+/// Issue 10, item 13: with NATS configured but unreachable, shutdown does not wait for a flush
+/// that cannot happen (it took the whole 5 s flush timeout).
+#[tokio::test]
+async fn shutdown_skips_the_flush_when_nats_is_unreachable() {
+    let nowhere = format!("nats://127.0.0.1:{}", common::free_port());
+    let wf = workflow(Some(&nowhere), "{type: queue, subject: jobs.run}");
+    let mut e = start(&wf, None, &[], &[]);
+    e.wait_for_log("cannot reach NATS", 1, Duration::from_secs(15))
+        .await;
+    let asked = Instant::now();
+    e.signal("TERM");
+    let status = e.wait_exit(Duration::from_secs(15)).await;
+    let took = asked.elapsed();
+    assert!(status.success(), "{status:?}; logs:\n{}", e.logs());
+    let logs = e.logs();
+    assert!(
+        logs.contains("not connected to NATS; skipping the flush"),
+        "{logs}"
+    );
+    assert!(!logs.contains("could not flush"), "{logs}");
+    eprintln!("shutdown with NATS unreachable took {took:?}");
+}

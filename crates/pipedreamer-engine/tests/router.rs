@@ -95,3 +95,45 @@ async fn unknown_webhooks_are_404() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Issue 10, item 3 (engine side of the watchdog): while a worker is stuck the engine is not
+/// ready, and the metrics show what the sandbox lost. The health is observed as `serve` does
+/// every second; here it is made up, since a really stuck worker is the sandbox's test.
+#[tokio::test]
+async fn stuck_workers_make_the_engine_unready_and_are_counted() {
+    use pipedreamer_sandbox::PoolHealth;
+    let st = state(true);
+    let health = |stuck, lost_total| PoolHealth {
+        workers: 4,
+        stuck,
+        lost_total,
+    };
+    st.observe_health(health(1, 1));
+    let (s, v) = call(st.clone(), "GET", "/readyz", "").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["status"], "workers lost");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 of 4 sandbox workers are stuck"),
+        "{v}"
+    );
+    // The counter follows the pool's total; the gauge is the current state.
+    st.observe_health(health(0, 3));
+    let (s, v) = call(st.clone(), "GET", "/readyz", "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let res = pipedreamer_engine::http::router(st)
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("pipedreamer_workers_lost_total 3"), "{text}");
+    assert!(text.contains("pipedreamer_workers_stuck 0"), "{text}");
+}

@@ -189,11 +189,16 @@ pub mod probe {
         )?;
         let mut buf = String::new();
         s.read_to_string(&mut buf)?;
-        Ok(buf
+        Ok(status_code(&buf))
+    }
+
+    /// The status code of an HTTP/1 answer (0 when there is none).
+    pub fn status_code(answer: &str) -> u16 {
+        answer
             .split(' ')
             .nth(1)
             .and_then(|c| c.parse().ok())
-            .unwrap_or(0))
+            .unwrap_or(0)
     }
 }
 

@@ -24,7 +24,7 @@ fn load(dir: &Path) -> Result<Workload, String> {
     }
 }
 
-/// Runs the command until Ctrl-C.
+/// Runs the command until Ctrl-C or SIGTERM.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     pipedreamer_engine::logging::init(args.log_format);
     let dir = args.dir.clone();
@@ -67,15 +67,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     } else {
         Some(watch(dir.clone(), state.clone(), stop.clone())?)
     };
-    let ctrl_c = stop.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        ctrl_c.cancel();
-    });
+    // SIGTERM as well as Ctrl-C: runs in flight finish, as in the engine binary.
+    tokio::spawn(pipedreamer_engine::cancel_on_signal(stop.clone()));
     let options = ServeOptions {
         local_cron: !args.no_cron,
         shutdown_grace: Duration::from_secs(5),
         nats: Default::default(),
+        http: Default::default(),
     };
     pipedreamer_engine::serve(state, listener, options, stop).await?;
     Ok(())

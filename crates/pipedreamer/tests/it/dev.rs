@@ -28,6 +28,25 @@ fn wait_for(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Starts `pipedreamer dev <args>` in `dir` on a free port (stderr piped, stdout discarded).
+fn start_dev(dir: &std::path::Path, args: &[&str]) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+        .args(["dev", ".", "--port", &port.to_string()])
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
 /// `dev` serves, reloads on save, and keeps the last good version when an edit is broken.
 #[test]
 fn dev_reloads_and_survives_broken_edits() {
@@ -42,19 +61,7 @@ fn dev_reloads_and_survives_broken_edits() {
             ("a.js", "export default () => 'v1'"),
         ],
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
-        .args(["dev", ".", "--port", &port.to_string()])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port) = start_dev(dir.path(), &[]);
     let logs = Arc::new(Mutex::new(String::new()));
     let sink = logs.clone();
     let stderr = child.stderr.take().unwrap();
@@ -96,4 +103,42 @@ fn dev_reloads_and_survives_broken_edits() {
     assert!(body(port).contains("\"v2\""));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Issue 10, item 13: `dev` drains on SIGTERM like the engine binary: a run in flight still
+/// gets its answer (dev died at once and dropped it).
+#[test]
+fn dev_finishes_runs_in_flight_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: d\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js, timeout: 10s}\n",
+            ),
+            // Busy for 1.5 s: long enough to be in flight when the signal arrives.
+            (
+                "a.js",
+                "export default () => { const end = Date.now() + 1500; while (Date.now() < end) {} return 'done' }",
+            ),
+        ],
+    );
+    let (mut child, port) = start_dev(dir.path(), &["--no-watch"]);
+    wait_for("dev to listen", Duration::from_secs(15), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let in_flight = std::thread::spawn(move || post(port, "{}"));
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let answer = in_flight.join().unwrap();
+    let status = child.wait().unwrap();
+    let (code, body) = answer.expect("the request in flight got no answer");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"done\""), "{body}");
+    assert!(status.success(), "dev exited {status:?}");
 }
