@@ -75,6 +75,7 @@ pub(crate) async fn execute(
     if let Some(Release { runtime, realm }) = release {
         runtime.finish(realm, wl, client).await;
     }
+    crate::realm::trim_after_large_fetches();
 }
 
 /// A runtime to give back after a run, with its realm when the run succeeded.

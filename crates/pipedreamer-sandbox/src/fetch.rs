@@ -104,6 +104,10 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
         .hickory_dns(true)
         .connect_timeout(Duration::from_secs(10))
         .timeout(REQUEST_TIMEOUT)
+        // Idle keep-alive connections hold their read buffers: a burst of parallel fetches would
+        // otherwise keep megabytes resident long after the runs.
+        .pool_idle_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(8)
         .user_agent(concat!("pipedreamer/", env!("CARGO_PKG_VERSION")))
         .build()
 }

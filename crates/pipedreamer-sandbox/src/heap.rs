@@ -90,6 +90,13 @@ impl HeapSize {
     }
 }
 
+impl Reservation {
+    /// Bytes taken so far.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 impl crate::fetch::BodyBudget for Reservation {
     fn take(&mut self, bytes: usize) -> bool {
         if !self.heap.admits(bytes) {

@@ -59,9 +59,26 @@ type NodeIntrinsics = (
 /// `fetch::MAX_RESPONSE_BYTES`, all of it counted toward the run's memory limit).
 pub(crate) const FETCHES_PER_RUN: usize = 8;
 
-/// Response bytes a run may fetch before its runtime hands freed memory back to the system
-/// after the run (glibc keeps freed heap memory in its arenas otherwise).
+/// Response bytes a worker thread may fetch before it hands freed memory back to the system
+/// after a run (glibc keeps freed heap memory in its arenas otherwise).
 const TRIM_AFTER_FETCHED: usize = 8 << 20;
+
+thread_local! {
+    /// Response bytes fetched on this thread since memory was last handed back.
+    static FETCHED_SINCE_TRIM: Cell<usize> = const { Cell::new(0) };
+}
+
+/// After a run: hands memory freed by large fetches back to the system (glibc otherwise keeps
+/// it in the thread's arena, and a few parallel 15 MiB bodies would stay resident for good).
+pub(crate) fn trim_after_large_fetches() {
+    if FETCHED_SINCE_TRIM.with(|f| f.replace(0)) > TRIM_AFTER_FETCHED {
+        // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
 
 /// The run a runtime is executing, for host functions shared by the realm's runs.
 pub(crate) struct CurrentRun {
@@ -69,8 +86,6 @@ pub(crate) struct CurrentRun {
     pub(crate) slot: usize,
     /// This run's fetch slots: a fresh set per run, so no run waits on another's fetches.
     fetch_slots: Rc<tokio::sync::Semaphore>,
-    /// Response bytes this run fetched.
-    fetched: Rc<Cell<usize>>,
 }
 
 impl Default for CurrentRun {
@@ -79,7 +94,6 @@ impl Default for CurrentRun {
             id: String::new(),
             slot: 0,
             fetch_slots: Rc::new(tokio::sync::Semaphore::new(FETCHES_PER_RUN)),
-            fetched: Default::default(),
         }
     }
 }
@@ -232,9 +246,6 @@ impl PooledRuntime {
         client: &reqwest::Client,
     ) {
         *self.scope.borrow_mut() = LoaderScope::default();
-        if self.run.borrow().fetched.get() > TRIM_AFTER_FETCHED {
-            trim_freed_memory();
-        }
         // Host calls in flight and queued JavaScript jobs belong to the run that just ended; no
         // later run may execute them, so this runtime goes.
         if self.host_calls.get() > 0 || self.rt.is_job_pending().await {
@@ -408,16 +419,6 @@ impl<'js> rquickjs::IntoJs<'js> for FetchReply {
     }
 }
 
-/// Hands memory freed by a run's large fetches back to the system (glibc otherwise keeps it in
-/// the thread's arena, and a few parallel 15 MiB bodies would stay resident for good).
-fn trim_freed_memory() {
-    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Installs the host API into a new realm and locks it down; returns `host.js`'s per-run hooks
 /// (`makeRun`, `globalsAdded`).
 async fn install_host<'js>(
@@ -441,10 +442,7 @@ async fn install_host<'js>(
                 let client = client.clone();
                 let redactor = redactor.clone();
                 let in_flight = HostCall::start(&calls);
-                let (slots, fetched) = {
-                    let run = fetch_run.borrow();
-                    (run.fetch_slots.clone(), run.fetched.clone())
-                };
+                let slots = fetch_run.borrow().fetch_slots.clone();
                 let mut budget = heap.reservation();
                 async move {
                     let _in_flight = in_flight;
@@ -458,9 +456,10 @@ async fn install_host<'js>(
                         headers,
                         body: body.0.flatten(),
                     };
-                    let parts = match fetch::perform(&client, &cap, req, &mut budget).await {
+                    let result = fetch::perform(&client, &cap, req, &mut budget).await;
+                    FETCHED_SINCE_TRIM.with(|f| f.set(f.get() + budget.bytes()));
+                    let parts = match result {
                         Ok((meta, body)) => {
-                            fetched.set(fetched.get() + body.len());
                             vec![
                                 "ok".to_owned(),
                                 serde_json::to_string(&meta).unwrap_or_default(),
