@@ -154,6 +154,10 @@ fn main() {
     // pipedreamer: as a path dependency, cargo shows upstream's C warnings on every clean build;
     // as a registry crate they were hidden. Keep them hidden.
     builder.warnings(false).flag_if_supported("-w");
+    // pipedreamer: the rerun-if-env-changed lines above make cargo ignore source changes unless
+    // named; as a path dependency whose C we patch, rebuild when it changes.
+    println!("cargo:rerun-if-changed=quickjs");
+    println!("cargo:rerun-if-changed=quickjs.bind.h");
     builder
         .extra_warnings(false)
         .flag_if_supported("-Wno-implicit-const-int-float-conversion")

@@ -585,11 +585,16 @@ async fn builtins_on_huge_array_likes_honour_the_timeout() {
         r#"Array.prototype.flat.call({length: 2**53 - 1})"#,
         r#"new Array(2**32 - 1).sort()"#,
         r#"new Array(2**32 - 1).join()"#,
+        // Bounded by memory, but 2^24 doubles took seconds in one C call.
+        r#"const chunk = new Float64Array(1 << 16).map(() => Math.random());
+           const a = new Float64Array(2 ** 24);
+           for (let at = 0; at < a.length; at += chunk.length) a.set(chunk, at);
+           a.sort()"#,
     ];
     let sb = single_worker();
     for case in cases {
         let wl = workload(
-            "name: h\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js, timeout: 200ms}\n",
+            "name: h\nversion: \"1\"\nconfig: {memory_limit: 512Mi}\nnodes:\n  - {id: a, file: a.js, timeout: 200ms}\n",
             &[(
                 "a.js",
                 &format!("export default () => {{ {case}; return 'finished' }}"),

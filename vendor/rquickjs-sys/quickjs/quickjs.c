@@ -61366,7 +61366,22 @@ struct TA_sort_context {
     JSValueConst cmp;
     JSValue (*getfun)(JSContext *ctx, const void *a);
     int elt_size;
+    /* pipedreamer: the element comparison js_TA_cmp_polled wraps */
+    int (*rawcmp)(const void *a, const void *b, void *opaque);
 };
+
+/* pipedreamer: the default typed array sort compares in C only, so sorting a large array (2^24
+   doubles: seconds) would not see the node timeout; poll the interrupt handler as it goes. */
+static int js_TA_cmp_polled(const void *a, const void *b, void *opaque) {
+    struct TA_sort_context *psc = opaque;
+    if (psc->exception)
+        return 0;
+    if (js_poll_interrupts(psc->ctx)) {
+        psc->exception = 1;
+        return 0;
+    }
+    return psc->rawcmp(a, b, NULL);
+}
 
 static int js_TA_cmp_generic(const void *a, const void *b, void *opaque) {
     struct TA_sort_context *psc = opaque;
@@ -61561,7 +61576,8 @@ static JSValue js_typed_array_sort(JSContext *ctx, JSValueConst this_val,
         done:
             js_free(ctx, array_idx);
         } else {
-            rqsort(p->u.array.u.ptr, len, elt_size, cmpfun, &tsc);
+            tsc.rawcmp = cmpfun;
+            rqsort(p->u.array.u.ptr, len, elt_size, js_TA_cmp_polled, &tsc);
             if (tsc.exception)
                 return JS_EXCEPTION;
         }
