@@ -6,34 +6,12 @@
 //! module state of an earlier run.
 
 use crate::program::{HOST_MODULE, Program};
-use crate::slot::{slot_name, split_slot};
-use pipedreamer_spec::js_check::resolve_import;
+use crate::slot::{refuse, resolve_in_slot, split_slot};
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::{Ctx, Error, Module, Result, module::Declared};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// Resolves `name` imported by `base`: relative, among `known` workflow paths, and in `base`'s
-/// slot. `None` when `base` is not a slot module name.
-fn resolve_in_slot(known: impl Fn(&str) -> bool, base: &str, name: &str) -> Option<Result<String>> {
-    let (slot, base_path) = split_slot(base).filter(|(_, p)| known(p))?;
-    Some(
-        resolve_import(base_path, name)
-            .filter(|p| known(p))
-            .map(|p| slot_name(slot, &p))
-            .ok_or_else(|| refuse(base, name)),
-    )
-}
-
-fn refuse(base: &str, name: &str) -> Error {
-    Error::new_resolving_message(
-        base,
-        name,
-        "only relative imports of modules inside the workflow directory are allowed",
-    )
-}
 
 /// What a pooled runtime may load right now; the realm sets it around each run and while it
 /// installs the host API. Every import from any code (a node module, `eval`, `Function`, a
@@ -141,35 +119,5 @@ fn load_bytecode<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> Result<Module<'js, Dec
     #[allow(unsafe_code)]
     unsafe {
         Module::load(ctx.clone(), bytecode)
-    }
-}
-
-/// Serves JavaScript sources (by workflow path) while a program is compiled at load, under
-/// slot 0's names.
-pub(crate) struct SourceModules(pub(crate) Arc<BTreeMap<String, String>>);
-
-impl Resolver for SourceModules {
-    fn resolve<'js>(
-        &mut self,
-        _ctx: &Ctx<'js>,
-        base: &str,
-        name: &str,
-        _attrs: Option<ImportAttributes<'js>>,
-    ) -> Result<String> {
-        resolve_in_slot(|p| self.0.contains_key(p), base, name)
-            .unwrap_or_else(|| Err(refuse(base, name)))
-    }
-}
-
-impl Loader for SourceModules {
-    fn load<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        name: &str,
-        _attrs: Option<ImportAttributes<'js>>,
-    ) -> Result<Module<'js, Declared>> {
-        let (_, path) = split_slot(name).ok_or_else(|| Error::new_loading(name))?;
-        let source = self.0.get(path).ok_or_else(|| Error::new_loading(name))?;
-        Module::declare(ctx.clone(), name, source.as_str())
     }
 }

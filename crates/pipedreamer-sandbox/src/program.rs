@@ -2,15 +2,16 @@
 //! bytecode once, at load (under realm slot 0's names; see `bytecode` for the other slots), so a
 //! run only instantiates bytecode.
 
-use crate::loader::SourceModules;
-use crate::slot::{slot_name, unslot};
+use crate::slot::{refuse, resolve_in_slot, slot_name, split_slot, unslot};
 use crate::transpile;
 use pipedreamer_spec::diagnostic::Diagnostic;
 use pipedreamer_spec::js_check;
 use pipedreamer_spec::source::SourceProvider;
 use pipedreamer_spec::{Dag, Pos, Workflow};
+use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::module::Declared;
 use rquickjs::module::WriteOptions;
-use rquickjs::{Context, Module, Runtime};
+use rquickjs::{Context, Ctx, Error, Module, Runtime};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -160,4 +161,34 @@ fn compile(
             Err(errors)
         }
     })
+}
+
+/// Serves JavaScript sources (by workflow path) while a program is compiled at load, under
+/// slot 0's names.
+struct SourceModules(Arc<BTreeMap<String, String>>);
+
+impl Resolver for SourceModules {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attrs: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        resolve_in_slot(|p| self.0.contains_key(p), base, name)
+            .unwrap_or_else(|| Err(refuse(base, name)))
+    }
+}
+
+impl Loader for SourceModules {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attrs: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
+        let (_, path) = split_slot(name).ok_or_else(|| Error::new_loading(name))?;
+        let source = self.0.get(path).ok_or_else(|| Error::new_loading(name))?;
+        Module::declare(ctx.clone(), name, source.as_str())
+    }
 }
