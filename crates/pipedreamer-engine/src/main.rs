@@ -71,7 +71,8 @@ struct Args {
     body_timeout: Duration,
     /// Client connections served at once. At the limit, further connections are not refused:
     /// they wait in the kernel's listen backlog and are served as connections close (idle ones
-    /// close after --header-timeout). Keep it below the file descriptor limit.
+    /// close after --header-timeout). Lowered, with a warning, when the open file limit cannot
+    /// hold it and leave a quarter for fetches, NATS and files.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
 }

@@ -33,7 +33,8 @@ pub struct HttpLimits {
     /// How long a client may take to send a whole request body, from the end of its headers.
     pub body_timeout: Duration,
     /// Connections served at once. At the limit, new connections are not accepted: they wait
-    /// in the listen backlog until a connection closes.
+    /// in the listen backlog until a connection closes. Lowered (with a warning) when the open
+    /// file limit is too small for it.
     pub max_connections: usize,
 }
 
@@ -60,7 +61,8 @@ pub(crate) async fn run(
     limits: HttpLimits,
     stop: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let max_connections = connection_budget(limits.max_connections, fd_soft_limit());
+    let slots = Arc::new(Semaphore::new(max_connections));
     let connections = TaskTracker::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -73,7 +75,7 @@ pub(crate) async fn run(
         // leaving them unanswered.
         if slots.available_permits() == 0 && !at_limit {
             tracing::warn!(
-                max_connections = limits.max_connections,
+                max_connections,
                 "connection limit reached; new connections wait until one closes"
             );
         }
@@ -133,6 +135,35 @@ pub(crate) async fn run(
     drop(listener);
     connections.close();
     connections.wait().await;
+}
+
+/// The connection limit to enforce: `requested`, unless the file descriptor limit cannot hold
+/// that many connections and still leave a quarter (at least 32) for what runs need (fetches,
+/// NATS, files). Past the descriptor limit, `accept` fails and so does every fetch, which is
+/// worse than making clients wait.
+fn connection_budget(requested: usize, fd_limit: Option<u64>) -> usize {
+    let requested = requested.max(1);
+    let Some(limit) = fd_limit else {
+        return requested;
+    };
+    let reserve = (limit / 4).max(32);
+    let fits = usize::try_from(limit.saturating_sub(reserve).max(1)).unwrap_or(usize::MAX);
+    if requested > fits {
+        tracing::warn!(
+            requested,
+            fd_limit = limit,
+            "--max-connections is more than the open file limit allows; serving at most {fits} connections (raise `ulimit -n` for more)"
+        );
+        return fits;
+    }
+    requested
+}
+
+/// The soft limit on open files (`None` when unlimited or unknown, e.g. off Linux).
+fn fd_soft_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {
@@ -196,5 +227,22 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_limit_leaves_descriptors_for_runs() {
+        assert_eq!(connection_budget(1024, None), 1024);
+        assert_eq!(connection_budget(1024, Some(1_048_576)), 1024);
+        // 256 descriptors: 64 kept back.
+        assert_eq!(connection_budget(1024, Some(256)), 192);
+        // Tiny limits keep 32 and still serve one connection.
+        assert_eq!(connection_budget(1024, Some(64)), 32);
+        assert_eq!(connection_budget(1024, Some(16)), 1);
+        assert_eq!(connection_budget(0, None), 1);
     }
 }

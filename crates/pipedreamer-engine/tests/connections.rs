@@ -153,3 +153,57 @@ fn connections_beyond_the_limit_wait_until_one_closes() {
         200
     );
 }
+
+/// At a low open file limit, the connection limit is lowered so that descriptors remain for
+/// runs (their fetches, NATS, files), and the log says so.
+#[test]
+fn the_connection_limit_fits_the_open_file_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_files(
+        dir.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: c\nversion: \"1\"\nnodes:\n  - {id: main, file: main.js}\n",
+            ),
+            ("main.js", "export default (ctx, input) => input"),
+        ],
+    );
+    let port = common::free_port().to_string();
+    let mut child = std::process::Command::new("prlimit")
+        .args([
+            "--nofile=256:256",
+            "--",
+            env!("CARGO_BIN_EXE_pipedreamer-engine"),
+        ])
+        .args([
+            "--workflow",
+            dir.path().to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+        ])
+        .args(["--port", &port, "--max-connections", "1024"])
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("serving at most") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("serving at most 192 connections"), "{seen}");
+}
