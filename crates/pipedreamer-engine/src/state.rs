@@ -139,7 +139,7 @@ impl EngineState {
         let trigger_text = trigger.to_string();
         let request = RunRequest {
             run_id: Some(run_id.clone()),
-            ..RunRequest::new(input, trigger_text.clone())
+            ..RunRequest::new(input, trigger.clone())
         };
         let outcome = self.sandbox.run(workload, request).await;
         self.track(&run_id, false);

@@ -134,7 +134,7 @@ async fn run_dag(
             };
             let make_ctx: Function = realm
                 .make_run(&ctx)
-                .and_then(|make_run| make_run.call((run_id, req.trigger.as_str())))
+                .and_then(|make_run| make_run.call((run_id, req.trigger.to_string())))
                 .map_err(setup)?;
             let scope = RunScope {
                 ctx: &ctx,

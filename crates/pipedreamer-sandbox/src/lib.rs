@@ -23,7 +23,7 @@ mod slot;
 pub mod transpile;
 
 pub use capabilities::FetchCapability;
-pub use outcome::{FailureKind, NodeStatus, RunOutcome, RunRequest, RunStatus};
+pub use outcome::{FailureKind, NodeStatus, RunOutcome, RunRequest, RunStatus, Trigger};
 pub use pool::{PoolError, PoolHealth, PoolOptions, STUCK_GRACE, Sandbox};
 pub use program::Program;
 pub use secrets::{Redactor, Secrets};

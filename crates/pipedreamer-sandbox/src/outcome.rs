@@ -53,18 +53,17 @@ pub struct RunRequest {
     pub run_id: Option<String>,
     /// The root nodes' input, as JSON text (already validated).
     pub input: String,
-    /// What started the run: a [`Trigger`]'s text (`http`, `cron:<name>`, `queue:<subject>`,
-    /// `webhook:<name>`), which is what node code sees as `ctx.trigger`.
-    pub trigger: String,
+    /// What started the run; node code sees its text as `ctx.run.trigger`.
+    pub trigger: Trigger,
 }
 
 impl RunRequest {
     /// A request with a fresh run id.
-    pub fn new(input: impl Into<String>, trigger: impl Into<String>) -> Self {
+    pub fn new(input: impl Into<String>, trigger: Trigger) -> Self {
         Self {
             run_id: None,
             input: input.into(),
-            trigger: trigger.into(),
+            trigger,
         }
     }
 }

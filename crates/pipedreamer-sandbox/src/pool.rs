@@ -85,9 +85,6 @@ pub enum PoolError {
     /// The worker threads could not be started.
     #[error("cannot start sandbox worker thread: {0}")]
     Spawn(std::io::Error),
-    /// The HTTP client for `ctx.fetch` could not be built (e.g. no TLS roots).
-    #[error("cannot set up the HTTP client for ctx.fetch: {0}")]
-    Client(reqwest::Error),
 }
 
 /// What the pool's threads share with the watchdog and the callers.
@@ -100,7 +97,9 @@ struct Shared {
     lost_total: AtomicU64,
     /// Bumped whenever a worker is lost, waking callers whose run it may have held.
     lost: watch::Sender<u64>,
-    client: reqwest::Client,
+    /// The HTTP client for `ctx.fetch`, built by the first worker thread (loading the system's
+    /// root certificates takes milliseconds, which would otherwise delay readiness).
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
 }
 
 /// One worker thread's watch state.
@@ -114,6 +113,20 @@ struct WorkerSlot {
 }
 
 impl Shared {
+    /// The fetch client, or why it could not be built (then every run fails with that reason;
+    /// there is no fallback client, which would follow redirects past the capability checks).
+    fn client(&self) -> Result<reqwest::Client, String> {
+        self.client
+            .get_or_init(|| {
+                crate::fetch::client().map_err(|e| {
+                    let message = format!("cannot set up the HTTP client for ctx.fetch: {e}");
+                    tracing::error!("{message}");
+                    message
+                })
+            })
+            .clone()
+    }
+
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
@@ -160,7 +173,7 @@ impl Sandbox {
             stuck: AtomicUsize::new(0),
             lost_total: AtomicU64::new(0),
             lost: watch::channel(0).0,
-            client: crate::fetch::client().map_err(PoolError::Client)?,
+            client: Default::default(),
         });
         for _ in 0..workers {
             shared.spawn_worker(rx.clone())?;
@@ -240,15 +253,16 @@ impl Sandbox {
 /// Makes glibc give blocks of 1 MiB or more straight back to the system when freed. By default
 /// its threshold grows to the largest block freed so far (up to 32 MiB), after which big fetch
 /// bodies and the strings made from them stay in the arenas: a burst of parallel 15 MiB fetches
-/// kept the engine at 360 MB for good. Large blocks are rare on the run path, so the extra
-/// mmap/munmap calls cost nothing measurable.
+/// kept the engine at 360 MB for good. The trim threshold is set to twice that, as glibc's own
+/// rule would, so that ordinary churn does not hand pages back and forth.
 fn return_large_blocks_to_the_system() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: mallopt only changes allocator tunables; called before the workers allocate.
+        // SAFETY: mallopt only changes allocator tunables.
         #[allow(unsafe_code)]
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 2 << 20);
         }
     });
 }
@@ -282,7 +296,10 @@ fn worker(rx: async_channel::Receiver<Job>, shared: Arc<Shared>, slot: Arc<Worke
         }
     };
     let local = tokio::task::LocalSet::new();
-    let client = shared.client.clone();
+    let client = match shared.client() {
+        Ok(client) => client,
+        Err(message) => return refuse_runs(&rx, &message),
+    };
     let watch = Watch {
         shared: shared.clone(),
         slot: slot.clone(),
@@ -340,6 +357,15 @@ fn worker(rx: async_channel::Receiver<Job>, shared: Arc<Shared>, slot: Arc<Worke
             worker = exit_slot.id,
             "a replaced sandbox worker came back and exited"
         );
+    }
+}
+
+/// Serves a worker's share of the queue when runs cannot start at all: each fails with `message`.
+fn refuse_runs(rx: &async_channel::Receiver<Job>, message: &str) {
+    while let Ok(job) = rx.recv_blocking() {
+        let _ = job
+            .reply
+            .send(RunOutcome::internal(job.run_id, message.to_owned()));
     }
 }
 
@@ -432,6 +458,7 @@ fn watchdog(shared: Weak<Shared>, rx: async_channel::Receiver<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Trigger;
     use crate::{Program, Secrets};
     use pipedreamer_spec::source::MemorySource;
 
@@ -459,7 +486,7 @@ mod tests {
             let wl = wl.clone();
             tokio::spawn(async move {
                 sandbox
-                    .submit(wl, RunRequest::new("{}", "http"), |job| {
+                    .submit(wl, RunRequest::new("{}", Trigger::Http), |job| {
                         job.stall = Some(Duration::from_secs(8))
                     })
                     .await
@@ -477,7 +504,9 @@ mod tests {
             }
         );
         // The replacement serves runs while the stuck thread is still blocked.
-        let next = sandbox.run(wl.clone(), RunRequest::new("{}", "http")).await;
+        let next = sandbox
+            .run(wl.clone(), RunRequest::new("{}", Trigger::Http))
+            .await;
         assert!(next.succeeded(), "{next:?}");
         // Once the blocked thread returns it exits and capacity is back.
         let deadline = Instant::now() + Duration::from_secs(10);

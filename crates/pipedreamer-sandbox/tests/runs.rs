@@ -19,7 +19,10 @@ fn sandbox() -> Sandbox {
 
 async fn run(sb: &Sandbox, wl: &Arc<Workload>, input: Value) -> (RunOutcome, Value) {
     let out = sb
-        .run(wl.clone(), RunRequest::new(input.to_string(), "http"))
+        .run(
+            wl.clone(),
+            RunRequest::new(input.to_string(), Trigger::Http),
+        )
         .await;
     let json = serde_json::to_value(&out).unwrap();
     (out, json)
@@ -756,6 +759,16 @@ async fn test_server(body_len: usize, delay: std::time::Duration) -> TestServer 
     }
 }
 
+/// A node that fetches `url` `count` times in parallel and returns how many bodies it read.
+fn parallel_fetches(count: usize, url: &str) -> String {
+    format!(
+        "export default async (ctx) => {{
+           const all = await Promise.all(Array.from({{length: {count}}}, () => ctx.fetch('{url}').then(r => r.text())));
+           return all.length;
+         }}"
+    )
+}
+
 // 24 parallel 15 MiB fetches in one run took the process to 385 MB: response bodies were
 // buffered outside the run's memory limit, with no bound on fetches in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -763,13 +776,7 @@ async fn fetch_bodies_count_toward_the_memory_limit() {
     let server = test_server(15 << 20, std::time::Duration::ZERO).await;
     let wl = one_node_with(
         "config: {memory_limit: 64Mi}\n",
-        &format!(
-            "export default async (ctx) => {{
-               const all = await Promise.all(Array.from({{length: 24}}, () => ctx.fetch('http://{}/big').then(r => r.text())));
-               return all.length;
-             }}",
-            server.addr
-        ),
+        &parallel_fetches(24, &format!("http://{}/big", server.addr)),
     );
     let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
     assert_eq!(out.failure(), Some(FailureKind::Memory), "{json}");
@@ -782,12 +789,9 @@ async fn fetch_bodies_count_toward_the_memory_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_most_eight_fetches_per_run_are_in_flight() {
     let server = test_server(16, std::time::Duration::from_millis(100)).await;
-    let wl = one_node(&format!(
-        "export default async (ctx) => {{
-           const all = await Promise.all(Array.from({{length: 24}}, () => ctx.fetch('http://{}/small').then(r => r.text())));
-           return all.length;
-         }}",
-        server.addr
+    let wl = one_node(&parallel_fetches(
+        24,
+        &format!("http://{}/small", server.addr),
     ));
     let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
     assert!(out.succeeded(), "{json}");
