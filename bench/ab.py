@@ -3,7 +3,7 @@
 
     python3 bench/ab.py BEFORE_ENGINE AFTER_ENGINE [--rounds 3]
 
-Each round runs both binaries one after the other (cold start, idle RSS, POST /run on
+Each round runs both binaries one after the other, alternating which goes first (cold start, idle RSS, POST /run on
 examples/hello at 2 and 16 connections, peak RSS), so load changes on the machine hit both
 alike. Prints the medians per binary and after/before ratios, and writes them to
 bench/ab-results.md. Used for "no regression" checks: runs/s medians within 5 %, p99 within 10 %.
@@ -49,8 +49,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     runs = {"before": [], "after": []}
+    pair = (("before", args.before), ("after", args.after))
     for r in range(args.rounds):
-        for label, binary in (("before", args.before), ("after", args.after)):
+        # Alternate which binary goes first, so a drift in the machine's speed hits both alike.
+        for label, binary in pair if r % 2 == 0 else pair[::-1]:
             m = measure(binary)
             runs[label].append(m)
             print(f"round {r + 1} {label}: {m}", flush=True)
