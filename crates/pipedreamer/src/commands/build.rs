@@ -268,6 +268,7 @@ fn print_result(
                     "size_bytes": i.compressed_size(),
                     "uncompressed_bytes": i.uncompressed_size(),
                     "layers": i.layers.iter().map(|l| json!({ "digest": l.blob.digest, "size": l.blob.size(), "diff_id": l.diff_id })).collect::<Vec<_>>(),
+                    "excluded": i.excluded.iter().map(|e| json!({ "path": e.path, "reason": e.reason.to_string(), "secret": e.reason.is_secret() })).collect::<Vec<_>>(),
                     "pushed": push.map(|p| json!({
                         "uploaded": p.uploaded(),
                         "mounted": p.blobs.iter().filter(|b| matches!(b, registry::BlobEvent::Mounted { .. })).count(),

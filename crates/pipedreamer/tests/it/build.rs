@@ -551,6 +551,8 @@ fn secrets_and_special_files_are_left_out_and_listed() {
             "out2",
             "--engine",
             engine().to_str().unwrap(),
+            "-o",
+            "json",
         ],
         wf.path(),
     );
@@ -561,6 +563,19 @@ fn secrets_and_special_files_are_left_out_and_listed() {
         ),
         "{}",
         text(&out.stderr)
+    );
+    // `-o json` lists the same exclusions for tools.
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let excluded = doc["excluded"].as_array().expect("an `excluded` list");
+    let env = excluded
+        .iter()
+        .find(|e| e["path"] == ".env")
+        .expect(".env listed");
+    assert_eq!(env["secret"], true, "{env}");
+    assert_eq!(
+        excluded.iter().filter(|e| e["secret"] == true).count(),
+        12,
+        "{doc}"
     );
 
     // A node module the rules leave out stops the build instead of shipping a broken image.
