@@ -24,10 +24,12 @@ pub trait SourceProvider {
     fn read(&self, rel: &str) -> Result<String, SourceError>;
 }
 
-/// Files under a directory on disk. Whatever a path's canonical form (symlinks resolved, also
-/// `workflow.yaml` itself) lies outside the directory is refused before it is opened, and so is
-/// anything that is not a regular file (a FIFO would block the read): every diagnostic, snippet
-/// and compile reads through here, so nothing outside the workflow can end up in their output.
+/// Files under a directory on disk. Whatever a path's resolved form (symlinks followed, also
+/// `workflow.yaml` itself) lies outside the directory is refused, and so is anything that is
+/// not a regular file (a FIFO would block the read): every diagnostic, snippet and compile reads
+/// through here, so nothing outside the workflow can end up in their output. On Linux the
+/// check and the open are one system call (`openat2` with `RESOLVE_BENEATH`), so nothing can be
+/// swapped in between; absolute symlinks are refused there even when they point inside.
 #[derive(Debug, Clone)]
 pub struct DirSource {
     root: PathBuf,
@@ -50,6 +52,62 @@ impl SourceProvider for DirSource {
         if Path::new(rel).is_absolute() || rel.split('/').any(|s| s == "..") {
             return Err(SourceError::OutsideDirectory);
         }
+        #[cfg(target_os = "linux")]
+        if let Some(result) = self.read_beneath(rel) {
+            return result;
+        }
+        self.read_checked(rel)
+    }
+}
+
+impl DirSource {
+    /// Opens `rel` with `openat2(RESOLVE_BENEATH)`: the kernel resolves the path and its links
+    /// and refuses any step out of the directory in the same call that opens the file, so a file
+    /// swapped for a link (or a directory for a link) between a check and the read cannot lead
+    /// outside. `O_NONBLOCK` keeps a FIFO from blocking the open. `None` where the kernel (or a
+    /// sandbox such as gVisor) lacks `openat2`: then [`Self::read_checked`] does it in steps.
+    #[cfg(target_os = "linux")]
+    fn read_beneath(&self, rel: &str) -> Option<Result<String, SourceError>> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        use rustix::io::Errno;
+        use std::io::Read;
+        let dir = match std::fs::File::open(&self.root) {
+            Ok(dir) => dir,
+            Err(e) => return Some(Err(SourceError::Unreadable(e.to_string()))),
+        };
+        let opened = rustix::fs::openat2(
+            &dir,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        );
+        let file = match opened {
+            Ok(fd) => std::fs::File::from(fd),
+            Err(Errno::NOSYS | Errno::PERM | Errno::INVAL) => return None,
+            // Out of the directory, or through an absolute or magic (`/proc/…/fd`) link.
+            Err(Errno::XDEV | Errno::LOOP) => return Some(Err(SourceError::OutsideDirectory)),
+            Err(Errno::NOENT | Errno::NOTDIR) => return Some(Err(SourceError::NotFound)),
+            Err(e) => return Some(Err(SourceError::Unreadable(e.to_string()))),
+        };
+        let read = || -> Result<String, SourceError> {
+            let meta = file
+                .metadata()
+                .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+            if !meta.is_file() {
+                return Err(SourceError::Unreadable("not a regular file".into()));
+            }
+            let mut text = String::new();
+            (&file)
+                .read_to_string(&mut text)
+                .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+            Ok(text)
+        };
+        Some(read())
+    }
+
+    /// The same rules in steps (resolve, check, then open), for kernels without `openat2`.
+    fn read_checked(&self, rel: &str) -> Result<String, SourceError> {
         let path = self.root.join(rel);
         let real = path.canonicalize().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => SourceError::NotFound,
@@ -117,6 +175,21 @@ mod tests {
             assert_eq!(src.read(rel), Err(SourceError::OutsideDirectory), "{rel}");
         }
         assert_eq!(src.read("alias.js").as_deref(), Ok("ok"));
+    }
+
+    /// On Linux the kernel resolves and opens in one step, leaving no window in which a file
+    /// could be swapped for a link out. The sign that this path is taken: an absolute link is
+    /// refused even when it points inside (the stepwise fallback would follow it).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn resolution_and_open_are_one_step_on_linux() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("inside.js"), "ok").unwrap();
+        std::os::unix::fs::symlink(d.path().join("inside.js"), d.path().join("abs.js")).unwrap();
+        let src = DirSource::new(d.path());
+        assert_eq!(src.read("abs.js"), Err(SourceError::OutsideDirectory));
+        assert_eq!(src.read("inside.js").as_deref(), Ok("ok"));
+        assert_eq!(src.read("missing.js"), Err(SourceError::NotFound));
     }
 
     #[test]
