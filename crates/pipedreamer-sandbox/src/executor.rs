@@ -126,123 +126,123 @@ async fn run_dag(
         .async_with(async |ctx| -> Result<(String, RunEnd), RunError> {
             crate::realm::reseed_random(&ctx);
             let dag = async {
-            let setup = |e| {
-                internal(format!(
-                    "cannot start the run: {}",
-                    describe_exception(&ctx, e)
-                ))
-            };
-            let make_ctx: Function = realm
-                .make_run(&ctx)
-                .and_then(|make_run| make_run.call((run_id, req.trigger.to_string())))
-                .map_err(setup)?;
-            let scope = RunScope {
-                ctx: &ctx,
-                make_ctx,
-                program: &program,
-                deadlines: &deadlines,
-                modules: (0..n)
-                    .map(|i| slot_name(slot, program.node_module(i)))
-                    .collect(),
-            };
-            let mut outputs: Vec<Option<String>> = vec![None; n];
-            let mut waiting: Vec<usize> = program.dag.deps.iter().map(Vec::len).collect();
-            let mut running: FuturesUnordered<NodeFuture<'_>> = FuturesUnordered::new();
-            let mut started_at: Vec<Option<Instant>> = vec![None; n];
-            let root_input = ctx
-                .json_parse(req.input.clone())
-                .map_err(|e| internal(describe_exception(&ctx, e)))?;
-            for (i, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
-                {
-                    running.push(start_node(&scope, i, root_input.clone(), &mut started_at));
+                let setup = |e| {
+                    internal(format!(
+                        "cannot start the run: {}",
+                        describe_exception(&ctx, e)
+                    ))
+                };
+                let make_ctx: Function = realm
+                    .make_run(&ctx)
+                    .and_then(|make_run| make_run.call((run_id, req.trigger.to_string())))
+                    .map_err(setup)?;
+                let scope = RunScope {
+                    ctx: &ctx,
+                    make_ctx,
+                    program: &program,
+                    deadlines: &deadlines,
+                    modules: (0..n)
+                        .map(|i| slot_name(slot, program.node_module(i)))
+                        .collect(),
+                };
+                let mut outputs: Vec<Option<String>> = vec![None; n];
+                let mut waiting: Vec<usize> = program.dag.deps.iter().map(Vec::len).collect();
+                let mut running: FuturesUnordered<NodeFuture<'_>> = FuturesUnordered::new();
+                let mut started_at: Vec<Option<Instant>> = vec![None; n];
+                let root_input = ctx
+                    .json_parse(req.input.clone())
+                    .map_err(|e| internal(describe_exception(&ctx, e)))?;
+                for (i, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
+                    {
+                        running.push(start_node(&scope, i, root_input.clone(), &mut started_at));
+                    }
                 }
-            }
-            while let Some((i, result, elapsed)) = running.next().await {
-                let ms = elapsed.as_secs_f64() * 1000.0;
-                match result {
-                    Ok(json) => {
-                        reports[i] = NodeReport {
-                            status: NodeStatus::Succeeded,
-                            duration_ms: round_ms(ms),
-                        };
-                        outputs[i] = Some(json);
-                        for &d in &program.dag.dependents[i] {
-                            waiting[d] -= 1;
-                            if waiting[d] == 0 {
-                                let input = node_input(
-                                    &program.dag.deps[d],
-                                    &outputs,
-                                    &program.workflow.nodes,
-                                );
-                                let value = ctx
-                                    .json_parse(input)
-                                    .map_err(|e| internal(describe_exception(&ctx, e)))?;
-                                running.push(start_node(&scope, d, value, &mut started_at));
+                while let Some((i, result, elapsed)) = running.next().await {
+                    let ms = elapsed.as_secs_f64() * 1000.0;
+                    match result {
+                        Ok(json) => {
+                            reports[i] = NodeReport {
+                                status: NodeStatus::Succeeded,
+                                duration_ms: round_ms(ms),
+                            };
+                            outputs[i] = Some(json);
+                            for &d in &program.dag.dependents[i] {
+                                waiting[d] -= 1;
+                                if waiting[d] == 0 {
+                                    let input = node_input(
+                                        &program.dag.deps[d],
+                                        &outputs,
+                                        &program.workflow.nodes,
+                                    );
+                                    let value = ctx
+                                        .json_parse(input)
+                                        .map_err(|e| internal(describe_exception(&ctx, e)))?;
+                                    running.push(start_node(&scope, d, value, &mut started_at));
+                                }
                             }
                         }
-                    }
-                    Err(failure) => {
-                        let now = Instant::now();
-                        let expired = deadlines.expired_node(now);
-                        let (culprit, kind, message) = match failure {
-                            NodeFailure::Timeout => (
-                                i,
-                                FailureKind::Timeout,
-                                timeout_message(&program.workflow.nodes[i]),
-                            ),
-                            NodeFailure::Js(_) if expired.is_some() => {
-                                let j = expired.unwrap_or(i);
-                                (
-                                    j,
+                        Err(failure) => {
+                            let now = Instant::now();
+                            let expired = deadlines.expired_node(now);
+                            let (culprit, kind, message) = match failure {
+                                NodeFailure::Timeout => (
+                                    i,
                                     FailureKind::Timeout,
-                                    timeout_message(&program.workflow.nodes[j]),
-                                )
-                            }
-                            NodeFailure::Js(_) if heap.limit_hit() => (
-                                i,
-                                FailureKind::Memory,
-                                format!(
-                                    "node `{}` exceeded the run memory limit of {} MiB",
-                                    program.workflow.nodes[i].id,
-                                    wl.memory_limit >> 20
+                                    timeout_message(&program.workflow.nodes[i]),
                                 ),
-                            ),
-                            NodeFailure::Js(m) => (i, FailureKind::Thrown, m),
-                        };
-                        for (k, start) in started_at.iter().enumerate() {
-                            if let Some(start) = start
-                                && reports[k].status == NodeStatus::Skipped
-                            {
-                                reports[k] = NodeReport {
-                                    status: NodeStatus::Cancelled,
-                                    duration_ms: round_ms(start.elapsed().as_secs_f64() * 1000.0),
-                                };
+                                NodeFailure::Js(_) if expired.is_some() => {
+                                    let j = expired.unwrap_or(i);
+                                    (
+                                        j,
+                                        FailureKind::Timeout,
+                                        timeout_message(&program.workflow.nodes[j]),
+                                    )
+                                }
+                                NodeFailure::Js(_) if heap.limit_hit() => (
+                                    i,
+                                    FailureKind::Memory,
+                                    format!(
+                                        "node `{}` exceeded the run memory limit of {} MiB",
+                                        program.workflow.nodes[i].id,
+                                        wl.memory_limit >> 20
+                                    ),
+                                ),
+                                NodeFailure::Js(m) => (i, FailureKind::Thrown, m),
+                            };
+                            for (k, start) in started_at.iter().enumerate() {
+                                if let Some(start) = start
+                                    && reports[k].status == NodeStatus::Skipped
+                                {
+                                    reports[k] = NodeReport {
+                                        status: NodeStatus::Cancelled,
+                                        duration_ms: round_ms(start.elapsed().as_secs_f64() * 1000.0),
+                                    };
+                                }
                             }
+                            reports[culprit] = NodeReport {
+                                status: if kind == FailureKind::Timeout {
+                                    NodeStatus::TimedOut
+                                } else {
+                                    NodeStatus::Failed
+                                },
+                                duration_ms: round_ms(if culprit == i {
+                                    ms
+                                } else {
+                                    started_at[culprit]
+                                        .map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0)
+                                }),
+                            };
+                            return Err(RunError {
+                                node: Some(program.workflow.nodes[culprit].id.clone()),
+                                message,
+                                kind,
+                            });
                         }
-                        reports[culprit] = NodeReport {
-                            status: if kind == FailureKind::Timeout {
-                                NodeStatus::TimedOut
-                            } else {
-                                NodeStatus::Failed
-                            },
-                            duration_ms: round_ms(if culprit == i {
-                                ms
-                            } else {
-                                started_at[culprit]
-                                    .map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0)
-                            }),
-                        };
-                        return Err(RunError {
-                            node: Some(program.workflow.nodes[culprit].id.clone()),
-                            message,
-                            kind,
-                        });
                     }
                 }
-            }
-            let output = leaf_output(&program.dag.leaves, &outputs, &program.workflow.nodes);
-            let globals_added = realm.globals_added(&ctx).map_err(setup)?;
-            Ok((output, RunEnd { globals_added }))
+                let output = leaf_output(&program.dag.leaves, &outputs, &program.workflow.nodes);
+                let globals_added = realm.globals_added(&ctx).map_err(setup)?;
+                Ok((output, RunEnd { globals_added }))
             }
             .await;
             // Whatever the run left pending belongs to it and ends here, so it can never reach
