@@ -2,8 +2,10 @@
 //!
 //! A realm serves several runs, and QuickJS keeps one instance per module name for the life of a
 //! context, so each run gets its own names: `~<slot>/<path>`, the slot a fixed-width number (see
-//! `bytecode`). A module can only import modules of its own slot, so a run can never reach the
-//! module state of an earlier run.
+//! `bytecode`). What may load is decided by the runtime's [`LoaderScope`] (the running slot, and
+//! the host module only during realm set-up), never by the importer's name, which code run
+//! through `eval` or `Function` does not have: so no code in a run can reach another run's
+//! module instances or the host module.
 
 use crate::program::{HOST_MODULE, Program};
 use crate::slot::{refuse, resolve_in_slot, split_slot};
@@ -28,12 +30,12 @@ pub(crate) struct LoaderScope {
     pub(crate) host: bool,
 }
 
-/// A runtime's [`LoaderScope`], shared with its resolver and loader.
-pub(crate) type CurrentProgram = Rc<RefCell<LoaderScope>>;
+/// A runtime's [`LoaderScope`], shared by the runtime (which sets it) and its resolver and loader.
+pub(crate) type SharedScope = Rc<RefCell<LoaderScope>>;
 
 /// Resolves and loads the modules of the current program (rquickjs wants one of each).
 #[derive(Clone)]
-pub(crate) struct ProgramModules(pub(crate) CurrentProgram);
+pub(crate) struct ProgramModules(pub(crate) SharedScope);
 
 impl ProgramModules {
     /// The module name `name` (imported by `base`) stands for, if this runtime may load it now.

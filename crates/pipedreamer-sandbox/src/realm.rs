@@ -15,7 +15,7 @@
 use crate::Workload;
 use crate::fetch::{self, FetchRequest};
 use crate::heap::{CountingMalloc, HeapSize};
-use crate::loader::{LoaderScope, ProgramModules};
+use crate::loader::{LoaderScope, ProgramModules, SharedScope};
 use crate::program::HOST_MODULE;
 use crate::slot::unslot;
 use rquickjs::context::intrinsic;
@@ -57,7 +57,7 @@ type NodeIntrinsics = (
 
 /// Fetches one run may have in flight; more wait for a free slot (each buffers up to
 /// `fetch::MAX_RESPONSE_BYTES`, all of it counted toward the run's memory limit).
-pub(crate) const FETCHES_PER_RUN: usize = 8;
+const FETCHES_PER_RUN: usize = 8;
 
 /// Response bytes a worker thread may fetch before it hands freed memory back to the system
 /// after a run (glibc keeps freed heap memory in its arenas otherwise).
@@ -106,7 +106,7 @@ pub(crate) struct PooledRuntime {
     realm: Option<Realm>,
     pub(crate) rt: AsyncRuntime,
     pub(crate) deadlines: Rc<Deadlines>,
-    scope: Rc<RefCell<LoaderScope>>,
+    scope: SharedScope,
     run: Rc<RefCell<CurrentRun>>,
     pub(crate) host_calls: Rc<Cell<usize>>,
     pub(crate) heap: HeapSize,
@@ -131,7 +131,7 @@ impl PooledRuntime {
             handler_deadlines.interrupt(Instant::now())
         })))
         .await;
-        let scope: Rc<RefCell<LoaderScope>> = Default::default();
+        let scope: SharedScope = Default::default();
         let modules = ProgramModules(scope.clone());
         rt.set_loader(modules.clone(), modules).await;
         Ok(Self {
