@@ -2,8 +2,11 @@
 // one workload). Native functions come in as arguments and are never put on globalThis, so node
 // code reaches the host only through the frozen `ctx` objects built here. After installing it,
 // the realm is locked down: every builtin frozen, so a run cannot leave state for the next one.
-export default function setupRealm(nativeFetch, nativeLog, nativeFreeze, secrets) {
+// `natives` holds the host functions (`fetch`, `log`, `freeze`, and the web areas' own, see
+// `web/mod.rs`); `runHooks` are the web areas' per-run hooks, called as each run begins.
+export default function setupRealm(natives, secrets, runHooks) {
   "use strict";
+  const { fetch: nativeFetch, log: nativeLog, freeze: nativeFreeze } = natives;
   const deepFreeze = (o) => {
     if (o !== null && typeof o === "object" && !Object.isFrozen(o)) {
       Object.freeze(o);
@@ -108,12 +111,13 @@ export default function setupRealm(nativeFetch, nativeLog, nativeFreeze, secrets
   };
   globalThis.Headers = Headers;
   globalThis.Response = Response;
-  lockdown(nativeFreeze, [fetch, errors]);
+  lockdown(nativeFreeze, [fetch, errors, runHooks]);
   const globalCount = Reflect.ownKeys(globalThis).length;
 
   // Per run: the `ctx` factory for its nodes.
   function makeRun(runId, trigger) {
     const run = Object.freeze({ id: runId, trigger });
+    for (const hooks of runHooks) if (typeof hooks.beginRun === "function") hooks.beginRun(run);
     return function makeCtx(nodeId) {
       return Object.freeze({ secrets, fetch, errors, log: makeLog(nodeId), run, node: Object.freeze({ id: nodeId }) });
     };

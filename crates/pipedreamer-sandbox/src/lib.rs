@@ -21,6 +21,7 @@ mod realm;
 pub mod secrets;
 mod slot;
 pub mod transpile;
+mod web;
 
 pub use capabilities::FetchCapability;
 pub use outcome::{FailureKind, NodeStatus, RunOutcome, RunRequest, RunStatus, Trigger};

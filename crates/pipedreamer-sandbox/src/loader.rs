@@ -7,8 +7,9 @@
 //! through `eval` or `Function` does not have: so no code in a run can reach another run's
 //! module instances or the host module.
 
-use crate::program::{HOST_MODULE, Program};
+use crate::program::Program;
 use crate::slot::{refuse, resolve_in_slot, split_slot};
+use crate::web::is_host_module;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::{Ctx, Error, Module, Result, module::Declared};
 use std::cell::RefCell;
@@ -42,7 +43,7 @@ impl ProgramModules {
     fn resolve_name(&self, base: &str, name: &str) -> Result<String> {
         let scope = self.0.borrow();
         let (Some(program), Some(slot)) = (scope.program.as_ref(), scope.slot) else {
-            return if scope.host && name == HOST_MODULE {
+            return if scope.host && is_host_module(name) {
                 Ok(name.to_owned())
             } else {
                 Err(refuse(base, name))
@@ -85,12 +86,9 @@ impl Loader for ProgramModules {
     ) -> Result<Module<'js, Declared>> {
         // Loading follows resolving, but check again: nothing outside the scope ever loads.
         let scope = self.0.borrow();
-        if scope.host && name == HOST_MODULE {
-            let program = scope
-                .program
-                .as_ref()
-                .ok_or_else(|| Error::new_loading(name))?;
-            return load_bytecode(ctx, program.host_bytecode());
+        if scope.host && is_host_module(name) {
+            let bytecode = crate::web::bytecode(name).map_err(|_| Error::new_loading(name))?;
+            return load_bytecode(ctx, bytecode);
         }
         let (Some(program), Some(current)) = (scope.program.as_ref(), scope.slot) else {
             return Err(Error::new_loading(name));

@@ -15,10 +15,6 @@ use rquickjs::{Context, Ctx, Error, Module, Runtime};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-/// The module name of the host API (`host.js`).
-pub(crate) const HOST_MODULE: &str = "pipedreamer:host";
-const HOST_SOURCE: &str = include_str!("host.js");
-
 /// A workflow ready to run.
 #[derive(Debug)]
 pub struct Program {
@@ -28,8 +24,6 @@ pub struct Program {
     pub dag: Dag,
     /// Workflow modules by path relative to the workflow directory.
     modules: BTreeMap<String, WorkflowModule>,
-    /// Bytecode of the host API.
-    host: Arc<[u8]>,
 }
 
 /// One workflow module: its JavaScript, and its bytecode under slot 0's name.
@@ -71,17 +65,17 @@ impl Program {
                 .map_err(|m| vec![Diagnostic::error("js-syntax", &path, Pos::new(1, 1), m)])?;
             sources.insert(path, js);
         }
-        sources.insert(HOST_MODULE.to_owned(), HOST_SOURCE.to_owned());
-        let mut compiled = compile(&sources)?;
-        let host = compiled.remove(HOST_MODULE).ok_or_else(|| {
+        // The host modules are compiled once per process; a failure there is ours, not the
+        // workflow's, but it must still surface here rather than at the first run.
+        crate::web::bytecode(crate::web::HOST_MODULE).map_err(|m| {
             vec![Diagnostic::error(
                 "internal",
                 "workflow.yaml",
                 Pos::new(1, 1),
-                "the host API module did not compile".to_owned(),
+                m,
             )]
         })?;
-        sources.remove(HOST_MODULE);
+        let mut compiled = compile(&sources)?;
         let modules = sources
             .into_iter()
             .filter_map(|(path, javascript)| {
@@ -99,18 +93,12 @@ impl Program {
             workflow,
             dag,
             modules,
-            host,
         })
     }
 
     /// A workflow module by path.
     pub(crate) fn module(&self, path: &str) -> Option<&WorkflowModule> {
         self.modules.get(path)
-    }
-
-    /// Bytecode of the host API module.
-    pub(crate) fn host_bytecode(&self) -> &[u8] {
-        &self.host
     }
 
     /// The module path of a node (normalized).
@@ -138,12 +126,7 @@ fn compile(
         let mut out = BTreeMap::new();
         let mut errors = Vec::new();
         for (name, js) in sources {
-            let module_name = if name == HOST_MODULE {
-                name.clone()
-            } else {
-                slot_name(0, name)
-            };
-            let compiled = Module::declare(ctx.clone(), module_name, js.as_str())
+            let compiled = Module::declare(ctx.clone(), slot_name(0, name), js.as_str())
                 .and_then(|m| m.write(WriteOptions::default()));
             match compiled {
                 Ok(bytes) => {

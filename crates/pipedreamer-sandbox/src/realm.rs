@@ -16,7 +16,6 @@ use crate::Workload;
 use crate::fetch::{self, FetchRequest};
 use crate::heap::{CountingMalloc, HeapSize};
 use crate::loader::{LoaderScope, ProgramModules, SharedScope};
-use crate::program::HOST_MODULE;
 use crate::slot::unslot;
 use rquickjs::context::intrinsic;
 use rquickjs::function::{Async, Opt};
@@ -502,12 +501,33 @@ async fn install_host<'js>(
         },
     )?;
     let secrets = ctx.json_parse(wl.secrets_json.as_str())?;
-    let namespace: Object<'js> = Module::import(ctx, HOST_MODULE)?
-        .into_future::<Object<'js>>()
-        .await?;
-    let native_freeze = Function::new(ctx.clone(), crate::lockdown::freeze_reachable)?;
-    let setup_realm: Function<'js> = namespace.get("default")?;
-    let hooks: rquickjs::Array<'js> =
-        setup_realm.call((native_fetch, native_log, native_freeze, secrets))?;
+    // The natives object goes to the host modules only; node code never sees it.
+    let natives = Object::new(ctx.clone())?;
+    natives.set("fetch", native_fetch)?;
+    natives.set("log", native_log)?;
+    natives.set(
+        "freeze",
+        Function::new(ctx.clone(), crate::lockdown::freeze_reachable)?,
+    )?;
+    crate::web::install_natives(ctx, &natives)?;
+    let run_hooks = rquickjs::Array::new(ctx.clone())?;
+    for (area, _) in crate::web::AREAS {
+        let install: Function<'js> = host_module(ctx, area).await?.get("default")?;
+        let hooks: rquickjs::Value<'js> = install.call((ctx.globals(), natives.clone()))?;
+        if hooks.is_object() {
+            run_hooks.set(run_hooks.len(), hooks)?;
+        }
+    }
+    let setup_realm: Function<'js> = host_module(ctx, crate::web::HOST_MODULE)
+        .await?
+        .get("default")?;
+    let hooks: rquickjs::Array<'js> = setup_realm.call((natives, secrets, run_hooks))?;
     Ok((hooks.get(0)?, hooks.get(1)?))
+}
+
+/// A host module's namespace (loadable only while a realm is set up).
+async fn host_module<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
+    Module::import(ctx, name)?
+        .into_future::<Object<'js>>()
+        .await
 }

@@ -1,0 +1,78 @@
+//! The host modules: `host.js` (the node-visible `ctx`, lockdown) and the web platform areas
+//! that put the WinterTC Minimum Common API on `globalThis` (timers, URL, encoding, crypto, …).
+//!
+//! Each area is a JavaScript module `pipedreamer:web/<area>` (a file in this directory) whose
+//! default export `install(g, natives)` adds its globals to `g` (the realm's `globalThis`),
+//! taking the native functions it needs from `natives`, an object built by [`install_natives`]
+//! that node code never sees. `install` may return per-run hooks (`{ beginRun(run), endRun() }`),
+//! which `host.js` calls around every run. Areas are installed in [`AREAS`] order, before
+//! `host.js` locks the realm down, so every global they add is frozen like the builtins: no
+//! area may keep state that one run can change and the next one read (per-run state lives in
+//! the objects a run creates, or is reset by the area's `beginRun`).
+//!
+//! The host modules do not depend on the workflow, so they are compiled to bytecode once per
+//! process and only instantiated per realm.
+
+use rquickjs::module::WriteOptions;
+use rquickjs::{Context, Ctx, Module, Object, Result, Runtime};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// The module name of the host API (`host.js`).
+pub(crate) const HOST_MODULE: &str = "pipedreamer:host";
+
+/// The web platform areas, in install order (later areas may use the globals of earlier ones).
+pub(crate) const AREAS: &[(&str, &str)] = &[];
+
+/// Adds each area's native functions to `natives` (the object passed to every `install`).
+pub(crate) fn install_natives<'js>(_ctx: &Ctx<'js>, _natives: &Object<'js>) -> Result<()> {
+    Ok(())
+}
+
+/// Whether `name` is a host module (loadable only while a realm is set up).
+pub(crate) fn is_host_module(name: &str) -> bool {
+    name == HOST_MODULE || AREAS.iter().any(|(area, _)| *area == name)
+}
+
+/// Bytecode of a host module, compiled on first use.
+pub(crate) fn bytecode(name: &str) -> std::result::Result<&'static [u8], String> {
+    static COMPILED: OnceLock<std::result::Result<BTreeMap<&'static str, Vec<u8>>, String>> =
+        OnceLock::new();
+    let compiled = COMPILED.get_or_init(compile).as_ref()?;
+    compiled
+        .get(name)
+        .map(Vec::as_slice)
+        .ok_or_else(|| format!("`{name}` is not a host module"))
+}
+
+fn compile() -> std::result::Result<BTreeMap<&'static str, Vec<u8>>, String> {
+    let sources =
+        std::iter::once((HOST_MODULE, include_str!("../host.js"))).chain(AREAS.iter().copied());
+    let rt = Runtime::new().map_err(|e| format!("cannot start QuickJS: {e}"))?;
+    let ctx = Context::full(&rt).map_err(|e| format!("cannot start QuickJS: {e}"))?;
+    ctx.with(|ctx| {
+        sources
+            .map(|(name, source)| {
+                Module::declare(ctx.clone(), name, source)
+                    .and_then(|m| m.write(WriteOptions::default()))
+                    .map(|bytes| (name, bytes))
+                    .map_err(|e| {
+                        format!(
+                            "the host module `{name}` does not compile: {}",
+                            crate::exception::describe_exception(&ctx, e)
+                        )
+                    })
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_host_module_compiles() {
+        for name in std::iter::once(super::HOST_MODULE).chain(super::AREAS.iter().map(|a| a.0)) {
+            assert!(super::bytecode(name).is_ok_and(|b| !b.is_empty()), "{name}");
+        }
+    }
+}
