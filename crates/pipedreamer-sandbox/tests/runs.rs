@@ -1,54 +1,11 @@
 //! Runs real workflows through the sandbox (QuickJS, worker threads) from in-memory files.
 
+mod common;
+
+use common::*;
 use pipedreamer_sandbox::*;
-use pipedreamer_spec::source::MemorySource;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
-
-fn workload(yaml: &str, files: &[(&str, &str)], secrets: Value) -> Arc<Workload> {
-    let mut all = vec![("workflow.yaml", yaml)];
-    all.extend_from_slice(files);
-    let program =
-        Program::load(&MemorySource::from_pairs(all)).unwrap_or_else(|d| panic!("{d:#?}"));
-    Arc::new(Workload::new(program, Secrets::new(secrets)).0)
-}
-
-fn sandbox() -> Sandbox {
-    Sandbox::start(PoolOptions { workers: 2 }).unwrap()
-}
-
-async fn run(sb: &Sandbox, wl: &Arc<Workload>, input: Value) -> (RunOutcome, Value) {
-    let out = sb
-        .run(
-            wl.clone(),
-            RunRequest::new(input.to_string(), Trigger::Http),
-        )
-        .await;
-    let json = serde_json::to_value(&out).unwrap();
-    (out, json)
-}
-
-/// A one-node workflow (`a.js`) with extra top-level YAML (e.g. a `config:` line).
-fn one_node_with(yaml: &str, js: &str) -> Arc<Workload> {
-    workload(
-        &format!("name: r\nversion: \"1\"\n{yaml}nodes:\n  - {{id: a, file: a.js}}\n"),
-        &[("a.js", js)],
-        json!({}),
-    )
-}
-
-fn one_node(js: &str) -> Arc<Workload> {
-    one_node_with("", js)
-}
-
-/// Runs `wl` `runs` times on one sandbox; every run must return `expected`.
-async fn assert_every_run_returns(wl: &Arc<Workload>, runs: usize, expected: Value) {
-    let sb = sandbox();
-    for _ in 0..runs {
-        let (_, json) = run(&sb, wl, json!({})).await;
-        assert_eq!(json["output"], expected, "{json}");
-    }
-}
 
 const DIAMOND: &str = "name: d\nversion: \"1\"\nnodes:\n  - {id: a, file: a.ts}\n  - {id: b, file: b.js, depends_on: [a]}\n  - {id: c, file: c.js, depends_on: [a]}\n  - {id: d, file: d.js, depends_on: [b, c]}\n";
 
@@ -452,18 +409,6 @@ async fn modules_whose_names_cannot_be_renamed_in_bytecode_are_compiled_per_run(
 
 // ---------------------------------------------------------------------------------------------
 // Regressions from the red-team review (issue 10). Each failed before its fix.
-
-/// A one-node workflow on a single worker thread, so successive runs share one realm.
-fn single_worker() -> Sandbox {
-    Sandbox::start(PoolOptions { workers: 1 }).unwrap()
-}
-
-/// Runs `wl` with `input`, failing the test instead of hanging when the sandbox does.
-async fn run_bounded(sb: &Sandbox, wl: &Arc<Workload>, input: Value) -> (RunOutcome, Value) {
-    tokio::time::timeout(std::time::Duration::from_secs(30), run(sb, wl, input))
-        .await
-        .expect("the run hung: the sandbox did not stop it")
-}
 
 // A run's late failure reached the next caller: an error raised in a job the run queued (here
 // the interrupt that stops a job still running at the node's deadline) stayed pending on the
