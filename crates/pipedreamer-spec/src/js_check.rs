@@ -1,11 +1,16 @@
-//! Static checks of node modules with oxc: syntax, a default export, and what they import.
+//! Static checks of modules with oxc: syntax, a default export, and what they import (`import`
+//! declarations, literal `import()` calls and, in CommonJS, literal `require()` calls).
 //!
-//! Parsing here is a check only; the sandbox strips types and compiles separately.
+//! Every module of the import graph is parsed here once (`graph.rs`); the sandbox strips types
+//! and compiles separately.
 
 use crate::diagnostic::Pos;
 use oxc_allocator::Allocator;
+use oxc_ast::ast::{ArrowFunctionExpression, CallExpression, Expression, Function};
+use oxc_ast_visit::{Visit, walk};
 use oxc_parser::Parser;
-use oxc_span::SourceType;
+use oxc_span::{GetSpan, SourceType};
+use oxc_syntax::scope::ScopeFlags;
 
 /// What a module looks like from outside.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -14,8 +19,29 @@ pub struct ModuleFacts {
     pub syntax_errors: Vec<(Pos, String)>,
     /// Whether the module has `export default`.
     pub has_default_export: bool,
-    /// Static and literal dynamic import specifiers with their positions.
+    /// Whether it has `import`/`export` syntax (decides CommonJS or ESM for an ambiguous `.js`).
+    pub has_module_syntax: bool,
+    /// Static import and re-export specifiers with their positions.
     pub imports: Vec<(String, Pos)>,
+    /// `import("literal")` specifiers with their positions.
+    pub dynamic_imports: Vec<(String, Pos)>,
+    /// `require("literal")` calls (CommonJS only): specifier, position, and whether the call is
+    /// at the module's top level (runs on load) rather than inside a function.
+    pub requires: Vec<(String, Pos, bool)>,
+}
+
+/// How a file is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseAs {
+    /// TypeScript, as an ES module (`.ts`, `.mts`).
+    TypeScript,
+    /// An ES module.
+    Module,
+    /// A CommonJS script (`.cjs`): `require` calls are collected.
+    CommonJs,
+    /// A `.js` file in a package without `"type": "module"`: a module when it has `import` or
+    /// `export` syntax, else a CommonJS script.
+    Ambiguous,
 }
 
 /// The source types node files may have.
@@ -30,10 +56,23 @@ pub fn is_module_path(path: &str) -> bool {
 /// Parses `source` (TypeScript when `path` ends in `.ts`/`.mts`) as an ES module.
 pub fn inspect(path: &str, source: &str) -> ModuleFacts {
     let ts = path.ends_with(".ts") || path.ends_with(".mts");
-    let source_type = if ts {
-        SourceType::ts()
-    } else {
-        SourceType::mjs()
+    inspect_as(
+        source,
+        if ts {
+            ParseAs::TypeScript
+        } else {
+            ParseAs::Module
+        },
+    )
+}
+
+/// Parses `source` as `kind` and collects its facts, in one parse.
+pub fn inspect_as(source: &str, kind: ParseAs) -> ModuleFacts {
+    let source_type = match kind {
+        ParseAs::TypeScript => SourceType::ts(),
+        ParseAs::Module => SourceType::mjs(),
+        ParseAs::CommonJs => SourceType::cjs(),
+        ParseAs::Ambiguous => SourceType::unambiguous(),
     };
     let allocator = Allocator::default();
     let ret = Parser::new(&allocator, source, source_type).parse();
@@ -50,6 +89,7 @@ pub fn inspect(path: &str, source: &str) -> ModuleFacts {
             .push((Pos::new(1, 1), "the file could not be parsed".into()));
     }
     let record = &ret.module_record;
+    facts.has_module_syntax = record.has_module_syntax;
     facts.has_default_export = record
         .local_export_entries
         .iter()
@@ -65,7 +105,80 @@ pub fn inspect(path: &str, source: &str) -> ModuleFacts {
         }
     }
     facts.imports.sort_by_key(|(_, p)| *p);
+    // `require` means something only in CommonJS; an ES module that mentions it (a dual
+    // package's `typeof require` probe) never calls Node's.
+    let commonjs = match kind {
+        ParseAs::CommonJs => true,
+        ParseAs::Ambiguous => !facts.has_module_syntax,
+        ParseAs::TypeScript | ParseAs::Module => false,
+    };
+    let mut calls = Calls {
+        source,
+        commonjs,
+        depth: 0,
+        facts: &mut facts,
+    };
+    calls.visit_program(&ret.program);
     facts
+}
+
+/// Collects literal `import()` and `require()` calls, and whether each sits inside a function.
+struct Calls<'s, 'f> {
+    source: &'s str,
+    commonjs: bool,
+    /// How many function bodies enclose the current node.
+    depth: usize,
+    facts: &'f mut ModuleFacts,
+}
+
+/// The text of a string literal or a template literal without substitutions.
+fn literal<'e>(e: &'e Expression<'_>) -> Option<&'e str> {
+    match e {
+        Expression::StringLiteral(s) => Some(s.value.as_str()),
+        Expression::TemplateLiteral(t) if t.expressions.is_empty() => t
+            .quasis
+            .first()
+            .and_then(|q| q.value.cooked.as_ref())
+            .map(|c| c.as_str()),
+        _ => None,
+    }
+}
+
+impl<'a> Visit<'a> for Calls<'_, '_> {
+    fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {
+        self.depth += 1;
+        walk::walk_function(self, it, flags);
+        self.depth -= 1;
+    }
+
+    fn visit_arrow_function_expression(&mut self, it: &ArrowFunctionExpression<'a>) {
+        self.depth += 1;
+        walk::walk_arrow_function_expression(self, it);
+        self.depth -= 1;
+    }
+
+    fn visit_import_expression(&mut self, it: &oxc_ast::ast::ImportExpression<'a>) {
+        if let Some(spec) = literal(&it.source) {
+            let pos = Pos::from_offset(self.source, it.source.span().start as usize);
+            self.facts.dynamic_imports.push((spec.to_owned(), pos));
+        }
+        walk::walk_import_expression(self, it);
+    }
+
+    fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
+        if self.commonjs
+            && let Expression::Identifier(callee) = &it.callee
+            && callee.name == "require"
+            && let [arg] = it.arguments.as_slice()
+            && let Some(spec) = arg.as_expression().and_then(literal)
+        {
+            let pos = Pos::from_offset(self.source, arg.span().start as usize);
+            self.facts
+                .requires
+                .push((spec.to_owned(), pos, self.depth == 0));
+        }
+        walk::walk_call_expression(self, it);
+    }
 }
 
 /// Resolves a relative import against the importing module's path (both relative to the

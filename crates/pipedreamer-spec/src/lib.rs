@@ -1,4 +1,8 @@
-//! The workflow spec: `workflow.yaml` parsed with positions, validated, and turned into a DAG.
+//! The workflow spec: `workflow.yaml` parsed with positions, validated, turned into a DAG, and
+//! its modules' import graph resolved (`node_modules` included).
+//!
+//! [`check`] does all of it once and [`resolve`] hands the result, a [`Resolved`], to whatever
+//! runs, ships or watches the workflow, so nothing reads or walks it again.
 //!
 //! This crate has no engine, JS runtime, network or Kubernetes code; every other crate depends on
 //! it. The only file access goes through [`source::SourceProvider`].
@@ -15,6 +19,7 @@
 
 pub mod dag;
 pub mod diagnostic;
+pub mod graph;
 pub mod js_check;
 pub mod model;
 pub mod parse;
@@ -24,7 +29,27 @@ pub mod yaml;
 
 pub use dag::Dag;
 pub use diagnostic::{Diagnostic, Pos, Severity};
+pub use graph::{
+    ImportForm, ImportTarget, ModuleFile, ModuleGraph, ModuleKind, NodeBuiltin, ResolvedImport,
+};
 pub use model::*;
+pub use validate::Schedule;
+
+/// A valid workflow with everything resolved once: what the sandbox compiles, the image ships
+/// and `dev` watches.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The workflow.
+    pub workflow: Workflow,
+    /// Its DAG.
+    pub dag: Dag,
+    /// Every module the nodes reach, with its imports resolved.
+    pub modules: ModuleGraph,
+    /// The cron triggers' parsed schedules.
+    pub schedules: Vec<Schedule>,
+    /// Warnings (a valid workflow has no errors), sorted like [`Checked::diagnostics`].
+    pub warnings: Vec<Diagnostic>,
+}
 
 /// A workflow directory read and checked: the model (when parsable) and every diagnostic.
 #[derive(Debug)]
@@ -33,6 +58,8 @@ pub struct Checked {
     pub workflow: Option<Workflow>,
     /// All problems, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Everything resolved, when there is no error.
+    pub resolved: Option<Resolved>,
 }
 
 impl Checked {
@@ -43,13 +70,22 @@ impl Checked {
 
     /// The workflow and its DAG, when valid.
     pub fn into_valid(self) -> Result<(Workflow, Dag), Vec<Diagnostic>> {
-        if !self.is_valid() {
-            return Err(self.diagnostics);
-        }
-        let workflow = self.workflow.expect("valid implies parsed");
-        let dag = Dag::build(&workflow.nodes).expect("validation rejects bad graphs");
-        Ok((workflow, dag))
+        self.into_resolved().map(|r| (r.workflow, r.dag))
     }
+
+    /// Everything resolved, when valid; else every problem.
+    pub fn into_resolved(self) -> Result<Resolved, Vec<Diagnostic>> {
+        match self.resolved {
+            Some(resolved) if self.is_valid() => Ok(resolved),
+            _ => Err(self.diagnostics),
+        }
+    }
+}
+
+/// Checks the workflow under `source` and resolves its modules, once: the entry point for
+/// everything that runs, ships or watches a workflow. Errors come back with the warnings.
+pub fn resolve(source: &dyn source::SourceProvider) -> Result<Resolved, Vec<Diagnostic>> {
+    check(source).into_resolved()
 }
 
 /// Reads `workflow.yaml` from `source`, parses and validates it, and returns every problem.
@@ -65,6 +101,7 @@ pub fn check(source: &dyn source::SourceProvider) -> Checked {
             };
             return Checked {
                 workflow: None,
+                resolved: None,
                 diagnostics: vec![
                     Diagnostic::error(
                         "missing-workflow",
@@ -80,16 +117,38 @@ pub fn check(source: &dyn source::SourceProvider) -> Checked {
     check_text(&text, source)
 }
 
-/// Parses and validates workflow text whose node files come from `source`.
+/// Parses and validates workflow text whose node files come from `source`, and walks their
+/// import graph.
 pub fn check_text(text: &str, source: &dyn source::SourceProvider) -> Checked {
     let parsed = parse::parse_workflow(text, WORKFLOW_FILE);
     let mut diagnostics = parsed.diagnostics;
-    if let Some(wf) = &parsed.workflow {
-        diagnostics.extend(validate::validate(wf, WORKFLOW_FILE, source));
-    }
+    let Some(workflow) = parsed.workflow else {
+        diagnostic::sort(&mut diagnostics);
+        return Checked {
+            workflow: None,
+            diagnostics,
+            resolved: None,
+        };
+    };
+    let validation = validate::validate(&workflow, WORKFLOW_FILE);
+    diagnostics.extend(validation.diagnostics);
+    let (modules, found) = graph::walk(&workflow, WORKFLOW_FILE, source);
+    diagnostics.extend(found);
     diagnostic::sort(&mut diagnostics);
+    let resolved = match diagnostics.iter().any(Diagnostic::is_error) {
+        true => None,
+        // Validation rejects unknown dependencies and cycles, so the DAG builds.
+        false => Dag::build(&workflow.nodes).ok().map(|dag| Resolved {
+            workflow: workflow.clone(),
+            dag,
+            modules,
+            schedules: validation.schedules,
+            warnings: diagnostics.clone(),
+        }),
+    };
     Checked {
-        workflow: parsed.workflow,
+        workflow: Some(workflow),
         diagnostics,
+        resolved,
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why a workflow file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,10 +19,39 @@ pub enum SourceError {
     Unreadable(String),
 }
 
-/// Read access to files relative to a workflow directory.
+/// What a path names, links (inside the directory) followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+}
+
+/// Read access to files relative to a workflow directory. Paths are `/`-separated and relative;
+/// `""` is the directory itself.
 pub trait SourceProvider {
-    /// Reads `rel` (a `/`-separated path relative to the workflow directory).
+    /// Reads `rel`.
     fn read(&self, rel: &str) -> Result<String, SourceError>;
+
+    /// Whether `rel` is a file or a directory, without reading it. Anything else (a FIFO, a
+    /// device) is `Unreadable`.
+    fn kind(&self, rel: &str) -> Result<EntryKind, SourceError>;
+
+    /// `rel` with its links resolved, still relative to the directory: the name a package
+    /// installed through links (pnpm) is known by, so it is read and shipped once.
+    fn canonical(&self, rel: &str) -> Result<String, SourceError> {
+        self.kind(rel).map(|_| rel.to_owned())
+    }
+
+    /// The same files behind a handle that can be kept and shared across threads: the module
+    /// resolver (`oxc_resolver`) owns its file system.
+    fn shared(&self) -> Arc<dyn SourceProvider + Send + Sync>;
+}
+
+/// Paths no provider may name: absolute ones and any with a `..` step.
+fn escapes(rel: &str) -> bool {
+    Path::new(rel).is_absolute() || rel.split('/').any(|s| s == "..")
 }
 
 /// Files under a directory on disk. Whatever a path's resolved form (symlinks followed, also
@@ -49,7 +79,7 @@ impl DirSource {
 
 impl SourceProvider for DirSource {
     fn read(&self, rel: &str) -> Result<String, SourceError> {
-        if Path::new(rel).is_absolute() || rel.split('/').any(|s| s == "..") {
+        if escapes(rel) {
             return Err(SourceError::OutsideDirectory);
         }
         #[cfg(target_os = "linux")]
@@ -57,6 +87,59 @@ impl SourceProvider for DirSource {
             return result;
         }
         self.read_checked(rel)
+    }
+
+    fn kind(&self, rel: &str) -> Result<EntryKind, SourceError> {
+        if escapes(rel) {
+            return Err(SourceError::OutsideDirectory);
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(opened) = self.open_beneath(rel, rustix::fs::OFlags::PATH) {
+            let meta = opened?
+                .metadata()
+                .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+            return entry_kind(&meta);
+        }
+        entry_kind(
+            &self
+                .checked_path(rel)?
+                .metadata()
+                .map_err(|e| SourceError::Unreadable(e.to_string()))?,
+        )
+    }
+
+    /// Resolving the name only: every read still goes through `openat2` (or the stepwise
+    /// check), so a link swapped in afterwards cannot lead a read outside.
+    fn canonical(&self, rel: &str) -> Result<String, SourceError> {
+        if escapes(rel) {
+            return Err(SourceError::OutsideDirectory);
+        }
+        let real = self.checked_path(rel)?;
+        let root = self
+            .root
+            .canonicalize()
+            .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+        let inside = real
+            .strip_prefix(&root)
+            .map_err(|_| SourceError::OutsideDirectory)?;
+        inside
+            .to_str()
+            .map(|s| s.replace(std::path::MAIN_SEPARATOR, "/"))
+            .ok_or_else(|| SourceError::Unreadable("the path is not UTF-8".into()))
+    }
+
+    fn shared(&self) -> Arc<dyn SourceProvider + Send + Sync> {
+        Arc::new(self.clone())
+    }
+}
+
+fn entry_kind(meta: &std::fs::Metadata) -> Result<EntryKind, SourceError> {
+    if meta.is_file() {
+        Ok(EntryKind::File)
+    } else if meta.is_dir() {
+        Ok(EntryKind::Dir)
+    } else {
+        Err(SourceError::Unreadable("not a regular file".into()))
     }
 }
 
@@ -67,28 +150,48 @@ impl DirSource {
     /// outside. `O_NONBLOCK` keeps a FIFO from blocking the open. `None` where the kernel (or a
     /// sandbox such as gVisor) lacks `openat2`: then [`Self::read_checked`] does it in steps.
     #[cfg(target_os = "linux")]
-    fn read_beneath(&self, rel: &str) -> Option<Result<String, SourceError>> {
+    fn open_beneath(
+        &self,
+        rel: &str,
+        mode: rustix::fs::OFlags,
+    ) -> Option<Result<std::fs::File, SourceError>> {
         use rustix::fs::{Mode, OFlags, ResolveFlags};
         use rustix::io::Errno;
-        use std::io::Read;
         let dir = match std::fs::File::open(&self.root) {
             Ok(dir) => dir,
             Err(e) => return Some(Err(SourceError::Unreadable(e.to_string()))),
         };
+        // `""` is the directory itself.
+        let rel = if rel.is_empty() { "." } else { rel };
+        // `O_PATH` (a look, no read) takes no other flags: openat2 refuses them with EINVAL.
+        let extra = match mode.contains(OFlags::PATH) {
+            true => OFlags::empty(),
+            false => OFlags::NONBLOCK | OFlags::NOCTTY,
+        };
         let opened = rustix::fs::openat2(
             &dir,
             rel,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+            mode | OFlags::CLOEXEC | extra,
             Mode::empty(),
             ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
         );
-        let file = match opened {
-            Ok(fd) => std::fs::File::from(fd),
-            Err(Errno::NOSYS | Errno::PERM | Errno::INVAL) => return None,
+        match opened {
+            Ok(fd) => Some(Ok(std::fs::File::from(fd))),
+            Err(Errno::NOSYS | Errno::PERM | Errno::INVAL) => None,
             // Out of the directory, or through an absolute or magic (`/proc/…/fd`) link.
-            Err(Errno::XDEV | Errno::LOOP) => return Some(Err(SourceError::OutsideDirectory)),
-            Err(Errno::NOENT | Errno::NOTDIR) => return Some(Err(SourceError::NotFound)),
-            Err(e) => return Some(Err(SourceError::Unreadable(e.to_string()))),
+            Err(Errno::XDEV | Errno::LOOP) => Some(Err(SourceError::OutsideDirectory)),
+            Err(Errno::NOENT | Errno::NOTDIR) => Some(Err(SourceError::NotFound)),
+            Err(e) => Some(Err(SourceError::Unreadable(e.to_string()))),
+        }
+    }
+
+    /// Reads `rel` opened by [`Self::open_beneath`].
+    #[cfg(target_os = "linux")]
+    fn read_beneath(&self, rel: &str) -> Option<Result<String, SourceError>> {
+        use std::io::Read;
+        let file = match self.open_beneath(rel, rustix::fs::OFlags::RDONLY)? {
+            Ok(file) => file,
+            Err(e) => return Some(Err(e)),
         };
         let read = || -> Result<String, SourceError> {
             let meta = file
@@ -106,11 +209,13 @@ impl DirSource {
         Some(read())
     }
 
-    /// The same rules in steps (resolve, check, then open), for kernels without `openat2`.
-    fn read_checked(&self, rel: &str) -> Result<String, SourceError> {
+    /// `rel` resolved (links followed) and checked to lie inside the directory.
+    fn checked_path(&self, rel: &str) -> Result<PathBuf, SourceError> {
         let path = self.root.join(rel);
         let real = path.canonicalize().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SourceError::NotFound,
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+                SourceError::NotFound
+            }
             _ => SourceError::Unreadable(e.to_string()),
         })?;
         let root = self
@@ -120,6 +225,12 @@ impl DirSource {
         if !real.starts_with(&root) {
             return Err(SourceError::OutsideDirectory);
         }
+        Ok(real)
+    }
+
+    /// The same rules in steps (resolve, check, then open), for kernels without `openat2`.
+    fn read_checked(&self, rel: &str) -> Result<String, SourceError> {
+        let real = self.checked_path(rel)?;
         if !real.is_file() {
             return Err(SourceError::Unreadable("not a regular file".into()));
         }
@@ -145,7 +256,38 @@ impl MemorySource {
 
 impl SourceProvider for MemorySource {
     fn read(&self, rel: &str) -> Result<String, SourceError> {
+        if escapes(rel) {
+            return Err(SourceError::OutsideDirectory);
+        }
         self.0.get(rel).cloned().ok_or(SourceError::NotFound)
+    }
+
+    /// A directory is any prefix of a file's path.
+    fn kind(&self, rel: &str) -> Result<EntryKind, SourceError> {
+        if escapes(rel) {
+            return Err(SourceError::OutsideDirectory);
+        }
+        if self.0.contains_key(rel) {
+            return Ok(EntryKind::File);
+        }
+        let dir = format!("{}/", rel.trim_end_matches('/'));
+        let is_dir = match rel {
+            "" => !self.0.is_empty(),
+            _ => self
+                .0
+                .range(dir.clone()..)
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(&dir)),
+        };
+        if is_dir {
+            Ok(EntryKind::Dir)
+        } else {
+            Err(SourceError::NotFound)
+        }
+    }
+
+    fn shared(&self) -> Arc<dyn SourceProvider + Send + Sync> {
+        Arc::new(self.clone())
     }
 }
 

@@ -1,29 +1,54 @@
-//! Semantic checks over a parsed workflow: names, ids, files, imports, the DAG, triggers and the
-//! fetch policy. Every problem is reported; nothing stops at the first.
+//! Semantic checks over a parsed workflow: names, ids, the DAG, triggers and the fetch policy.
+//! Every problem is reported; nothing stops at the first. Node files and what they import are
+//! checked by the import graph's walk (`graph.rs`).
 
 use crate::dag::{self, Dag};
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
-use crate::js_check;
 use crate::model::*;
-use crate::source::{SourceError, SourceProvider};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// A cron trigger's schedule, parsed once by validation.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The trigger's index in [`Workflow::triggers`].
+    pub trigger: usize,
+    /// The trigger's name, or its schedule text when unnamed.
+    pub name: String,
+    /// The five-field expression.
+    pub cron: croner::Cron,
+    /// Where it is evaluated (UTC when the trigger names none).
+    pub timezone: chrono_tz::Tz,
+}
+
+/// What validation found: problems, and the cron schedules it parsed.
+#[derive(Debug, Default)]
+pub struct Validation {
+    /// Every problem.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The valid cron triggers' schedules, in trigger order.
+    pub schedules: Vec<Schedule>,
+}
+
 /// Runs every semantic check. `file` is the workflow file's name for diagnostics.
-pub fn validate(wf: &Workflow, file: &str, source: &dyn SourceProvider) -> Vec<Diagnostic> {
+pub fn validate(wf: &Workflow, file: &str) -> Validation {
     let mut v = Validator {
         file,
         out: Vec::new(),
+        schedules: Vec::new(),
     };
     v.name(wf);
     v.version(wf);
-    v.nodes(wf, source);
+    v.nodes(wf);
     v.dag(wf);
     v.triggers(wf);
     v.fetch(wf);
-    v.out
+    Validation {
+        diagnostics: v.out,
+        schedules: v.schedules,
+    }
 }
 
 /// Checks what depends on secret values against the secrets the workflow will run with.
@@ -84,6 +109,7 @@ fn yaml_example(path: &str) -> String {
 struct Validator<'f> {
     file: &'f str,
     out: Vec<Diagnostic>,
+    schedules: Vec<Schedule>,
 }
 
 /// Whether `s` is a DNS-1123 label (Kubernetes object names).
@@ -152,7 +178,7 @@ impl Validator<'_> {
         }
     }
 
-    fn nodes(&mut self, wf: &Workflow, source: &dyn SourceProvider) {
+    fn nodes(&mut self, wf: &Workflow) {
         if wf.nodes.is_empty() {
             self.push(
                 Diagnostic::error(
@@ -165,7 +191,6 @@ impl Validator<'_> {
             );
         }
         let mut seen: HashMap<&str, Pos> = HashMap::new();
-        let mut checked_modules = HashSet::new();
         for node in &wf.nodes {
             if !node.id.is_empty() {
                 let valid = node.id.len() <= 63
@@ -210,105 +235,6 @@ impl Validator<'_> {
                     )
                     .with_hint("long work belongs in a queue-triggered workflow split into steps"),
                 );
-            }
-            if !node.file.is_empty() {
-                self.node_file(node, source, &mut checked_modules);
-            }
-        }
-    }
-
-    fn node_file(
-        &mut self,
-        node: &NodeSpec,
-        source: &dyn SourceProvider,
-        checked: &mut HashSet<String>,
-    ) {
-        let file = node.file.trim_start_matches("./");
-        if !js_check::is_module_path(file) {
-            self.push(
-                Diagnostic::error(
-                    "bad-node-file",
-                    self.file,
-                    node.pos.file,
-                    format!("node file `{}` is not a .ts or .js module", node.file),
-                )
-                .with_hint("node files end in .ts, .mts, .js or .mjs"),
-            );
-            return;
-        }
-        match source.read(file) {
-            Ok(text) => self.module(file, &text, true, source, checked),
-            Err(e) => {
-                let hint = match e {
-                    SourceError::NotFound => format!(
-                        "create `{file}` with `export default async function run(ctx, input) {{ ... }}`"
-                    ),
-                    SourceError::OutsideDirectory => {
-                        "node files must live inside the workflow directory".into()
-                    }
-                    SourceError::Unreadable(_) => {
-                        "check the file's permissions and that it is UTF-8".into()
-                    }
-                };
-                self.push(
-                    Diagnostic::error(
-                        "missing-node-file",
-                        self.file,
-                        node.pos.file,
-                        format!("node `{}`: cannot read `{}`: {e}", node.id, node.file),
-                    )
-                    .with_hint(hint),
-                );
-            }
-        }
-    }
-
-    fn module(
-        &mut self,
-        path: &str,
-        text: &str,
-        entry: bool,
-        source: &dyn SourceProvider,
-        checked: &mut HashSet<String>,
-    ) {
-        if !checked.insert(path.to_owned()) {
-            return;
-        }
-        let facts = js_check::inspect(path, text);
-        for (pos, msg) in &facts.syntax_errors {
-            self.push(
-                Diagnostic::error("js-syntax", path, *pos, msg.clone())
-                    .with_hint("fix the syntax error; `pipedreamer dev` reloads on save"),
-            );
-        }
-        if entry && facts.syntax_errors.is_empty() && !facts.has_default_export {
-            self.push(
-                Diagnostic::error(
-                    "no-default-export",
-                    path,
-                    Pos::new(1, 1),
-                    "node module has no default export",
-                )
-                .with_hint("add `export default async function run(ctx, input) { ... }`"),
-            );
-        }
-        for (spec, pos) in &facts.imports {
-            match js_check::resolve_import(path, spec) {
-                None => self.push(
-                    Diagnostic::error("bad-import", path, *pos, format!("cannot import `{spec}`: only relative imports inside the workflow directory are allowed"))
-                        .with_hint("node code gets the network through `ctx.fetch` and secrets through `ctx.secrets`; vendor other code as a relative module"),
-                ),
-                Some(target) => match source.read(&target) {
-                    Ok(text) => {
-                        if js_check::is_module_path(&target) {
-                            self.module(&target, &text, false, source, checked);
-                        }
-                    }
-                    Err(e) => self.push(
-                        Diagnostic::error("bad-import", path, *pos, format!("cannot import `{spec}` (`{target}`): {e}"))
-                            .with_hint("imports need the full file name, including the extension"),
-                    ),
-                },
             }
         }
     }
@@ -381,19 +307,36 @@ impl Validator<'_> {
             .seconds(croner::parser::Seconds::Disallowed)
             .year(croner::parser::Year::Disallowed)
             .build();
-        for trigger in &wf.triggers {
+        for (index, trigger) in wf.triggers.iter().enumerate() {
             match trigger {
                 Trigger::Cron(c) => {
-                    if !c.schedule.is_empty()
-                        && let Err(e) = parser.parse(&c.schedule)
-                    {
-                        self.push(
-                            Diagnostic::error("bad-cron", self.file, c.pos, format!("invalid cron schedule `{}`: {e}", c.schedule))
-                                .with_hint("use five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * 1-5`"),
-                        );
+                    let cron = match parser.parse(&c.schedule) {
+                        Ok(cron) => Some(cron),
+                        // An empty schedule was reported by the parser already.
+                        Err(_) if c.schedule.is_empty() => None,
+                        Err(e) => {
+                            self.push(
+                                Diagnostic::error("bad-cron", self.file, c.pos, format!("invalid cron schedule `{}`: {e}", c.schedule))
+                                    .with_hint("use five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * 1-5`"),
+                            );
+                            None
+                        }
+                    };
+                    let timezone = c
+                        .timezone
+                        .as_deref()
+                        .unwrap_or("UTC")
+                        .parse::<chrono_tz::Tz>();
+                    if let (Some(cron), Ok(timezone)) = (cron, timezone) {
+                        self.schedules.push(Schedule {
+                            trigger: index,
+                            name: c.name.clone().unwrap_or_else(|| c.schedule.clone()),
+                            cron,
+                            timezone,
+                        });
                     }
                     if let Some(tz) = &c.timezone
-                        && tz.parse::<chrono_tz::Tz>().is_err()
+                        && timezone.is_err()
                     {
                         self.push(
                             Diagnostic::error(
