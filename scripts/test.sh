@@ -23,6 +23,8 @@ setup() {
   fi
   local want=()
   for p in "${missing[@]}"; do [ -n "$p" ] && want+=("$p"); done
+  # npm installs the pinned packages the tests import (scripts/npm-fixture.sh).
+  command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
   if [ "${#want[@]}" -gt 0 ]; then
     log "installing ${want[*]}"
     local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
