@@ -5,10 +5,8 @@ use crate::blob::{Blob, Entry, Layer, build_layer, media, sha256_digest};
 use crate::reference::Reference;
 use crate::{Error, content, rootfs};
 use chrono::{DateTime, SecondsFormat, Utc};
-use pipedreamer_spec::source::{DirSource, SourceError, SourceProvider};
+use pipedreamer_spec::{Resolved, WORKFLOW_FILE};
 use serde_json::json;
-use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +15,9 @@ use std::sync::Arc;
 pub struct BuildRequest {
     /// The workflow directory.
     pub workflow_dir: PathBuf,
+    /// The workflow in it, checked and resolved (`pipedreamer_spec::resolve`): its import graph
+    /// says which files of `node_modules` ship.
+    pub resolved: Resolved,
     /// The static engine binary.
     pub engine: PathBuf,
     /// The image reference (for labels and layout annotations).
@@ -110,36 +111,10 @@ fn strip_credentials(url: &str) -> String {
     }
 }
 
-/// Remembers which files a check read: the node modules and their imports, which the image
-/// must contain.
-struct Recorded {
-    inner: DirSource,
-    read: RefCell<BTreeSet<String>>,
-}
-
-impl SourceProvider for Recorded {
-    fn read(&self, rel: &str) -> Result<String, SourceError> {
-        let text = self.inner.read(rel)?;
-        self.read.borrow_mut().insert(rel.to_owned());
-        Ok(text)
-    }
-}
-
 /// Builds the image.
 pub fn build(req: &BuildRequest) -> Result<Image, Error> {
-    let source = Recorded {
-        inner: DirSource::new(&req.workflow_dir),
-        read: RefCell::default(),
-    };
-    let checked = pipedreamer_spec::check(&source);
-    let (workflow, _) = checked.into_valid().map_err(|d| {
-        Error::InvalidWorkflow(
-            d.iter()
-                .filter(|d| d.is_error())
-                .map(|d| d.to_string())
-                .collect(),
-        )
-    })?;
+    let workflow = &req.resolved.workflow;
+    let modules = &req.resolved.modules;
     let engine_bytes = std::fs::read(&req.engine).map_err(|e| Error::Engine {
         path: req.engine.clone(),
         source: e,
@@ -147,15 +122,15 @@ pub fn build(req: &BuildRequest) -> Result<Image, Error> {
     rootfs::check_static(&req.engine, &engine_bytes)?;
     let engine_layer = cached_engine_layer(req, engine_bytes)?;
 
-    let content = content::workflow_content(&req.workflow_dir)?;
+    let content = content::workflow_content(&req.workflow_dir, modules)?;
     // A module the workflow needs but the rules leave out (say `nodes/.env.js`, or one under a
     // git-ignored directory) would make an image that cannot start: say so now.
-    for needed in source.read.into_inner() {
+    for needed in std::iter::once(WORKFLOW_FILE).chain(modules.needed()) {
         if let Some(why) = content.excluded.iter().find(|e| {
             e.path == needed || (e.path.ends_with('/') && needed.starts_with(e.path.as_str()))
         }) {
             return Err(Error::NeededFileExcluded {
-                path: needed,
+                path: needed.to_owned(),
                 reason: why.to_string(),
             });
         }

@@ -10,11 +10,16 @@
 //!
 //! Ignore files are read only inside the workflow directory (not its parents, not the user's
 //! global gitignore), so the image depends on the directory alone. [`Walker::judge`] is the one
-//! place that decides whether a path is left out; rules that should let an ignored file ship
-//! (e.g. an imported module under a git-ignored `node_modules`) belong there.
+//! place that decides whether a path is left out.
+//!
+//! `node_modules` ships file by file: exactly the files of the workflow's import graph (its
+//! modules and the `package.json` files that resolve them: [`ModuleGraph::needs`]; resolved
+//! once by `pipedreamer_spec::resolve`), whatever the ignore files say about `node_modules`
+//! (they almost always list it), and nothing else from it; secret files stay out there too.
 
 use crate::Error;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use pipedreamer_spec::ModuleGraph;
 use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -188,11 +193,13 @@ pub struct Content {
     pub excluded: Vec<Excluded>,
 }
 
-/// Judges `dir`: the files that belong in the image and what is left out.
-pub fn workflow_content(dir: &Path) -> Result<Content, Error> {
+/// Judges `dir`, whose modules are `modules`: the files that belong in the image and what is
+/// left out.
+pub fn workflow_content(dir: &Path, modules: &ModuleGraph) -> Result<Content, Error> {
     let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     let mut walker = Walker {
         root: root.clone(),
+        modules,
         ignores: HashMap::new(),
         content: Content::default(),
         secret_inodes: HashMap::new(),
@@ -224,12 +231,14 @@ pub fn workflow_content(dir: &Path) -> Result<Content, Error> {
 }
 
 /// The files of `dir` that belong in the image, sorted (see [`workflow_content`]).
-pub fn workflow_files(dir: &Path) -> Result<Vec<WorkflowFile>, Error> {
-    Ok(workflow_content(dir)?.files)
+pub fn workflow_files(dir: &Path, modules: &ModuleGraph) -> Result<Vec<WorkflowFile>, Error> {
+    Ok(workflow_content(dir, modules)?.files)
 }
 
-struct Walker {
+struct Walker<'g> {
     root: PathBuf,
+    /// The import graph: what of `node_modules` ships.
+    modules: &'g ModuleGraph,
     /// Each directory's ignore matchers (strongest first), read once.
     ignores: HashMap<PathBuf, Vec<(String, Gitignore)>>,
     content: Content,
@@ -237,7 +246,7 @@ struct Walker {
     secret_inodes: HashMap<(u64, u64), String>,
 }
 
-impl Walker {
+impl Walker<'_> {
     /// Walks `dir` (whose path below the root is `rel`), in name order.
     fn walk(&mut self, dir: &Path, rel: &mut Vec<String>) -> Result<(), Error> {
         let mut entries = std::fs::read_dir(dir)
@@ -332,7 +341,21 @@ impl Walker {
         let Some(name) = rel.last() else {
             return Ok(None);
         };
-        if let Some(reason) = by_name(name, rel.len() == 1) {
+        let by_name = by_name(name, rel.len() == 1);
+        if rel.iter().any(|c| c == "node_modules") {
+            // Dependencies ship exactly as the import graph reaches them; ignore files (which
+            // list `node_modules`) do not apply inside, the secret-file rules do.
+            if let Some(reason) = by_name.filter(|r| *r != ExclusionReason::Dependencies) {
+                return Ok(Some(reason));
+            }
+            let path = rel.join("/");
+            let needed = match is_dir {
+                true => self.modules.needs_under(&path),
+                false => self.modules.needs(&path),
+            };
+            return Ok((!needed).then_some(ExclusionReason::Dependencies));
+        }
+        if let Some(reason) = by_name {
             return Ok(Some(reason));
         }
         let path = self.root.join(rel.join("/"));
@@ -489,10 +512,10 @@ fn secret_kind(name: &str) -> Option<SecretKind> {
 
 /// A short digest of everything that ships in the image: it changes whenever a shipped file does,
 /// which is what the Deployment's spec-hash annotation needs to roll pods out on a same-tag push.
-pub fn content_digest(dir: &Path) -> Result<String, Error> {
+pub fn content_digest(dir: &Path, modules: &ModuleGraph) -> Result<String, Error> {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
-    for file in workflow_files(dir)? {
+    for file in workflow_files(dir, modules)? {
         let bytes = std::fs::read(&file.source).map_err(|e| Error::io(&file.source, e))?;
         hasher.update(file.rel.as_bytes());
         hasher.update([0, u8::from(file.executable)]);
@@ -537,7 +560,7 @@ mod tests {
             ".secrets.yaml.example",
         ]);
         std::fs::write(d.path().join(".pipedreamerignore"), "notes/\n").unwrap();
-        let content = workflow_content(d.path()).unwrap();
+        let content = workflow_content(d.path(), &ModuleGraph::default()).unwrap();
         assert_eq!(
             shipped(&content),
             [
@@ -582,7 +605,7 @@ mod tests {
             "tls/server.key",
             "id_ed25519",
         ]);
-        let content = workflow_content(d.path()).unwrap();
+        let content = workflow_content(d.path(), &ModuleGraph::default()).unwrap();
         assert_eq!(
             shipped(&content),
             [
@@ -646,7 +669,7 @@ mod tests {
         link(Path::new("missing.json"), "broken.json");
         link(Path::new("data"), "data-alias");
         link(Path::new("data/real.json"), "alias.json");
-        let content = workflow_content(d.path()).unwrap();
+        let content = workflow_content(d.path(), &ModuleGraph::default()).unwrap();
         assert_eq!(
             shipped(&content),
             [
@@ -694,7 +717,7 @@ mod tests {
         std::fs::write(d.path().join(".gitignore"), "*.log\ndist/\n").unwrap();
         std::fs::write(d.path().join("nodes/.gitignore"), "scratch.ts\n").unwrap();
         std::fs::write(d.path().join(".pipedreamerignore"), "!dist/\n").unwrap();
-        let content = workflow_content(d.path()).unwrap();
+        let content = workflow_content(d.path(), &ModuleGraph::default()).unwrap();
         assert_eq!(
             shipped(&content),
             [
@@ -729,10 +752,12 @@ mod tests {
         let dir = d.path().to_owned();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(workflow_content(&dir).and_then(|c| {
-                content_digest(&dir)?;
-                Ok(c)
-            }));
+            let _ = tx.send(
+                workflow_content(&dir, &ModuleGraph::default()).and_then(|c| {
+                    content_digest(&dir, &ModuleGraph::default())?;
+                    Ok(c)
+                }),
+            );
         });
         let content = rx
             .recv_timeout(std::time::Duration::from_secs(10))
@@ -752,7 +777,7 @@ mod tests {
     fn hard_links_to_secrets_are_secrets() {
         let d = tree(&["workflow.yaml", ".secrets.yaml"]);
         std::fs::hard_link(d.path().join(".secrets.yaml"), d.path().join("config.yaml")).unwrap();
-        let content = workflow_content(d.path()).unwrap();
+        let content = workflow_content(d.path(), &ModuleGraph::default()).unwrap();
         assert_eq!(shipped(&content), ["workflow.yaml"]);
         assert_eq!(
             left_out(&content)[1],
@@ -764,16 +789,82 @@ mod tests {
     fn content_digest_follows_shipped_files_only() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("workflow.yaml"), "a").unwrap();
-        let first = content_digest(d.path()).unwrap();
+        let first = content_digest(d.path(), &ModuleGraph::default()).unwrap();
         std::fs::write(d.path().join(".secrets.yaml"), "token: x").unwrap();
         std::fs::write(d.path().join(".env"), "TOKEN=x").unwrap();
         assert_eq!(
-            content_digest(d.path()).unwrap(),
+            content_digest(d.path(), &ModuleGraph::default()).unwrap(),
             first,
             "secrets do not ship"
         );
         std::fs::write(d.path().join("workflow.yaml"), "b").unwrap();
-        assert_ne!(content_digest(d.path()).unwrap(), first);
+        assert_ne!(
+            content_digest(d.path(), &ModuleGraph::default()).unwrap(),
+            first
+        );
         assert_eq!(first.len(), 16);
+    }
+
+    /// `node_modules` ships exactly the files of the import graph, although `.gitignore` lists
+    /// it; the rest of it stays out, and so do secret files inside it.
+    #[test]
+    fn node_modules_ships_the_import_graph_only() {
+        let d = tree(&[
+            "workflow.yaml",
+            "nodes/a.ts",
+            ".gitignore",
+            "node_modules/zod/package.json",
+            "node_modules/zod/index.js",
+            "node_modules/zod/unused.js",
+            "node_modules/zod/.env",
+            "node_modules/other/index.js",
+        ]);
+        std::fs::write(d.path().join(".gitignore"), "node_modules\n").unwrap();
+        let mut modules = ModuleGraph::default();
+        modules
+            .manifests
+            .insert("node_modules/zod/package.json".into());
+        for path in [
+            "nodes/a.ts",
+            "node_modules/zod/index.js",
+            "node_modules/zod/.env",
+        ] {
+            modules.files.insert(
+                path.to_owned(),
+                pipedreamer_spec::ModuleFile {
+                    kind: pipedreamer_spec::ModuleKind::EsModule,
+                    source: String::new(),
+                    imports: Vec::new(),
+                },
+            );
+        }
+        let content = workflow_content(d.path(), &modules).unwrap();
+        let shipped: Vec<&str> = content.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(
+            shipped,
+            [
+                ".gitignore",
+                "node_modules/zod/index.js",
+                "node_modules/zod/package.json",
+                "nodes/a.ts",
+                "workflow.yaml"
+            ]
+        );
+        let excluded: Vec<String> = content.excluded.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            excluded,
+            [
+                "node_modules/other/ (dependencies)",
+                "node_modules/zod/.env (secret file: environment variables)",
+                "node_modules/zod/unused.js (dependencies)",
+            ]
+        );
+        // Without a graph nothing of it ships.
+        let bare = workflow_content(d.path(), &ModuleGraph::default()).unwrap();
+        assert!(
+            bare.files
+                .iter()
+                .all(|f| !f.rel.starts_with("node_modules"))
+        );
     }
 }

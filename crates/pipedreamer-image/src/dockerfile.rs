@@ -6,6 +6,7 @@
 
 use crate::builder::entrypoint;
 use crate::{Error, content};
+use pipedreamer_spec::ModuleGraph;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,8 +51,13 @@ impl Drop for Cleanup {
 
 /// Fills `context` (new) with what the build needs: the shipped workflow files under `app/`, the
 /// engine's files under `engine/`, and the Dockerfile.
-fn stage(workflow_dir: &Path, engine: Vec<u8>, context: &Path) -> Result<(), Error> {
-    let content = content::workflow_content(workflow_dir)?;
+fn stage(
+    workflow_dir: &Path,
+    modules: &ModuleGraph,
+    engine: Vec<u8>,
+    context: &Path,
+) -> Result<(), Error> {
+    let content = content::workflow_content(workflow_dir, modules)?;
     let write = |rel: &str, data: &[u8], mode: u32| -> Result<(), Error> {
         let target = context.join(rel);
         if let Some(parent) = target.parent() {
@@ -75,11 +81,13 @@ fn stage(workflow_dir: &Path, engine: Vec<u8>, context: &Path) -> Result<(), Err
     write(DOCKERFILE, render().as_bytes(), 0o644)
 }
 
-/// Builds with `tool` (`docker` or `podman`) and tags `reference`. Extra arguments (e.g.
-/// `--root` for a separate podman store) go before the context.
+/// Builds with `tool` (`docker` or `podman`) and tags `reference`; `modules` is the workflow's
+/// import graph (what of `node_modules` ships). Extra arguments (e.g. `--root` for a separate
+/// podman store) go before the context.
 pub fn build(
     tool: &str,
     workflow_dir: &Path,
+    modules: &ModuleGraph,
     engine: &Path,
     reference: &str,
     extra: &[String],
@@ -98,7 +106,7 @@ pub fn build(
     ));
     let _cleanup = Cleanup(vec![context.clone()]);
     crate::cleanup_on_interrupt(vec![context.clone()]);
-    stage(workflow_dir, bytes, &context)?;
+    stage(workflow_dir, modules, bytes, &context)?;
     let status = Command::new(tool)
         .args(extra)
         .arg("build")
@@ -143,7 +151,13 @@ mod tests {
         }
         std::fs::write(d.path().join(".dockerignore"), "nothing\n").unwrap();
         let context = tempfile::tempdir().unwrap();
-        stage(d.path(), b"engine".to_vec(), context.path()).unwrap();
+        stage(
+            d.path(),
+            &ModuleGraph::default(),
+            b"engine".to_vec(),
+            context.path(),
+        )
+        .unwrap();
         let mut found: Vec<String> = Vec::new();
         let mut dirs = vec![context.path().to_owned()];
         while let Some(dir) = dirs.pop() {
@@ -158,7 +172,7 @@ mod tests {
             }
         }
         found.sort();
-        let shipped: Vec<String> = content::workflow_files(d.path())
+        let shipped: Vec<String> = content::workflow_files(d.path(), &ModuleGraph::default())
             .unwrap()
             .into_iter()
             .map(|f| format!("app/{}", f.rel))

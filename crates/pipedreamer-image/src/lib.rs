@@ -18,9 +18,6 @@ use std::path::{Path, PathBuf};
 /// Image build and publish failures; each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The workflow does not validate.
-    #[error("the workflow is invalid:\n{}", .0.join("\n"))]
-    InvalidWorkflow(Vec<String>),
     /// The engine binary is missing or unreadable.
     #[error(
         "cannot read the engine binary `{path}`: {source}; build it with `cargo build --release -p pipedreamer-engine` or pass `--engine PATH`"

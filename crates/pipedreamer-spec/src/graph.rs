@@ -15,10 +15,11 @@ use crate::js_check::{self, ParseAs};
 use crate::model::{NodeSpec, Workflow};
 use crate::source::{EntryKind, SourceError, SourceProvider};
 use oxc_resolver::{FileMetadata, FileSystem, ResolveError, ResolveOptions, ResolverGeneric};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// At most this many files in one graph.
 pub const MAX_FILES: usize = 5_000;
@@ -44,12 +45,40 @@ const REQUIRE_CONDITIONS: &[&str] = &[
 pub struct ModuleGraph {
     /// The modules.
     pub files: BTreeMap<String, ModuleFile>,
+    /// The `package.json` files resolution read (`exports`, `main`, `"type"`): they ship with
+    /// the modules so the engine resolves the same graph from the image.
+    pub manifests: BTreeSet<String>,
 }
 
 impl ModuleGraph {
     /// Total size of the sources, in bytes.
     pub fn total_bytes(&self) -> usize {
         self.files.values().map(|f| f.source.len()).sum()
+    }
+
+    /// Whether `path` is a module or a manifest of the graph: a file the workflow needs.
+    pub fn needs(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.manifests.contains(path)
+    }
+
+    /// Whether the graph needs any file beneath the directory `dir`.
+    pub fn needs_under(&self, dir: &str) -> bool {
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        let files = self.files.range(prefix.clone()..).next().map(|(k, _)| k);
+        let manifests = self.manifests.range(prefix.clone()..).next();
+        files
+            .into_iter()
+            .chain(manifests)
+            .any(|k| k.starts_with(&prefix))
+    }
+
+    /// Every file the workflow needs: modules and manifests, sorted, each once.
+    pub fn needed(&self) -> BTreeSet<&str> {
+        self.files
+            .keys()
+            .chain(&self.manifests)
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -220,7 +249,12 @@ pub(crate) fn walk(
         }
     }
     walker.run();
-    (walker.graph, walker.out)
+    let mut graph = walker.graph;
+    graph.manifests.append(&mut walker.manifests);
+    if let Ok(read) = walker.resolver_manifests.lock() {
+        graph.manifests.extend(read.iter().cloned());
+    }
+    (graph, walker.out)
 }
 
 /// Where a file was first reached from, for the import chain in diagnostics.
@@ -242,6 +276,10 @@ struct Walker<'s> {
     origin: HashMap<String, Origin>,
     /// `"type": "module"` of the nearest `package.json`, by directory.
     package_type: HashMap<String, bool>,
+    /// The `package.json` files read to tell CommonJS from ESM.
+    manifests: BTreeSet<String>,
+    /// The `package.json` files the resolvers read.
+    resolver_manifests: Arc<Mutex<BTreeSet<String>>>,
     bytes: usize,
     too_large: bool,
     out: Vec<Diagnostic>,
@@ -256,6 +294,8 @@ impl<'s> Walker<'s> {
             queue: VecDeque::new(),
             origin: HashMap::new(),
             package_type: HashMap::new(),
+            manifests: BTreeSet::new(),
+            resolver_manifests: Arc::default(),
             bytes: 0,
             too_large: false,
             out: Vec::new(),
@@ -461,8 +501,10 @@ impl<'s> Walker<'s> {
         pos: Pos,
         form: ImportForm,
     ) -> Option<ImportTarget> {
-        let source = self.source;
-        let (esm, cjs) = self.resolvers.get_or_insert_with(|| resolvers(source));
+        let (source, read) = (self.source, &self.resolver_manifests);
+        let (esm, cjs) = self
+            .resolvers
+            .get_or_insert_with(|| resolvers(source, read.clone()));
         let resolver = match form {
             ImportForm::Require { .. } => &*cjs,
             ImportForm::Static | ImportForm::Dynamic => &*esm,
@@ -550,6 +592,7 @@ impl<'s> Walker<'s> {
                 d => format!("{d}/package.json"),
             };
             if let Ok(text) = self.source.read(&manifest) {
+                self.manifests.insert(manifest);
                 // An unparsable manifest is the resolver's to report; here it is not a module.
                 break serde_json::from_str::<serde_json::Value>(&text)
                     .is_ok_and(|v| v["type"] == "module");
@@ -780,8 +823,11 @@ fn relative(path: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// The resolvers for `import` and `require`; `manifests` collects the `package.json` files
+/// they read.
 fn resolvers(
     source: &dyn SourceProvider,
+    manifests: Arc<Mutex<BTreeSet<String>>>,
 ) -> (ResolverGeneric<SourceFs>, ResolverGeneric<SourceFs>) {
     let strings = |c: &[&str]| c.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let import = ResolveOptions {
@@ -802,14 +848,22 @@ fn resolvers(
         main_fields: strings(&["main"]),
         ..import.clone()
     };
-    let esm = ResolverGeneric::new_with_file_system(SourceFs(source.shared()), import);
+    let fs = SourceFs {
+        source: source.shared(),
+        manifests,
+    };
+    let esm = ResolverGeneric::new_with_file_system(fs, import);
     let cjs = esm.clone_with_options(require);
     (esm, cjs)
 }
 
 /// The workflow directory as `oxc_resolver` sees it: mounted at [`ROOT`], read through the
 /// [`SourceProvider`], and nothing else.
-struct SourceFs(Arc<dyn SourceProvider + Send + Sync>);
+struct SourceFs {
+    source: Arc<dyn SourceProvider + Send + Sync>,
+    /// The `package.json` files read (the resolver reads nothing else).
+    manifests: Arc<Mutex<BTreeSet<String>>>,
+}
 
 impl SourceFs {
     fn rel(path: &Path) -> io::Result<String> {
@@ -830,7 +884,10 @@ fn io_error(e: SourceError) -> io::Error {
 impl FileSystem for SourceFs {
     /// An empty file system (the trait wants one; we always pass ours).
     fn new() -> Self {
-        Self(Arc::new(crate::source::MemorySource::default()))
+        Self {
+            source: Arc::new(crate::source::MemorySource::default()),
+            manifests: Arc::default(),
+        }
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -838,11 +895,19 @@ impl FileSystem for SourceFs {
     }
 
     fn read_to_string(&self, path: &Path) -> io::Result<String> {
-        self.0.read(&Self::rel(path)?).map_err(io_error)
+        let rel = Self::rel(path)?;
+        let text = self.source.read(&rel).map_err(io_error)?;
+        if rel == "package.json" || rel.ends_with("/package.json") {
+            // A poisoned lock only loses the list; the read itself is fine.
+            if let Ok(mut read) = self.manifests.lock() {
+                read.insert(rel);
+            }
+        }
+        Ok(text)
     }
 
     fn metadata(&self, path: &Path) -> io::Result<FileMetadata> {
-        let kind = self.0.kind(&Self::rel(path)?).map_err(io_error)?;
+        let kind = self.source.kind(&Self::rel(path)?).map_err(io_error)?;
         Ok(FileMetadata::new(
             kind == EntryKind::File,
             kind == EntryKind::Dir,
@@ -855,19 +920,19 @@ impl FileSystem for SourceFs {
     fn symlink_metadata(&self, path: &Path) -> io::Result<FileMetadata> {
         let rel = Self::rel(path)?;
         let meta = self.metadata(path)?;
-        let link = self.0.canonical(&rel).map_err(io_error)? != rel;
+        let link = self.source.canonical(&rel).map_err(io_error)? != rel;
         Ok(FileMetadata::new(meta.is_file(), meta.is_dir(), link))
     }
 
     fn read_link(&self, path: &Path) -> Result<PathBuf, ResolveError> {
         let rel = Self::rel(path)?;
-        let canonical = self.0.canonical(&rel).map_err(io_error)?;
+        let canonical = self.source.canonical(&rel).map_err(io_error)?;
         Ok(Path::new(ROOT).join(canonical))
     }
 
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         let rel = Self::rel(path)?;
-        let canonical = self.0.canonical(&rel).map_err(io_error)?;
+        let canonical = self.source.canonical(&rel).map_err(io_error)?;
         Ok(Path::new(ROOT).join(canonical))
     }
 }
@@ -946,6 +1011,14 @@ mod tests {
             ImportForm::Require { top_level: true }
         );
         assert_eq!(r.modules.files.len(), 5, "{:?}", r.modules.files.keys());
+        // The manifest that decided it ships with the modules.
+        assert!(
+            r.modules.needs("node_modules/pkg/package.json"),
+            "{:?}",
+            r.modules.manifests
+        );
+        assert!(r.modules.needs_under("node_modules/pkg"));
+        assert!(!r.modules.needs_under("node_modules/pk"));
     }
 
     /// `.js` is CommonJS unless its package says `"type": "module"` or it has ESM syntax; JSON

@@ -172,6 +172,24 @@ fn twelve_real_packages_resolve_into_one_graph() {
         under("node_modules/ajv/")
     );
     assert!(files.len() < 2_500, "{}", files.len());
+
+    // What an image holds (the workflow file, the graph's modules and manifests, nothing else
+    // of node_modules) resolves to the same graph: the engine re-resolves it at start.
+    let shipped = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    for rel in resolved
+        .modules
+        .needed()
+        .into_iter()
+        .chain(["workflow.yaml"])
+    {
+        let to = shipped.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(dir.path().join(rel), to).unwrap();
+    }
+    let again = pipedreamer_spec::resolve(&DirSource::new(shipped.path()))
+        .unwrap_or_else(|d| panic!("{}", d.iter().map(|d| format!("{d}\n")).collect::<String>()));
+    assert!(again.modules.files.keys().eq(files.keys()));
+    assert_eq!(again.modules.manifests, resolved.modules.manifests);
 }
 
 #[test]

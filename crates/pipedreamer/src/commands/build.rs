@@ -20,29 +20,12 @@ pub fn engine_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// The image reference for a workflow: `--tag` or `<name>:<version>`, prefixed with `--registry`.
-/// Checks the workflow only when the default tag is needed.
 pub fn image_reference(
-    dir: &Path,
+    workflow: &pipedreamer_spec::Workflow,
     tag: Option<&str>,
     registry: Option<&str>,
 ) -> anyhow::Result<Reference> {
-    let tag = match tag {
-        Some(t) => t.to_owned(),
-        None => {
-            let checked = pipedreamer_spec::check(&pipedreamer_spec::source::DirSource::new(dir));
-            let Some(wf) = checked
-                .workflow
-                .filter(|_| checked.diagnostics.iter().all(|d| !d.is_error()))
-            else {
-                bail!(
-                    "the workflow in `{}` is invalid\nhint: run `pipedreamer validate {}` to see why",
-                    dir.display(),
-                    dir.display()
-                );
-            };
-            default_tag(&wf)
-        }
-    };
+    let tag = tag.map_or_else(|| default_tag(workflow), str::to_owned);
     qualified_reference(&tag, registry)
 }
 
@@ -84,7 +67,13 @@ fn mib(bytes: u64) -> String {
 /// Runs the command.
 pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let reference = image_reference(&args.dir, args.tag.as_deref(), args.registry.as_deref())?;
+    // Checked and resolved once: the tag comes from it, the image ships its import graph.
+    let resolved = crate::commands::deploy::load_workflow(&args.dir)?;
+    let reference = image_reference(
+        &resolved.workflow,
+        args.tag.as_deref(),
+        args.registry.as_deref(),
+    )?;
     let engine = engine_path(args.engine.clone())?;
     if args.push && reference.registry.is_none() {
         bail!(
@@ -97,7 +86,8 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
         )?;
         let (dir, engine, r) = (args.dir.clone(), engine.clone(), reference.to_string());
         tokio::task::spawn_blocking(move || {
-            pipedreamer_image::dockerfile::build(tool.command(), &dir, &engine, &r, &[])
+            let modules = &resolved.modules;
+            pipedreamer_image::dockerfile::build(tool.command(), &dir, modules, &engine, &r, &[])
         })
         .await??;
         print_result(&args, &reference, None, None)?;
@@ -105,6 +95,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
     }
     let request = BuildRequest {
         workflow_dir: args.dir.clone(),
+        resolved,
         engine,
         reference: reference.clone(),
         epoch: epoch()?,

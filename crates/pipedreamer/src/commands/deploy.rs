@@ -8,25 +8,25 @@ use crate::output;
 use anyhow::{Context, bail};
 use pipedreamer_kube::preflight::Status;
 use pipedreamer_kube::{DeployOptions, Manifests, cluster, manifests};
-use pipedreamer_spec::Workflow;
+use pipedreamer_spec::Resolved;
 use pipedreamer_spec::source::DirSource;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// The valid workflow in `dir`, or an error pointing at `validate`.
-pub fn load_workflow(dir: &Path) -> anyhow::Result<Workflow> {
+/// The valid workflow in `dir`, checked and resolved once; else its diagnostics are printed and
+/// the error points at `validate`.
+pub fn load_workflow(dir: &Path) -> anyhow::Result<Resolved> {
     if !dir.join(pipedreamer_spec::WORKFLOW_FILE).exists() {
         bail!(
             "no workflow.yaml in `{}`\nhint: pass the workflow directory, or create one with `pipedreamer init`",
             dir.display()
         );
     }
-    let checked = pipedreamer_spec::check(&DirSource::new(dir));
-    match checked.workflow {
-        Some(wf) if checked.diagnostics.iter().all(|d| !d.is_error()) => Ok(wf),
-        _ => {
-            eprint!("{}", output::render_diagnostics(dir, &checked.diagnostics));
+    match pipedreamer_spec::resolve(&DirSource::new(dir)) {
+        Ok(resolved) => Ok(resolved),
+        Err(diagnostics) => {
+            eprint!("{}", output::render_diagnostics(dir, &diagnostics));
             bail!(
                 "the workflow in `{}` is invalid\nhint: fix the errors above (`pipedreamer validate {}`)",
                 dir.display(),
@@ -39,22 +39,23 @@ pub fn load_workflow(dir: &Path) -> anyhow::Result<Workflow> {
 /// The workflow name for the Secret check: from `--dir`, else from `.` when it holds a workflow.
 pub fn workflow_name_in(dir: Option<&Path>) -> anyhow::Result<Option<String>> {
     match dir {
-        Some(d) => Ok(Some(load_workflow(d)?.name)),
+        Some(d) => Ok(Some(load_workflow(d)?.workflow.name)),
         None if Path::new(pipedreamer_spec::WORKFLOW_FILE).exists() => {
-            Ok(load_workflow(Path::new(".")).ok().map(|w| w.name))
+            Ok(load_workflow(Path::new(".")).ok().map(|r| r.workflow.name))
         }
         None => Ok(None),
     }
 }
 
-fn render(args: &DeployArgs, workflow: &Workflow, namespace: String) -> anyhow::Result<Manifests> {
+fn render(args: &DeployArgs, resolved: &Resolved, namespace: String) -> anyhow::Result<Manifests> {
+    let workflow = &resolved.workflow;
     // The workflow is already checked; the default tag comes from it, not from a second check.
     let tag = args.tag.clone().unwrap_or_else(|| default_tag(workflow));
     let mut image = qualified_reference(&tag, args.registry.as_deref())?;
     if let Some(r) = &args.cluster_registry {
         image = image.with_registry(r);
     }
-    let spec_hash = pipedreamer_image::content::content_digest(&args.dir)
+    let spec_hash = pipedreamer_image::content::content_digest(&args.dir, &resolved.modules)
         .context("cannot hash the workflow's files")?;
     Ok(manifests::render(
         workflow,
@@ -85,11 +86,12 @@ fn write_kustomize_base(dir: &Path, manifests: &Manifests) -> anyhow::Result<()>
 
 /// Runs the command.
 pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
-    let workflow = load_workflow(&args.dir)?;
+    let resolved = load_workflow(&args.dir)?;
+    let workflow = &resolved.workflow;
     let offline = args.output != DeployOutput::Text || args.output_dir.is_some();
     if offline {
         let namespace = cluster::offline_namespace(&options(&args.kube, None));
-        let manifests = render(&args, &workflow, namespace)?;
+        let manifests = render(&args, &resolved, namespace)?;
         if let Some(dir) = &args.output_dir {
             write_kustomize_base(dir, &manifests)?;
         } else if args.output == DeployOutput::Yaml {
@@ -101,7 +103,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
     }
 
     let cluster = connect(&args.kube).await?;
-    let manifests = render(&args, &workflow, cluster.namespace.clone())?;
+    let manifests = render(&args, &resolved, cluster.namespace.clone())?;
     let image = manifests
         .deployment
         .spec
