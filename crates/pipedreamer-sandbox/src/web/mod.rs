@@ -13,6 +13,8 @@
 //! The host modules do not depend on the workflow, so they are compiled to bytecode once per
 //! process and only instantiated per realm.
 
+mod crypto;
+
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Module, Object, Result, Runtime};
 use std::collections::BTreeMap;
@@ -21,11 +23,15 @@ use std::sync::OnceLock;
 /// The module name of the host API (`host.js`).
 pub(crate) const HOST_MODULE: &str = "pipedreamer:host";
 
+/// Web Crypto, whose `nodeNatives` export `node:crypto` imports while a realm is set up.
+pub(crate) const CRYPTO_MODULE: &str = "pipedreamer:web/crypto";
+
 /// The web platform areas, in install order (later areas may use the globals of earlier ones).
-pub(crate) const AREAS: &[(&str, &str)] = &[];
+pub(crate) const AREAS: &[(&str, &str)] = &[(CRYPTO_MODULE, include_str!("crypto.js"))];
 
 /// Adds each area's native functions to `natives` (the object passed to every `install`).
-pub(crate) fn install_natives<'js>(_ctx: &Ctx<'js>, _natives: &Object<'js>) -> Result<()> {
+pub(crate) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Result<()> {
+    crypto::install_natives(ctx, natives)?;
     Ok(())
 }
 
