@@ -4,7 +4,9 @@
 // the realm is locked down: every builtin frozen, so a run cannot leave state for the next one.
 // `natives` holds the host functions (`fetch`, `log`, `freeze`, and the web areas' own, see
 // `web/mod.rs`); `runHooks` are the web areas' per-run hooks, called as each run begins.
-export default function setupRealm(natives, secrets, runHooks) {
+// `nodeErrors`: the error classes of `node/errors.js` (shared with the node: modules);
+// `nodeExports`: what the realm's node: modules export (see `node/mod.rs`), frozen with the rest.
+export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeExports) {
   "use strict";
   const { fetch: nativeFetch, log: nativeLog, freeze: nativeFreeze } = natives;
   const deepFreeze = (o) => {
@@ -63,10 +65,8 @@ export default function setupRealm(natives, secrets, runHooks) {
 
   // Typed fetch failures, so node code can tell a refusal from a timeout (like Deno's
   // `Deno.errors.NotCapable`); also on `ctx.errors` for `instanceof` checks.
-  class NotCapable extends Error {}
-  Object.defineProperty(NotCapable.prototype, "name", { value: "NotCapable", writable: true, configurable: true });
-  class TimeoutError extends Error {}
-  Object.defineProperty(TimeoutError.prototype, "name", { value: "TimeoutError", writable: true, configurable: true });
+  // The classes live in `pipedreamer:node/errors`, so the node: modules throw the same ones.
+  const { NotCapable, TimeoutError } = nodeErrors;
   const errors = Object.freeze({ NotCapable, TimeoutError });
   const fetchError = (name, message) => {
     switch (name) {
@@ -111,7 +111,7 @@ export default function setupRealm(natives, secrets, runHooks) {
   };
   globalThis.Headers = Headers;
   globalThis.Response = Response;
-  lockdown(nativeFreeze, [fetch, errors, runHooks]);
+  lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports]);
   const globalCount = Reflect.ownKeys(globalThis).length;
 
   // Per run: the `ctx` factory for its nodes.

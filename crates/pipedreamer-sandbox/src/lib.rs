@@ -14,6 +14,7 @@ pub mod fetch;
 mod heap;
 mod loader;
 mod lockdown;
+mod node;
 pub mod outcome;
 mod pool;
 pub mod program;

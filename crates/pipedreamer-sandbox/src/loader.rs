@@ -1,14 +1,20 @@
-//! Module resolution for node code: relative imports inside the workflow directory, nothing else.
+//! What node code may import, and from where: the modules of the workflow's resolved import
+//! graph (its files and the `node:` builtins it uses), nothing else.
 //!
 //! A realm serves several runs, and QuickJS keeps one instance per module name for the life of a
 //! context, so each run gets its own names: `~<slot>/<path>`, the slot a fixed-width number (see
 //! `bytecode`). What may load is decided by the runtime's [`LoaderScope`] (the running slot, and
-//! the host module only during realm set-up), never by the importer's name, which code run
-//! through `eval` or `Function` does not have: so no code in a run can reach another run's
-//! module instances or the host module.
+//! the host and realm modules only during realm set-up), never by the importer's name, which code
+//! run through `eval` or `Function` does not have: so no code in a run can reach another run's
+//! module instances or the host modules.
+//!
+//! The loader never resolves a specifier itself: an import of `specifier` by one of the run's
+//! modules is looked up among that module's imports in the graph the spec crate resolved (see
+//! `Program::import`). A `node:` builtin resolves to the realm's instance, loaded and frozen
+//! while the realm was set up (see `node`), so QuickJS reuses it without asking the loader.
 
 use crate::program::Program;
-use crate::slot::{refuse, resolve_in_slot, split_slot};
+use crate::slot::{refuse, slot_tag, split_slot};
 use crate::web::is_host_module;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::{Ctx, Error, Module, Result, module::Declared};
@@ -26,8 +32,8 @@ pub(crate) struct LoaderScope {
     pub(crate) program: Option<Arc<Program>>,
     /// The slot of the run in progress: only its module instances are reachable.
     pub(crate) slot: Option<usize>,
-    /// Whether the host module may load: only while `realm::install_host` sets up a realm,
-    /// before any node code runs in it.
+    /// Whether the host modules and realm modules (`node` builtins) may load: only while
+    /// `realm::install_host` sets up a realm, before any node code runs in it.
     pub(crate) host: bool,
 }
 
@@ -43,25 +49,13 @@ impl ProgramModules {
     fn resolve_name(&self, base: &str, name: &str) -> Result<String> {
         let scope = self.0.borrow();
         let (Some(program), Some(slot)) = (scope.program.as_ref(), scope.slot) else {
-            return if scope.host && is_host_module(name) {
+            return if scope.host && (is_host_module(name) || crate::node::is_realm_module(name)) {
                 Ok(name.to_owned())
             } else {
                 Err(refuse(base, name))
             };
         };
-        let known = |path: &str| program.module(path).is_some();
-        let in_run = |resolved: (usize, &str)| resolved.0 == slot && known(resolved.1);
-        // A slot module name (how the executor imports a node module): this run's only.
-        if split_slot(name).is_some_and(in_run) {
-            return Ok(name.to_owned());
-        }
-        // A relative import from one of this run's modules, within the workflow.
-        if split_slot(base).is_some_and(|(base_slot, _)| base_slot == slot)
-            && let Some(resolved) = resolve_in_slot(known, base, name)
-        {
-            return resolved;
-        }
-        Err(refuse(base, name))
+        program.imports().resolve(slot, base, name)
     }
 }
 
@@ -90,6 +84,11 @@ impl Loader for ProgramModules {
             let bytecode = crate::web::bytecode(name).map_err(|_| Error::new_loading(name))?;
             return load_bytecode(ctx, bytecode);
         }
+        if scope.host && crate::node::is_realm_module(name) {
+            let bytecode =
+                crate::node::bytecode(name).map_err(|m| Error::new_loading_message(name, m))?;
+            return load_bytecode(ctx, bytecode);
+        }
         let (Some(program), Some(current)) = (scope.program.as_ref(), scope.slot) else {
             return Err(Error::new_loading(name));
         };
@@ -109,7 +108,16 @@ impl Loader for ProgramModules {
                 }
             }
         }
-        Module::declare(ctx.clone(), name, module.javascript.as_str())
+        // Generated modules import slot 0's names, which the renamed bytecode would have
+        // renamed; the source needs the same.
+        let javascript = match module.text.generated {
+            true => module
+                .text
+                .javascript
+                .replace(&slot_tag(0), &slot_tag(slot)),
+            false => module.text.javascript.clone(),
+        };
+        Module::declare(ctx.clone(), name, javascript)
     }
 }
 

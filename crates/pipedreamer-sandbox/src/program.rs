@@ -1,18 +1,26 @@
-//! A loaded workflow: validated spec, DAG, and every module transpiled and compiled to QuickJS
-//! bytecode once, at load (under realm slot 0's names; see `bytecode` for the other slots), so a
-//! run only instantiates bytecode.
+//! A loaded workflow: the spec crate's [`Resolved`] workflow (checked once, its import graph
+//! resolved once), with every module of the graph transpiled and compiled to QuickJS bytecode
+//! once, at load (under realm slot 0's names; see `bytecode` for the other slots), so a run only
+//! instantiates bytecode.
+//!
+//! Each graph file becomes one module, named by its path: TypeScript is stripped, a JSON file
+//! becomes a module whose default export is its value, and a CommonJS file becomes two (its
+//! record and its facade; see `node::commonjs`). The graph stays the only truth about imports:
+//! the loader looks a run's imports up in it (see `loader`) and never resolves a specifier
+//! itself.
 
-use crate::slot::{refuse, resolve_in_slot, slot_name, split_slot, unslot};
+use crate::node::{self, commonjs};
+use crate::slot::{refuse, slot_name, split_slot, unslot};
 use crate::transpile;
 use pipedreamer_spec::diagnostic::Diagnostic;
-use pipedreamer_spec::js_check;
 use pipedreamer_spec::source::SourceProvider;
-use pipedreamer_spec::{Dag, Pos, Workflow};
+use pipedreamer_spec::{
+    Dag, ImportForm, ImportTarget, ModuleKind, Pos, Resolved, ResolvedImport, Workflow,
+};
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
-use rquickjs::module::Declared;
-use rquickjs::module::WriteOptions;
-use rquickjs::{Context, Ctx, Error, Module, Runtime};
-use std::collections::{BTreeMap, VecDeque};
+use rquickjs::module::{Declared, WriteOptions};
+use rquickjs::{Context, Ctx, Module, Runtime};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A workflow ready to run.
@@ -22,83 +30,161 @@ pub struct Program {
     pub workflow: Workflow,
     /// Its graph.
     pub dag: Dag,
-    /// Workflow modules by path relative to the workflow directory.
-    modules: BTreeMap<String, WorkflowModule>,
+    /// Every module by id: a graph file's path relative to the workflow directory, or that
+    /// path plus `node::commonjs::RECORD_SUFFIX` for a CommonJS file's record.
+    modules: BTreeMap<String, CompiledModule>,
+    /// What each module may import.
+    imports: Arc<Imports>,
 }
 
-/// One workflow module: its JavaScript, and its bytecode under slot 0's name.
+/// What the modules of a program may import: the graph's resolved imports, and the realm
+/// modules the graph uses. The one place imports are decided, at compile time and per run.
 #[derive(Debug)]
-pub(crate) struct WorkflowModule {
-    pub(crate) javascript: String,
+pub(crate) struct Imports {
+    /// Each graph file's resolved imports, by path.
+    by_file: BTreeMap<String, Vec<ResolvedImport>>,
+    /// Every module id, with whether it is a CommonJS record.
+    ids: BTreeMap<String, bool>,
+    /// The realm modules (node builtins, the CommonJS runtime) the program's runs may import,
+    /// dependencies first; a realm instantiates them while it is set up.
+    realm_modules: Vec<&'static str>,
+}
+
+/// One module: its JavaScript, and its bytecode under slot 0's name.
+#[derive(Debug)]
+pub(crate) struct CompiledModule {
+    pub(crate) text: ModuleText,
     pub(crate) template: Arc<[u8]>,
 }
 
+/// A module's JavaScript and where it came from.
+#[derive(Debug)]
+pub(crate) struct ModuleText {
+    pub(crate) javascript: String,
+    /// Whether the text was generated here (a CommonJS record or facade, a JSON module): its
+    /// imports name slot 0's modules, which a run in another slot renames.
+    pub(crate) generated: bool,
+    /// Whether it is a CommonJS record (whose generated code imports realm modules by name).
+    pub(crate) record: bool,
+}
+
 impl Program {
-    /// Checks the workflow under `source` and compiles its modules. All problems come back as
-    /// diagnostics, like `pipedreamer validate` prints them.
+    /// Checks the workflow under `source`, resolves its modules and compiles them. All problems
+    /// come back as diagnostics, like `pipedreamer validate` prints them.
     pub fn load(source: &dyn SourceProvider) -> Result<Self, Vec<Diagnostic>> {
-        let (workflow, dag) = pipedreamer_spec::check(source).into_valid()?;
-        let mut sources = BTreeMap::new();
-        let mut queue: VecDeque<String> = workflow
-            .nodes
-            .iter()
-            .map(|n| n.file.trim_start_matches("./").to_owned())
-            .collect();
-        while let Some(path) = queue.pop_front() {
-            if sources.contains_key(&path) {
-                continue;
-            }
-            let text = source.read(&path).map_err(|e| {
-                vec![Diagnostic::error(
-                    "missing-node-file",
-                    &path,
-                    Pos::new(1, 1),
-                    format!("cannot read `{path}`: {e}"),
-                )]
-            })?;
-            for (spec, _) in js_check::inspect(&path, &text).imports {
-                if let Some(target) = js_check::resolve_import(&path, &spec) {
-                    queue.push_back(target);
-                }
-            }
-            let js = transpile::to_javascript(&path, &text)
-                .map_err(|m| vec![Diagnostic::error("js-syntax", &path, Pos::new(1, 1), m)])?;
-            sources.insert(path, js);
-        }
+        Self::from_resolved(pipedreamer_spec::resolve(source)?)
+    }
+
+    /// Compiles every module of a resolved workflow. Fails (with diagnostics) only when QuickJS
+    /// refuses what the spec crate accepted, or when the graph needs a `node:` module the
+    /// sandbox does not provide.
+    pub fn from_resolved(resolved: Resolved) -> Result<Self, Vec<Diagnostic>> {
+        let Resolved {
+            workflow,
+            dag,
+            modules: graph,
+            ..
+        } = resolved;
+        let internal =
+            |m: String| Diagnostic::error("internal", "workflow.yaml", Pos::new(1, 1), m);
         // The host modules are compiled once per process; a failure there is ours, not the
         // workflow's, but it must still surface here rather than at the first run.
-        crate::web::bytecode(crate::web::HOST_MODULE).map_err(|m| {
-            vec![Diagnostic::error(
-                "internal",
-                "workflow.yaml",
-                Pos::new(1, 1),
-                m,
-            )]
-        })?;
-        let mut compiled = compile(&sources)?;
+        crate::web::bytecode(crate::web::HOST_MODULE).map_err(|m| vec![internal(m)])?;
+
+        let kind_of = |p: &str| graph.files.get(p).map(|f| f.kind);
+        let mut sources: BTreeMap<String, ModuleText> = BTreeMap::new();
+        let mut errors = Vec::new();
+        let mut roots = Vec::new();
+        for (path, file) in &graph.files {
+            for import in &file.imports {
+                if let ImportTarget::Builtin(b) = import.target {
+                    roots.push(node::module_name(b));
+                }
+            }
+            match file.kind {
+                ModuleKind::EsModule => match transpile::to_javascript(path, &file.source) {
+                    Ok(js) => {
+                        sources.insert(path.clone(), ModuleText::written(js));
+                    }
+                    Err(m) => errors.push(Diagnostic::error("js-syntax", path, Pos::new(1, 1), m)),
+                },
+                ModuleKind::Json => {
+                    sources.insert(
+                        path.clone(),
+                        ModuleText::generated(commonjs::json_source(&file.source), false),
+                    );
+                }
+                ModuleKind::CommonJs => {
+                    roots.push(node::COMMONJS);
+                    let record_id = format!("{path}{}", commonjs::RECORD_SUFFIX);
+                    let record = commonjs::record_source(
+                        path,
+                        &file.source,
+                        &file.imports,
+                        |p| slot_name(0, p),
+                        kind_of,
+                    );
+                    let names = commonjs::export_names(&file.source);
+                    let facade = commonjs::facade_source(&slot_name(0, &record_id), &names);
+                    sources.insert(record_id, ModuleText::generated(record, true));
+                    sources.insert(path.clone(), ModuleText::generated(facade, false));
+                }
+            }
+        }
+        let realm_modules = node::with_imports(roots);
+        for name in &realm_modules {
+            if let Err(m) = node::bytecode(name) {
+                let (importer, pos) = first_import_of(&graph.files, name);
+                errors.push(
+                    Diagnostic::error("unsupported-builtin", &importer, pos, m)
+                        .with_hint("use a package that does not need this module"),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let imports = Arc::new(Imports {
+            by_file: graph
+                .files
+                .into_iter()
+                .map(|(path, file)| (path, file.imports))
+                .collect(),
+            ids: sources
+                .iter()
+                .map(|(id, t)| (id.clone(), t.record))
+                .collect(),
+            realm_modules,
+        });
+        let mut compiled = compile(&sources, &imports)?;
         let modules = sources
             .into_iter()
-            .filter_map(|(path, javascript)| {
-                let template = compiled.remove(&path)?;
-                Some((
-                    path,
-                    WorkflowModule {
-                        javascript,
-                        template,
-                    },
-                ))
+            .filter_map(|(id, text)| {
+                let template = compiled.remove(&id)?;
+                Some((id, CompiledModule { text, template }))
             })
             .collect();
         Ok(Self {
             workflow,
             dag,
             modules,
+            imports,
         })
     }
 
-    /// A workflow module by path.
-    pub(crate) fn module(&self, path: &str) -> Option<&WorkflowModule> {
-        self.modules.get(path)
+    /// A module by id (see [`Program::modules`]).
+    pub(crate) fn module(&self, id: &str) -> Option<&CompiledModule> {
+        self.modules.get(id)
+    }
+
+    /// What the program's modules may import.
+    pub(crate) fn imports(&self) -> &Imports {
+        &self.imports
+    }
+
+    /// The realm modules runs of this program may import, dependencies first.
+    pub(crate) fn realm_modules(&self) -> &[&'static str] {
+        &self.imports.realm_modules
     }
 
     /// The module path of a node (normalized).
@@ -107,8 +193,82 @@ impl Program {
     }
 }
 
+impl Imports {
+    /// The module name `name`, imported by module `base`, stands for in realm slot `slot`:
+    /// a module of the slot by its name (how the executor imports a node, and how a CommonJS
+    /// record imports what it requires), what the graph resolved `name` to among `base`'s own
+    /// imports (`import`, `export … from`, `import()`), or a realm module a CommonJS record
+    /// requires. Anything else is refused, and so is every import by a `base` outside the slot
+    /// (code run through `eval` or `Function`).
+    pub(crate) fn resolve(&self, slot: usize, base: &str, name: &str) -> rquickjs::Result<String> {
+        if split_slot(name).is_some_and(|(s, id)| s == slot && self.ids.contains_key(id)) {
+            return Ok(name.to_owned());
+        }
+        let Some((_, base_id)) = split_slot(base).filter(|(s, _)| *s == slot) else {
+            return Err(refuse(base, name));
+        };
+        if self.ids.get(base_id) == Some(&true) && self.realm_modules.contains(&name) {
+            return Ok(name.to_owned());
+        }
+        let file = base_id
+            .strip_suffix(commonjs::RECORD_SUFFIX)
+            .unwrap_or(base_id);
+        let import = self.by_file.get(file).and_then(|imports| {
+            imports
+                .iter()
+                .find(|i| i.specifier == name && !matches!(i.form, ImportForm::Require { .. }))
+        });
+        match import.map(|i| &i.target) {
+            Some(ImportTarget::File(path)) => Ok(slot_name(slot, path)),
+            Some(ImportTarget::Builtin(b)) => Ok(node::module_name(*b).to_owned()),
+            Some(ImportTarget::Forbidden(module)) => Err(rquickjs::Error::new_resolving_message(
+                base,
+                name,
+                format!(
+                    "NotCapable: `{module}` is not available in the sandbox (no file system, processes, environment or sockets; HTTP goes through fetch)"
+                ),
+            )),
+            None => Err(refuse(base, name)),
+        }
+    }
+}
+
+/// Where the graph first imports realm module `name` (for a diagnostic).
+fn first_import_of(
+    files: &BTreeMap<String, pipedreamer_spec::ModuleFile>,
+    name: &str,
+) -> (String, Pos) {
+    files
+        .iter()
+        .flat_map(|(path, f)| f.imports.iter().map(move |i| (path, i)))
+        .find(|(_, i)| matches!(i.target, ImportTarget::Builtin(b) if node::module_name(b) == name))
+        .map_or_else(
+            || ("workflow.yaml".to_owned(), Pos::new(1, 1)),
+            |(p, i)| (p.clone(), i.pos),
+        )
+}
+
+impl ModuleText {
+    fn written(javascript: String) -> Self {
+        Self {
+            javascript,
+            generated: false,
+            record: false,
+        }
+    }
+
+    fn generated(javascript: String, record: bool) -> Self {
+        Self {
+            javascript,
+            generated: true,
+            record,
+        }
+    }
+}
+
 fn compile(
-    sources: &BTreeMap<String, String>,
+    sources: &BTreeMap<String, ModuleText>,
+    imports: &Arc<Imports>,
 ) -> Result<BTreeMap<String, Arc<[u8]>>, Vec<Diagnostic>> {
     let internal = |m: String| {
         vec![Diagnostic::error(
@@ -119,22 +279,33 @@ fn compile(
         )]
     };
     let rt = Runtime::new().map_err(|e| internal(format!("cannot start QuickJS: {e}")))?;
-    let shared = Arc::new(sources.clone());
-    rt.set_loader(SourceModules(shared.clone()), SourceModules(shared));
     let ctx = Context::full(&rt).map_err(|e| internal(format!("cannot start QuickJS: {e}")))?;
+    // QuickJS resolves (and so loads) a module's imports when it compiles it; the loader wants
+    // owned data.
+    let owned = CompileModules {
+        sources: Arc::new(
+            sources
+                .iter()
+                .map(|(id, t)| (id.clone(), t.javascript.clone()))
+                .collect(),
+        ),
+        imports: imports.clone(),
+    };
+    rt.set_loader(owned.clone(), owned);
     ctx.with(|ctx| {
         let mut out = BTreeMap::new();
         let mut errors = Vec::new();
-        for (name, js) in sources {
-            let compiled = Module::declare(ctx.clone(), slot_name(0, name), js.as_str())
+        for (id, text) in sources {
+            let compiled = Module::declare(ctx.clone(), slot_name(0, id), text.javascript.as_str())
                 .and_then(|m| m.write(WriteOptions::default()));
             match compiled {
                 Ok(bytes) => {
-                    out.insert(name.clone(), Arc::from(bytes));
+                    out.insert(id.clone(), Arc::from(bytes));
                 }
                 Err(e) => {
                     let msg = unslot(0, &crate::exception::describe_exception(&ctx, e));
-                    errors.push(Diagnostic::error("js-syntax", name, Pos::new(1, 1), msg));
+                    let file = id.strip_suffix(commonjs::RECORD_SUFFIX).unwrap_or(id);
+                    errors.push(Diagnostic::error("js-syntax", file, Pos::new(1, 1), msg));
                 }
             }
         }
@@ -146,11 +317,15 @@ fn compile(
     })
 }
 
-/// Serves JavaScript sources (by workflow path) while a program is compiled at load, under
-/// slot 0's names.
-struct SourceModules(Arc<BTreeMap<String, String>>);
+/// Resolves and loads a program's modules while it is compiled (in slot 0), and the realm
+/// modules they import (from source: only their bytecode is kept, elsewhere).
+#[derive(Clone)]
+struct CompileModules {
+    sources: Arc<BTreeMap<String, String>>,
+    imports: Arc<Imports>,
+}
 
-impl Resolver for SourceModules {
+impl Resolver for CompileModules {
     fn resolve<'js>(
         &mut self,
         _ctx: &Ctx<'js>,
@@ -158,20 +333,26 @@ impl Resolver for SourceModules {
         name: &str,
         _attrs: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
-        resolve_in_slot(|p| self.0.contains_key(p), base, name)
-            .unwrap_or_else(|| Err(refuse(base, name)))
+        // A realm module's own imports (other realm modules, a web area).
+        if node::source(base).is_some() && node::source(name).is_some() {
+            return Ok(name.to_owned());
+        }
+        self.imports.resolve(0, base, name)
     }
 }
 
-impl Loader for SourceModules {
+impl Loader for CompileModules {
     fn load<'js>(
         &mut self,
         ctx: &Ctx<'js>,
         name: &str,
         _attrs: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<Module<'js, Declared>> {
-        let (_, path) = split_slot(name).ok_or_else(|| Error::new_loading(name))?;
-        let source = self.0.get(path).ok_or_else(|| Error::new_loading(name))?;
-        Module::declare(ctx.clone(), name, source.as_str())
+        let source = match split_slot(name) {
+            Some((_, id)) => self.sources.get(id).map(String::as_str),
+            None => node::source(name),
+        };
+        let source = source.ok_or_else(|| rquickjs::Error::new_loading(name))?;
+        Module::declare(ctx.clone(), name, source)
     }
 }

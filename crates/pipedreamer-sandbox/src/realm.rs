@@ -521,7 +521,11 @@ async fn install_host<'js>(
     let setup_realm: Function<'js> = host_module(ctx, crate::web::HOST_MODULE)
         .await?
         .get("default")?;
-    let hooks: rquickjs::Array<'js> = setup_realm.call((natives, secrets, run_hooks))?;
+    // The node: builtins the program uses, instantiated once per realm (after the web areas,
+    // whose globals they use) and frozen by lockdown with everything else.
+    let node = crate::node::instantiate(ctx, wl.program.realm_modules()).await?;
+    let hooks: rquickjs::Array<'js> =
+        setup_realm.call((natives, secrets, run_hooks, node.errors, node.exported))?;
     Ok((hooks.get(0)?, hooks.get(1)?))
 }
 

@@ -1,10 +1,9 @@
 //! Realm slots: a realm serves several runs, and QuickJS keeps one instance per module name for
 //! the life of a context, so each run loads its modules under its own names, `~<slot>/<path>`,
 //! the slot a fixed-width number (see `bytecode`, which renames compiled modules in place).
-//! A module's relative imports resolve within its own slot.
+//! A module's imports resolve within its own slot (see `loader`).
 
-use pipedreamer_spec::js_check::resolve_import;
-use rquickjs::{Error, Result};
+use rquickjs::Error;
 
 /// The prefix of slot `slot`'s module names.
 pub(crate) fn slot_tag(slot: usize) -> String {
@@ -32,27 +31,12 @@ pub(crate) fn unslot(slot: usize, message: &str) -> String {
     }
 }
 
-/// Resolves `name` imported by `base`: relative, among `known` workflow paths, and in `base`'s
-/// slot. `None` when `base` is not a slot module name.
-pub(crate) fn resolve_in_slot(
-    known: impl Fn(&str) -> bool,
-    base: &str,
-    name: &str,
-) -> Option<Result<String>> {
-    let (slot, base_path) = split_slot(base).filter(|(_, p)| known(p))?;
-    Some(
-        resolve_import(base_path, name)
-            .filter(|p| known(p))
-            .map(|p| slot_name(slot, &p))
-            .ok_or_else(|| refuse(base, name)),
-    )
-}
-
+/// The error for an import the workflow's graph does not have.
 pub(crate) fn refuse(base: &str, name: &str) -> Error {
     Error::new_resolving_message(
         base,
         name,
-        "only relative imports of modules inside the workflow directory are allowed",
+        "only imports written literally in the workflow's modules (resolved when it is loaded) are allowed; code run through eval or Function cannot import",
     )
 }
 

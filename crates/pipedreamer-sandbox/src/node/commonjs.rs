@@ -1,0 +1,255 @@
+//! CommonJS files as ES modules, generated once at load.
+//!
+//! A CommonJS file `p` becomes two modules of a run's slot:
+//!
+//! - its *record*, `p?commonjs`: the file's text inside a
+//!   `function (exports, require, module, __filename, __dirname)`, handed to `define` of the
+//!   realm's CommonJS runtime (`commonjs.js`). Evaluating the record runs nothing; the body runs
+//!   on the first `require` (or import), once, as in Node, and a `require` that comes back
+//!   around a cycle gets the partly filled `module.exports`. The record statically imports what
+//!   each `require` in the file resolved to (the graph knows them all), so `require` is
+//!   synchronous: a CommonJS target's record, an ES module's namespace, a JSON file's or Node
+//!   builtin's default export.
+//! - its *facade*, `p`: what `import` gets: `module.exports` as the default export, plus the
+//!   named exports found statically in the text ([`export_names`], like Node's
+//!   `cjs-module-lexer`: `exports.x =`, `module.exports = { x }`, `Object.defineProperty(exports,
+//!   "x", …)`), read once the body has run.
+//!
+//! Limits: the body runs in strict mode (it sits inside an ES module), so sloppy-only code
+//! (assigning undeclared variables, `with`, `arguments.callee`) fails; modules a file `require`s
+//! are evaluated when the file's record is, so an ES module required only inside a function is
+//! evaluated even if the function never runs (a CommonJS one runs only when required).
+
+use oxc_allocator::Allocator;
+use oxc_ast::ast::{Argument, Expression, ObjectPropertyKind, Program, Statement};
+use oxc_parser::Parser;
+use oxc_span::SourceType;
+use pipedreamer_spec::{ImportForm, ImportTarget, ModuleKind, ResolvedImport};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The suffix of a CommonJS file's record module (its path plus this is its module id).
+pub(crate) const RECORD_SUFFIX: &str = "?commonjs";
+
+/// The export of a record module that holds the record.
+const RECORD_EXPORT: &str = "__pipedreamer_record";
+
+/// How `require` turns an imported namespace into its value (the codes `commonjs.js` reads).
+#[derive(Clone, Copy)]
+enum Take {
+    /// A CommonJS record: run it (once) and take its `module.exports`.
+    Record = 0,
+    /// An ES module: its namespace, as Node's `require(esm)`.
+    Namespace = 1,
+    /// A JSON file or a Node builtin: its default export.
+    Default = 2,
+}
+
+/// The source of the record module of CommonJS file `path` (`source` as read). `module_name`
+/// gives the module name (in slot 0) of a graph file, `kind_of` its kind.
+pub(crate) fn record_source(
+    path: &str,
+    source: &str,
+    imports: &[ResolvedImport],
+    module_name: impl Fn(&str) -> String,
+    kind_of: impl Fn(&str) -> Option<ModuleKind>,
+) -> String {
+    let mut out = format!(
+        "import {{ define as __pipedreamer_define }} from {};\n",
+        js_string(super::COMMONJS)
+    );
+    let mut table = String::new();
+    let mut forbidden = String::new();
+    // One import per distinct module, whatever the number of `require`s naming it.
+    let mut bindings: BTreeMap<String, usize> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for import in imports {
+        if !matches!(import.form, ImportForm::Require { .. }) || !seen.insert(&import.specifier) {
+            continue;
+        }
+        let (name, take) = match &import.target {
+            ImportTarget::File(target) => match kind_of(target) {
+                Some(ModuleKind::CommonJs) => (
+                    format!("{}{RECORD_SUFFIX}", module_name(target)),
+                    Take::Record,
+                ),
+                Some(ModuleKind::EsModule) => (module_name(target), Take::Namespace),
+                Some(ModuleKind::Json) => (module_name(target), Take::Default),
+                None => continue,
+            },
+            ImportTarget::Builtin(builtin) => {
+                (super::module_name(*builtin).to_owned(), Take::Default)
+            }
+            ImportTarget::Forbidden(module) => {
+                forbidden.push_str(&format!(
+                    "[{}, {}],",
+                    js_string(&import.specifier),
+                    js_string(module)
+                ));
+                continue;
+            }
+        };
+        let next = bindings.len();
+        let index = *bindings.entry(name.clone()).or_insert_with(|| {
+            out.push_str(&format!(
+                "import * as __pipedreamer_{next} from {};\n",
+                js_string(&name)
+            ));
+            next
+        });
+        table.push_str(&format!(
+            "[{}, {}, () => __pipedreamer_{index}],",
+            js_string(&import.specifier),
+            take as u8
+        ));
+    }
+    // A `#!` line is valid only at the very start of a file.
+    let body = match source.strip_prefix("#!") {
+        Some(rest) => format!("//{rest}"),
+        None => source.to_owned(),
+    };
+    out.push_str(&format!(
+        "export const {RECORD_EXPORT} = __pipedreamer_define({}, [{table}], [{forbidden}], function (exports, require, module, __filename, __dirname) {{\n{body}\n}});\n",
+        js_string(path)
+    ));
+    out
+}
+
+/// The source of the facade module of a CommonJS file whose record is `record_name`.
+pub(crate) fn facade_source(record_name: &str, names: &[String]) -> String {
+    let mut out = format!(
+        "import {{ {RECORD_EXPORT} }} from {};\nconst __pipedreamer_exports = {RECORD_EXPORT}.load();\nexport default __pipedreamer_exports;\n",
+        js_string(record_name)
+    );
+    for (i, name) in names.iter().enumerate() {
+        out.push_str(&format!(
+            "const __pipedreamer_{i} = __pipedreamer_exports?.[{}];\nexport {{ __pipedreamer_{i} as {name} }};\n",
+            js_string(name)
+        ));
+    }
+    out
+}
+
+/// The source of a JSON file's module: its value as the default export, parsed like
+/// `JSON.parse` (an object literal would treat a `"__proto__"` key differently).
+pub(crate) fn json_source(text: &str) -> String {
+    format!("export default JSON.parse({});\n", js_string(text))
+}
+
+/// A JavaScript string literal (JSON's escaping is valid JavaScript).
+pub(crate) fn js_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// The names a CommonJS file exports that can be found without running it (top-level
+/// statements only, like Node's `cjs-module-lexer`); `default` and `__esModule` left out.
+pub(crate) fn export_names(source: &str) -> Vec<String> {
+    let allocator = Allocator::default();
+    let ret = Parser::new(&allocator, source, SourceType::cjs()).parse();
+    let mut names = BTreeSet::new();
+    collect_program(&ret.program, &mut names);
+    names
+        .into_iter()
+        .filter(|n| n != "default" && n != "__esModule" && is_identifier_name(n))
+        .collect()
+}
+
+fn collect_program(program: &Program<'_>, names: &mut BTreeSet<String>) {
+    for statement in &program.body {
+        if let Statement::ExpressionStatement(s) = statement {
+            collect_expression(&s.expression, names);
+        }
+    }
+}
+
+fn collect_expression(e: &Expression<'_>, names: &mut BTreeSet<String>) {
+    match e.without_parentheses() {
+        Expression::SequenceExpression(seq) => {
+            for e in &seq.expressions {
+                collect_expression(e, names);
+            }
+        }
+        Expression::AssignmentExpression(a) => {
+            if let Some(member) = a.left.as_member_expression() {
+                let object = member.object().without_parentheses();
+                let exports_object = object.is_specific_id("exports")
+                    || object
+                        .as_member_expression()
+                        .is_some_and(|m| m.is_specific_member_access("module", "exports"));
+                if exports_object && let Some(name) = member.static_property_name() {
+                    names.insert(name.to_owned());
+                } else if member.is_specific_member_access("module", "exports")
+                    && let Expression::ObjectExpression(object) = a.right.without_parentheses()
+                {
+                    for property in &object.properties {
+                        if let ObjectPropertyKind::ObjectProperty(p) = property
+                            && let Some(name) = p.key.static_name()
+                        {
+                            names.insert(name.into_owned());
+                        }
+                    }
+                }
+            }
+            // `exports.a = exports.b = void 0`
+            collect_expression(&a.right, names);
+        }
+        Expression::CallExpression(call) => {
+            // Object.defineProperty(exports, "x", { … })
+            let define = call
+                .callee
+                .as_member_expression()
+                .is_some_and(|m| m.is_specific_member_access("Object", "defineProperty"));
+            if define
+                && let [
+                    Argument::Identifier(target),
+                    Argument::StringLiteral(name),
+                    ..,
+                ] = call.arguments.as_slice()
+                && target.name == "exports"
+            {
+                names.insert(name.value.to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `s` can follow `as` in an `export { … as s }` clause.
+fn is_identifier_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_exports_node_would() {
+        let names = export_names(
+            r#"
+            "use strict";
+            Object.defineProperty(exports, "__esModule", { value: true });
+            exports.b = exports.a = void 0;
+            exports.a = 1;
+            module.exports.c = function () {};
+            Object.defineProperty(exports, "d", { enumerable: true, get: function () { return 1; } });
+            exports["e"] = 2;
+            exports.default = 3;
+            function inner() { exports.hidden = 1; }
+            "#,
+        );
+        assert_eq!(names, ["a", "b", "c", "d", "e"]);
+        let names = export_names("module.exports = { x, y: 1, 'z': 2, [k]: 3, 'not ok': 4 };");
+        assert_eq!(names, ["x", "y", "z"]);
+    }
+
+    #[test]
+    fn facade_reads_named_exports_after_the_body_ran() {
+        let js = facade_source("~00000000/a.js?commonjs", &["x".to_owned()]);
+        assert!(js.contains(".load()"), "{js}");
+        assert!(js.contains("as x }"), "{js}");
+    }
+}
