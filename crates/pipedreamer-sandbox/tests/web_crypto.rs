@@ -522,3 +522,65 @@ async fn node_crypto_hashes_hmacs_and_random_bytes() {
         })
     );
 }
+
+/// Pass rates under which the compatibility suite fails, per area, over the cases in scope.
+const MIN_PASS_RATE: f64 = 0.95;
+
+// The compatibility suite (`fixtures/web_crypto/compat.js` over `wpt_vectors.json`): cases
+// modelled on web-platform-tests' WebCryptoAPI tests with their vectors. Prints the pass rate per
+// area (all cases, and those within what the sandbox offers) for the README.
+#[tokio::test]
+async fn web_platform_tests_vectors_pass() {
+    let vectors: Value =
+        serde_json::from_str(include_str!("fixtures/web_crypto/wpt_vectors.json")).unwrap();
+    let wl = workload(
+        "name: c\nversion: \"1\"\nconfig: {memory_limit: 256Mi}\nnodes:\n  - {id: a, file: a.js, timeout: 120s}\n",
+        &[("a.js", include_str!("fixtures/web_crypto/compat.js"))],
+        json!({}),
+    );
+    let (out, json) = tokio::time::timeout(
+        std::time::Duration::from_secs(300),
+        run(&sandbox(), &wl, vectors),
+    )
+    .await
+    .expect("the compatibility suite hung");
+    assert!(out.succeeded(), "{json:#}");
+    let areas = json["output"].as_object().unwrap();
+    let mut report = String::from("\nWeb Crypto compatibility (web-platform-tests vectors)\n");
+    let mut below = Vec::new();
+    for (area, r) in areas {
+        let n = |k: &str| r[k].as_u64().unwrap();
+        let rate = |p: u64, t: u64| 100.0 * p as f64 / t.max(1) as f64;
+        report += &format!(
+            "  {area:<18} {}/{} in scope ({:.1} %), {}/{} of all cases ({:.1} %)\n",
+            n("inScopePassed"),
+            n("inScopeTotal"),
+            rate(n("inScopePassed"), n("inScopeTotal")),
+            n("passed"),
+            n("total"),
+            rate(n("passed"), n("total")),
+        );
+        for failure in r["failed"].as_array().unwrap().iter().take(12) {
+            report += &format!("      {}\n", failure.as_str().unwrap());
+        }
+        if (n("inScopePassed") as f64) < MIN_PASS_RATE * n("inScopeTotal") as f64 {
+            below.push(area.clone());
+        }
+    }
+    println!("{report}");
+    for area in [
+        "digest",
+        "HMAC",
+        "RSASSA-PKCS1-v1_5",
+        "ECDSA",
+        "Ed25519",
+        "AES-GCM",
+        "import/export",
+    ] {
+        assert!(areas.contains_key(area), "no cases for {area}: {report}");
+    }
+    assert!(
+        below.is_empty(),
+        "areas under {MIN_PASS_RATE}: {below:?}{report}"
+    );
+}

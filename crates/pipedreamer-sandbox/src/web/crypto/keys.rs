@@ -44,7 +44,7 @@ impl Curve {
             Self::P384 => &P384_OID,
         }
     }
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::P256 => "P-256",
             Self::P384 => "P-384",
@@ -338,7 +338,8 @@ fn ec_private_der(curve: Curve, d: &[u8], point: &[u8]) -> CryptoResult<Vec<u8>>
     let inner = encode(
         &sec1::EcPrivateKey {
             private_key: d,
-            parameters: Some(sec1::EcParameters::NamedCurve(*curve.oid())),
+            // The curve is named by the PKCS#8 algorithm already; browsers leave it out here too.
+            parameters: None,
             public_key: Some(point),
         },
         "EC private key",

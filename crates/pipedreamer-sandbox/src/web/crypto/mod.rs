@@ -95,19 +95,26 @@ pub(crate) enum Hash {
 impl FromStr for Hash {
     type Err = CryptoError;
     fn from_str(name: &str) -> CryptoResult<Self> {
-        match name {
-            "SHA-1" => Ok(Self::Sha1),
-            "SHA-256" => Ok(Self::Sha256),
-            "SHA-384" => Ok(Self::Sha384),
-            "SHA-512" => Ok(Self::Sha512),
-            other => Err(CryptoError::unsupported(format!(
-                "the hash `{other}` is not supported (use SHA-1, SHA-256, SHA-384 or SHA-512)"
-            ))),
-        }
+        [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512]
+            .into_iter()
+            .find(|h| h.name() == name)
+            .ok_or_else(|| {
+                CryptoError::unsupported(format!(
+                    "the hash `{name}` is not supported (use SHA-1, SHA-256, SHA-384 or SHA-512)"
+                ))
+            })
     }
 }
 
 impl Hash {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "SHA-1",
+            Self::Sha256 => "SHA-256",
+            Self::Sha384 => "SHA-384",
+            Self::Sha512 => "SHA-512",
+        }
+    }
     fn digest_algorithm(self) -> &'static digest::Algorithm {
         match self {
             Self::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,

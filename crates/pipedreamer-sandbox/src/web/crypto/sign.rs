@@ -28,7 +28,9 @@ impl Scheme {
             Family::Ec(curve) => match (curve, need_hash()?) {
                 (Curve::P256, Hash::Sha256) | (Curve::P384, Hash::Sha384) => Ok(Self::Ecdsa(curve)),
                 (curve, hash) => Err(CryptoError::unsupported(format!(
-                    "ECDSA with {hash:?} on {curve:?} is not supported (use SHA-256 on P-256 or SHA-384 on P-384)"
+                    "ECDSA with {} on {} is not supported (use SHA-256 on P-256 or SHA-384 on P-384)",
+                    hash.name(),
+                    curve.name()
                 ))),
             },
             Family::Ed25519 => Ok(Self::Ed25519),
