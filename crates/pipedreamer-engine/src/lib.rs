@@ -19,8 +19,8 @@ pub use server::HttpLimits;
 pub use state::EngineState;
 
 use pipedreamer_sandbox::{PoolHealth, Program, Workload};
-use pipedreamer_spec::Diagnostic;
 use pipedreamer_spec::source::DirSource;
+use pipedreamer_spec::{Diagnostic, Resolved};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,11 +38,22 @@ pub enum LoadError {
     Secrets(#[from] secrets_source::SecretsError),
 }
 
-/// Loads, checks and compiles the workflow in `dir` and binds it to its secrets. Policy warnings
-/// (e.g. an auth rule whose secret is missing) and webhook triggers that will refuse every
-/// delivery (no secret) are logged, once per load.
+/// Checks and resolves the workflow in `dir` (once), compiles it and binds it to its secrets
+/// (see [`load_resolved`]).
 pub fn load(dir: &Path, secrets: &SecretsSource) -> Result<Workload, LoadError> {
-    let program = Program::load(&DirSource::new(dir)).map_err(LoadError::Invalid)?;
+    let resolved = pipedreamer_spec::resolve(&DirSource::new(dir)).map_err(LoadError::Invalid)?;
+    load_resolved(resolved, secrets)
+}
+
+/// Compiles a checked, resolved workflow and binds it to its secrets. Its warnings (e.g. a
+/// forbidden module `require`d inside a function), policy warnings (e.g. an auth rule whose
+/// secret is missing) and webhook triggers that will refuse every delivery (no secret) are
+/// logged, once per load.
+pub fn load_resolved(resolved: Resolved, secrets: &SecretsSource) -> Result<Workload, LoadError> {
+    for w in &resolved.warnings {
+        tracing::warn!("{w}");
+    }
+    let program = Program::from_resolved(resolved).map_err(LoadError::Invalid)?;
     let secrets = secrets.load()?;
     let (workload, warnings) = Workload::new(program, secrets);
     for w in warnings {

@@ -660,11 +660,18 @@ impl<'s> Walker<'s> {
         let relative_spec = specifier.starts_with("./") || specifier.starts_with("../");
         let (code, message, hint) = if relative_spec || specifier.starts_with('/') {
             match js_check::resolve_import(importer, specifier) {
-                Some(target) => (
-                    "bad-import",
-                    format!("cannot import `{specifier}` (`{target}`): file not found"),
-                    "imports need the full file name, including the extension".to_owned(),
-                ),
+                Some(target) => {
+                    // The resolver sees a link out as nothing; say what it is.
+                    let why = match self.source.kind(&target) {
+                        Err(e @ SourceError::OutsideDirectory) => e.to_string(),
+                        _ => SourceError::NotFound.to_string(),
+                    };
+                    (
+                        "bad-import",
+                        format!("cannot import `{specifier}` (`{target}`): {why}"),
+                        "imports need the full file name, including the extension".to_owned(),
+                    )
+                }
                 None => (
                     "bad-import",
                     format!("cannot import `{specifier}`: the path leaves the workflow directory"),

@@ -10,21 +10,23 @@ use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Checks the workflow in `dir` the way the engine will load it (spec, imports, QuickJS compile),
-/// and against `.secrets.yaml` when there is one.
+/// Checks the workflow in `dir` the way the engine will load it (spec, import graph with
+/// `node_modules`, QuickJS compile), and against `.secrets.yaml` when there is one.
 pub fn check_dir(dir: &Path) -> (Option<Workflow>, Vec<Diagnostic>) {
-    let source = DirSource::new(dir);
-    let checked = pipedreamer_spec::check(&source);
-    let compiled = match checked.is_valid() {
-        true => pipedreamer_sandbox::Program::load(&source).err(),
-        false => None,
-    };
+    let mut checked = pipedreamer_spec::check(&DirSource::new(dir));
+    // The engine's own load compiles what the check resolved: nothing is read or walked again.
+    let compiled = checked
+        .resolved
+        .take()
+        .and_then(|resolved| pipedreamer_sandbox::Program::from_resolved(resolved).err());
     let mut diagnostics = checked.diagnostics;
     diagnostics.extend(compiled.unwrap_or_default());
     if let Some(wf) = &checked.workflow {
         diagnostics.extend(check_secrets(dir, wf));
     }
     pipedreamer_spec::diagnostic::sort(&mut diagnostics);
+    // A failed compile may repeat the warnings it was given.
+    diagnostics.dedup();
     (checked.workflow, diagnostics)
 }
 

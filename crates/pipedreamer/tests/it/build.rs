@@ -644,3 +644,73 @@ fn dockerfile_path_builds_with_podman_and_cleans_up() {
     let _ = tool("podman", &["rmi", "-f", "pd-dockerfile-test:1"]);
     let _ = repo_root();
 }
+
+/// Issue 11: an image holds exactly the files of `node_modules` that the import graph needs
+/// (the modules and the `package.json` files that resolve them), although `.gitignore` lists
+/// `node_modules`.
+#[test]
+fn npm_packages_ship_only_what_the_graph_reaches() {
+    let Some(dir) = crate::npm_workflow(&[
+        (
+            "workflow.yaml",
+            "name: zodimg\nversion: \"1\"\nnodes:\n  - {id: check, file: nodes/check.ts}\n",
+        ),
+        (
+            "nodes/check.ts",
+            "import { z } from 'zod';\nexport default async (ctx: any, input: unknown) => z.object({ name: z.string() }).parse(input);\n",
+        ),
+        (".gitignore", "node_modules\n"),
+    ]) else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let doc = build(dir.path(), &["--oci-layout", "out"], cache.path());
+    let digest = doc["layers"][1]["digest"].as_str().unwrap();
+    let blob = dir
+        .path()
+        .join("out/blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let (ok, listing) = tool("tar", &["tzf", blob.to_str().unwrap()]);
+    assert!(ok, "{listing}");
+    let shipped: std::collections::BTreeSet<&str> = listing
+        .lines()
+        .filter_map(|l| l.strip_prefix("app/"))
+        .filter(|l| l.starts_with("node_modules/") && !l.ends_with('/'))
+        .collect();
+    let source = pipedreamer_spec::source::DirSource::new(dir.path());
+    let resolved = pipedreamer_spec::resolve(&source).unwrap();
+    let needed: std::collections::BTreeSet<&str> = resolved
+        .modules
+        .needed()
+        .into_iter()
+        .filter(|p| p.starts_with("node_modules/"))
+        .collect();
+    assert_eq!(shipped, needed);
+    assert!(
+        shipped.contains("node_modules/zod/package.json"),
+        "{shipped:?}"
+    );
+    let all_files = walk_count(&dir.path().join("node_modules/zod"));
+    assert!(
+        shipped.len() * 2 < all_files,
+        "{} of zod's {all_files} files shipped",
+        shipped.len()
+    );
+    eprintln!(
+        "zod image: {} files of node_modules/zod shipped of {all_files}; workflow layer {} bytes, image {} bytes compressed",
+        shipped.len(),
+        doc["layers"][1]["size"],
+        doc["size_bytes"]
+    );
+}
+
+fn walk_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| match e.file_type().unwrap().is_dir() {
+            true => walk_count(&e.path()),
+            false => 1,
+        })
+        .sum()
+}

@@ -142,3 +142,83 @@ fn dev_finishes_runs_in_flight_on_sigterm() {
     assert!(body.contains("\"done\""), "{body}");
     assert!(status.success(), "dev exited {status:?}");
 }
+
+/// Issue 11: `dev` watches `node_modules` only where the import graph reaches: a change to an
+/// imported package file reloads, a change elsewhere in `node_modules` does not, and an
+/// `npm install` (its `node_modules/.package-lock.json`) that adds a missing package does.
+#[test]
+fn dev_reloads_on_the_graph_not_all_of_node_modules() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: d\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+            ),
+            (
+                "a.js",
+                "import word from 'word';\nexport default () => word;",
+            ),
+            ("node_modules/word/package.json", r#"{"main":"index.js"}"#),
+            ("node_modules/word/index.js", "module.exports = 'v1';"),
+            ("node_modules/other/index.js", "module.exports = 0;"),
+        ],
+    );
+    let (mut child, port) = start_dev(dir.path(), &[]);
+    let logs = Arc::new(Mutex::new(String::new()));
+    let sink = logs.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(l + "\n"));
+        }
+    });
+    let body = |port| post(port, "{}").map(|(_, b)| b).unwrap_or_default();
+    let loads = || logs.lock().unwrap().matches("loaded `d`").count();
+    wait_for("first response", Duration::from_secs(15), || {
+        body(port).contains("\"v1\"")
+    });
+
+    write(
+        dir.path(),
+        &[("node_modules/word/index.js", "module.exports = 'v2';")],
+    );
+    wait_for("reload on a graph file", Duration::from_secs(10), || {
+        body(port).contains("\"v2\"")
+    });
+    let before = loads();
+    write(
+        dir.path(),
+        &[("node_modules/other/index.js", "module.exports = 1;")],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(loads(), before, "{}", logs.lock().unwrap());
+
+    // A missing package fails the reload; installing it (npm writes its hidden lockfile last)
+    // reloads although no file of the last good graph changed.
+    write(
+        dir.path(),
+        &[(
+            "a.js",
+            "import word from 'word';\nimport extra from 'extra';\nexport default () => word + extra;",
+        )],
+    );
+    wait_for("missing package report", Duration::from_secs(10), || {
+        logs.lock()
+            .unwrap()
+            .contains("package `extra` is not installed")
+    });
+    write(
+        dir.path(),
+        &[
+            ("node_modules/extra/index.js", "module.exports = '+x';"),
+            ("node_modules/.package-lock.json", "{}"),
+        ],
+    );
+    wait_for("reload after install", Duration::from_secs(10), || {
+        body(port).contains("\"v2+x\"")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -41,3 +41,25 @@ pub(crate) fn repo_root() -> &'static Path {
         .parent()
         .unwrap()
 }
+
+/// A workflow directory (under the target dir, so hard links work) holding the pinned npm
+/// fixture's `node_modules` (scripts/npm-fixture.sh) and `files`; `None`, after a loud
+/// message, only when npm is missing.
+pub(crate) fn npm_workflow(files: &[(&str, &str)]) -> Option<tempfile::TempDir> {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/npm-fixture.sh"))
+        .arg(dir.path())
+        .output()
+        .expect("run scripts/npm-fixture.sh");
+    if out.status.code() == Some(3) {
+        eprintln!(
+            "\n!!!!! SKIPPED: npm is not installed, so this npm package test did not run !!!!!\n{}",
+            text(&out.stderr)
+        );
+        return None;
+    }
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    write(dir.path(), files);
+    Some(dir)
+}

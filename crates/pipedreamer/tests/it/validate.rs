@@ -230,3 +230,62 @@ fn memory_limits_out_of_range_and_empty_ids_are_reported() {
         text(&out.stderr)
     );
 }
+
+/// Issue 11: a forbidden builtin imported at load time deep inside a package is refused with
+/// the chain from the node to it; the same module `require`d inside a function only warns.
+#[test]
+fn forbidden_builtins_are_refused_with_the_import_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: chain\nversion: \"1\"\nnodes:\n  - {id: fetch-data, file: nodes/a.ts}\n",
+            ),
+            (
+                "nodes/a.ts",
+                "import store from 'tiny-store';\nexport default async (ctx: any) => store.get('x');\n",
+            ),
+            (
+                "node_modules/tiny-store/package.json",
+                r#"{"name":"tiny-store","main":"lib/index.js"}"#,
+            ),
+            (
+                "node_modules/tiny-store/lib/index.js",
+                "const disk = require('./disk');\nmodule.exports = { get: (k) => disk.read(k) };\n",
+            ),
+            (
+                "node_modules/tiny-store/lib/disk.js",
+                "const fs = require('node:fs');\nexports.read = (k) => fs.readFileSync(k, 'utf8');\nexports.spawn = () => require('child_process').spawn('sh');\n",
+            ),
+        ],
+    );
+    let out = pipedreamer(&["validate", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(text(&out.stderr));
+}
+
+/// Issue 11: a package that is not installed is named with the command that installs it.
+#[test]
+fn missing_packages_name_the_install_command() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "workflow.yaml",
+                "name: pkgs\nversion: \"1\"\nnodes:\n  - {id: a, file: nodes/a.ts}\n",
+            ),
+            (
+                "nodes/a.ts",
+                "import { z } from 'zod';\nexport default async (ctx: any, input: unknown) => z.string().parse(input);\n",
+            ),
+            ("package.json", r#"{"dependencies":{"zod":"4.6.7"}}"#),
+            ("package-lock.json", "{}"),
+        ],
+    );
+    let out = pipedreamer(&["validate", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(text(&out.stderr));
+}
