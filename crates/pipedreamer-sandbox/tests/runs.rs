@@ -251,6 +251,8 @@ async fn a_run_cannot_import_other_runs_modules_or_the_host() {
           for (const s of ['../~0/a.js', '~0/a.js', '~1/a.js', './a.js?x', 'pipedreamer:host', './a.js']) {
             try { await import(s); results.push('imported ' + s) } catch { results.push('refused') }
           }
+          // What the graph resolved `./a.js` to (from this literal import), whoever asks.
+          results.push(await import('./a.js').then(() => 'imported ./a.js literally'));
           return results;
         }"#,
     );
@@ -263,7 +265,8 @@ async fn a_run_cannot_import_other_runs_modules_or_the_host() {
             "refused",
             "refused",
             "refused",
-            "imported ./a.js"
+            "imported ./a.js",
+            "imported ./a.js literally"
         ]),
     )
     .await;

@@ -242,7 +242,10 @@ export class Buffer extends Uint8Array {
   }
 
   static from(value, encodingOrOffset, length) {
-    if (typeof value === "string") return new Buffer(encode(value, encodingOrOffset).buffer);
+    if (typeof value === "string") {
+      const bytes = encode(value, encodingOrOffset);
+      return new Buffer(bytes.buffer, bytes.byteOffset, bytes.length);
+    }
     if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer === "function" && value instanceof SharedArrayBuffer)) {
       const offset = encodingOrOffset === undefined ? 0 : Number(encodingOrOffset);
       const len = length === undefined ? value.byteLength - offset : Number(length);

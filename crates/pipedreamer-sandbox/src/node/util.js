@@ -40,7 +40,12 @@ function constructorName(value) {
   let proto = Object.getPrototypeOf(value);
   while (proto !== null) {
     const desc = Object.getOwnPropertyDescriptor(proto, "constructor");
-    if (desc && typeof desc.value === "function" && desc.value.name !== "") return desc.value.name;
+    // Lockdown turns the builtin prototypes' `constructor` into a getter (see host.js).
+    let ctor = desc && desc.value;
+    if (desc && desc.get) {
+      try { ctor = Reflect.apply(desc.get, proto, []); } catch { ctor = undefined; }
+    }
+    if (typeof ctor === "function" && ctor.name !== "") return ctor.name;
     proto = Object.getPrototypeOf(proto);
   }
   return null;
@@ -171,8 +176,8 @@ function braces(open, items, close, opts, depth) {
   const line = `${open} ${items.join(", ")} ${close}`;
   const fits = opts.compact !== false && line.length + depth * 2 <= opts.breakLength && !items.some((i) => i.includes("\n"));
   if (fits) return line;
-  const indent = "  ".repeat(depth + 1);
-  return `${open}\n${items.map((i) => indent + i.replace(/\n/g, `\n${indent}`)).join(",\n")}\n${"  ".repeat(depth)}${close}`;
+  // Nested values are laid out relative to their own start; each level indents its entries.
+  return `${open}\n${items.map((i) => "  " + i.replace(/\n/g, "\n  ")).join(",\n")}\n${close}`;
 }
 
 export function inspect(value, options, ...legacy) {
