@@ -59,15 +59,20 @@ export default async function run(ctx: any, input: any) {
 }
 "#;
 
-#[test]
-fn twelve_real_packages_resolve_into_one_graph() {
-    let Some(dir) = npm_workflow(&[
+/// A workflow whose one node imports all of the fixture's packages.
+fn all_packages() -> Option<tempfile::TempDir> {
+    npm_workflow(&[
         (
             "workflow.yaml",
             "name: npm\nversion: \"1\"\nnodes:\n  - {id: all, file: nodes/all.ts}\n",
         ),
         ("nodes/all.ts", NODE),
-    ]) else {
+    ])
+}
+
+#[test]
+fn twelve_real_packages_resolve_into_one_graph() {
+    let Some(dir) = all_packages() else {
         return;
     };
     let started = Instant::now();
@@ -194,13 +199,7 @@ fn twelve_real_packages_resolve_into_one_graph() {
 
 #[test]
 fn missing_node_modules_says_npm_ci() {
-    let Some(dir) = npm_workflow(&[
-        (
-            "workflow.yaml",
-            "name: npm\nversion: \"1\"\nnodes:\n  - {id: all, file: nodes/all.ts}\n",
-        ),
-        ("nodes/all.ts", NODE),
-    ]) else {
+    let Some(dir) = all_packages() else {
         return;
     };
     std::fs::remove_dir_all(dir.path().join("node_modules")).unwrap();

@@ -47,6 +47,20 @@ fn start_dev(dir: &std::path::Path, args: &[&str]) -> (std::process::Child, u16)
     (child, port)
 }
 
+/// Starts `pipedreamer dev` in `dir` (watching) and collects its stderr as it comes.
+fn start_dev_logged(dir: &std::path::Path) -> (std::process::Child, u16, Arc<Mutex<String>>) {
+    let (mut child, port) = start_dev(dir, &[]);
+    let logs = Arc::new(Mutex::new(String::new()));
+    let sink = logs.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(l + "\n"));
+        }
+    });
+    (child, port, logs)
+}
+
 /// `dev` serves, reloads on save, and keeps the last good version when an edit is broken.
 #[test]
 fn dev_reloads_and_survives_broken_edits() {
@@ -61,15 +75,7 @@ fn dev_reloads_and_survives_broken_edits() {
             ("a.js", "export default () => 'v1'"),
         ],
     );
-    let (mut child, port) = start_dev(dir.path(), &[]);
-    let logs = Arc::new(Mutex::new(String::new()));
-    let sink = logs.clone();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push_str(&(l + "\n"));
-        }
-    });
+    let (mut child, port, logs) = start_dev_logged(dir.path());
     let body = |port| post(port, "{}").map(|(_, b)| b).unwrap_or_default();
     wait_for("first response", Duration::from_secs(15), || {
         body(port).contains("\"v1\"")
@@ -165,15 +171,7 @@ fn dev_reloads_on_the_graph_not_all_of_node_modules() {
             ("node_modules/other/index.js", "module.exports = 0;"),
         ],
     );
-    let (mut child, port) = start_dev(dir.path(), &[]);
-    let logs = Arc::new(Mutex::new(String::new()));
-    let sink = logs.clone();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push_str(&(l + "\n"));
-        }
-    });
+    let (mut child, port, logs) = start_dev_logged(dir.path());
     let body = |port| post(port, "{}").map(|(_, b)| b).unwrap_or_default();
     let loads = || logs.lock().unwrap().matches("loaded `d`").count();
     wait_for("first response", Duration::from_secs(15), || {
