@@ -4,12 +4,17 @@
 //! A node starts when all its dependencies are done; independent nodes interleave on their awaits.
 //! Synchronous infinite loops are stopped by the runtime's interrupt handler, awaits by tokio
 //! timeouts. The first failure ends the run: running nodes are cancelled, the rest skipped.
+//!
+//! The run's timers (`web::timers`) are driven here too, next to the node futures: a due
+//! timer's callback runs in the run's context, one per poll; an uncaught error in a callback
+//! fails the run. When the DAG is done (or fails), the timers still pending are cancelled.
 
 use crate::Workload;
 use crate::exception::describe_exception;
 use crate::outcome::*;
 use crate::realm::{Deadlines, PooledRuntime, Realm, RunEnd};
 use crate::slot::{slot_name, unslot};
+use crate::web::timers::{TimerEvent, yield_to_jobs};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use rquickjs::{Ctx, Function, Module, Object, Value};
@@ -121,6 +126,7 @@ async fn run_dag(
     let slot = realm.runs;
     let deadlines = pooled.deadlines.clone();
     let heap = pooled.heap.clone();
+    let run_state = pooled.run_state.clone();
     let result = realm
         .context
         .async_with(async |ctx| -> Result<(String, RunEnd), RunError> {
@@ -157,7 +163,36 @@ async fn run_dag(
                         running.push(start_node(&scope, i, root_input.clone(), &mut started_at));
                     }
                 }
-                while let Some((i, result, elapsed)) = running.next().await {
+                loop {
+                    let step = tokio::select! {
+                        biased;
+                        done = running.next() => match done {
+                            Some(done) => done,
+                            None => break,
+                        },
+                        event = run_state.timers.next_event() => {
+                            let thrown = match event {
+                                TimerEvent::Due(id) => match realm.fire_timer(&ctx, id) {
+                                    Ok(()) => {
+                                        // Let the callback's microtasks run before the next timer.
+                                        yield_to_jobs().await;
+                                        continue;
+                                    }
+                                    Err(e) => describe_exception(&ctx, e),
+                                },
+                                TimerEvent::Uncaught(message) => message,
+                            };
+                            return Err(callback_failure(
+                                thrown,
+                                &deadlines,
+                                &heap,
+                                wl,
+                                &started_at,
+                                reports,
+                            ));
+                        }
+                    };
+                    let (i, result, elapsed) = step;
                     let ms = elapsed.as_secs_f64() * 1000.0;
                     match result {
                         Ok(json) => {
@@ -209,16 +244,7 @@ async fn run_dag(
                                 ),
                                 NodeFailure::Js(m) => (i, FailureKind::Thrown, m),
                             };
-                            for (k, start) in started_at.iter().enumerate() {
-                                if let Some(start) = start
-                                    && reports[k].status == NodeStatus::Skipped
-                                {
-                                    reports[k] = NodeReport {
-                                        status: NodeStatus::Cancelled,
-                                        duration_ms: round_ms(start.elapsed().as_secs_f64() * 1000.0),
-                                    };
-                                }
-                            }
+                            cancel_running(&started_at, reports);
                             reports[culprit] = NodeReport {
                                 status: if kind == FailureKind::Timeout {
                                     NodeStatus::TimedOut
@@ -247,10 +273,25 @@ async fn run_dag(
             .await;
             // Whatever the run left pending belongs to it and ends here, so it can never reach
             // another run: an exception thrown by a job the run queued (QuickJS leaves it on the
-            // runtime) and a stop by the interrupt handler that no node reported.
+            // runtime), a stop by the interrupt handler that no node reported, and its timers
+            // (cancelled here, their callbacks dropped by the areas' `endRun`).
             let leftover = ctx
                 .has_exception()
                 .then(|| describe_exception(&ctx, rquickjs::Error::Exception));
+            run_state.end_run();
+            let ended = realm.end_run(&ctx);
+            if ended.is_err() {
+                // Only after a failed run (a node stopped at its deadline interrupts it too),
+                // whose realm is dropped anyway; clear the exception it left.
+                let _ = ctx.catch();
+            }
+            let dag = match (dag, ended) {
+                (Ok(_), Err(e)) => Err(internal(format!(
+                    "cannot end the run: {}",
+                    describe_exception(&ctx, e)
+                ))),
+                (dag, _) => dag,
+            };
             let dag = dag?;
             if let Some(j) = deadlines.interrupted() {
                 reports[j].status = NodeStatus::TimedOut;
@@ -297,6 +338,52 @@ async fn run_dag(
             });
             (Err(e), release)
         }
+    }
+}
+
+/// Marks every node that started and has not finished as cancelled (the run is failing).
+fn cancel_running(started_at: &[Option<Instant>], reports: &mut [NodeReport]) {
+    for (k, start) in started_at.iter().enumerate() {
+        if let Some(start) = start
+            && reports[k].status == NodeStatus::Skipped
+        {
+            reports[k] = NodeReport {
+                status: NodeStatus::Cancelled,
+                duration_ms: round_ms(start.elapsed().as_secs_f64() * 1000.0),
+            };
+        }
+    }
+}
+
+/// The run's failure when a timer or microtask callback threw (`thrown` describes it): a timeout
+/// when a node's deadline stopped it, the memory limit when that was hit, else the exception.
+fn callback_failure(
+    thrown: String,
+    deadlines: &Deadlines,
+    heap: &crate::heap::HeapSize,
+    wl: &Workload,
+    started_at: &[Option<Instant>],
+    reports: &mut [NodeReport],
+) -> RunError {
+    cancel_running(started_at, reports);
+    let nodes = &wl.program.workflow.nodes;
+    if let Some(j) = deadlines.expired_node(Instant::now()) {
+        reports[j].status = NodeStatus::TimedOut;
+        return RunError {
+            node: Some(nodes[j].id.clone()),
+            message: timeout_message(&nodes[j]),
+            kind: FailureKind::Timeout,
+        };
+    }
+    let kind = if heap.limit_hit() {
+        FailureKind::Memory
+    } else {
+        FailureKind::Thrown
+    };
+    RunError {
+        node: None,
+        message: format!("uncaught exception in a timer or microtask callback: {thrown}"),
+        kind,
     }
 }
 

@@ -8,7 +8,8 @@
 // `nodeExports`: what the realm's node: modules export (see `node/mod.rs`), frozen with the rest.
 export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeExports) {
   "use strict";
-  const { fetch: nativeFetch, log: nativeLog, freeze: nativeFreeze } = natives;
+  // `format` (util.inspect-style, as console prints) comes from `web/runtime.js`.
+  const { fetch: nativeFetch, log: nativeLog, freeze: nativeFreeze, format } = natives;
   const deepFreeze = (o) => {
     if (o !== null && typeof o === "object" && !Object.isFrozen(o)) {
       Object.freeze(o);
@@ -92,27 +93,17 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
     return new Response(JSON.parse(r[1]), r[2]);
   }
 
-  const format = (args) => args.map((a) => {
-    if (typeof a === "string") return a;
-    if (a instanceof Error) return `${a.name}: ${a.message}`;
-    try { return JSON.stringify(a) ?? String(a); } catch { return String(a); }
-  }).join(" ");
-
   const makeLog = (nodeId) => Object.freeze({
     debug: (...a) => nativeLog(nodeId, "debug", format(a)),
     info: (...a) => nativeLog(nodeId, "info", format(a)),
     warn: (...a) => nativeLog(nodeId, "warn", format(a)),
     error: (...a) => nativeLog(nodeId, "error", format(a)),
   });
-  const consoleLog = makeLog("");
-  globalThis.console = {
-    log: consoleLog.info, info: consoleLog.info, debug: consoleLog.debug,
-    warn: consoleLog.warn, error: consoleLog.error,
-  };
   globalThis.Headers = Headers;
   globalThis.Response = Response;
   lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports]);
   const globalCount = Reflect.ownKeys(globalThis).length;
+  const globalProto = Object.getPrototypeOf(globalThis);
 
   // Per run: the `ctx` factory for its nodes.
   function makeRun(runId, trigger) {
@@ -122,9 +113,13 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
       return Object.freeze({ secrets, fetch, errors, log: makeLog(nodeId), run, node: Object.freeze({ id: nodeId }) });
     };
   }
-  // After a run: did it add globals? (Then the realm is not reused.)
-  const globalsAdded = () => Reflect.ownKeys(globalThis).length !== globalCount;
-  return [makeRun, globalsAdded];
+  // After a run: did it add globals, or give globalThis another prototype (whose properties
+  // every later run would see as globals)? Then the realm is not reused.
+  const globalsAdded = () => Reflect.ownKeys(globalThis).length !== globalCount
+    || Object.getPrototypeOf(globalThis) !== globalProto;
+  // After a run, whatever its outcome: the web areas drop its per-run state.
+  const endRun = () => { for (const hooks of runHooks) if (typeof hooks.endRun === "function") hooks.endRun(); };
+  return [makeRun, globalsAdded, endRun];
 }
 
 // Freezes everything reachable from globalThis, the intrinsics only syntax reaches, and `extra`

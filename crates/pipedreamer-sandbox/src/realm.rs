@@ -17,6 +17,7 @@ use crate::fetch::{self, FetchRequest};
 use crate::heap::{CountingMalloc, HeapSize};
 use crate::loader::{LoaderScope, ProgramModules, SharedScope};
 use crate::slot::unslot;
+use crate::web::runtime::RunState;
 use rquickjs::context::intrinsic;
 use rquickjs::function::{Async, Opt};
 use rquickjs::{AsyncContext, AsyncRuntime, Ctx, Function, Module, Object, Persistent};
@@ -40,9 +41,12 @@ const MAX_JS_STACK: usize = 1024 * 1024;
 /// Runtimes kept per worker thread: one per run in flight on the thread, reused by later runs.
 const POOLED_RUNTIMES: usize = 32;
 
-/// What node code gets: the language, JSON, RegExp, Date, Map/Set, typed arrays and promises.
-/// Left out (cheaper contexts, smaller surface): Proxy, WeakRef, FinalizationRegistry,
-/// `performance` and DOMException.
+/// What node code gets: the language, JSON, RegExp, Date, Map/Set, typed arrays, promises,
+/// Proxy, WeakRef and FinalizationRegistry (a runtime whose run used either of those two is not
+/// reused: see `web::runtime`), and QuickJS's native `DOMException` (WebIDL names and codes,
+/// a real `Error` subclass with a stack; its accessors keep no realm state, so lockdown freezes
+/// it like any builtin). Left out: QuickJS's `performance`, whose clock starts with the realm
+/// (a run could tell how old its realm is); `web/runtime.js` installs a per-run one.
 type NodeIntrinsics = (
     intrinsic::Date,
     intrinsic::Eval,
@@ -52,6 +56,9 @@ type NodeIntrinsics = (
     intrinsic::MapSet,
     intrinsic::TypedArrays,
     intrinsic::Promise,
+    intrinsic::Proxy,
+    intrinsic::WeakRef,
+    intrinsic::DOMException,
 );
 
 /// Fetches one run may have in flight; more wait for a free slot (each buffers up to
@@ -109,6 +116,8 @@ pub(crate) struct PooledRuntime {
     run: Rc<RefCell<CurrentRun>>,
     pub(crate) host_calls: Rc<Cell<usize>>,
     pub(crate) heap: HeapSize,
+    /// The web areas' per-run state (timers, clock, weak-ref use), shared with the natives.
+    pub(crate) run_state: Rc<RunState>,
 }
 
 thread_local! {
@@ -140,6 +149,7 @@ impl PooledRuntime {
             run: Default::default(),
             host_calls: Default::default(),
             heap,
+            run_state: Default::default(),
             realm: None,
         })
     }
@@ -154,6 +164,7 @@ impl PooledRuntime {
     ) -> Result<Realm, String> {
         self.heap.allow_growth(wl.memory_limit);
         self.deadlines.reset(wl.program.workflow.nodes.len());
+        self.run_state.begin_run();
         let realm = match self.realm.take() {
             Some(realm) if realm.workload.ptr_eq(&Arc::downgrade(wl)) => realm,
             stale => {
@@ -192,8 +203,10 @@ impl PooledRuntime {
         let context = AsyncContext::custom::<NodeIntrinsics>(&self.rt)
             .await
             .map_err(|e| format!("cannot create a JS context: {e}"))?;
-        let (make_run, globals_added) = context
+        let (make_run, globals_added, end_run, fire_timer) = context
             .async_with(async |ctx| {
+                crate::web::runtime::attach(&ctx, &self.run_state)
+                    .map_err(|e| format!("cannot set up the node API: {e}"))?;
                 let hooks = install_host(
                     &ctx,
                     wl,
@@ -210,8 +223,10 @@ impl PooledRuntime {
                     )
                 })?;
                 Ok::<_, String>((
-                    Persistent::save(&ctx, hooks.0),
-                    Persistent::save(&ctx, hooks.1),
+                    Persistent::save(&ctx, hooks.make_run),
+                    Persistent::save(&ctx, hooks.globals_added),
+                    Persistent::save(&ctx, hooks.end_run),
+                    Persistent::save(&ctx, hooks.fire_timer),
                 ))
             })
             .await?;
@@ -228,6 +243,8 @@ impl PooledRuntime {
             workload: Arc::downgrade(wl),
             make_run,
             globals_added,
+            end_run,
+            fire_timer,
             runs: 0,
             baseline_memory,
             memory_limit: wl.memory_limit,
@@ -248,6 +265,11 @@ impl PooledRuntime {
         // Host calls in flight and queued JavaScript jobs belong to the run that just ended; no
         // later run may execute them, so this runtime goes.
         if self.host_calls.get() > 0 || self.rt.is_job_pending().await {
+            return;
+        }
+        // A finalization callback may be queued on the runtime whenever the collector runs, long
+        // after the run that registered it; only a new runtime is sure never to run it.
+        if self.run_state.weak_refs_used() {
             return;
         }
         if POOL.with(|p| p.borrow().len()) >= POOLED_RUNTIMES {
@@ -296,6 +318,8 @@ pub(crate) struct Realm {
     // Fields drop in order: the JS handles must go before their context (and its runtime).
     make_run: Persistent<Function<'static>>,
     globals_added: Persistent<Function<'static>>,
+    end_run: Persistent<Function<'static>>,
+    fire_timer: Persistent<Function<'static>>,
     pub(crate) context: AsyncContext,
     workload: Weak<Workload>,
     /// Runs served so far; the current run's slot.
@@ -313,6 +337,16 @@ impl Realm {
     /// Whether the run added globals (then the realm must not serve another run).
     pub(crate) fn globals_added(&self, ctx: &Ctx<'_>) -> rquickjs::Result<bool> {
         self.globals_added.clone().restore(ctx)?.call(())
+    }
+
+    /// Ends the run in JavaScript: the web areas drop its per-run state (timer callbacks, …).
+    pub(crate) fn end_run(&self, ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+        self.end_run.clone().restore(ctx)?.call(())
+    }
+
+    /// Runs the callback of the run's timer `id` (see `web::timers`).
+    pub(crate) fn fire_timer(&self, ctx: &Ctx<'_>, id: u32) -> rquickjs::Result<()> {
+        self.fire_timer.clone().restore(ctx)?.call((id,))
     }
 }
 
@@ -418,8 +452,15 @@ impl<'js> rquickjs::IntoJs<'js> for FetchReply {
     }
 }
 
-/// Installs the host API into a new realm and locks it down; returns `host.js`'s per-run hooks
-/// (`makeRun`, `globalsAdded`).
+/// What the executor calls in a realm: `host.js`'s per-run hooks and `timers.js`'s `fire`.
+struct HostHooks<'js> {
+    make_run: Function<'js>,
+    globals_added: Function<'js>,
+    end_run: Function<'js>,
+    fire_timer: Function<'js>,
+}
+
+/// Installs the host API into a new realm and locks it down; returns its hooks.
 async fn install_host<'js>(
     ctx: &Ctx<'js>,
     wl: &Workload,
@@ -427,7 +468,7 @@ async fn install_host<'js>(
     run: &Rc<RefCell<CurrentRun>>,
     host_calls: &Rc<Cell<usize>>,
     heap: HeapSize,
-) -> rquickjs::Result<(Function<'js>, Function<'js>)> {
+) -> rquickjs::Result<HostHooks<'js>> {
     let calls = host_calls.clone();
     let cap = wl.fetch.clone();
     let redactor = wl.secrets.redactor().clone();
@@ -526,7 +567,15 @@ async fn install_host<'js>(
     let node = crate::node::instantiate(ctx, wl.program.realm_modules()).await?;
     let hooks: rquickjs::Array<'js> =
         setup_realm.call((natives, secrets, run_hooks, node.errors, node.exported))?;
-    Ok((hooks.get(0)?, hooks.get(1)?))
+    let fire_timer = host_module(ctx, crate::web::TIMERS_MODULE)
+        .await?
+        .get("fire")?;
+    Ok(HostHooks {
+        make_run: hooks.get(0)?,
+        globals_added: hooks.get(1)?,
+        end_run: hooks.get(2)?,
+        fire_timer,
+    })
 }
 
 /// A host module's namespace (loadable only while a realm is set up).

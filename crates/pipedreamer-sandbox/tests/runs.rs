@@ -202,7 +202,9 @@ async fn builtins_are_frozen_so_runs_cannot_change_them_for_later_runs() {
     assert_every_run_returns(&wl, 3, json!({"arrayProto": "refused", "objectToString": "refused", "json": "refused", "console": "refused", "random": "refused", "errorLimit": "refused", "clean": true,
                 // Setters left on builtins; each only acts on its receiver or throws (a new one
                 // in a QuickJS upgrade must be reviewed: it may store realm state).
-                "setters": ["Symbol(Symbol.toStringTag)", "__proto__", "arguments", "caller", "constructor", "stack"]})).await;
+                // `cancelBubble`, `returnValue` (Event) and `onabort` (AbortSignal) store into
+                // the event or signal they are called on (`web/events.js`).
+                "setters": ["Symbol(Symbol.toStringTag)", "__proto__", "arguments", "caller", "cancelBubble", "constructor", "onabort", "returnValue", "stack"]})).await;
     let uncaught = one_node("export default () => { Array.prototype.evil = 1 }");
     let (_, json) = run(&sandbox(), &uncaught, json!({})).await;
     let message = json["error"]["message"].as_str().unwrap();

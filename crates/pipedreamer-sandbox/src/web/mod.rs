@@ -14,6 +14,8 @@
 //! process and only instantiated per realm.
 
 mod crypto;
+pub(crate) mod runtime;
+pub(crate) mod timers;
 
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Module, Object, Result, Runtime};
@@ -26,11 +28,21 @@ pub(crate) const HOST_MODULE: &str = "pipedreamer:host";
 /// Web Crypto, whose `nodeNatives` export `node:crypto` imports while a realm is set up.
 pub(crate) const CRYPTO_MODULE: &str = "pipedreamer:web/crypto";
 
+/// The timers area, whose `fire(id)` the executor calls (see `timers.rs`).
+pub(crate) const TIMERS_MODULE: &str = "pipedreamer:web/timers";
+
 /// The web platform areas, in install order (later areas may use the globals of earlier ones).
-pub(crate) const AREAS: &[(&str, &str)] = &[(CRYPTO_MODULE, include_str!("crypto.js"))];
+pub(crate) const AREAS: &[(&str, &str)] = &[
+    ("pipedreamer:web/runtime", include_str!("runtime.js")),
+    (TIMERS_MODULE, include_str!("timers.js")),
+    ("pipedreamer:web/events", include_str!("events.js")),
+    (CRYPTO_MODULE, include_str!("crypto.js")),
+];
 
 /// Adds each area's native functions to `natives` (the object passed to every `install`).
 pub(crate) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Result<()> {
+    runtime::install_natives(ctx, natives)?;
+    timers::install_natives(ctx, natives)?;
     crypto::install_natives(ctx, natives)?;
     Ok(())
 }
