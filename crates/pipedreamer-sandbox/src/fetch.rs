@@ -1,6 +1,6 @@
-//! `ctx.fetch` on the host side: policy checks and credential injection on every hop, manual
-//! redirects (so a credential never follows a redirect to another host), and hard limits on time
-//! and size.
+//! `fetch` (also `ctx.fetch`) on the host side, bytes in and out: policy checks and credential
+//! injection on every hop, manual redirects (so a credential never follows a redirect to another
+//! host), and hard limits on time and size.
 
 use crate::capabilities::{Denied, FetchCapability};
 use reqwest::{Method, StatusCode, Url, header::HeaderName, header::HeaderValue};
@@ -75,8 +75,34 @@ pub struct FetchRequest {
     pub method: String,
     /// Headers set by node code.
     pub headers: Vec<(String, String)>,
-    /// Text body.
-    pub body: Option<String>,
+    /// Body bytes.
+    pub body: Option<Vec<u8>>,
+    /// What to do with a redirect (every hop followed is still checked).
+    pub redirect: RedirectMode,
+}
+
+/// The fetch standard's `redirect` option.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RedirectMode {
+    /// Follow redirects, each hop checked (the default).
+    #[default]
+    Follow,
+    /// Fail on a redirect (`TypeError`).
+    Error,
+    /// Return the redirect response itself.
+    Manual,
+}
+
+impl RedirectMode {
+    /// The mode named by the standard's `redirect` option (`follow`, `error`, `manual`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "follow" => Some(Self::Follow),
+            "error" => Some(Self::Error),
+            "manual" => Some(Self::Manual),
+            _ => None,
+        }
+    }
 }
 
 /// What node code gets back (the body travels separately).
@@ -124,7 +150,7 @@ pub async fn perform(
     cap: &FetchCapability,
     req: FetchRequest,
     budget: &mut dyn BodyBudget,
-) -> Result<(ResponseMeta, String), FetchError> {
+) -> Result<(ResponseMeta, Vec<u8>), FetchError> {
     let mut url: Url = req
         .url
         .parse()
@@ -164,8 +190,14 @@ pub async fn perform(
         let resp = builder.send().await.map_err(|e| describe(&url, &e))?;
         let status = resp.status();
         if status.is_redirection()
+            && req.redirect != RedirectMode::Manual
             && let Some(location) = resp.headers().get(reqwest::header::LOCATION)
         {
+            if req.redirect == RedirectMode::Error {
+                return Err(FetchError::Network(format!(
+                    "`{url}` redirects, and the request says `redirect: \"error\"`"
+                )));
+            }
             if hop == MAX_REDIRECTS {
                 break;
             }
@@ -227,11 +259,7 @@ pub async fn perform(
             }
             bytes.extend_from_slice(&chunk);
         }
-        let text = match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        };
-        return Ok((meta, text));
+        return Ok((meta, bytes));
     }
     Err(FetchError::Network(format!(
         "too many redirects fetching `{}`",

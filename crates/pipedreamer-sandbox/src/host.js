@@ -9,7 +9,7 @@
 export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeExports) {
   "use strict";
   // `format` (util.inspect-style, as console prints) comes from `web/runtime.js`.
-  const { fetch: nativeFetch, log: nativeLog, freeze: nativeFreeze, format } = natives;
+  const { log: nativeLog, freeze: nativeFreeze, format } = natives;
   const deepFreeze = (o) => {
     if (o !== null && typeof o === "object" && !Object.isFrozen(o)) {
       Object.freeze(o);
@@ -19,79 +19,14 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
   };
   deepFreeze(secrets);
 
-  class Headers {
-    #map = new Map();
-    constructor(init) {
-      if (init === undefined || init === null) return;
-      const entries = init instanceof Headers ? [...init.entries()]
-        : Array.isArray(init) ? init : Object.entries(init);
-      for (const [k, v] of entries) this.append(k, v);
-    }
-    append(k, v) {
-      k = String(k).toLowerCase();
-      const prev = this.#map.get(k);
-      this.#map.set(k, prev === undefined ? String(v) : `${prev}, ${v}`);
-    }
-    set(k, v) { this.#map.set(String(k).toLowerCase(), String(v)); }
-    get(k) { const v = this.#map.get(String(k).toLowerCase()); return v === undefined ? null : v; }
-    has(k) { return this.#map.has(String(k).toLowerCase()); }
-    delete(k) { this.#map.delete(String(k).toLowerCase()); }
-    entries() { return this.#map.entries(); }
-    keys() { return this.#map.keys(); }
-    values() { return this.#map.values(); }
-    forEach(cb, thisArg) { for (const [k, v] of this.#map) cb.call(thisArg, v, k, this); }
-    [Symbol.iterator]() { return this.#map.entries(); }
-  }
-
-  class Response {
-    #body; #used = false;
-    constructor(meta, body) {
-      this.status = meta.status;
-      this.statusText = meta.statusText;
-      this.ok = meta.status >= 200 && meta.status < 300;
-      this.url = meta.url;
-      this.redirected = meta.redirected;
-      this.headers = new Headers(meta.headers);
-      this.#body = body;
-    }
-    get bodyUsed() { return this.#used; }
-    #take() {
-      if (this.#used) throw new TypeError("Response body is already used");
-      this.#used = true;
-      return this.#body;
-    }
-    async text() { return this.#take(); }
-    async json() { return JSON.parse(this.#take()); }
-  }
-
   // Typed fetch failures, so node code can tell a refusal from a timeout (like Deno's
   // `Deno.errors.NotCapable`); also on `ctx.errors` for `instanceof` checks.
   // The classes live in `pipedreamer:node/errors`, so the node: modules throw the same ones.
   const { NotCapable, TimeoutError } = nodeErrors;
   const errors = Object.freeze({ NotCapable, TimeoutError });
-  const fetchError = (name, message) => {
-    switch (name) {
-      case "NotCapable": return new NotCapable(message);
-      case "TimeoutError": return new TimeoutError(message);
-      case "RangeError": return new RangeError(message);
-      default: return new TypeError(message);
-    }
-  };
-
-  async function fetch(input, init) {
-    init = init || {};
-    const url = typeof input === "string" ? input : String(input && input.url !== undefined ? input.url : input);
-    const method = String(init.method || "GET").toUpperCase();
-    const headers = [...new Headers(init.headers).entries()];
-    let body = init.body;
-    if (body !== undefined && body !== null && typeof body !== "string") {
-      body = JSON.stringify(body);
-      if (!headers.some(([k]) => k === "content-type")) headers.push(["content-type", "application/json"]);
-    }
-    const r = await nativeFetch(url, method, JSON.stringify(headers), body === undefined ? null : body);
-    if (r[0] !== "ok") throw fetchError(r[1], r[2]);
-    return new Response(JSON.parse(r[1]), r[2]);
-  }
+  // `fetch` is the fetch area's (`web/fetch.js`): `ctx.fetch` is the global `fetch`, under the
+  // same capability, throwing these same classes.
+  const { fetch } = natives.webFetch;
 
   const makeLog = (nodeId) => Object.freeze({
     debug: (...a) => nativeLog(nodeId, "debug", format(a)),
@@ -99,8 +34,6 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
     warn: (...a) => nativeLog(nodeId, "warn", format(a)),
     error: (...a) => nativeLog(nodeId, "error", format(a)),
   });
-  globalThis.Headers = Headers;
-  globalThis.Response = Response;
   lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports]);
   const globalCount = Reflect.ownKeys(globalThis).length;
   const globalProto = Object.getPrototypeOf(globalThis);

@@ -439,16 +439,30 @@ impl Drop for HostCall {
     }
 }
 
-/// A fetch's reply for `host.js` (`["ok", meta, body]` or `["err", class, message]`), holding
-/// the body's share of the run's memory budget until it is a JavaScript value.
+/// A fetch's reply for `web/fetch.js` (`["ok", meta, body]`, the body a `Uint8Array`, or
+/// `["err", class, message]`), holding the body's share of the run's memory budget until it
+/// is a JavaScript value (allocated by QuickJS, so counted there from then on).
 struct FetchReply {
-    parts: Vec<String>,
+    result: Result<(String, Vec<u8>), (&'static str, String)>,
     _budget: crate::heap::Reservation,
 }
 
 impl<'js> rquickjs::IntoJs<'js> for FetchReply {
     fn into_js(self, ctx: &Ctx<'js>) -> rquickjs::Result<rquickjs::Value<'js>> {
-        self.parts.into_js(ctx)
+        let parts = rquickjs::Array::new(ctx.clone())?;
+        match self.result {
+            Ok((meta, body)) => {
+                parts.set(0, "ok")?;
+                parts.set(1, meta)?;
+                parts.set(2, crate::web::bytes_to_js(ctx, &body)?)?;
+            }
+            Err((class, message)) => {
+                parts.set(0, "err")?;
+                parts.set(1, class)?;
+                parts.set(2, message)?;
+            }
+        }
+        Ok(parts.into_value())
     }
 }
 
@@ -474,46 +488,78 @@ async fn install_host<'js>(
     let redactor = wl.secrets.redactor().clone();
     let client = client.clone();
     let fetch_run = run.clone();
+    // `fetch(url, method, headersJson, body, redirect, abortSwitch)`: the one way out to the
+    // network (see `web/fetch.js`, which gives it to node code as `fetch` and `ctx.fetch`).
     let native_fetch = Function::new(
         ctx.clone(),
         Async(
-            move |url: String, method: String, headers: String, body: Opt<Option<String>>| {
+            move |url: String,
+                  method: String,
+                  headers: String,
+                  body: Opt<Option<rquickjs::TypedArray<'js, u8>>>,
+                  redirect: Opt<Option<String>>,
+                  abort: Opt<Option<crate::web::AbortSwitch<'js>>>| {
                 let cap = cap.clone();
                 let client = client.clone();
                 let redactor = redactor.clone();
                 let in_flight = HostCall::start(&calls);
                 let slots = fetch_run.borrow().fetch_slots.clone();
                 let mut budget = heap.reservation();
+                // Copied now: the array is the caller's to change once this returns.
+                let body = body.0.flatten().as_ref().map(crate::web::bytes_from_js);
+                let redirect = redirect.0.flatten();
+                let aborted = abort
+                    .0
+                    .flatten()
+                    .map(|switch| crate::web::abort_signal(&switch));
                 async move {
                     let _in_flight = in_flight;
-                    // Closed never: the semaphore lives as long as the run.
-                    let _slot = slots.acquire().await;
-                    let headers: Vec<(String, String)> =
-                        serde_json::from_str(&headers).unwrap_or_default();
-                    let req = FetchRequest {
-                        url,
-                        method,
-                        headers,
-                        body: body.0.flatten(),
+                    let redirect = match redirect.as_deref().map(fetch::RedirectMode::parse) {
+                        None => Some(fetch::RedirectMode::Follow),
+                        Some(mode) => mode,
                     };
-                    let result = fetch::perform(&client, &cap, req, &mut budget).await;
-                    FETCHED_SINCE_TRIM.with(|f| f.set(f.get() + budget.bytes()));
-                    let parts = match result {
-                        Ok((meta, body)) => {
-                            vec![
-                                "ok".to_owned(),
-                                serde_json::to_string(&meta).unwrap_or_default(),
-                                body,
-                            ]
+                    let work = async {
+                        // Closed never: the semaphore lives as long as the run.
+                        let _slot = slots.acquire().await;
+                        let headers: Vec<(String, String)> =
+                            serde_json::from_str(&headers).unwrap_or_default();
+                        let Some(redirect) = redirect else {
+                            return Err(fetch::FetchError::Invalid(
+                                "`redirect` must be \"follow\", \"error\" or \"manual\"".into(),
+                            ));
+                        };
+                        let req = FetchRequest {
+                            url,
+                            method,
+                            headers,
+                            body,
+                            redirect,
+                        };
+                        fetch::perform(&client, &cap, req, &mut budget).await
+                    };
+                    // An abort drops the request in flight (`fetch.js` has already rejected).
+                    let result = match aborted {
+                        Some(aborted) => {
+                            match futures_util::future::select(Box::pin(work), Box::pin(aborted))
+                                .await
+                            {
+                                futures_util::future::Either::Left((result, _)) => result,
+                                futures_util::future::Either::Right(_) => {
+                                    Err(fetch::FetchError::Network("the fetch was aborted".into()))
+                                }
+                            }
                         }
-                        Err(e) => vec![
-                            "err".to_owned(),
-                            e.js_name().to_owned(),
-                            redactor.redact(&e.to_string()),
-                        ],
+                        None => work.await,
+                    };
+                    FETCHED_SINCE_TRIM.with(|f| f.set(f.get() + budget.bytes()));
+                    let result = match result {
+                        Ok((meta, body)) => {
+                            Ok((serde_json::to_string(&meta).unwrap_or_default(), body))
+                        }
+                        Err(e) => Err((e.js_name(), redactor.redact(&e.to_string()))),
                     };
                     Ok::<_, rquickjs::Error>(FetchReply {
-                        parts,
+                        result,
                         _budget: budget,
                     })
                 }
@@ -551,6 +597,10 @@ async fn install_host<'js>(
         Function::new(ctx.clone(), crate::lockdown::freeze_reachable)?,
     )?;
     crate::web::install_natives(ctx, &natives)?;
+    // The classes fetch throws (`NotCapable`, `TimeoutError`) are the node: modules' own, so
+    // `instanceof` holds across them (the module has no imports; the same instance is used
+    // when the node: modules load below).
+    natives.set("errors", host_module(ctx, crate::node::ERRORS).await?)?;
     let run_hooks = rquickjs::Array::new(ctx.clone())?;
     for (area, _) in crate::web::AREAS {
         let install: Function<'js> = host_module(ctx, area).await?.get("default")?;

@@ -203,8 +203,9 @@ async fn builtins_are_frozen_so_runs_cannot_change_them_for_later_runs() {
                 // Setters left on builtins; each only acts on its receiver or throws (a new one
                 // in a QuickJS upgrade must be reviewed: it may store realm state).
                 // `cancelBubble`, `returnValue` (Event) and `onabort` (AbortSignal) store into
-                // the event or signal they are called on (`web/events.js`).
-                "setters": ["Symbol(Symbol.toStringTag)", "__proto__", "arguments", "caller", "cancelBubble", "constructor", "onabort", "returnValue", "stack"]})).await;
+                // the event or signal they are called on (`web/events.js`); URL's setters
+                // (`hash` … `username`) store into the URL's private fields (`web/url.js`).
+                "setters": ["Symbol(Symbol.toStringTag)", "__proto__", "arguments", "caller", "cancelBubble", "constructor", "hash", "host", "hostname", "href", "onabort", "password", "pathname", "port", "protocol", "returnValue", "search", "stack", "username"]})).await;
     let uncaught = one_node("export default () => { Array.prototype.evil = 1 }");
     let (_, json) = run(&sandbox(), &uncaught, json!({})).await;
     let message = json["error"]["message"].as_str().unwrap();
@@ -330,7 +331,7 @@ async fn sandbox_has_no_ambient_capabilities_and_frozen_secrets() {
     let (_, json) = run(&sandbox(), &wl, json!({})).await;
     assert_eq!(
         json["output"],
-        json!({"process": "undefined", "require": "undefined", "deno": "undefined", "std": "undefined", "os": "undefined", "fetchGlobal": "undefined", "mutated": false, "key": 11})
+        json!({"process": "undefined", "require": "undefined", "deno": "undefined", "std": "undefined", "os": "undefined", "fetchGlobal": "function", "mutated": false, "key": 11})
     );
 }
 

@@ -13,9 +13,18 @@
 //! The host modules do not depend on the workflow, so they are compiled to bytecode once per
 //! process and only instantiated per realm.
 
-mod crypto;
 pub(crate) mod runtime;
 pub(crate) mod timers;
+
+mod bytes;
+mod crypto;
+mod encoding;
+mod fetch;
+mod handle;
+mod url;
+
+pub(crate) use bytes::{copy_from as bytes_from_js, to_js as bytes_to_js};
+pub(crate) use fetch::{AbortSwitch, abort_signal};
 
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Module, Object, Result, Runtime};
@@ -36,6 +45,9 @@ pub(crate) const AREAS: &[(&str, &str)] = &[
     ("pipedreamer:web/runtime", include_str!("runtime.js")),
     (TIMERS_MODULE, include_str!("timers.js")),
     ("pipedreamer:web/events", include_str!("events.js")),
+    ("pipedreamer:web/url", include_str!("url.js")),
+    ("pipedreamer:web/encoding", include_str!("encoding.js")),
+    ("pipedreamer:web/fetch", include_str!("fetch.js")),
     (CRYPTO_MODULE, include_str!("crypto.js")),
 ];
 
@@ -43,6 +55,9 @@ pub(crate) const AREAS: &[(&str, &str)] = &[
 pub(crate) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Result<()> {
     runtime::install_natives(ctx, natives)?;
     timers::install_natives(ctx, natives)?;
+    url::install(ctx, natives)?;
+    encoding::install(ctx, natives)?;
+    fetch::install(ctx, natives)?;
     crypto::install_natives(ctx, natives)?;
     Ok(())
 }
