@@ -601,3 +601,37 @@ async fn realm_setup_cost() {
         setups.len()
     );
 }
+
+// The console prints strings raw or JSON-escaped only, and never splits one across indented
+// lines: other forms (Node's `\'`, a `\\` next to a raw `"`, a group's indentation inside a
+// PEM key) would slip past the redactor, which knows the raw and JSON-escaped forms.
+#[tokio::test]
+async fn console_output_of_secrets_is_redacted() {
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+    let wl = workload(
+        "name: s\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[(
+            "a.js",
+            r#"export default (ctx) => {
+              const s = ctx.secrets;
+              console.log(s);
+              console.log({ nested: s }, [s.pw, s.both, s.key]);
+              console.group('g'); console.log(s.key); console.log(s); console.groupEnd();
+              console.log([new Error(s.key)], { e: new Error(s.pw) });
+              console.error(new Error(s.key));
+              console.table([s]);
+              ctx.log.info(s, s.key);
+              console.log('%s %o %O %j', s.pw, s, s.both, s);
+              console.log(new Map([[s.pw, s.both]]), new Set([s.key]));
+              return 1;
+            }"#,
+        )],
+        json!({"key": pem, "pw": "quote\"and\\backslash", "both": "it's \"quoted\" `x`"}),
+    );
+    let (_, lines) = run_logged(&single_worker(), &wl).await;
+    let all: String = lines.iter().map(|(_, m)| format!("{m}\n")).collect();
+    assert!(all.contains("[REDACTED]"), "{all}");
+    for part in ["MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "backslash", "quoted"] {
+        assert!(!all.contains(part), "{part} leaked in:\n{all}");
+    }
+}

@@ -57,11 +57,17 @@ export default function install(g, natives) {
 
   // ---- inspect / format (a basic util.inspect) ------------------------------------------------
   const IDENT = /^[A-Za-z_$][\w$]*$/;
+  // A string's text is printed either raw or exactly as JSON escapes it, never otherwise: the
+  // log redactor (`secrets.rs`) matches secrets in those two forms, so a secret printed with
+  // another escaping (Node's `\'`, or `\\` next to a raw `"`) would leak.
   const quote = (s) => {
-    const q = !s.includes("'") ? "'" : !s.includes('"') ? '"' : !s.includes("`") ? "`" : "'";
-    const escaped = s.replace(/[\\\n\r\t\b\f\v\0]|[\x01-\x1f\x7f]/g, (c) => ({ "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f", "\v": "\\v", "\0": "\\x00" })[c]
-      ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
-    return q + (q === "'" ? escaped.replaceAll("'", "\\'") : escaped) + q;
+    if (!/[\\\u0000-\u001f]/.test(s)) {
+      if (!s.includes("'")) return `'${s}'`;
+      if (!s.includes('"')) return `"${s}"`;
+      if (!s.includes("`")) return `\`${s}\``;
+    }
+    const q = s.includes("'") ? '"' : "'";
+    return q + JSON.stringify(s).slice(1, -1) + q;
   };
   const keyText = (k) => (typeof k === "symbol" ? `[${String(k)}]` : IDENT.test(k) ? k : quote(k));
   const constructorName = (o) => {
@@ -81,9 +87,15 @@ export default function install(g, natives) {
     if (isClass) return `[class ${name ?? "(anonymous)"}]`;
     return name === null ? "[Function (anonymous)]" : `[Function: ${name}]`;
   };
-  const errorText = (e) => {
+  // Nested in another value, an error is one line (`[Name: message]`, the message escaped like
+  // a string when it has line breaks), since the lines of nested values get indented.
+  const errorText = (e, nested) => {
     let name, message, stack;
     try { name = String(e.name); message = String(e.message); stack = e.stack; } catch { return "[Error]"; }
+    if (nested) {
+      const text = /[\\\u0000-\u001f]/.test(message) ? JSON.stringify(message).slice(1, -1) : message;
+      return `[${name}${text === "" ? "" : `: ${text}`}]`;
+    }
     const head = message === "" ? name : `${name}: ${message}`;
     if (typeof stack !== "string" || stack === "") return `[${head}]`;
     return stack.startsWith(head) ? stack.trimEnd() : `${head}\n${stack.trimEnd()}`;
@@ -114,7 +126,7 @@ export default function install(g, natives) {
       }
       stack.push(v);
       try {
-        const text = objectText(v, depth);
+        const text = objectText(v, depth, nested);
         return refs.has(v) ? `<ref *${refs.get(v)}> ${text}` : text;
       } finally {
         stack.pop();
@@ -138,7 +150,7 @@ export default function install(g, natives) {
       const pad = "  ".repeat(depth + 1);
       return `${prefix}${open}\n${items.map((i) => pad + i.replaceAll("\n", "\n  ")).join(",\n")}\n${"  ".repeat(depth)}${close}`;
     };
-    const objectText = (o, depth) => {
+    const objectText = (o, depth, nested) => {
       const name = constructorName(o);
       const tooDeep = depth > depthLimit;
       if (Array.isArray(o)) {
@@ -156,8 +168,7 @@ export default function install(g, natives) {
         for (const k of ownEnumerable(o, true)) if (k !== "length") items.push(entry(o, k, depth));
         return body(o, depth, name === "Array" ? "" : `${name ?? "[Array: null prototype]"}(${o.length}) `, items, "[", "]");
       }
-      if (isError(o)) return errorText(o);
-      if (isDOMException(o)) return errorText(o);
+      if (isError(o) || isDOMException(o)) return errorText(o, nested);
       if (isDate(o)) {
         const t = call(dateGetTime, o);
         return Number.isNaN(t) ? "Invalid Date" : new Date(t).toISOString();
@@ -244,7 +255,9 @@ export default function install(g, natives) {
   let counts = new Map();
   let timers = new Map();
   let indent = "";
-  const emit = (level, text) => nativeLog("", level, indent === "" ? text : indent + text.replaceAll("\n", `\n${indent}`));
+  // Only the first line is indented in a group: indenting the others could split a secret that
+  // spans lines, which the redactor would then no longer find.
+  const emit = (level, text) => nativeLog("", level, indent + text);
   const label = (l) => (l === undefined ? "default" : String(l));
   const elapsed = (start) => {
     const ms = nativeNow() - start;
