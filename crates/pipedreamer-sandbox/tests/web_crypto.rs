@@ -349,6 +349,15 @@ async fn crypto_keys_enforce_usages_and_extractability() {
           derive: await errorName(() => crypto.subtle.deriveBits({ name: "HKDF" }, secret, 128)),
           assign: (() => { try { secret.type = "public"; return secret.type; } catch (e) { return e.name; } })(),
           notStrings: await errorName(() => crypto.subtle.sign("HMAC", gen, "text")),
+          // Own properties that shadow the attributes widen nothing.
+          shadowedUsages: await errorName(() => {
+            Object.defineProperty(secret, "usages", { value: ["sign", "verify"] });
+            return crypto.subtle.sign("HMAC", secret, enc("x"));
+          }),
+          shadowedExtractable: await errorName(() => {
+            Object.defineProperty(secret, "extractable", { value: true });
+            return crypto.subtle.exportKey("raw", secret);
+          }),
         };
         "#,
         json!({}),
@@ -368,6 +377,7 @@ async fn crypto_keys_enforce_usages_and_extractability() {
             "jwkOpsMismatch": "DataError", "jwkAlgMismatch": "DataError",
             "spkiHmac": "NotSupportedError", "derive": "NotSupportedError",
             "assign": "TypeError", "notStrings": "TypeError (not a DOMException)",
+            "shadowedUsages": "InvalidAccessError", "shadowedExtractable": "InvalidAccessError",
         })
     );
 }

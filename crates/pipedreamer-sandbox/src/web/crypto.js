@@ -123,7 +123,9 @@ export default function install(g, natives) {
       this.#algorithm = algorithm;
       this.#usages = freeze(usages);
       this.#material = material;
-      this.#internal = freeze(internal);
+      // What operations check: kept apart from the attributes, which an own property on the
+      // key object could shadow (`Object.defineProperty(key, "usages", …)` must not widen them).
+      this.#internal = freeze({ ...internal, type, extractable, usages: this.#usages });
     }
     get type() { return this.#type; }
     get extractable() { return this.#extractable; }
@@ -143,7 +145,7 @@ export default function install(g, natives) {
   const keyFor = (key, name, usage, op) => {
     const internal = internalOf(key, op);
     if (internal.name !== name) throw domError("InvalidAccessError", `${op}: the key is a ${internal.name} key, not ${name}`);
-    if (!key.usages.includes(usage)) throw domError("InvalidAccessError", `${op}: the key's usages (${key.usages.join(", ")}) do not include "${usage}"`);
+    if (!internal.usages.includes(usage)) throw domError("InvalidAccessError", `${op}: the key's usages (${internal.usages.join(", ")}) do not include "${usage}"`);
     return internal;
   };
 
@@ -341,23 +343,23 @@ export default function install(g, natives) {
       format = String(format);
       if (!FORMATS.includes(format)) throw new TypeError(`exportKey: "${format}" is not a key format (raw, pkcs8, spki, jwk)`);
       const internal = internalOf(key, "exportKey");
-      if (!key.extractable) throw domError("InvalidAccessError", "exportKey: the key is not extractable");
+      if (!internal.extractable) throw domError("InvalidAccessError", "exportKey: the key is not extractable");
       const material = materialOf(key);
       let jwk;
-      if (key.type === "secret") {
+      if (internal.type === "secret") {
         if (format === "raw") return toBuffer(material.slice());
         if (format !== "jwk") throw domError("NotSupportedError", `exportKey: a ${internal.name} key exports as raw or jwk, not ${format}`);
         jwk = { kty: "oct", k: call(N.cryptoBase64url, material) };
         jwk.alg = internal.name === "HMAC" ? JWK_ALG.HMAC[internal.hash] : JWK_ALG["AES-GCM"][internal.length];
       } else {
-        const out = call(N.cryptoExportKey, internal.family, key.type === "private", format, material);
+        const out = call(N.cryptoExportKey, internal.family, internal.type === "private", format, material);
         if (format !== "jwk") return out;
         jwk = JSON.parse(out);
         if (internal.name === "RSASSA-PKCS1-v1_5") jwk.alg = JWK_ALG[internal.name][internal.hash];
         else if (internal.name === "ECDSA") jwk.alg = JWK_ALG.ECDSA[internal.family];
         else jwk.alg = "Ed25519";
       }
-      jwk.key_ops = [...key.usages];
+      jwk.key_ops = [...internal.usages];
       jwk.ext = true;
       return jwk;
     }
