@@ -635,3 +635,41 @@ async fn console_output_of_secrets_is_redacted() {
         assert!(!all.contains(part), "{part} leaked in:\n{all}");
     }
 }
+
+// A finalization callback is queued on the runtime whenever the collector frees its target,
+// which may be during a later run; the runtime of a run that registered one is not reused, so
+// the callback of run 1 never runs in runs 2-6 (which make garbage to wake the collector).
+#[tokio::test]
+async fn finalizers_never_run_in_a_later_run() {
+    let wl = one_node(
+        r#"let registry;
+        export default async (ctx, input) => {
+          if (input.register) {
+            registry = new FinalizationRegistry((held) => console.log('FINALIZER', held));
+            // Cycles: only the collector frees them (QuickJS frees the rest at once).
+            for (let i = 0; i < 1000; i++) { const o = { i }; o.self = o; registry.register(o, i); }
+          }
+          for (let i = 0; i < 20000; i++) { const o = [i]; o.push(o); }
+          await new Promise((r) => setTimeout(r, 5));
+          return 1;
+        }"#,
+    );
+    let sb = single_worker();
+    logs();
+    let (first, json) = run_bounded(&sb, &wl, json!({"register": true})).await;
+    assert!(first.succeeded(), "{json}");
+    let mut later = Vec::new();
+    for _ in 0..5 {
+        let (out, json) = run_bounded(&sb, &wl, json!({})).await;
+        assert!(out.succeeded(), "{json}");
+        later.push(out.run_id);
+    }
+    let leaked: Vec<_> = logs()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(run, _, m)| later.contains(run) && m.contains("FINALIZER"))
+        .cloned()
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+}
