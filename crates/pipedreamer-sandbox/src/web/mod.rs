@@ -21,6 +21,7 @@ mod crypto;
 mod encoding;
 mod fetch;
 mod handle;
+mod intl;
 mod url;
 
 pub(crate) use bytes::{copy_from as bytes_from_js, to_js as bytes_to_js};
@@ -49,6 +50,7 @@ pub(crate) const AREAS: &[(&str, &str)] = &[
     ("pipedreamer:web/encoding", include_str!("encoding.js")),
     ("pipedreamer:web/fetch", include_str!("fetch.js")),
     (CRYPTO_MODULE, include_str!("crypto.js")),
+    ("pipedreamer:web/intl", include_str!("intl.js")),
 ];
 
 /// Adds each area's native functions to `natives` (the object passed to every `install`).
@@ -59,6 +61,7 @@ pub(crate) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Res
     encoding::install(ctx, natives)?;
     fetch::install(ctx, natives)?;
     crypto::install_natives(ctx, natives)?;
+    intl::install(ctx, natives)?;
     Ok(())
 }
 
