@@ -5,6 +5,16 @@ const march31 = new Date(Date.UTC(2024, 2, 31, 1, 30));   // 03:30 CEST, just af
 const before = new Date(Date.UTC(2024, 2, 31, 0, 30));    // 01:30 CET, before it
 const nov = new Date(Date.UTC(2024, 10, 5, 14, 7, 9, 45));
 const parts = (p) => p.map((x) => `${x.type}:${x.value}`).join("|");
+// dayjs's timezone plugin: a zone's UTC offset at an instant, from formatToParts.
+const dayjsOffset = (ts, timeZone) => {
+  const dtf = new Intl.DateTimeFormat("en-US", { hour12: false, timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const p = dtf.formatToParts(new Date(ts));
+  const get = (t) => parseInt(p.find((x) => x.type === t).value, 10);
+  const hour = get("hour") === 24 ? 0 : get("hour");
+  return (Date.UTC(get("year"), get("month") - 1, get("day"), hour, get("minute"), get("second")) - ts) / 60000;
+};
+const zoneName = (ts, timeZone, style, locale = "en-US") =>
+  new Intl.DateTimeFormat(locale, { timeZone, timeZoneName: style }).formatToParts(new Date(ts)).find((p) => p.type === "timeZoneName").value;
 const CASES = [
   ["DateTimeFormat", "de full Berlin", () => new Intl.DateTimeFormat("de-DE", { dateStyle: "full", timeZone: "Europe/Berlin" }).format(march31)],
   ["DateTimeFormat", "de DST after", () => new Intl.DateTimeFormat("de-DE", { timeStyle: "long", timeZone: "Europe/Berlin" }).format(march31)],
@@ -26,6 +36,17 @@ const CASES = [
   ["DateTimeFormat", "zh short time", () => new Intl.DateTimeFormat("zh", { timeStyle: "short", timeZone: "Asia/Shanghai" }).format(nov)],
   ["DateTimeFormat", "dayjs parts", () => parts(new Intl.DateTimeFormat("en-US", { timeZone: "America/New_York", hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).formatToParts(march31))],
   ["DateTimeFormat", "date-fns-tz offset", () => parts(new Intl.DateTimeFormat("en-US", { timeZone: "Europe/Berlin", timeZoneName: "longOffset" }).formatToParts(march31))],
+  ["DateTimeFormat", "dayjs offsets across DST", () => [
+    [Date.UTC(2024, 2, 31, 0, 30), "Europe/Berlin"], [Date.UTC(2024, 2, 31, 1, 30), "Europe/Berlin"],
+    [Date.UTC(2024, 9, 27, 0, 30), "Europe/Berlin"], [Date.UTC(2024, 9, 27, 1, 30), "Europe/Berlin"],
+    [Date.UTC(2024, 2, 10, 6, 30), "America/New_York"], [Date.UTC(2024, 2, 10, 7, 30), "America/New_York"],
+    [Date.UTC(2024, 3, 6, 15, 30), "Australia/Sydney"], [Date.UTC(2024, 3, 6, 16, 30), "Australia/Sydney"],
+    [Date.UTC(2024, 0, 1), "Asia/Kolkata"], [Date.UTC(2024, 0, 1), "America/St_Johns"], [Date.UTC(1970, 0, 1), "UTC"],
+  ].map(([ts, tz]) => dayjsOffset(ts, tz)).join(",")],
+  ["DateTimeFormat", "zone names short", () => ["America/New_York", "America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo", "UTC"].map((tz) => zoneName(Date.UTC(2024, 6, 1), tz, "short")).join(",")],
+  ["DateTimeFormat", "zone names long", () => ["America/New_York", "Europe/Berlin", "Asia/Tokyo"].map((tz) => zoneName(Date.UTC(2024, 0, 1), tz, "long")).join(",")],
+  ["DateTimeFormat", "zone names de", () => ["Europe/Berlin", "America/New_York"].map((tz) => zoneName(Date.UTC(2024, 6, 1), tz, "long", "de")).join(",")],
+  ["DateTimeFormat", "zone shortOffset", () => ["Asia/Kolkata", "America/St_Johns", "UTC"].map((tz) => zoneName(Date.UTC(2024, 0, 1), tz, "shortOffset")).join(",")],
   ["DateTimeFormat", "weekday month long", () => new Intl.DateTimeFormat("en", { weekday: "long", month: "long", day: "numeric", timeZone: "UTC" }).format(nov)],
   ["DateTimeFormat", "hour minute en", () => new Intl.DateTimeFormat("en", { hour: "numeric", minute: "2-digit", timeZone: "UTC" }).format(nov)],
   ["DateTimeFormat", "hour12 false", () => new Intl.DateTimeFormat("en", { hour: "numeric", minute: "2-digit", hour12: false, timeZone: "UTC" }).format(nov)],
