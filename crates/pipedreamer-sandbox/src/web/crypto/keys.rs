@@ -665,7 +665,7 @@ fn export(family: Family, private: bool, format: Format, der: &[u8]) -> CryptoRe
 
 /// A new key pair of `family` as (PKCS#8, SPKI). RSA generation is not offered: *ring* cannot
 /// generate RSA keys, and the `rsa` crate's private-key code is not constant-time.
-fn generate(family: Family) -> CryptoResult<(Vec<u8>, Vec<u8>)> {
+pub(super) fn generate(family: Family) -> CryptoResult<(Vec<u8>, Vec<u8>)> {
     match family {
         Family::Ec(curve) => {
             let rng = super::rng();
@@ -798,10 +798,4 @@ mod tests {
             .is_err()
         );
     }
-}
-
-/// A fresh key pair for other modules' tests.
-#[cfg(test)]
-pub(crate) fn tests_generate(family: Family) -> (Vec<u8>, Vec<u8>) {
-    generate(family).unwrap()
 }
