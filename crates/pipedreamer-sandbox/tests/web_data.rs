@@ -22,9 +22,14 @@ async fn eval(js: &str) -> Value {
     json["output"].clone()
 }
 
+/// Runs `js` like [`eval`] and checks its output.
+async fn expect(js: &str, expected: Value) {
+    assert_eq!(eval(js).await, expected);
+}
+
 #[tokio::test]
 async fn headers_follow_webidl() {
-    let out = eval(
+    expect(
         r#"
         const r = {};
         const h = new Headers([["B", " 1 "], ["a", "2"], ["Set-Cookie", "x=1"], ["set-cookie", "y=2"], ["b", "3"]]);
@@ -46,10 +51,6 @@ async fn headers_follow_webidl() {
         r.tag = Object.prototype.toString.call(h);
         return r;
         "#,
-    )
-    .await;
-    assert_eq!(
-        out,
         json!({
             "sorted": [["a", "2"], ["b", "1, 3"], ["set-cookie", "x=1"], ["set-cookie", "y=2"]],
             "get": ["1, 3", "x=1, y=2", null],
@@ -60,13 +61,14 @@ async fn headers_follow_webidl() {
             "errors": ["TypeError", "TypeError", "TypeError", "TypeError", "TypeError", "TypeError"],
             "immutable": "TypeError",
             "tag": "[object Headers]",
-        })
-    );
+        }),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn blobs_files_and_form_data() {
-    let out = eval(
+    expect(
         r#"
         const r = {};
         const b = new Blob(["héllo ", new Uint8Array([119, 111]), new Blob(["rld"])], { type: "Text/Plain;Charset=UTF-8" });
@@ -89,10 +91,6 @@ async fn blobs_files_and_form_data() {
         r.contentType = req.headers.get("content-type").startsWith("multipart/form-data; boundary=");
         return r;
         "#,
-    )
-    .await;
-    assert_eq!(
-        out,
         json!({
             "blob": [12, "text/plain;charset=utf-8", "héllo world", 12, 12],
             "slices": ["rld", "é", "x/y", ""],
@@ -104,13 +102,14 @@ async fn blobs_files_and_form_data() {
             "formHas": false,
             "multipart": [["a", "3"], ["file", ["a.txt", "text/plain", "abc"]], ["blob", ["blob", "application/octet-stream", "x"]], ["renamed", ["b.txt", "text/plain", "abc"]]],
             "contentType": true,
-        })
-    );
+        }),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn requests_and_responses_have_every_body_method() {
-    let out = eval(
+    expect(
         r#"
         const r = {};
         const res = new Response("héllo", { status: 201, statusText: "Made", headers: { "x-a": "1" } });
@@ -149,10 +148,6 @@ async fn requests_and_responses_have_every_body_method() {
         r.reader = [[...first.value], first.done, (await reader.read()).done];
         return r;
         "#,
-    )
-    .await;
-    assert_eq!(
-        out,
         json!({
             "meta": [201, "Made", true, "default", "text/plain;charset=UTF-8", false],
             "text": "héllo",
@@ -171,13 +166,14 @@ async fn requests_and_responses_have_every_body_method() {
             "plainObject": "{\"a\":1}",
             "streamed": ["abc", "abc"],
             "reader": [[120, 121, 122], false, true],
-        })
-    );
+        }),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn readable_streams_pull_cancel_and_error() {
-    let out = eval(
+    expect(
         r#"
         const r = {};
         let pulls = 0;
@@ -202,10 +198,6 @@ async fn readable_streams_pull_cancel_and_error() {
         r.desired = await new Promise((resolve) => new ReadableStream({ start(c) { resolve(c.desiredSize); } }, { highWaterMark: 4 }));
         return r;
         "#,
-    )
-    .await;
-    assert_eq!(
-        out,
         json!({
             "pulled": [1, 2, 3],
             "cancelled": [3, null, false],
@@ -215,8 +207,9 @@ async fn readable_streams_pull_cancel_and_error() {
             "tee": [[1, 2], [1, 2]],
             "bytes": "RangeError",
             "desired": 4,
-        })
-    );
+        }),
+    )
+    .await;
 }
 
 /// What a local test server saw: each request's method, path, headers (lowercase) and body.
@@ -613,5 +606,36 @@ async fn fetch_failures_stay_typed_through_run_outcomes() {
     assert!(
         message.contains("NotCapable") && message.contains("fetch.allow"),
         "{message}"
+    );
+}
+
+/// Realm setup cost, measured from outside: runs that add a global make the worker set up a
+/// fresh realm after each of them (before it takes the next run), runs that do not reuse one.
+/// `cargo test --test web_data realm_setup_cost -- --ignored --nocapture` (a debug build gives a
+/// relative number; `RUST_LOG=debug` on the engine shows `setup_us` per realm).
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn realm_setup_cost() {
+    let wl =
+        one_node("export default (ctx, input) => { if (input.fresh) globalThis.x = 1; return 1; }");
+    let sb = single_worker();
+    let runs = 200;
+    let timed = |fresh: bool| {
+        let (sb, wl) = (&sb, &wl);
+        async move {
+            let started = std::time::Instant::now();
+            for _ in 0..runs {
+                let (out, json) = run_bounded(sb, wl, json!({ "fresh": fresh })).await;
+                assert!(out.succeeded(), "{json}");
+            }
+            started.elapsed() / runs
+        }
+    };
+    timed(false).await;
+    let reused = timed(false).await;
+    let fresh = timed(true).await;
+    println!(
+        "realm setup: {:?} per realm (runs on a reused realm {reused:?}, with a new realm each {fresh:?})",
+        fresh.saturating_sub(reused)
     );
 }
