@@ -138,9 +138,10 @@ pub enum ImportForm {
     Static,
     /// `import("…")`.
     Dynamic,
-    /// `require("…")`; `top_level` when it runs as the module loads, not inside a function.
+    /// `require("…")`; `top_level` when it runs as the module loads, not inside a function or
+    /// a `try` block.
     Require {
-        /// Not inside any function.
+        /// Not inside any function or `try` block: its failure fails the module's load.
         top_level: bool,
     },
 }
@@ -631,7 +632,7 @@ impl<'s> Walker<'s> {
         } else {
             let how = match form {
                 ImportForm::Dynamic => "`import()`ed",
-                _ => "`require`d inside a function",
+                _ => "`require`d inside a function or a `try` block",
             };
             Diagnostic::warning(
                 "forbidden-import-at-run-time",
@@ -1188,7 +1189,7 @@ mod tests {
             ),
             (
                 "node_modules/lib/io.js",
-                "const fs = require('fs');\nfunction later() { return require('child_process'); }\nmodule.exports = { fs, later };",
+                "const fs = require('fs');\nfunction later() { return require('child_process'); }\nlet net; try { net = require('net'); } catch {}\nmodule.exports = { fs, later, net };",
             ),
         ]);
         assert_eq!(
@@ -1205,6 +1206,12 @@ mod tests {
                     "forbidden-import-at-run-time",
                     "node_modules/lib/io.js".into(),
                     2
+                ),
+                (
+                    Severity::Warning,
+                    "forbidden-import-at-run-time",
+                    "node_modules/lib/io.js".into(),
+                    3
                 ),
             ]
         );
@@ -1240,6 +1247,46 @@ mod tests {
         assert_eq!(
             imports_of(&r.modules, "node_modules/lib/index.js"),
             [("node:net", &ImportTarget::Forbidden("node:net".into()))]
+        );
+    }
+
+    /// An optional dependency (`try { require(…) } catch {}`, or a `require` in a function)
+    /// that is not installed only warns: the package handles its absence.
+    #[test]
+    fn optional_dependencies_may_be_missing() {
+        let a = node("import f from 'fetchy';");
+        let c = check(&[
+            ("nodes/a.ts", &a),
+            (
+                "node_modules/fetchy/index.js",
+                "let enc; try { enc = require('encoding'); } catch {}\nmodule.exports = () => require('iconv');",
+            ),
+        ]);
+        assert_eq!(
+            codes(&c),
+            [
+                (
+                    Severity::Warning,
+                    "missing-package",
+                    "node_modules/fetchy/index.js".into(),
+                    1
+                ),
+                (
+                    Severity::Warning,
+                    "missing-package",
+                    "node_modules/fetchy/index.js".into(),
+                    2
+                ),
+            ]
+        );
+        let r = c
+            .resolved
+            .as_ref()
+            .unwrap_or_else(|| panic!("{:#?}", c.diagnostics));
+        assert!(
+            r.modules.files["node_modules/fetchy/index.js"]
+                .imports
+                .is_empty()
         );
     }
 

@@ -6,7 +6,7 @@
 
 use crate::diagnostic::Pos;
 use oxc_allocator::Allocator;
-use oxc_ast::ast::{ArrowFunctionExpression, CallExpression, Expression, Function};
+use oxc_ast::ast::{ArrowFunctionExpression, CallExpression, Expression, Function, TryStatement};
 use oxc_ast_visit::{Visit, walk};
 use oxc_parser::Parser;
 use oxc_span::{GetSpan, SourceType};
@@ -26,7 +26,8 @@ pub struct ModuleFacts {
     /// `import("literal")` specifiers with their positions.
     pub dynamic_imports: Vec<(String, Pos)>,
     /// `require("literal")` calls (CommonJS only): specifier, position, and whether the call is
-    /// at the module's top level (runs on load) rather than inside a function.
+    /// at the module's top level, unguarded (runs on load, and its failure fails the load),
+    /// rather than inside a function or a `try` block (optional dependencies).
     pub requires: Vec<(String, Pos, bool)>,
 }
 
@@ -126,7 +127,7 @@ pub fn inspect_as(source: &str, kind: ParseAs) -> ModuleFacts {
 struct Calls<'s, 'f> {
     source: &'s str,
     commonjs: bool,
-    /// How many function bodies enclose the current node.
+    /// How many function bodies and `try` blocks enclose the current node.
     depth: usize,
     facts: &'f mut ModuleFacts,
 }
@@ -155,6 +156,19 @@ impl<'a> Visit<'a> for Calls<'_, '_> {
         self.depth += 1;
         walk::walk_arrow_function_expression(self, it);
         self.depth -= 1;
+    }
+
+    /// `try { require("optional") } catch {}`: a failure there is the module's to handle.
+    fn visit_try_statement(&mut self, it: &TryStatement<'a>) {
+        self.depth += 1;
+        self.visit_block_statement(&it.block);
+        self.depth -= 1;
+        if let Some(handler) = &it.handler {
+            self.visit_catch_clause(handler);
+        }
+        if let Some(finalizer) = &it.finalizer {
+            self.visit_block_statement(finalizer);
+        }
     }
 
     fn visit_import_expression(&mut self, it: &oxc_ast::ast::ImportExpression<'a>) {
