@@ -370,14 +370,18 @@ impl<'s> Walker<'s> {
         let text = match self.source.read(&path) {
             Ok(t) => t,
             Err(e) => {
-                // Resolution found it, so this is a race or an unreadable file.
+                // It exists (resolution or the node check saw it), so it is unreadable (not
+                // UTF-8, no permission) or it changed meanwhile.
                 let (importer, pos) = self.reached_at(&path);
-                self.out.push(Diagnostic::error(
-                    "bad-import",
-                    &importer,
-                    pos,
-                    format!("cannot read `{path}`: {e}"),
-                ));
+                self.out.push(
+                    Diagnostic::error(
+                        "unreadable-module",
+                        &importer,
+                        pos,
+                        format!("cannot read `{path}`: {e}"),
+                    )
+                    .with_hint("check the file's permissions and that it is UTF-8 text"),
+                );
                 return;
             }
         };
