@@ -164,7 +164,6 @@ impl PooledRuntime {
     ) -> Result<Realm, String> {
         self.heap.allow_growth(wl.memory_limit);
         self.deadlines.reset(wl.program.workflow.nodes.len());
-        self.run_state.begin_run();
         let realm = match self.realm.take() {
             Some(realm) if realm.workload.ptr_eq(&Arc::downgrade(wl)) => realm,
             stale => {
@@ -174,6 +173,8 @@ impl PooledRuntime {
                 realm
             }
         };
+        // After the realm is ready, so the run's clock starts with the run.
+        self.run_state.begin_run();
         *self.run.borrow_mut() = CurrentRun {
             id: run_id.to_owned(),
             slot: realm.runs,

@@ -342,6 +342,25 @@ export default function install(g, natives) {
   g.console = console;
 
   // ---- structuredClone ----------------------------------------------------------------------------
+  // The web platform's own classes (every global constructor the areas add: Response, Headers,
+  // URL, EventTarget, …) are not cloned as plain objects, which would silently drop their
+  // internal state: they throw DataCloneError, as browsers do for non-serializable platform
+  // objects. The set is taken at the first run, once every area has installed its globals.
+  const languageGlobals = new Set(ownKeys(g));
+  let platformProtos = null;
+  const collectPlatformProtos = () => {
+    platformProtos = new Set();
+    for (const k of ownKeys(g)) {
+      if (languageGlobals.has(k)) continue;
+      const d = getOwnPropertyDescriptor(g, k);
+      const proto = d && typeof d.value === "function" ? d.value.prototype : undefined;
+      if (proto !== null && typeof proto === "object") platformProtos.add(proto);
+    }
+  };
+  const isPlatformObject = (v) => {
+    for (let p = getPrototypeOf(v); p !== null; p = getPrototypeOf(p)) if (platformProtos?.has(p)) return true;
+    return false;
+  };
   const cloneError = (what) => new DOMException(`${what} could not be cloned.`, "DataCloneError");
   const describe = (v) => (typeof v === "function" ? functionText(v) : typeof v === "symbol" ? String(v) : constructorName(v) ?? "Object");
   function clone(v, memory) {
@@ -424,6 +443,7 @@ export default function install(g, natives) {
       memory.set(v, out);
       return out;
     }
+    if (isPlatformObject(v)) throw cloneError(describe(v));
     // Any other object (class instances, arguments): its own enumerable properties, as a plain
     // object (the prototype is not cloned, as in browsers).
     out = {};
@@ -497,6 +517,7 @@ export default function install(g, natives) {
 
   return {
     beginRun() {
+      if (platformProtos === null) collectPlatformProtos();
       counts = new Map();
       timers = new Map();
       indent = "";
