@@ -74,20 +74,35 @@ fn set<'js>(
     let mut url = Url::parse(&href)
         .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL `{href}`: {e}")))?;
     let v = value.as_deref().unwrap_or("");
-    // The quirks setters return `Err(())` where the standard says to do nothing.
-    let _ignored = match part.as_str() {
-        "href" => quirks::set_href(&mut url, v)
-            .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL `{v}`: {e}")))?,
-        "protocol" => quirks::set_protocol(&mut url, v).unwrap_or(()),
-        "username" => quirks::set_username(&mut url, v).unwrap_or(()),
-        "password" => quirks::set_password(&mut url, v).unwrap_or(()),
-        "host" => quirks::set_host(&mut url, v).unwrap_or(()),
-        "hostname" => quirks::set_hostname(&mut url, v).unwrap_or(()),
-        "port" => quirks::set_port(&mut url, v).unwrap_or(()),
-        "pathname" => quirks::set_pathname(&mut url, v),
-        "search" => quirks::set_search(&mut url, v),
-        "hash" => quirks::set_hash(&mut url, v),
-        "query" => url.set_query(value.as_deref()),
+    // `Err(())` from a quirks setter is the standard's "leave the URL as it is".
+    let _unchanged: std::result::Result<(), ()> = match part.as_str() {
+        "href" => {
+            quirks::set_href(&mut url, v)
+                .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL `{v}`: {e}")))?;
+            Ok(())
+        }
+        "protocol" => quirks::set_protocol(&mut url, v),
+        "username" => quirks::set_username(&mut url, v),
+        "password" => quirks::set_password(&mut url, v),
+        "host" => quirks::set_host(&mut url, v),
+        "hostname" => quirks::set_hostname(&mut url, v),
+        "port" => quirks::set_port(&mut url, v),
+        "pathname" => {
+            quirks::set_pathname(&mut url, v);
+            Ok(())
+        }
+        "search" => {
+            quirks::set_search(&mut url, v);
+            Ok(())
+        }
+        "hash" => {
+            quirks::set_hash(&mut url, v);
+            Ok(())
+        }
+        "query" => {
+            url.set_query(value.as_deref());
+            Ok(())
+        }
         other => {
             return Err(Exception::throw_type(
                 &ctx,
