@@ -392,7 +392,9 @@ export default function install(g, natives) {
 
   const INTEGER_ARRAYS = ["Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array", "Uint32Array", "BigInt64Array", "BigUint64Array"];
   const QUOTA = 65536;
-  const subtle = new SubtleCrypto(TOKEN);
+  // Frozen here: lockdown freezes what globals reach through values and accessor functions,
+  // not what a getter returns, and `crypto.subtle` is one realm-wide object.
+  const subtle = freeze(new SubtleCrypto(TOKEN));
   class Crypto {
     constructor(token) {
       if (token !== TOKEN) throw new TypeError("Illegal constructor: use the global crypto");
