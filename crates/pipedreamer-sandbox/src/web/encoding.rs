@@ -87,7 +87,26 @@ fn decode<'js>(
     stream: bool,
 ) -> Result<String> {
     let state = &state.borrow().0;
-    let input = input.as_ref().map(bytes::copy_from).unwrap_or_default();
+    let decoded = match &input {
+        // Read in place: a large body is not copied once more on its way to a string.
+        Some(array) => bytes::with_bytes(array, |input| decode_bytes(state, input, stream)),
+        None => decode_bytes(state, &[], stream),
+    };
+    decoded.map_err(|encoding| {
+        Exception::throw_type(
+            &ctx,
+            &format!("TextDecoder: the data is not valid {}", encoding.name()),
+        )
+    })
+}
+
+/// Decodes `input` with `state`'s stream decoder (see [`decode`]); `Err` names the encoding a
+/// `fatal` decoder found malformed data for.
+fn decode_bytes(
+    state: &DecoderState,
+    input: &[u8],
+    stream: bool,
+) -> std::result::Result<String, &'static Encoding> {
     let mut slot = state.decoder.borrow_mut();
     let mut decoder = slot.take().unwrap_or_else(|| state.fresh());
     let last = !stream;
@@ -96,7 +115,7 @@ fn decode<'js>(
             .max_utf8_buffer_length(input.len())
             .unwrap_or(input.len()),
     );
-    let mut src = input.as_slice();
+    let mut src = input;
     loop {
         if state.fatal {
             let (result, read) = decoder.decode_to_string_without_replacement(src, &mut out, last);
@@ -104,15 +123,7 @@ fn decode<'js>(
             match result {
                 DecoderResult::InputEmpty => break,
                 DecoderResult::OutputFull => out.reserve(src.len().max(16) * 3),
-                DecoderResult::Malformed(_, _) => {
-                    return Err(Exception::throw_type(
-                        &ctx,
-                        &format!(
-                            "TextDecoder: the data is not valid {}",
-                            state.encoding.name()
-                        ),
-                    ));
-                }
+                DecoderResult::Malformed(_, _) => return Err(state.encoding),
             }
         } else {
             let (result, read, _) = decoder.decode_to_string(src, &mut out, last);

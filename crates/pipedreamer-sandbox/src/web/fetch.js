@@ -623,7 +623,10 @@ export default function install(g, natives) {
       if (this.disturbed || this.locked) throw new TypeError("Body is unusable: it was already read (bodyUsed) or is locked to a reader");
       this.used = true;
       if (this.stream !== null) return streamReadAll(this.stream);
-      return this.bytes;
+      // Handed over once: the body's memory goes with whatever the caller makes of it.
+      const bytes = this.bytes;
+      this.bytes = EMPTY;
+      return bytes;
     }
     clone() {
       if (this.disturbed || this.locked) throw new TypeError("clone: the body was already read");
