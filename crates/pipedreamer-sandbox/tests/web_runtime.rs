@@ -338,6 +338,12 @@ async fn new_globals_cannot_carry_state_to_the_next_run() {
           attempt('performance', () => { performance.now = () => 0; });
           attempt('domException', () => { DOMException.prototype.extra = 1; });
           attempt('weakRef', () => { WeakRef.prototype.deref = () => 'hooked'; });
+          attempt('controller', () => { AbortController.prototype.abort = () => 'hooked'; });
+          attempt('customEvent', () => { Object.defineProperty(CustomEvent.prototype, 'detail', { get: () => 'hooked' }); });
+          attempt('microtask', () => { globalThis.queueMicrotask = () => 'hooked'; });
+          attempt('reportError', () => { globalThis.reportError = () => {}; });
+          attempt('performanceClass', () => { Performance.prototype.now = () => 0; });
+          attempt('timeOrigin', () => { Object.defineProperty(performance, 'timeOrigin', { value: 0 }); });
           // A handler on a per-run signal is the run's own.
           const c = new AbortController();
           if (input.first) c.signal.onabort = () => { throw new Error('handler of an earlier run') };
@@ -364,6 +370,12 @@ async fn new_globals_cannot_carry_state_to_the_next_run() {
             "performance",
             "domException",
             "weakRef",
+            "controller",
+            "customEvent",
+            "microtask",
+            "reportError",
+            "performanceClass",
+            "timeOrigin",
         ] {
             assert_eq!(o[k], "refused", "{k}: {json}");
         }
