@@ -1,59 +1,74 @@
 //! Workflow module bytecode per realm slot. Each module is compiled once, under the name of
 //! slot 0; a run in slot `k` gets a copy renamed to slot `k`. Slot names have a fixed width
-//! (`~00000042/`), so renaming rewrites bytes in place in the bytecode's atom table and then
-//! the header checksum; nothing else in the format moves. When the name cannot be found (a path
-//! with non-Latin-1 characters is stored as UTF-16) or QuickJS refuses the result, the loader
-//! compiles the module's source instead.
+//! (`~00000042/`), so renaming rewrites bytes in place in the bytecode's atom table; nothing
+//! else in the format moves. Where the slot tags sit is found once, at load ([`Template`]), so a
+//! run pays one copy and a few small writes, even for a package of megabytes. The renamed copy
+//! carries QuickJS's "no checksum" marker instead of a checksum: the bytes never leave this
+//! process, so checking them would only cost a pass over every byte, every run. When the name
+//! cannot be found (a path with non-Latin-1 characters is stored as UTF-16) or QuickJS refuses
+//! the result, the loader compiles the module's source instead.
 
 use crate::slot::slot_tag;
 
 /// Bytecode format version this renaming was written against (QuickJS-ng's `BC_VERSION`).
 const BC_VERSION: u8 = 28;
 
-/// `template` (compiled under slot 0's name) renamed to slot `slot`, or `None` when it cannot be.
-pub(crate) fn for_slot(template: &[u8], slot: usize) -> Option<Vec<u8>> {
-    if template.len() < 5 || template[0] != BC_VERSION {
-        return None;
+/// The checksum value QuickJS-ng accepts without computing the checksum (`JS_ReadObject`).
+const UNCHECKED: u32 = u32::MAX;
+
+/// A module's bytecode under slot 0's name, with where its slot tags are.
+#[derive(Debug)]
+pub(crate) struct Template {
+    bytes: Box<[u8]>,
+    /// Offsets of slot 0's tag in `bytes`; empty when the bytecode cannot be renamed.
+    tags: Box<[usize]>,
+}
+
+impl Template {
+    /// `bytes`, compiled under slot 0's name.
+    pub(crate) fn new(bytes: Vec<u8>) -> Self {
+        let from = slot_tag(0);
+        let mut tags = Vec::new();
+        if bytes.len() >= 5 && bytes[0] == BC_VERSION {
+            let mut at = 0;
+            while let Some(i) = find(&bytes[at..], from.as_bytes()) {
+                tags.push(at + i);
+                at += i + from.len();
+            }
+        }
+        Self {
+            bytes: bytes.into_boxed_slice(),
+            tags: tags.into_boxed_slice(),
+        }
     }
-    let from = slot_tag(0);
-    let to = slot_tag(slot);
-    let mut bytes = template.to_vec();
-    let mut found = false;
-    let mut at = 0;
-    while let Some(i) = find(&bytes[at..], from.as_bytes()) {
-        bytes[at + i..at + i + to.len()].copy_from_slice(to.as_bytes());
-        at += i + to.len();
-        found = true;
+
+    /// The bytecode renamed to slot `slot`, or `None` when it cannot be.
+    pub(crate) fn for_slot(&self, slot: usize) -> Option<Vec<u8>> {
+        if self.tags.is_empty() {
+            return None;
+        }
+        let to = slot_tag(slot);
+        let mut bytes = self.bytes.to_vec();
+        for &at in &self.tags {
+            bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+        }
+        bytes[1..5].copy_from_slice(&UNCHECKED.to_ne_bytes());
+        Some(bytes)
     }
-    if !found {
-        return None;
-    }
-    let sum = checksum(&bytes[5..]);
-    bytes[1..5].copy_from_slice(&sum.to_ne_bytes());
-    Some(bytes)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// QuickJS-ng's `bc_csum`, bit for bit (including that a final full word is not summed).
-fn checksum(p: &[u8]) -> u32 {
-    let mut h: u32 = 0;
-    let mut i = 0;
-    while i + 4 < p.len() {
-        let word = u32::from_ne_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
-        h = h.wrapping_add(word).wrapping_mul(0x9e37_0001);
-        i += 4;
+    let first = *needle.first()?;
+    let mut at = 0;
+    // Jump between candidate first bytes rather than comparing every window.
+    while let Some(i) = haystack[at..].iter().position(|&b| b == first) {
+        let start = at + i;
+        if haystack[start..].starts_with(needle) {
+            return Some(start);
+        }
+        at = start + 1;
     }
-    let byte = |k: usize| p.get(i + k).map_or(0, |&b| u32::from(b));
-    let tail = match p.len() - i {
-        3 => byte(0) | byte(1) << 8 | byte(2) << 16,
-        2 => byte(0) | byte(1) << 8,
-        1 => byte(0),
-        _ => 0,
-    };
-    h.wrapping_add(tail).wrapping_mul(0x9e37_0001)
+    None
 }
 
 #[cfg(test)]
@@ -74,23 +89,19 @@ mod tests {
     }
 
     #[test]
-    fn checksum_matches_quickjs() {
-        for source in [
-            "export default 1",
-            "export const x = 'abc';",
-            "export default () => 42;\n",
-        ] {
-            let bytes = compile(&format!("{}a.js", slot_tag(0)), source);
-            let stored = u32::from_ne_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-            assert_eq!(bytes[0], BC_VERSION, "QuickJS's bytecode format changed");
-            assert_eq!(checksum(&bytes[5..]), stored, "for {source:?}");
-        }
+    fn the_bytecode_format_is_the_one_renaming_was_written_for() {
+        let bytes = compile(&format!("{}a.js", slot_tag(0)), "export default 1");
+        assert_eq!(bytes[0], BC_VERSION, "QuickJS's bytecode format changed");
     }
 
     #[test]
     fn renamed_bytecode_loads_under_the_new_name() {
-        let template = compile(&format!("{}nodes/a.js", slot_tag(0)), "export default 7;");
-        let renamed = for_slot(&template, 42).unwrap();
+        let template = Template::new(compile(
+            &format!("{}nodes/a.js", slot_tag(0)),
+            "export default 7;",
+        ));
+        assert!(!template.tags.is_empty());
+        let renamed = template.for_slot(42).unwrap();
         let rt = Runtime::new().unwrap();
         let ctx = Context::full(&rt).unwrap();
         ctx.with(|ctx| {
@@ -104,7 +115,10 @@ mod tests {
 
     #[test]
     fn names_stored_as_utf16_are_not_renamed() {
-        let template = compile(&format!("{}nodes/ä€.js", slot_tag(0)), "export default 7;");
-        assert!(for_slot(&template, 3).is_none());
+        let template = Template::new(compile(
+            &format!("{}nodes/ä€.js", slot_tag(0)),
+            "export default 7;",
+        ));
+        assert!(template.for_slot(3).is_none());
     }
 }

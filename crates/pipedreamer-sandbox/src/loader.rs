@@ -98,7 +98,7 @@ impl Loader for ProgramModules {
         let module = program
             .module(path)
             .ok_or_else(|| Error::new_loading(name))?;
-        if let Some(bytecode) = crate::bytecode::for_slot(&module.template, slot) {
+        if let Some(bytecode) = module.template.for_slot(slot) {
             match load_bytecode(ctx, &bytecode) {
                 Ok(m) => return Ok(m),
                 Err(e) => {

@@ -9,6 +9,7 @@
 //! the loader looks a run's imports up in it (see `loader`) and never resolves a specifier
 //! itself.
 
+use crate::bytecode::Template;
 use crate::node::{self, commonjs};
 use crate::slot::{refuse, slot_name, split_slot, unslot};
 use crate::transpile;
@@ -20,7 +21,7 @@ use pipedreamer_spec::{
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::{Declared, WriteOptions};
 use rquickjs::{Context, Ctx, Module, Runtime};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// A workflow ready to run.
@@ -54,7 +55,7 @@ pub(crate) struct Imports {
 #[derive(Debug)]
 pub(crate) struct CompiledModule {
     pub(crate) text: ModuleText,
-    pub(crate) template: Arc<[u8]>,
+    pub(crate) template: Template,
 }
 
 /// A module's JavaScript and where it came from.
@@ -92,6 +93,7 @@ impl Program {
         crate::web::bytecode(crate::web::HOST_MODULE).map_err(|m| vec![internal(m)])?;
 
         let kind_of = |p: &str| graph.files.get(p).map(|f| f.kind);
+        let mut cjs_exports = CjsExports::new(&graph);
         let mut sources: BTreeMap<String, ModuleText> = BTreeMap::new();
         let mut errors = Vec::new();
         let mut roots = Vec::new();
@@ -124,7 +126,7 @@ impl Program {
                         |p| slot_name(0, p),
                         kind_of,
                     );
-                    let names = commonjs::export_names(&file.source);
+                    let names = cjs_exports.names_of(path);
                     let facade = commonjs::facade_source(&slot_name(0, &record_id), &names);
                     sources.insert(record_id, ModuleText::generated(record, true));
                     sources.insert(path.clone(), ModuleText::generated(facade, false));
@@ -160,7 +162,7 @@ impl Program {
         let modules = sources
             .into_iter()
             .filter_map(|(id, text)| {
-                let template = compiled.remove(&id)?;
+                let template = Template::new(compiled.remove(&id)?);
                 Some((id, CompiledModule { text, template }))
             })
             .collect();
@@ -248,6 +250,57 @@ fn first_import_of(
         )
 }
 
+/// The named exports of the graph's CommonJS files, re-exports followed (memoized).
+struct CjsExports<'g> {
+    graph: &'g pipedreamer_spec::ModuleGraph,
+    found: BTreeMap<String, commonjs::Exports>,
+}
+
+impl<'g> CjsExports<'g> {
+    fn new(graph: &'g pipedreamer_spec::ModuleGraph) -> Self {
+        Self {
+            graph,
+            found: BTreeMap::new(),
+        }
+    }
+
+    /// Every name CommonJS file `path` exports, its re-exports' included (a cycle ends where it
+    /// comes back around; ES module and JSON targets contribute nothing: Node does the same).
+    fn names_of(&mut self, path: &str) -> Vec<String> {
+        let mut names = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![path.to_owned()];
+        while let Some(path) = todo.pop() {
+            let Some(file) = self.graph.files.get(&path) else {
+                continue;
+            };
+            if file.kind != ModuleKind::CommonJs || !seen.insert(path.clone()) {
+                continue;
+            }
+            let exports = self
+                .found
+                .entry(path.clone())
+                .or_insert_with(|| commonjs::exports(&file.source));
+            names.extend(exports.names.iter().cloned());
+            for specifier in &exports.reexports {
+                let target = file
+                    .imports
+                    .iter()
+                    .find_map(|i| match (&i.form, &i.target) {
+                        (ImportForm::Require { .. }, ImportTarget::File(t))
+                            if &i.specifier == specifier =>
+                        {
+                            Some(t.clone())
+                        }
+                        _ => None,
+                    });
+                todo.extend(target);
+            }
+        }
+        names.into_iter().collect()
+    }
+}
+
 impl ModuleText {
     fn written(javascript: String) -> Self {
         Self {
@@ -269,7 +322,7 @@ impl ModuleText {
 fn compile(
     sources: &BTreeMap<String, ModuleText>,
     imports: &Arc<Imports>,
-) -> Result<BTreeMap<String, Arc<[u8]>>, Vec<Diagnostic>> {
+) -> Result<BTreeMap<String, Vec<u8>>, Vec<Diagnostic>> {
     let internal = |m: String| {
         vec![Diagnostic::error(
             "internal",
@@ -300,7 +353,7 @@ fn compile(
                 .and_then(|m| m.write(WriteOptions::default()));
             match compiled {
                 Ok(bytes) => {
-                    out.insert(id.clone(), Arc::from(bytes));
+                    out.insert(id.clone(), bytes);
                 }
                 Err(e) => {
                     let msg = unslot(0, &crate::exception::describe_exception(&ctx, e));

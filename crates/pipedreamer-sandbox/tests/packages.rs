@@ -12,9 +12,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-/// A workflow directory with the fixture's `node_modules` and a one-node workflow (`node.ts`);
-/// `None` (after a loud message) only when npm is missing.
-fn npm_node(js: &str) -> Option<(tempfile::TempDir, Arc<Workload>)> {
+/// A workflow directory with the fixture's `node_modules` and `files`, loaded; `None` (after a
+/// loud message) only when npm is missing.
+fn npm_workflow(files: &[(&str, &str)]) -> Option<(tempfile::TempDir, Arc<Workload>)> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let out = Command::new("bash")
@@ -34,13 +34,21 @@ fn npm_node(js: &str) -> Option<(tempfile::TempDir, Arc<Workload>)> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let yaml = "name: npm\nversion: \"1\"\nnodes:\n  - {id: a, file: node.ts, timeout: 20s}\n";
-    std::fs::write(dir.path().join("workflow.yaml"), yaml).unwrap();
-    std::fs::write(dir.path().join("node.ts"), js).unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
     let program = Program::load(&DirSource::new(dir.path()))
         .unwrap_or_else(|d| panic!("{}", d.iter().map(|d| format!("{d}\n")).collect::<String>()));
     let wl = Arc::new(Workload::new(program, Secrets::new(json!({}))).0);
     Some((dir, wl))
+}
+
+/// The npm workflow with one node, `node.ts`.
+fn npm_node(js: &str) -> Option<(tempfile::TempDir, Arc<Workload>)> {
+    let yaml = "name: npm\nversion: \"1\"\nnodes:\n  - {id: a, file: node.ts, timeout: 20s}\n";
+    npm_workflow(&[("workflow.yaml", yaml), ("node.ts", js)])
 }
 
 /// Runs `js` (a node of the npm workflow) once with `input`; returns its output.
@@ -475,4 +483,77 @@ async fn evaluated_code_cannot_import_builtins_or_packages_the_graph_does_not() 
             "refused", "refused", "refused", "refused", "refused", "refused"
         ])
     );
+}
+
+const EXAMPLE_TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjdXN0b21lci00MiIsInNjb3BlIjoib3JkZXJzOndyaXRlIiwiaXNzIjoiaHR0cHM6Ly9zaG9wLmV4YW1wbGUiLCJhdWQiOiJvcmRlcnMiLCJpYXQiOjE3NjQwMDAwMDB9.wqktJjqaLqonNY-7PNewOdOLTIA4sNCwESm3BK4m0k0";
+
+/// `examples/zod-jose` (the benchmark workflow) with the fixture's `node_modules` (same zod and
+/// jose versions as its lockfile).
+fn zod_jose_example() -> Option<(tempfile::TempDir, Arc<Workload>)> {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/zod-jose");
+    let read = |p: &str| std::fs::read_to_string(example.join(p)).unwrap();
+    let (yaml, node) = (read("workflow.yaml"), read("nodes/verify.ts"));
+    npm_workflow(&[("workflow.yaml", &yaml), ("nodes/verify.ts", &node)])
+}
+
+fn example_order(token: &str) -> Value {
+    json!({"token": token, "order": {"id": "o-1", "email": "ada@example.com", "items": [{"sku": "BOOK-1", "quantity": 2, "price": 12.5}]}})
+}
+
+#[tokio::test]
+async fn the_zod_jose_example_validates_and_verifies() {
+    let Some((_dir, wl)) = zod_jose_example() else {
+        return;
+    };
+    let sb = sandbox();
+    let (_, json) = run_bounded(&sb, &wl, example_order(EXAMPLE_TOKEN)).await;
+    assert_eq!(
+        json["output"],
+        json!({"ok": true, "customer": "customer-42", "order": "o-1", "total": 25}),
+        "{json:#}"
+    );
+    let forged = format!("{}AAAA", &EXAMPLE_TOKEN[..EXAMPLE_TOKEN.len() - 4]);
+    let (_, json) = run_bounded(&sb, &wl, example_order(&forged)).await;
+    assert_eq!(
+        json["output"],
+        json!({"ok": false, "error": "token refused: ERR_JWS_SIGNATURE_VERIFICATION_FAILED"})
+    );
+    let (_, json) = run_bounded(&sb, &wl, json!({"token": "x", "order": {"id": ""}})).await;
+    assert_eq!(json["output"]["ok"], false, "{json:#}");
+    assert!(
+        json["output"]["issues"].as_array().unwrap().len() >= 3,
+        "{json:#}"
+    );
+}
+
+/// Runs/s of the zod + jose example next to a node that imports nothing, on one worker, and
+/// how many realms each needed (relative numbers: a debug build). `cargo test -p
+/// pipedreamer-sandbox --test packages per_run_cost -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn per_run_cost_of_packages() {
+    let Some((_dir, zod_jose)) = zod_jose_example() else {
+        return;
+    };
+    let plain =
+        one_node("export default (ctx, input) => ({ ok: typeof input.token === 'string' })");
+    for (name, wl) in [("no imports", &plain), ("zod + jose", &zod_jose)] {
+        let sb = single_worker();
+        let input = example_order(EXAMPLE_TOKEN);
+        run_bounded(&sb, wl, input.clone()).await;
+        let runs = 200;
+        let started = std::time::Instant::now();
+        let realms = wl.realms_created();
+        for _ in 0..runs {
+            let (out, json) = run_bounded(&sb, wl, input.clone()).await;
+            assert!(out.succeeded(), "{json:#}");
+        }
+        let elapsed = started.elapsed();
+        eprintln!(
+            "{name}: {:.0} runs/s ({:.2} ms/run), {} realms for {runs} runs",
+            runs as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64() * 1000.0 / runs as f64,
+            wl.realms_created() - realms
+        );
+    }
 }

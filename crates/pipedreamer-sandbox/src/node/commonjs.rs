@@ -11,9 +11,10 @@
 //!   synchronous: a CommonJS target's record, an ES module's namespace, a JSON file's or Node
 //!   builtin's default export.
 //! - its *facade*, `p`: what `import` gets: `module.exports` as the default export, plus the
-//!   named exports found statically in the text ([`export_names`], like Node's
-//!   `cjs-module-lexer`: `exports.x =`, `module.exports = { x }`, `Object.defineProperty(exports,
-//!   "x", …)`), read once the body has run.
+//!   named exports found statically in the text ([`exports`], like Node's `cjs-module-lexer`:
+//!   `exports.x =`, `module.exports = { x }`, `Object.defineProperty(exports, "x", …)`, and the
+//!   names of CommonJS files it re-exports with `module.exports = require("x")` or
+//!   `__exportStar(require("x"), exports)`), read once the body has run.
 //!
 //! Limits: the body runs in strict mode (it sits inside an ES module), so sloppy-only code
 //! (assigning undeclared variables, `with`, `arguments.callee`) fails; modules a file `require`s
@@ -140,62 +141,93 @@ pub(crate) fn js_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
-/// The names a CommonJS file exports that can be found without running it (top-level
-/// statements only, like Node's `cjs-module-lexer`); `default` and `__esModule` left out.
-pub(crate) fn export_names(source: &str) -> Vec<String> {
-    let allocator = Allocator::default();
-    let ret = Parser::new(&allocator, source, SourceType::cjs()).parse();
-    let mut names = BTreeSet::new();
-    collect_program(&ret.program, &mut names);
-    names
-        .into_iter()
-        .filter(|n| n != "default" && n != "__esModule" && is_identifier_name(n))
-        .collect()
+/// What a CommonJS file exports, as far as can be seen without running it (top-level
+/// statements only, like Node's `cjs-module-lexer`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Exports {
+    /// Names assigned or defined on `exports` (`default` and `__esModule` left out).
+    pub(crate) names: BTreeSet<String>,
+    /// Specifiers of modules whose exports this one re-exports (`module.exports =
+    /// require("x")`, TypeScript's `__exportStar(require("x"), exports)`).
+    pub(crate) reexports: Vec<String>,
 }
 
-fn collect_program(program: &Program<'_>, names: &mut BTreeSet<String>) {
+/// The exports of CommonJS `source`.
+pub(crate) fn exports(source: &str) -> Exports {
+    let allocator = Allocator::default();
+    let ret = Parser::new(&allocator, source, SourceType::cjs()).parse();
+    let mut found = Exports::default();
+    collect_program(&ret.program, &mut found);
+    found
+        .names
+        .retain(|n| n != "default" && n != "__esModule" && is_identifier_name(n));
+    found
+}
+
+fn collect_program(program: &Program<'_>, found: &mut Exports) {
     for statement in &program.body {
         if let Statement::ExpressionStatement(s) = statement {
-            collect_expression(&s.expression, names);
+            collect_expression(&s.expression, found);
         }
     }
 }
 
-fn collect_expression(e: &Expression<'_>, names: &mut BTreeSet<String>) {
+/// The specifier of `require("literal")`.
+fn required<'a>(e: &'a Expression<'_>) -> Option<&'a str> {
+    let Expression::CallExpression(call) = e.without_parentheses() else {
+        return None;
+    };
+    match (
+        call.callee.is_specific_id("require"),
+        call.arguments.as_slice(),
+    ) {
+        (true, [Argument::StringLiteral(s)]) => Some(s.value.as_str()),
+        _ => None,
+    }
+}
+
+fn is_module_exports(e: &Expression<'_>) -> bool {
+    e.as_member_expression()
+        .is_some_and(|m| m.is_specific_member_access("module", "exports"))
+}
+
+fn collect_expression(e: &Expression<'_>, found: &mut Exports) {
     match e.without_parentheses() {
         Expression::SequenceExpression(seq) => {
             for e in &seq.expressions {
-                collect_expression(e, names);
+                collect_expression(e, found);
             }
         }
+        // esbuild's annotation for Node: `0 && (module.exports = { a, b })`.
+        Expression::LogicalExpression(l) => collect_expression(&l.right, found),
         Expression::AssignmentExpression(a) => {
             if let Some(member) = a.left.as_member_expression() {
                 let object = member.object().without_parentheses();
-                let exports_object = object.is_specific_id("exports")
-                    || object
-                        .as_member_expression()
-                        .is_some_and(|m| m.is_specific_member_access("module", "exports"));
+                let exports_object = object.is_specific_id("exports") || is_module_exports(object);
                 if exports_object && let Some(name) = member.static_property_name() {
-                    names.insert(name.to_owned());
-                } else if member.is_specific_member_access("module", "exports")
-                    && let Expression::ObjectExpression(object) = a.right.without_parentheses()
-                {
-                    for property in &object.properties {
-                        if let ObjectPropertyKind::ObjectProperty(p) = property
-                            && let Some(name) = p.key.static_name()
-                        {
-                            names.insert(name.into_owned());
+                    found.names.insert(name.to_owned());
+                } else if member.is_specific_member_access("module", "exports") {
+                    match a.right.without_parentheses() {
+                        Expression::ObjectExpression(object) => {
+                            for property in &object.properties {
+                                if let ObjectPropertyKind::ObjectProperty(p) = property
+                                    && let Some(name) = p.key.static_name()
+                                {
+                                    found.names.insert(name.into_owned());
+                                }
+                            }
                         }
+                        right => found.reexports.extend(required(right).map(str::to_owned)),
                     }
                 }
             }
             // `exports.a = exports.b = void 0`
-            collect_expression(&a.right, names);
+            collect_expression(&a.right, found);
         }
         Expression::CallExpression(call) => {
+            let callee = call.callee.without_parentheses();
             // Object.defineProperty(exports, "x", { … })
-            let define = call
-                .callee
+            let define = callee
                 .as_member_expression()
                 .is_some_and(|m| m.is_specific_member_access("Object", "defineProperty"));
             if define
@@ -206,7 +238,19 @@ fn collect_expression(e: &Expression<'_>, names: &mut BTreeSet<String>) {
                 ] = call.arguments.as_slice()
                 && target.name == "exports"
             {
-                names.insert(name.value.to_string());
+                found.names.insert(name.value.to_string());
+            }
+            // __exportStar(require("x"), exports), tslib.__exportStar(…), __export(require("x"))
+            let helper = match callee {
+                Expression::Identifier(id) => Some(id.name.as_str()),
+                other => other
+                    .as_member_expression()
+                    .and_then(|m| m.static_property_name()),
+            };
+            if matches!(helper, Some("__exportStar" | "__export"))
+                && let Some(first) = call.arguments.first().and_then(Argument::as_expression)
+            {
+                found.reexports.extend(required(first).map(str::to_owned));
             }
         }
         _ => {}
@@ -228,7 +272,7 @@ mod tests {
 
     #[test]
     fn finds_the_exports_node_would() {
-        let names = export_names(
+        let found = exports(
             r#"
             "use strict";
             Object.defineProperty(exports, "__esModule", { value: true });
@@ -239,11 +283,21 @@ mod tests {
             exports["e"] = 2;
             exports.default = 3;
             function inner() { exports.hidden = 1; }
+            __exportStar(require("./more"), exports);
+            tslib_1.__exportStar(require("./other"), exports);
+            0 && (module.exports = { f, g });
             "#,
         );
-        assert_eq!(names, ["a", "b", "c", "d", "e"]);
-        let names = export_names("module.exports = { x, y: 1, 'z': 2, [k]: 3, 'not ok': 4 };");
+        let names: Vec<&str> = found.names.iter().map(String::as_str).collect();
+        assert_eq!(names, ["a", "b", "c", "d", "e", "f", "g"]);
+        assert_eq!(found.reexports, ["./more", "./other"]);
+        let found = exports("module.exports = { x, y: 1, 'z': 2, [k]: 3, 'not ok': 4 };");
+        let names: Vec<&str> = found.names.iter().map(String::as_str).collect();
         assert_eq!(names, ["x", "y", "z"]);
+        assert_eq!(
+            exports("module.exports = require('./impl');").reexports,
+            ["./impl"]
+        );
     }
 
     #[test]
