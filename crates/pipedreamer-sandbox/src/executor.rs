@@ -266,6 +266,17 @@ async fn run_dag(
                         }
                     }
                 }
+                // Reported by a job that ran as the last node finished.
+                if let Some(thrown) = run_state.timers.take_uncaught() {
+                    return Err(callback_failure(
+                        thrown,
+                        &deadlines,
+                        &heap,
+                        wl,
+                        &started_at,
+                        reports,
+                    ));
+                }
                 let output = leaf_output(&program.dag.leaves, &outputs, &program.workflow.nodes);
                 let globals_added = realm.globals_added(&ctx).map_err(setup)?;
                 Ok((output, RunEnd { globals_added }))

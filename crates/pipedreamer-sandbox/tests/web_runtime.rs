@@ -105,6 +105,7 @@ async fn timer_callbacks_run_inside_their_run_and_errors_fail_it() {
           if (input.throwIn === 'timer') setTimeout(() => { throw new TypeError('from a timer') }, 0);
           if (input.throwIn === 'microtask') queueMicrotask(() => { throw new RangeError('from a microtask') });
           if (input.throwIn === 'report') reportError(new Error('reported'));
+          if (input.throwIn === 'lastMicrotask') { queueMicrotask(() => { throw new RangeError('as the node returned') }); await null; return 'returned'; }
           const order = [];
           await new Promise((r) => {
             setTimeout(() => order.push('t10'), 10);
@@ -123,6 +124,7 @@ async fn timer_callbacks_run_inside_their_run_and_errors_fail_it() {
         ("timer", "TypeError: from a timer"),
         ("microtask", "RangeError: from a microtask"),
         ("report", "Error: reported"),
+        ("lastMicrotask", "RangeError: as the node returned"),
     ] {
         let (out, json) = run_bounded(&sb, &wl, json!({"throwIn": place})).await;
         assert_eq!(out.failure(), Some(FailureKind::Thrown), "{place}: {json}");

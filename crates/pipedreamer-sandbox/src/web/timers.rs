@@ -104,6 +104,11 @@ impl TimerQueue {
         }
     }
 
+    /// The uncaught error reported so far, if any (taken).
+    pub(crate) fn take_uncaught(&self) -> Option<String> {
+        self.inner.borrow_mut().uncaught.take()
+    }
+
     /// Live timers.
     #[cfg(test)]
     pub(crate) fn live(&self) -> usize {
