@@ -196,6 +196,10 @@ async fn readable_streams_pull_cancel_and_error() {
         r.tee = await Promise.all([all(t1), all(t2)]);
         try { new ReadableStream({ type: "bytes" }); r.bytes = "accepted"; } catch (e) { r.bytes = e.name; }
         r.desired = await new Promise((resolve) => new ReadableStream({ start(c) { resolve(c.desiredSize); } }, { highWaterMark: 4 }));
+        const fromAsync = ReadableStream.from((async function* () { yield 1; yield 2; })());
+        const fromArray = ReadableStream.from(["a", Promise.resolve("b")]);
+        r.from = [await all(fromAsync), await all(fromArray)];
+        try { ReadableStream.from(5); r.fromBad = "accepted"; } catch (e) { r.fromBad = e.name; }
         return r;
         "#,
         json!({
@@ -207,6 +211,8 @@ async fn readable_streams_pull_cancel_and_error() {
             "tee": [[1, 2], [1, 2]],
             "bytes": "RangeError",
             "desired": 4,
+            "from": [[1, 2], ["a", "b"]],
+            "fromBad": "TypeError",
         }),
     )
     .await;

@@ -215,6 +215,22 @@ export default function install(g, natives) {
       if (typeof source.cancel === "function") await source.cancel.call(source, reason);
     }
 
+    // A stream over an (async) iterable, pulled one value at a time.
+    static from(iterable) {
+      if (!isObject(iterable) && typeof iterable !== "string") throw new TypeError("ReadableStream.from: an iterable is required");
+      const asyncIterator = iterable[Symbol.asyncIterator];
+      const iterator = typeof asyncIterator === "function" ? asyncIterator.call(iterable)
+        : typeof iterable[Symbol.iterator] === "function" ? iterable[Symbol.iterator]() : null;
+      if (!isObject(iterator)) throw new TypeError("ReadableStream.from: the argument is not iterable");
+      return new ReadableStream({
+        async pull(c) {
+          const r = await iterator.next();
+          if (r.done) c.close(); else c.enqueue(await r.value);
+        },
+        async cancel(reason) { if (typeof iterator.return === "function") await iterator.return(reason); },
+      }, { highWaterMark: 0 });
+    }
+
     get locked() { return this.#reader !== null; }
     cancel(reason) {
       if (this.#reader !== null) return Promise.reject(new TypeError("ReadableStream.cancel: the stream is locked to a reader"));
