@@ -105,6 +105,15 @@ async fn timer_callbacks_run_inside_their_run_and_errors_fail_it() {
           if (input.throwIn === 'timer') setTimeout(() => { throw new TypeError('from a timer') }, 0);
           if (input.throwIn === 'microtask') queueMicrotask(() => { throw new RangeError('from a microtask') });
           if (input.throwIn === 'report') reportError(new Error('reported'));
+          if (input.throwIn === 'listener') {
+            // The dispatch goes on; the exception is reported (and fails the run).
+            const t = new EventTarget();
+            let after = false;
+            t.addEventListener('x', () => { throw new SyntaxError('from a listener') });
+            t.addEventListener('x', () => { after = true });
+            t.dispatchEvent(new Event('x'));
+            if (!after) return 'the dispatch stopped';
+          }
           if (input.throwIn === 'lastMicrotask') { queueMicrotask(() => { throw new RangeError('as the node returned') }); await null; return 'returned'; }
           const order = [];
           await new Promise((r) => {
@@ -124,6 +133,7 @@ async fn timer_callbacks_run_inside_their_run_and_errors_fail_it() {
         ("timer", "TypeError: from a timer"),
         ("microtask", "RangeError: from a microtask"),
         ("report", "Error: reported"),
+        ("listener", "SyntaxError: from a listener"),
         ("lastMicrotask", "RangeError: as the node returned"),
     ] {
         let (out, json) = run_bounded(&sb, &wl, json!({"throwIn": place})).await;
