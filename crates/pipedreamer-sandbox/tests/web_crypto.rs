@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use pipedreamer_sandbox::FailureKind;
 use serde_json::{Value, json};
 
 const RSA_PEM: &str = include_str!("fixtures/web_crypto/rsa2048.pem");
@@ -489,6 +490,28 @@ async fn crypto_leaves_nothing_for_the_next_run() {
         assert!(!seen.contains(&o["bytes"]), "random bytes repeated: {json}");
         seen.push(o["bytes"].clone());
     }
+}
+
+// Natives' results live in QuickJS's heap, so they count toward the run's memory limit: keeping
+// ciphertexts of a 2 MiB input hits a 16 MiB limit (results adopted from Rust's heap did not,
+// and a run could hold gigabytes).
+#[tokio::test]
+async fn crypto_results_count_toward_the_memory_limit() {
+    let wl = one_node_with(
+        "config: {memory_limit: 16Mi}\n",
+        r#"export default async (ctx, input) => {
+          const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 128 }, false, ["encrypt"]);
+          const data = new Uint8Array(2 << 20);
+          const kept = [];
+          for (let i = 0; i < input.times; i++) kept.push(await crypto.subtle.encrypt({ name: "AES-GCM", iv: new Uint8Array(12) }, key, data));
+          return kept.length;
+        }"#,
+    );
+    let sb = sandbox();
+    let (out, json) = run_bounded(&sb, &wl, json!({"times": 2})).await;
+    assert!(out.succeeded(), "{json}");
+    let (out, json) = run_bounded(&sb, &wl, json!({"times": 40})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Memory), "{json}");
 }
 
 // `node:crypto`: Node's synchronous hashing API over the same natives, Buffers out, and a

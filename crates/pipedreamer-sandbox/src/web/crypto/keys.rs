@@ -712,9 +712,9 @@ pub(super) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Res
                 let (bits, exponent) = imported.rsa.unwrap_or_default();
                 Ok(vec![
                     imported.private.into_js(&ctx)?,
-                    ArrayBuffer::new(ctx.clone(), imported.der)?.into_value(),
+                    ArrayBuffer::new_copy(ctx.clone(), imported.der)?.into_value(),
                     bits.into_js(&ctx)?,
-                    TypedArray::<u8>::new(ctx.clone(), exponent)?.into_value(),
+                    TypedArray::<u8>::new_copy(ctx.clone(), exponent)?.into_value(),
                 ])
             },
         )?,
@@ -734,7 +734,7 @@ pub(super) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Res
                     (|| export(family.parse()?, private, format.parse()?, &bytes_of(&der)?))(),
                 )?;
                 match exported {
-                    Exported::Bytes(b) => Ok(ArrayBuffer::new(ctx.clone(), b)?.into_value()),
+                    Exported::Bytes(b) => Ok(ArrayBuffer::new_copy(ctx.clone(), b)?.into_value()),
                     Exported::Jwk(json) => json.into_js(&ctx),
                 }
             },
@@ -747,8 +747,8 @@ pub(super) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Res
             |ctx: Ctx<'js>, family: String| -> Result<Vec<ArrayBuffer<'js>>> {
                 let (private, public) = to_js(&ctx, family.parse().and_then(generate))?;
                 Ok(vec![
-                    ArrayBuffer::new(ctx.clone(), private)?,
-                    ArrayBuffer::new(ctx.clone(), public)?,
+                    ArrayBuffer::new_copy(ctx.clone(), private)?,
+                    ArrayBuffer::new_copy(ctx.clone(), public)?,
                 ])
             },
         )?,

@@ -286,8 +286,11 @@ fn aes_gcm(
 
 /// Adds the crypto natives to `natives` (names prefixed `crypto`).
 pub(crate) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Result<()> {
+    // Results are copied into QuickJS's heap (`new_copy`), never adopted from Rust's: only
+    // QuickJS's allocations count toward the run's memory limit, and an adopted 10 MiB
+    // ciphertext kept a hundred times would be a gigabyte the limit never saw.
     fn buffer<'js>(ctx: &Ctx<'js>, r: CryptoResult<Vec<u8>>) -> Result<ArrayBuffer<'js>> {
-        ArrayBuffer::new(ctx.clone(), to_js(ctx, r)?)
+        ArrayBuffer::new_copy(ctx.clone(), to_js(ctx, r)?)
     }
     let set = |name: &str, f: Function<'js>| natives.set(name, f);
 

@@ -130,7 +130,7 @@ pub(super) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Res
                     &ctx,
                     (|| scheme(&family, &hash)?.sign(&bytes_of(&key)?, &bytes_of(&data)?))(),
                 )?;
-                ArrayBuffer::new(ctx.clone(), sig)
+                ArrayBuffer::new_copy(ctx.clone(), sig)
             },
         )?,
     )?;
