@@ -117,7 +117,7 @@ pub struct ResponseMeta {
     pub url: String,
     /// Whether a redirect was followed.
     pub redirected: bool,
-    /// Response headers.
+    /// Response headers, values read as Latin-1 (one char per byte).
     pub headers: Vec<(String, String)>,
 }
 
@@ -171,8 +171,9 @@ pub async fn perform(
             }
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| FetchError::Invalid(format!("invalid header name `{k}`")))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| FetchError::Invalid(format!("invalid value for header `{k}`")))?;
+            let value = byte_string(v)
+                .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+                .ok_or_else(|| FetchError::Invalid(format!("invalid value for header `{k}`")))?;
             builder = builder.header(name, value);
         }
         if let Some(c) = credential {
@@ -237,7 +238,7 @@ pub async fn perform(
                 .map(|(k, v)| {
                     (
                         k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        v.as_bytes().iter().copied().map(char::from).collect(),
                     )
                 })
                 .collect(),
@@ -265,6 +266,16 @@ pub async fn perform(
         "too many redirects fetching `{}`",
         req.url
     )))
+}
+
+/// A header value as the fetch standard has it, a ByteString: one char per byte (U+0000 to
+/// U+00FF), so a byte that is not ASCII travels as itself (response values are read the same
+/// way, Latin-1). `None` when a char is above U+00FF (`Headers` refuses those already).
+fn byte_string(value: &str) -> Option<Vec<u8>> {
+    value
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect()
 }
 
 fn describe(url: &Url, e: &reqwest::Error) -> FetchError {

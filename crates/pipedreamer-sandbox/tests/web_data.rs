@@ -222,6 +222,7 @@ async fn readable_streams_pull_cancel_and_error() {
 #[derive(Clone, Debug)]
 struct Seen {
     head: String,
+    head_bytes: Vec<u8>,
     body: Vec<u8>,
 }
 
@@ -275,6 +276,7 @@ async fn echo_server() -> (std::net::SocketAddr, Arc<Mutex<Vec<Seen>>>) {
                 }
                 record.lock().unwrap().push(Seen {
                     head: head.clone(),
+                    head_bytes: buf[..head_end].to_vec(),
                     body: body.clone(),
                 });
                 let mut first = head.lines().next().unwrap_or("").split(' ');
@@ -292,7 +294,8 @@ async fn echo_server() -> (std::net::SocketAddr, Arc<Mutex<Vec<Seen>>>) {
                     "/redirect" => ("302 Found", "location: /echo\r\n".into(), Vec::new()),
                     "/cookies" => (
                         "200 OK",
-                        "set-cookie: a=1\r\nset-cookie: b=2\r\n".into(),
+                        // The last one is UTF-8 on the wire: it reads as Latin-1 (ByteString).
+                        "set-cookie: a=1\r\nset-cookie: b=2\r\nx-utf8: \u{20ac}\r\n".into(),
                         b"ok".to_vec(),
                     ),
                     "/slow" => {
@@ -345,6 +348,9 @@ async fn global_fetch_is_ctx_fetch_and_carries_bytes_both_ways() {
           try {{ await fetch(base + "/redirect", {{ redirect: "error" }}); r.error = "followed"; }} catch (e) {{ r.error = e.name; }}
           const cookies = await fetch(base + "/cookies");
           r.cookies = cookies.headers.getSetCookie();
+          r.latin1 = [...cookies.headers.get("x-utf8")].map((c) => c.charCodeAt(0));
+          const sent = await fetch(base + "/echo", {{ headers: {{ "x-latin1": "caf\u00e9" }} }});
+          r.sentLatin1 = sent.ok;
           try {{ cookies.headers.set("x", "y"); r.immutable = "mutated"; }} catch (e) {{ r.immutable = e.name; }}
           const streamed = await fetch(base + "/echo", {{ method: "POST", body: new ReadableStream({{ start(c) {{ c.enqueue(new Uint8Array([65, 66])); c.close(); }} }}) }});
           r.streamBody = await streamed.text();
@@ -368,6 +374,8 @@ async fn global_fetch_is_ctx_fetch_and_carries_bytes_both_ways() {
             "manual": [302, "/echo"],
             "error": "TypeError",
             "cookies": ["a=1", "b=2"],
+            "latin1": [0xe2, 0x82, 0xac],
+            "sentLatin1": true,
             "immutable": "TypeError",
             "streamBody": "AB",
             "head": null,
@@ -376,6 +384,13 @@ async fn global_fetch_is_ctx_fetch_and_carries_bytes_both_ways() {
     let seen = seen.lock().unwrap();
     let binary = &seen[0];
     assert_eq!(binary.body, (0..=255).collect::<Vec<u8>>());
+    // A header value's chars are its bytes: é goes out as the one byte 0xE9.
+    assert!(
+        seen.iter()
+            .any(|s| s.head_bytes.windows(13).any(|w| w == b"x-latin1: caf")
+                && s.head_bytes.windows(4).any(|w| w == b"caf\xe9")),
+        "no request carried x-latin1 as Latin-1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
