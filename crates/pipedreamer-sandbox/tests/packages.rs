@@ -558,3 +558,65 @@ async fn per_run_cost_of_packages() {
         );
     }
 }
+
+/// What the node: builtins add to a realm's setup: runs that each need a new realm (they add a
+/// global), with and without every builtin imported. `cargo test -p pipedreamer-sandbox --test
+/// packages realm_setup -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn realm_setup_cost_of_node_builtins() {
+    let plain = one_node("export default () => { globalThis.leak = 1; return 1 }");
+    let builtins = one_node(
+        r#"import "node:buffer"; import "node:events"; import "node:util"; import "node:util/types";
+        import "node:url"; import "node:path"; import "node:path/posix"; import "node:string_decoder";
+        import "node:assert"; import "node:assert/strict"; import "node:crypto";
+        export default () => { globalThis.leak = 1; return 1 }"#,
+    );
+    for (name, wl) in [("no builtins", &plain), ("every node: builtin", &builtins)] {
+        let sb = single_worker();
+        run_bounded(&sb, wl, json!({})).await;
+        let runs = 100;
+        let started = std::time::Instant::now();
+        for _ in 0..runs {
+            run_bounded(&sb, wl, json!({})).await;
+        }
+        eprintln!(
+            "{name}: {:.2} ms per run with a new realm each",
+            started.elapsed().as_secs_f64() * 1000.0 / runs as f64
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_patches_real_packages_leaves_nothing_for_the_next() {
+    let Some((_dir, wl)) = npm_node(
+        r#"import _ from "lodash";
+        import { z } from "zod";
+        import { v4 } from "uuid";
+        export default () => {
+          const seen: any = {
+            chunk: typeof _.chunk([1], 1),
+            ids: (z.globalRegistry as any)._idmap.size,
+            mixin: typeof (_ as any).evil,
+            message: z.number().safeParse("x").error!.issues[0].message,
+          };
+          (_ as any).chunk = () => "patched";
+          _.mixin({ evil: () => 1 });
+          z.globalRegistry.add(z.string(), { id: "leak-" + v4() });
+          z.config({ customError: () => "hijacked" });
+          return seen;
+        }"#,
+    ) else {
+        return;
+    };
+    let sb = single_worker();
+    for run in 0..3 {
+        let (out, json) = run_bounded(&sb, &wl, json!({})).await;
+        assert!(out.succeeded(), "{json:#}");
+        assert_eq!(
+            json["output"],
+            json!({"chunk": "object", "ids": 0, "mixin": "undefined", "message": "Invalid input: expected number, received string"}),
+            "run {run}: {json:#}"
+        );
+    }
+}
