@@ -295,7 +295,19 @@ export class Buffer extends Uint8Array {
       if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value.byteLength;
       throw new TypeError('The "string" argument must be of type string or an instance of Buffer or ArrayBuffer.');
     }
-    return encodingOf(encoding) === "utf8" ? utf8Length(value) : encode(value, encoding).length;
+    // Node's sizes (what `from` would allocate, not what it would keep of malformed input).
+    switch (encodingOf(encoding)) {
+      case "utf8": return utf8Length(value);
+      case "hex": return value.length >>> 1;
+      case "base64": case "base64url": {
+        let n = value.length;
+        if (n > 0 && value.charCodeAt(n - 1) === 0x3d) n--;
+        if (n > 1 && value.charCodeAt(n - 1) === 0x3d) n--;
+        return (n * 3) >>> 2;
+      }
+      case "utf16le": return value.length * 2;
+      default: return value.length;
+    }
   }
 
   static concat(list, totalLength) {

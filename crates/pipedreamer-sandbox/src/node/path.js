@@ -181,25 +181,7 @@ export function basename(path, suffix) {
 
 export function extname(path) {
   check(path, "path");
-  let startDot = -1, startPart = 0, end = -1, matchedSlash = true, preDotState = 0;
-  for (let i = path.length - 1; i >= 0; --i) {
-    const code = path.charCodeAt(i);
-    if (code === CHAR_SLASH) {
-      if (!matchedSlash) { startPart = i + 1; break; }
-      continue;
-    }
-    if (end === -1) { matchedSlash = false; end = i + 1; }
-    if (code === CHAR_DOT) {
-      if (startDot === -1) startDot = i;
-      else if (preDotState !== 1) preDotState = 1;
-    } else if (startDot !== -1) {
-      preDotState = -1;
-    }
-  }
-  if (startDot === -1 || end === -1 || preDotState === 0 || (preDotState === 1 && startDot === end - 1 && startDot === startPart + 1)) {
-    return "";
-  }
-  return path.slice(startDot, end);
+  return parse(path).ext;
 }
 
 export function format(pathObject) {
