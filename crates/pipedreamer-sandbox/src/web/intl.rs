@@ -477,7 +477,18 @@ fn format_date<'js>(
             })
     });
     match formatter {
-        Ok(formatter) => Ok(parts_of(&formatter.format(&input), true)),
+        Ok(formatter) => {
+            let mut parts = parts_of(&formatter.format(&input), true);
+            // CLDR 42+ puts U+202F before AM/PM; V8 (so Node and Chrome) writes a plain space
+            // instead, because code parses toLocaleString's output with `new Date(…)` (dayjs's
+            // timezone plugin does), and Date parsers, QuickJS's too, refuse U+202F.
+            for part in &mut parts {
+                if part[1].contains('\u{202f}') {
+                    part[1] = part[1].replace('\u{202f}', " ");
+                }
+            }
+            Ok(parts)
+        }
         Err(e) => range_error(&ctx, e),
     }
 }
