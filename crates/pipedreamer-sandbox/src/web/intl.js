@@ -168,6 +168,27 @@ export default function install(g, natives) {
     return resolved;
   }
 
+  // ICU4X picks a whole pattern by length (de short: dd.MM.y) where ICU matches each field's
+  // width to the options; CLDR's numeric date skeletons (yMd, Md) pad these fields in these
+  // locales and not in the others, so adjust day and month digits the way ICU's matching would.
+  const PADDED_WHEN_NUMERIC = {
+    "en-GB": ["day", "month"], fr: ["day", "month"], it: ["day", "month"], pt: ["day", "month"],
+    pl: ["month"],
+  };
+  function formatDate(locale, options, t) {
+    const pairs = N.formatDate(locale, options, t);
+    const numericDate = options.month === "numeric" || options.month === "2-digit";
+    const padded = (numericDate && (PADDED_WHEN_NUMERIC[locale] ?? PADDED_WHEN_NUMERIC[locale.split("-")[0]])) || [];
+    for (const pair of pairs) {
+      const [type, value] = pair;
+      if ((type !== "day" && type !== "month") || !/^\d{1,2}$/.test(value)) continue;
+      const twoDigits = options[type] === "2-digit" || (options[type] === "numeric" && padded.includes(type));
+      if (twoDigits && value.length === 1) pair[1] = "0" + value;
+      else if (!twoDigits && options[type] === "numeric" && value.length === 2 && value[0] === "0") pair[1] = value.slice(1);
+    }
+    return pairs;
+  }
+
   const timeValue = (date) => {
     const t = date === undefined ? Date.now() : Number(date);
     if (!Number.isFinite(t)) throw new RangeError("Invalid time value");
@@ -186,7 +207,7 @@ export default function install(g, natives) {
       return (date) => this.formatToParts(date).map((p) => p.value).join("");
     }
     formatToParts(date) {
-      return partObjects(N.formatDate(this.#locale, this.#options, timeValue(date)));
+      return partObjects(formatDate(this.#locale, this.#options, timeValue(date)));
     }
     resolvedOptions() {
       const o = this.#options;
@@ -512,7 +533,7 @@ export default function install(g, natives) {
     const t = Date.prototype.getTime.call(this);
     if (Number.isNaN(t)) return "Invalid Date";
     const resolved = dateTimeOptions(options, required, defaults);
-    return N.formatDate(resolveLocale(locales), resolved, t).map((p) => p[1]).join("");
+    return formatDate(resolveLocale(locales), resolved, t).map((p) => p[1]).join("");
   };
   method(Date.prototype, "toLocaleString", { toLocaleString: dateToLocale("any", "all") }.toLocaleString);
   method(Date.prototype, "toLocaleDateString", { toLocaleDateString: dateToLocale("date", "date") }.toLocaleDateString);
