@@ -63,11 +63,16 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
 // an Error subclass, `constructor` or `toString` on a prototype object) become accessors first,
 // so assigning them on an object that inherits them defines an own property instead of throwing.
 function lockdown(freezeReachable, extra) {
+  // The values the accessors below return: only their closures reach them, so the walk must be
+  // given them (else `Object.prototype.hasOwnProperty` itself stayed unfrozen, and a run could
+  // define `call` on it to see later runs' calls).
+  const captured = [];
   const overridable = (proto, keys) => {
     for (const key of keys === "*" ? Reflect.ownKeys(proto) : keys) {
       const desc = Object.getOwnPropertyDescriptor(proto, key);
       if (!desc || !("value" in desc) || !desc.writable || !desc.configurable) continue;
       const value = desc.value;
+      captured.push(value);
       Object.defineProperty(proto, key, {
         get() { return value; },
         set(v) {
@@ -110,5 +115,5 @@ function lockdown(freezeReachable, extra) {
   if (typeof Iterator === "function" && typeof Iterator.from === "function") {
     hidden.push(protoOf(Iterator.from({ next() { return { done: true }; } })));
   }
-  freezeReachable([globalThis, ...hidden, ...extra]);
+  freezeReachable([globalThis, ...hidden, ...captured, ...extra]);
 }
