@@ -44,7 +44,8 @@ pub struct Program {
 pub(crate) struct Imports {
     /// Each graph file's resolved imports, by path.
     by_file: BTreeMap<String, Vec<ResolvedImport>>,
-    /// Every module id, with whether it is a CommonJS record.
+    /// Every module id, with whether its generated code imports realm modules by name (a
+    /// CommonJS record, a forbidden module's stand-in).
     ids: BTreeMap<String, bool>,
     /// The realm modules (node builtins, the CommonJS runtime) the program's runs may import,
     /// dependencies first; a realm instantiates them while it is set up.
@@ -65,7 +66,8 @@ pub(crate) struct ModuleText {
     /// Whether the text was generated here (a CommonJS record or facade, a JSON module): its
     /// imports name slot 0's modules, which a run in another slot renames.
     pub(crate) generated: bool,
-    /// Whether it is a CommonJS record (whose generated code imports realm modules by name).
+    /// Whether its generated code imports realm modules by name (a CommonJS record, a
+    /// forbidden module's stand-in).
     pub(crate) record: bool,
 }
 
@@ -99,8 +101,18 @@ impl Program {
         let mut roots = Vec::new();
         for (path, file) in &graph.files {
             for import in &file.imports {
-                if let ImportTarget::Builtin(b) = import.target {
-                    roots.push(node::module_name(b));
+                match &import.target {
+                    ImportTarget::Builtin(b) => roots.push(node::module_name(*b)),
+                    // `import("node:fs")` in a function: validation warned; the import fails
+                    // when it runs, with the realm's NotCapable (a module that throws it).
+                    ImportTarget::Forbidden(module) if import.form == ImportForm::Dynamic => {
+                        roots.push(node::ERRORS);
+                        sources.insert(
+                            forbidden_id(module),
+                            ModuleText::generated(commonjs::forbidden_source(module), true),
+                        );
+                    }
+                    _ => {}
                 }
             }
             match file.kind {
@@ -199,8 +211,8 @@ impl Imports {
     /// The module name `name`, imported by module `base`, stands for in realm slot `slot`:
     /// a module of the slot by its name (how the executor imports a node, and how a CommonJS
     /// record imports what it requires), what the graph resolved `name` to among `base`'s own
-    /// imports (`import`, `export … from`, `import()`), or a realm module a CommonJS record
-    /// requires. Anything else is refused, and so is every import by a `base` outside the slot
+    /// imports (`import`, `export … from`, `import()`; a forbidden module is its stand-in, which
+    /// throws `NotCapable`), or a realm module a CommonJS record requires. Anything else is refused, and so is every import by a `base` outside the slot
     /// (code run through `eval` or `Function`).
     pub(crate) fn resolve(&self, slot: usize, base: &str, name: &str) -> rquickjs::Result<String> {
         if split_slot(name).is_some_and(|(s, id)| s == slot && self.ids.contains_key(id)) {
@@ -223,16 +235,16 @@ impl Imports {
         match import.map(|i| &i.target) {
             Some(ImportTarget::File(path)) => Ok(slot_name(slot, path)),
             Some(ImportTarget::Builtin(b)) => Ok(node::module_name(*b).to_owned()),
-            Some(ImportTarget::Forbidden(module)) => Err(rquickjs::Error::new_resolving_message(
-                base,
-                name,
-                format!(
-                    "NotCapable: `{module}` is not available in the sandbox (no file system, processes, environment or sockets; HTTP goes through fetch)"
-                ),
-            )),
+            Some(ImportTarget::Forbidden(module)) => Ok(slot_name(slot, &forbidden_id(module))),
             None => Err(refuse(base, name)),
         }
     }
+}
+
+/// The id of the module that stands for forbidden module `module` (`node:fs`): it throws
+/// `NotCapable` when evaluated, once per run.
+fn forbidden_id(module: &str) -> String {
+    format!("{module}{}", commonjs::FORBIDDEN_SUFFIX)
 }
 
 /// Where the graph first imports realm module `name` (for a diagnostic).

@@ -318,9 +318,11 @@ async fn json_files_import_and_require() {
 async fn a_forbidden_require_inside_a_function_throws_not_capable_when_called() {
     let wl = local(
         r#"import opt from "./lib/optional.cjs";
-        export default (ctx) => {
+        export default async (ctx) => {
+          let dynamic;
+          try { await import("node:child_process"); dynamic = "imported" } catch (e) { dynamic = e instanceof ctx.errors.NotCapable && /node:child_process/.test(e.message) }
           try { opt.readConfig(); return "no error" } catch (e) {
-            return [e instanceof ctx.errors.NotCapable, e.name, /node:fs/.test(e.message), /lib\/optional.cjs/.test(e.message), opt.loaded];
+            return [e instanceof ctx.errors.NotCapable, e.name, /node:fs/.test(e.message), /lib\/optional.cjs/.test(e.message), opt.loaded, dynamic];
           }
         }"#,
         &[(
@@ -330,7 +332,7 @@ async fn a_forbidden_require_inside_a_function_throws_not_capable_when_called() 
     );
     assert_eq!(
         run_once(&wl).await,
-        json!([true, "NotCapable", true, true, true])
+        json!([true, "NotCapable", true, true, true, true])
     );
 }
 

@@ -31,6 +31,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The suffix of a CommonJS file's record module (its path plus this is its module id).
 pub(crate) const RECORD_SUFFIX: &str = "?commonjs";
 
+/// The suffix of the module that stands for a forbidden module (`node:fs?forbidden`).
+pub(crate) const FORBIDDEN_SUFFIX: &str = "?forbidden";
+
 /// The export of a record module that holds the record.
 const RECORD_EXPORT: &str = "__pipedreamer_record";
 
@@ -134,6 +137,19 @@ pub(crate) fn facade_source(record_name: &str, names: &[String]) -> String {
 /// `JSON.parse` (an object literal would treat a `"__proto__"` key differently).
 pub(crate) fn json_source(text: &str) -> String {
     format!("export default JSON.parse({});\n", js_string(text))
+}
+
+/// The source of the stand-in for forbidden module `module`: evaluating it (an `import()` of
+/// the module, which validation warned about) throws the realm's `NotCapable`.
+pub(crate) fn forbidden_source(module: &str) -> String {
+    let message = format!(
+        "`{module}` is not available in the sandbox (no file system, processes, environment or sockets; HTTP goes through fetch)"
+    );
+    format!(
+        "import {{ NotCapable }} from {};\nthrow new NotCapable({});\n",
+        js_string(super::ERRORS),
+        js_string(&message)
+    )
 }
 
 /// A JavaScript string literal (JSON's escaping is valid JavaScript).
