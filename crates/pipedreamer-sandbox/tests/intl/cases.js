@@ -161,6 +161,7 @@ const CASES = [
   ["Intl", "getCanonicalLocales", () => Intl.getCanonicalLocales(["EN-us", "de-de", "en-US"]).join(",")],
   ["Intl", "supportedLocalesOf", () => Intl.DateTimeFormat.supportedLocalesOf(["de-AT", "ja", "xx"]).join(",")],
   ["Intl", "bad tag", () => { try { Intl.getCanonicalLocales("en_US!"); return "no error"; } catch (e) { return e.name; } }],
+  ["Intl", "supportedValuesOf timeZone", () => Intl.supportedValuesOf("timeZone").includes("Europe/Berlin")],
   ["Intl", "toStringTag", () => Object.prototype.toString.call(Intl)],
   ["Intl", "array toLocaleString", () => [1234.5, new Date(Date.UTC(2024, 0, 2))].toLocaleString("de-DE", { timeZone: "UTC" })],
 ];
