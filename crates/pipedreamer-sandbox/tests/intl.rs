@@ -17,6 +17,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
         "month:3|literal:/|day:31|literal:/|year:2024|literal: |timeZoneName:GMT+02:00",
         SEMANTIC_SKELETONS,
     ),
+    // ICU4X 2.4's field sets: no flexible day periods ("in the afternoon"), and a time always
+    // starts at the hour.
+    ("dayPeriod", "2 PM", ICU4X_FIELD_SETS),
+    ("fractional seconds", "2:07:09.045 PM", ICU4X_FIELD_SETS),
     // ECMA-402 (2024) orders pluralCategories as CLDR does (zero, one, two, few, many, other);
     // Node 20 sorts them alphabetically.
     ("pl categories", "one,few,many,other", PLURAL_ORDER),
@@ -24,6 +28,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
 ];
 
 const SEMANTIC_SKELETONS: &str = "ICU4X picks patterns by semantic skeleton and length";
+const ICU4X_FIELD_SETS: &str = "ICU4X 2.4 has no flexible day periods and no time without hours";
 const PLURAL_ORDER: &str = "ECMA-402 now orders plural categories like CLDR";
 
 /// Runs every case of `intl/cases.js` in the sandbox: `[constructor, label, output]`.

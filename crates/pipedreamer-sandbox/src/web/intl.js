@@ -260,6 +260,9 @@ export default function install(g, natives) {
     if (notation === "scientific" || notation === "engineering") {
       throw new RangeError(`Intl.NumberFormat notation "${notation}" is not supported in this sandbox`);
     }
+    if (notation === "compact" && o.style !== "decimal") {
+      throw new RangeError(`Intl.NumberFormat notation "compact" with style "${o.style}" is not supported in this sandbox`);
+    }
     o.notation = notation;
     o.minimumIntegerDigits = getNumber(options, "minimumIntegerDigits", 1, 21, 1);
     const cDigits = o.style === "currency" ? (CURRENCY_DIGITS[o.currency] ?? 2) : 0;

@@ -321,6 +321,11 @@ impl DateOptions {
             "short" => field::Weekday::Short,
             "narrow" => field::Weekday::Narrow,
         });
+        bag.day_period = pick!("dayPeriod" {
+            "long" => field::DayPeriod::FlexibleLong,
+            "short" => field::DayPeriod::FlexibleShort,
+            "narrow" => field::DayPeriod::FlexibleNarrow,
+        });
         bag.hour =
             pick!("hour" { "numeric" => field::Hour::Numeric, "2-digit" => field::Hour::TwoDigit });
         bag.minute = pick!("minute" { "numeric" => field::Minute::Numeric, "2-digit" => field::Minute::TwoDigit });

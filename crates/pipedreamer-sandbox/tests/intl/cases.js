@@ -45,6 +45,8 @@ const CASES = [
   ].map(([ts, tz]) => dayjsOffset(ts, tz)).join(",")],
   ["DateTimeFormat", "date-fns-tz tokenize", () => parts(new Intl.DateTimeFormat("en-US", { hourCycle: "h23", timeZone: "America/New_York", year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" }).formatToParts(new Date(Date.UTC(2024, 10, 3, 5, 59, 59))))],
   ["DateTimeFormat", "midnight h23", () => new Intl.DateTimeFormat("en-US", { hourCycle: "h23", hour: "2-digit", minute: "2-digit", timeZone: "UTC" }).format(0)],
+  ["DateTimeFormat", "dayPeriod", () => new Intl.DateTimeFormat("en", { hour: "numeric", dayPeriod: "long", timeZone: "UTC" }).format(nov)],
+  ["DateTimeFormat", "fractional seconds", () => new Intl.DateTimeFormat("en", { minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3, timeZone: "UTC" }).format(nov)],
   ["DateTimeFormat", "zone names short", () => ["America/New_York", "America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo", "UTC"].map((tz) => zoneName(Date.UTC(2024, 6, 1), tz, "short")).join(",")],
   ["DateTimeFormat", "zone names long", () => ["America/New_York", "Europe/Berlin", "Asia/Tokyo"].map((tz) => zoneName(Date.UTC(2024, 0, 1), tz, "long")).join(",")],
   ["DateTimeFormat", "zone names de", () => ["Europe/Berlin", "America/New_York"].map((tz) => zoneName(Date.UTC(2024, 6, 1), tz, "long", "de")).join(",")],
