@@ -65,3 +65,223 @@ async fn what_a_run_writes_on_shared_objects_never_reaches_the_next_run() {
         lines(found)
     );
 }
+
+/// Runs `js` (a module whose default export takes `input.step`) with step 1, then step 2 in the
+/// same realm; returns both outputs (both runs must succeed).
+async fn two_runs(js: &str) -> (Value, Value) {
+    let wl = workload(
+        "name: p\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js, timeout: 2s}\n",
+        &[("a.js", js)],
+        json!({}),
+    );
+    let sb = single_worker();
+    let (out, first) = run_bounded(&sb, &wl, json!({"step": 1})).await;
+    assert!(out.succeeded(), "step 1: {first:#}");
+    let (out, json) = run_bounded(&sb, &wl, json!({"step": 2})).await;
+    assert!(out.succeeded(), "step 2 got something of step 1: {json:#}");
+    assert_eq!(
+        wl.realms_created(),
+        1,
+        "the runs must have shared one realm"
+    );
+    (first["output"].clone(), json["output"].clone())
+}
+
+// Timers, intervals and AbortSignal.timeout belong to their run: none set by a run that ended
+// fires in the next one (a callback that fired would fail it).
+#[tokio::test]
+async fn a_runs_timers_never_fire_in_a_later_run() {
+    let (first, out) = two_runs(
+        r#"export default async (ctx, input) => {
+          const leak = () => { throw new Error("step 1's callback ran in step 2") };
+          if (input.step === 1) {
+            setTimeout(leak, 30);
+            setInterval(leak, 10);
+            AbortSignal.timeout(30).addEventListener("abort", leak);
+            AbortSignal.any([AbortSignal.timeout(40)]).onabort = leak;
+            return "armed";
+          }
+          const ids = [setTimeout(() => {}, 1), setTimeout(() => {}, 1)];
+          await new Promise((r) => setTimeout(r, 200));
+          return { ids };
+        }"#,
+    )
+    .await;
+    // Ids start over each run: step 1's ids (1-4) are not skipped.
+    assert_eq!(first, "armed");
+    assert_eq!(out, json!({"ids": [1, 2]}));
+}
+
+// Neither a run's Buffers nor its hash objects share memory with the next run's:
+// `Buffer.allocUnsafe` is not a slice of a realm-wide pool a run could have written.
+#[tokio::test]
+async fn buffers_and_hashes_share_nothing_across_runs() {
+    let (first, out) = two_runs(
+        r#"import { Buffer } from "node:buffer";
+        import { createHash, createHmac } from "node:crypto";
+        export default async (ctx, input) => {
+          if (input.step === 1) {
+            for (let i = 0; i < 64; i++) Buffer.allocUnsafe(128).fill(0x41);
+            Buffer.from("AAAA").buffer;
+            createHash("sha256").update("step 1");
+            createHmac("sha256", "k").update("step 1");
+            return "written";
+          }
+          const fresh = [Buffer.allocUnsafe(128), Buffer.allocUnsafeSlow(128), Buffer.from("x")];
+          return {
+            poolSlice: fresh.some((b) => b.buffer.byteLength !== b.length),
+            sawStep1: fresh.some((b) => b.includes(0x41)),
+            hash: createHash("sha256").update("").digest("hex"),
+          };
+        }"#,
+    )
+    .await;
+    assert_eq!(first, "written");
+    assert_eq!(
+        out,
+        json!({"poolSlice": false, "sawStep1": false,
+               "hash": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"})
+    );
+}
+
+// What a run may try on the realm's error machinery, `util.inspect`'s defaults and the
+// EventEmitter defaults is refused, and the next run sees the usual behaviour.
+#[tokio::test]
+async fn error_inspect_and_emitter_defaults_stay_put() {
+    let (first, out) = two_runs(
+        r#"import util from "node:util";
+        import { EventEmitter } from "node:events";
+        export default async (ctx, input) => {
+          if (input.step === 1) {
+            const tries = [
+              () => { Error.prepareStackTrace = () => "hooked" },
+              () => { Error.stackTraceLimit = 0 },
+              () => { Error.captureStackTrace = () => {} },
+              () => { util.inspect.defaultOptions = { depth: 0 } },
+              () => { util.inspect.defaultOptions.depth = 0 },
+              () => { EventEmitter.defaultMaxListeners = 1 },
+              () => { EventEmitter.prototype._maxListeners = 1 },
+              // Builtins behind lockdown's overridable accessors were left unfrozen: hooking
+              // `hasOwnProperty.call` showed a run every later run's calls.
+              () => { Object.defineProperty(Object.prototype.hasOwnProperty, "call", { value: () => true }) },
+            ];
+            return tries.map((t) => { try { t(); return "changed" } catch { return "refused" } });
+          }
+          const e = new EventEmitter();
+          return {
+            stack: typeof new Error("x").stack === "string" && new Error("x").stack.includes("a.js"),
+            inspect: util.inspect({ a: { b: { c: { d: 1 } } } }),
+            max: e.getMaxListeners(),
+            own: Object.prototype.hasOwnProperty.call({}, "x"),
+          };
+        }"#,
+    )
+    .await;
+    assert_eq!(
+        first,
+        json!(vec!["refused"; 8]),
+        "a run changed realm-wide defaults"
+    );
+    assert_eq!(
+        out,
+        json!({"stack": true, "inspect": "{ a: { b: { c: [Object] } } }", "max": 10, "own": false})
+    );
+}
+
+// Host code never hands node code a way up its own call stack: a sloppy-mode callback called by
+// the platform (timers, events, promises, streams, getters read by structuredClone) finds no
+// `caller`, and the platform's functions show no host source.
+#[tokio::test]
+async fn callbacks_cannot_climb_into_host_code() {
+    let (first, out) = two_runs(
+        r#"export default async (ctx, input) => {
+          const seen = [];
+          const spy = new Function("seen", `return function spy() {
+            let c; try { c = spy.caller; } catch { c = "throws"; }
+            let d; try { d = arguments.callee.caller; } catch { d = "throws"; }
+            seen.push(typeof c === "function" || typeof d === "function" ? "reached " + String(c || d).slice(0, 60) : "none");
+          }`)(seen);
+          await new Promise((r) => setTimeout(() => { spy(); r(); }, 0));
+          setTimeout(spy, 0); await new Promise((r) => setTimeout(r, 5));
+          const t = new EventTarget(); t.addEventListener("x", spy); t.dispatchEvent(new Event("x"));
+          await Promise.resolve().then(spy);
+          queueMicrotask(spy); await null;
+          structuredClone({ get a() { spy(); return 1 } });
+          new ReadableStream({ start: spy });
+          new AbortController().signal.onabort = spy;
+          const host = [setTimeout, structuredClone, fetch, EventTarget.prototype.addEventListener, crypto.subtle.digest]
+            .map((f) => Function.prototype.toString.call(f))
+            .filter((s) => /natives|nativeLog|freeze/.test(s));
+          return { seen: [...new Set(seen)], host };
+        }"#,
+    )
+    .await;
+    assert_eq!(first, out);
+    assert_eq!(out, json!({"seen": ["none"], "host": []}));
+}
+
+// The native Intl caches (per worker thread, keyed by locale and options) cannot be poisoned: a
+// run that builds formatters from options whose getters answer differently on every read, from
+// locale objects that stringify differently each time, and from odd options, leaves the next
+// run's formatting exactly as on a thread that never saw it.
+#[tokio::test]
+async fn a_run_cannot_poison_the_intl_caches() {
+    let check = r#"
+      const d = new Date(Date.UTC(2024, 10, 5, 13, 7, 9));
+      return [
+        new Intl.NumberFormat("en", { style: "percent" }).format(0.5),
+        new Intl.NumberFormat("de", { style: "currency", currency: "EUR" }).format(1234.5),
+        new Intl.NumberFormat("en").format(1234567.891),
+        new Intl.NumberFormat("fr", { notation: "compact" }).format(1234567),
+        new Intl.DateTimeFormat("en", { timeZone: "Europe/Berlin", dateStyle: "full", timeStyle: "long" }).format(d),
+        new Intl.DateTimeFormat("de", { timeZone: "UTC", hour: "numeric", minute: "2-digit" }).format(d),
+        d.toLocaleString("en-GB", { timeZone: "Asia/Tokyo" }),
+        ["b", "a", "B", "ä", "10", "9"].sort(new Intl.Collator("de", { numeric: true }).compare).join(),
+        new Intl.PluralRules("en", { type: "ordinal" }).select(2),
+        new Intl.RelativeTimeFormat("es", { numeric: "auto" }).format(-1, "day"),
+      ];"#;
+    let js = format!(
+        r#"export default async (ctx, input) => {{
+          if (input.step === 1) {{
+            let n = 0;
+            const flip = (a, b) => () => (n++ % 2 ? a : b);
+            const opts = (pairs) => Object.defineProperties({{}}, Object.fromEntries(
+              Object.entries(pairs).map(([k, [a, b]]) => [k, {{ get: flip(a, b), enumerable: true }}])));
+            const locale = {{ toString: flip("de", "en") }};
+            const attempts = [
+              () => new Intl.NumberFormat("en", opts({{ style: ["percent", "decimal"] }})).format(0.5),
+              () => new Intl.NumberFormat("de", opts({{ style: ["currency", "decimal"], currency: ["EUR", "USD"] }})).format(1234.5),
+              () => new Intl.NumberFormat(locale, opts({{ useGrouping: [false, true], maximumFractionDigits: [0, 3] }})).format(1234567.891),
+              () => new Intl.NumberFormat("fr", opts({{ notation: ["compact", "standard"], compactDisplay: ["long", "short"] }})).format(1234567),
+              () => new Intl.DateTimeFormat(locale, opts({{ timeZone: ["Europe/Berlin", "UTC"], dateStyle: ["full", "short"], timeStyle: ["long", "short"] }})).format(0),
+              () => new Intl.DateTimeFormat("de", opts({{ timeZone: ["UTC", "Asia/Tokyo"], hour: ["numeric", "2-digit"], minute: ["2-digit", "numeric"], hour12: [true, false] }})).format(0),
+              () => (0).toLocaleString([locale, "en-GB"], opts({{ timeZone: ["Asia/Tokyo", "UTC"] }})),
+              () => new Intl.Collator(locale, opts({{ numeric: [true, false], sensitivity: ["base", "variant"], caseFirst: ["upper", "lower"] }})).compare("a", "B"),
+              () => new Intl.PluralRules(locale, opts({{ type: ["ordinal", "cardinal"] }})).select(2),
+              () => new Intl.RelativeTimeFormat(locale, opts({{ numeric: ["auto", "always"], style: ["narrow", "long"] }})).format(-1, "day"),
+            ];
+            for (let round = 0; round < 40; round++) for (const a of attempts) try {{ a(); }} catch {{}}
+            return "poisoned?";
+          }}
+          {check}
+        }}"#
+    );
+    let wl = workload(
+        "name: i\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[("a.js", &js)],
+        json!({}),
+    );
+    // The reference: a sandbox (fresh worker threads, empty caches) that only ever checks.
+    let (out, fresh) = run_bounded(&single_worker(), &wl, json!({"step": 2})).await;
+    assert!(out.succeeded(), "{fresh:#}");
+    assert_eq!(fresh["output"][0], "50%", "{fresh:#}");
+    let sb = single_worker();
+    let (out, json) = run_bounded(&sb, &wl, json!({"step": 1})).await;
+    assert!(out.succeeded(), "{json:#}");
+    let (out, after) = run_bounded(&sb, &wl, json!({"step": 2})).await;
+    assert!(out.succeeded(), "{after:#}");
+    assert_eq!(
+        after["output"], fresh["output"],
+        "the first run changed the second's Intl"
+    );
+}
