@@ -75,6 +75,14 @@ export default function install(g, natives) {
     return value;
   }
 
+  // The data has Latin digits only; another numbering system is refused, not ignored.
+  function onlyLatinDigits(options) {
+    const numberingSystem = options.numberingSystem;
+    if (numberingSystem !== undefined && String(numberingSystem) !== "latn") {
+      throw new RangeError(`Unsupported numbering system: ${numberingSystem} (only latn)`);
+    }
+  }
+
   function getBoolean(options, name, fallback) {
     const value = options[name];
     return value === undefined ? fallback : Boolean(value);
@@ -123,10 +131,7 @@ export default function install(g, natives) {
     if (calendar !== undefined && String(calendar) !== "gregory" && String(calendar) !== "iso8601") {
       throw new RangeError(`Unsupported calendar: ${calendar} (only gregory)`);
     }
-    const numberingSystem = options.numberingSystem;
-    if (numberingSystem !== undefined && String(numberingSystem) !== "latn") {
-      throw new RangeError(`Unsupported numbering system: ${numberingSystem} (only latn)`);
-    }
+    onlyLatinDigits(options);
     const hour12 = options.hour12;
     const hourCycle = getOption(options, "hourCycle", ["h11", "h12", "h23", "h24"], undefined);
     const timeZone = options.timeZone;
@@ -226,7 +231,6 @@ export default function install(g, natives) {
       if (o.timeStyle !== undefined) out.timeStyle = o.timeStyle;
       return out;
     }
-    static supportedLocalesOf(locales, options) { return supportedLocalesOf(locales, options); }
   }
 
   // ---- NumberFormat ------------------------------------------------------------------------
@@ -242,10 +246,7 @@ export default function install(g, natives) {
     options = toObject(options);
     const o = Object.create(null);
     getOption(options, "localeMatcher", ["lookup", "best fit"], "best fit");
-    const numberingSystem = options.numberingSystem;
-    if (numberingSystem !== undefined && String(numberingSystem) !== "latn") {
-      throw new RangeError(`Unsupported numbering system: ${numberingSystem} (only latn)`);
-    }
+    onlyLatinDigits(options);
     o.style = getOption(options, "style", ["decimal", "percent", "currency", "unit"], "decimal");
     if (o.style === "unit") throw new RangeError("Intl.NumberFormat style \"unit\" is not supported in this sandbox");
     const currency = getOption(options, "currency", undefined, undefined);
@@ -403,7 +404,6 @@ export default function install(g, natives) {
       out.roundingMode = "halfExpand";
       return out;
     }
-    static supportedLocalesOf(locales, options) { return supportedLocalesOf(locales, options); }
   }
 
   // ---- Collator ----------------------------------------------------------------------------
@@ -430,7 +430,6 @@ export default function install(g, natives) {
     resolvedOptions() {
       return { locale: this.#locale, collation: "default", ...this.#options };
     }
-    static supportedLocalesOf(locales, options) { return supportedLocalesOf(locales, options); }
   }
 
   // ---- PluralRules -------------------------------------------------------------------------
@@ -460,7 +459,6 @@ export default function install(g, natives) {
         pluralCategories: N.pluralCategories(this.#locale, o.type), roundingMode: "halfExpand",
       };
     }
-    static supportedLocalesOf(locales, options) { return supportedLocalesOf(locales, options); }
   }
 
   // ---- RelativeTimeFormat ------------------------------------------------------------------
@@ -474,10 +472,7 @@ export default function install(g, natives) {
       this.#locale = resolveLocale(locales);
       options = toObject(options);
       getOption(options, "localeMatcher", ["lookup", "best fit"], "best fit");
-      const numberingSystem = options.numberingSystem;
-      if (numberingSystem !== undefined && String(numberingSystem) !== "latn") {
-        throw new RangeError(`Unsupported numbering system: ${numberingSystem} (only latn)`);
-      }
+      onlyLatinDigits(options);
       const style = getOption(options, "style", ["long", "short", "narrow"], "long");
       const numeric = getOption(options, "numeric", ["always", "auto"], "always");
       this.#options = Object.freeze({ style, numeric });
@@ -498,7 +493,6 @@ export default function install(g, natives) {
     resolvedOptions() {
       return { locale: this.#locale, ...this.#options, numberingSystem: "latn" };
     }
-    static supportedLocalesOf(locales, options) { return supportedLocalesOf(locales, options); }
   }
 
   const Intl = {
@@ -521,6 +515,12 @@ export default function install(g, natives) {
       }
     },
   };
+  for (const C of [DateTimeFormat, NumberFormat, Collator, PluralRules, RelativeTimeFormat]) {
+    Object.defineProperty(C, "supportedLocalesOf", {
+      value: { supportedLocalesOf(locales, options) { return supportedLocalesOf(locales, options); } }.supportedLocalesOf,
+      writable: true, configurable: true,
+    });
+  }
   for (const name of Object.keys(Intl)) {
     Object.defineProperty(Intl, name, { enumerable: false });
   }
