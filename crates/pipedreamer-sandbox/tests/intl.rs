@@ -149,6 +149,13 @@ async fn bad_input_throws_instead_of_crashing() {
             attempt(() => new Intl.Collator("en").compare("\uD800", "x"));
             attempt(() => Intl.getCanonicalLocales("not a locale"));
             attempt(() => new Intl.DateTimeFormat("zz-ZZ").format(0));
+            attempt(() => new Intl.DateTimeFormat("en", { dateStyle: "full", timeStyle: "full", timeZone: "Pacific/Kiritimati" }).format(-8.64e15));
+            attempt(() => new Intl.DateTimeFormat("ja", { era: "long", year: "numeric", timeZone: "UTC" }).format(8.64e15));
+            attempt(() => new Intl.NumberFormat("en", { maximumFractionDigits: 100 }).format(0.1));
+            attempt(() => new Intl.NumberFormat("de", { notation: "compact", compactDisplay: "long" }).format(1e300));
+            attempt(() => new Intl.NumberFormat("en", { maximumSignificantDigits: 1 }).format(9.99e-300));
+            attempt(() => (2n ** 4000n).toLocaleString("fr"));
+            attempt(() => new Intl.RelativeTimeFormat("pl", { style: "narrow" }).format(-1e15, "quarters"));
             return outcomes;
         }"#,
     );
@@ -165,6 +172,13 @@ async fn bad_input_throws_instead_of_crashing() {
             "ok",
             "ok",
             "RangeError",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
             "ok"
         ]),
         "{json}"

@@ -445,7 +445,13 @@ fn format_date<'js>(
         return range_error(&ctx, "Invalid time value");
     }
     let epoch_ms = epoch_ms as i64;
-    let Some(utc) = chrono::DateTime::from_timestamp_millis(epoch_ms) else {
+    // JavaScript dates reach year ±275760, chrono's ±262143: beyond, the offset is the one at
+    // chrono's limit (the zone's rules are long settled by then).
+    let probe = epoch_ms.clamp(
+        chrono::DateTime::<chrono::Utc>::MIN_UTC.timestamp_millis(),
+        chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis(),
+    );
+    let Some(utc) = chrono::DateTime::from_timestamp_millis(probe) else {
         return range_error(&ctx, "Invalid time value");
     };
     let offset = options
