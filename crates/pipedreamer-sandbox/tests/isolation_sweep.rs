@@ -285,3 +285,58 @@ async fn a_run_cannot_poison_the_intl_caches() {
         "the first run changed the second's Intl"
     );
 }
+
+// The realm's internal modules (the host API, the web areas, whose `install` and `fire` would
+// let a run rewire every later run's timers or natives, and the CommonJS runtime and errors)
+// cannot be imported by node code, whoever asks: a module, `eval`'d code, `Function`, a callback.
+#[tokio::test]
+async fn node_code_cannot_import_the_realms_internal_modules() {
+    let wl = workload(
+        "name: m\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[
+            (
+                "a.js",
+                r#"import { Buffer } from "node:buffer";
+                import { createHash } from "node:crypto";
+                import lib from "./lib.cjs";
+                const names = ["pipedreamer:host", "pipedreamer:web/runtime", "pipedreamer:web/timers",
+                  "pipedreamer:web/events", "pipedreamer:web/url", "pipedreamer:web/encoding",
+                  "pipedreamer:web/fetch", "pipedreamer:web/crypto", "pipedreamer:web/intl",
+                  "pipedreamer:node/errors", "pipedreamer:node/commonjs", "node:fs", "node:process"];
+                export default async () => {
+                  const reached = [];
+                  for (const name of names) {
+                    const ways = {
+                      module: () => import(name),
+                      eval: () => (0, eval)(`import(${JSON.stringify(name)})`),
+                      Function: () => new Function(`return import(${JSON.stringify(name)})`)(),
+                      callback: () => new Promise((r, j) => setTimeout(() => import(name).then(r, j), 0)),
+                      require: () => lib.load(name),
+                    };
+                    for (const [way, load] of Object.entries(ways)) {
+                      try { await load(); reached.push(`${way}: ${name}`); } catch {}
+                    }
+                  }
+                  // The control: the same ways do load what the graph has.
+                  const control = (await import("node:buffer")).Buffer === Buffer;
+                  return { reached, control };
+                }"#,
+            ),
+            (
+                "lib.cjs",
+                "module.exports = { load: (name) => { const r = require; return r(name); } };\n",
+            ),
+        ],
+        json!({}),
+    );
+    let sb = single_worker();
+    for _ in 0..2 {
+        let (out, json) = run_bounded(&sb, &wl, json!({})).await;
+        assert!(out.succeeded(), "{json:#}");
+        assert_eq!(
+            json["output"],
+            json!({"reached": [], "control": true}),
+            "{json:#}"
+        );
+    }
+}
