@@ -256,6 +256,9 @@ export default function install(g, natives) {
     if (o.style === "currency" && currency === undefined) throw new TypeError("Currency code is required with currency style.");
     o.currencyDisplay = getOption(options, "currencyDisplay", ["code", "symbol", "narrowSymbol", "name"], "symbol");
     o.currencySign = getOption(options, "currencySign", ["standard", "accounting"], "standard");
+    // Not in the data the sandbox ships: refused rather than formatted differently.
+    if (o.currencyDisplay === "name") throw new RangeError("Intl.NumberFormat currencyDisplay \"name\" is not supported in this sandbox");
+    if (o.currencySign === "accounting") throw new RangeError("Intl.NumberFormat currencySign \"accounting\" is not supported in this sandbox");
     if (currency !== undefined) o.currency = currency.toUpperCase();
     const notation = getOption(options, "notation", ["standard", "scientific", "engineering", "compact"], "standard");
     if (notation === "scientific" || notation === "engineering") {

@@ -583,7 +583,7 @@ impl NumberOptions {
                     return Err(format!("Invalid currency code: {code}"));
                 };
                 match self.currency_display.as_deref() {
-                    Some("code") | Some("name") => CurrencyFormatter::try_new_code_unstable(
+                    Some("code") => CurrencyFormatter::try_new_code_unstable(
                         &IntlData,
                         locale.into(),
                         code,
