@@ -22,10 +22,13 @@ pub(crate) fn split_slot(name: &str) -> Option<(usize, &str)> {
     Some((slot.parse().ok()?, path))
 }
 
-/// Removes slot `slot`'s prefix from a message (stack traces name modules), so users see paths.
+/// Removes slot `slot`'s prefix from a message (stack traces name modules), and the suffix of
+/// a CommonJS file's record module, so users see paths.
 pub(crate) fn unslot(slot: usize, message: &str) -> String {
     if message.contains('~') {
-        message.replace(&slot_tag(slot), "")
+        message
+            .replace(&slot_tag(slot), "")
+            .replace(crate::node::commonjs::RECORD_SUFFIX, "")
     } else {
         message.to_owned()
     }
@@ -53,6 +56,10 @@ mod tests {
         assert_eq!(
             unslot(3, "at f (~00000003/nodes/a.js:1)"),
             "at f (nodes/a.js:1)"
+        );
+        assert_eq!(
+            unslot(3, "at g (~00000003/node_modules/x/i.js?commonjs:7:2)"),
+            "at g (node_modules/x/i.js:7:2)"
         );
     }
 }

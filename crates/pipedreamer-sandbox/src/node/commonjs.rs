@@ -58,7 +58,7 @@ pub(crate) fn record_source(
     kind_of: impl Fn(&str) -> Option<ModuleKind>,
 ) -> String {
     let mut out = format!(
-        "import {{ define as __pipedreamer_define }} from {};\n",
+        "import {{ define as __pipedreamer_define }} from {}; ",
         js_string(super::COMMONJS)
     );
     let mut table = String::new();
@@ -95,7 +95,7 @@ pub(crate) fn record_source(
         let next = bindings.len();
         let index = *bindings.entry(name.clone()).or_insert_with(|| {
             out.push_str(&format!(
-                "import * as __pipedreamer_{next} from {};\n",
+                "import * as __pipedreamer_{next} from {}; ",
                 js_string(&name)
             ));
             next
@@ -111,8 +111,10 @@ pub(crate) fn record_source(
         Some(rest) => format!("//{rest}"),
         None => source.to_owned(),
     };
+    // Everything generated sits on the body's first line, so the file's line numbers (in stack
+    // traces and QuickJS's syntax errors) are the module's.
     out.push_str(&format!(
-        "export const {RECORD_EXPORT} = __pipedreamer_define({}, [{table}], [{forbidden}], function (exports, require, module, __filename, __dirname) {{\n{body}\n}});\n",
+        "export const {RECORD_EXPORT} = __pipedreamer_define({}, [{table}], [{forbidden}], function (exports, require, module, __filename, __dirname) {{{body}\n}});\n",
         js_string(path)
     ));
     out
@@ -314,6 +316,24 @@ mod tests {
             exports("module.exports = require('./impl');").reexports,
             ["./impl"]
         );
+    }
+
+    #[test]
+    fn the_body_keeps_its_line_numbers() {
+        let js = record_source(
+            "a.cjs",
+            "const b = require('./b.cjs');\nthrow new Error('line 2');\n",
+            &[ResolvedImport {
+                specifier: "./b.cjs".into(),
+                target: ImportTarget::File("b.cjs".into()),
+                form: ImportForm::Require { top_level: true },
+                pos: pipedreamer_spec::Pos::new(1, 11),
+            }],
+            |p| format!("~00000000/{p}"),
+            |_| Some(ModuleKind::CommonJs),
+        );
+        let line = js.lines().position(|l| l.contains("line 2")).unwrap();
+        assert_eq!(line + 1, 2, "{js}");
     }
 
     #[test]
