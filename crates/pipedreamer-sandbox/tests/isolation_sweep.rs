@@ -340,3 +340,74 @@ async fn node_code_cannot_import_the_realms_internal_modules() {
         );
     }
 }
+
+// Two runs in flight at once on one worker thread: one cannot clear the other's timers by
+// guessing their ids (ids are per run), and `performance.now()` counts from each run's start.
+#[tokio::test]
+async fn concurrent_runs_cannot_touch_each_others_timers() {
+    let wl = one_node(
+        r#"export default async (ctx, input) => {
+          if (input.role === "sleeper") {
+            const fired = await new Promise((r) => { setTimeout(() => r("fired"), 200); setInterval(() => {}, 50); });
+            return { fired, clock: performance.now() >= 200 };
+          }
+          await new Promise((r) => setTimeout(r, 50));
+          for (let id = 0; id < 1000; id++) { clearTimeout(id); clearInterval(id); }
+          return { fired: "none", clock: performance.now() < 200 };
+        }"#,
+    );
+    let sb = single_worker();
+    let (sleeper, clearer) = tokio::join!(
+        run_bounded(&sb, &wl, json!({"role": "sleeper"})),
+        run_bounded(&sb, &wl, json!({"role": "clearer"}))
+    );
+    assert!(sleeper.0.succeeded(), "{:#}", sleeper.1);
+    assert!(clearer.0.succeeded(), "{:#}", clearer.1);
+    assert_eq!(
+        sleeper.1["output"],
+        json!({"fired": "fired", "clock": true})
+    );
+    assert_eq!(clearer.1["output"], json!({"fired": "none", "clock": true}));
+}
+
+// A JSON module's object and a CommonJS module's `module`/`exports` (and its `require`) belong to
+// the run: what one run changes on them, the next never sees.
+#[tokio::test]
+async fn json_and_commonjs_module_objects_are_per_run() {
+    let wl = workload(
+        "name: j\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[
+            (
+                "a.js",
+                r#"import data from "./data.json";
+                import lib from "./lib.cjs";
+                export default async (ctx, input) => {
+                  const seen = { json: data.x, cjs: lib.x, module: lib.module.x, require: lib.require.x ?? null };
+                  if (input.step === 1) { data.x = "run 1"; lib.x = "run 1"; lib.module.x = "run 1"; lib.require.x = "run 1"; }
+                  return seen;
+                }"#,
+            ),
+            ("data.json", r#"{"x": "pristine"}"#),
+            (
+                "lib.cjs",
+                "module.exports = { x: 'pristine', module, require };\nmodule.x = 'pristine';\n",
+            ),
+        ],
+        json!({}),
+    );
+    let sb = single_worker();
+    for step in [1, 2, 2] {
+        let (out, json) = run_bounded(&sb, &wl, json!({"step": step})).await;
+        assert!(out.succeeded(), "{json:#}");
+        assert_eq!(
+            json["output"],
+            json!({"json": "pristine", "cjs": "pristine", "module": "pristine", "require": null}),
+            "step {step}"
+        );
+    }
+    assert_eq!(
+        wl.realms_created(),
+        1,
+        "the runs must have shared one realm"
+    );
+}
