@@ -48,8 +48,10 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
   }
   // After a run: did it add globals, or give globalThis another prototype (whose properties
   // every later run would see as globals)? Then the realm is not reused.
+  // A non-extensible globalThis (preventExtensions, seal, freeze) counts too: later runs could
+  // no longer add globals (a polyfill's, sloppy code's), so the realm must go.
   const globalsAdded = () => Reflect.ownKeys(globalThis).length !== globalCount
-    || Object.getPrototypeOf(globalThis) !== globalProto;
+    || Object.getPrototypeOf(globalThis) !== globalProto || !Object.isExtensible(globalThis);
   // After a run, whatever its outcome: the web areas drop its per-run state.
   const endRun = () => { for (const hooks of runHooks) if (typeof hooks.endRun === "function") hooks.endRun(); };
   return [makeRun, globalsAdded, endRun];

@@ -411,3 +411,43 @@ async fn json_and_commonjs_module_objects_are_per_run() {
         "the runs must have shared one realm"
     );
 }
+
+// globalThis stays extensible (a run may add globals; the executor then drops the realm), so
+// what else a run can do to it must be refused or must drop the realm too: a new prototype
+// (whose getters every later run's global lookups would reach), or making it non-extensible
+// (every later run's new globals, a polyfill's or sloppy code's, would throw).
+#[tokio::test]
+async fn a_run_cannot_leave_anything_on_globalthis() {
+    let wl = one_node(
+        r#"export default async (ctx, input) => {
+          const tries = {
+            setPrototypeOf: () => Object.setPrototypeOf(globalThis, Object.create(Object.prototype, { leaked: { get: () => "run 1" } })),
+            protoSetter: () => { globalThis.__proto__ = Object.create(Object.prototype, { leaked: { value: "run 1" } }) },
+            preventExtensions: () => Object.preventExtensions(globalThis),
+            seal: () => Object.seal(globalThis),
+            freeze: () => Object.freeze(globalThis),
+          };
+          if (input.try) { try { tries[input.try](); } catch {} return "tried"; }
+          return { leaked: typeof leaked === "undefined" ? null : leaked, extensible: Object.isExtensible(globalThis),
+                   proto: Object.getPrototypeOf(globalThis) === Object.prototype };
+        }"#,
+    );
+    let sb = single_worker();
+    for attempt in [
+        "setPrototypeOf",
+        "protoSetter",
+        "preventExtensions",
+        "seal",
+        "freeze",
+    ] {
+        let (out, json) = run_bounded(&sb, &wl, json!({"try": attempt})).await;
+        assert!(out.succeeded(), "{json:#}");
+        let (out, json) = run_bounded(&sb, &wl, json!({})).await;
+        assert!(out.succeeded(), "{json:#}");
+        assert_eq!(
+            json["output"],
+            json!({"leaked": null, "extensible": true, "proto": true}),
+            "the run after one that tried {attempt}"
+        );
+    }
+}
