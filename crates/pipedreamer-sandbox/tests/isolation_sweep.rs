@@ -451,3 +451,65 @@ async fn a_run_cannot_leave_anything_on_globalthis() {
         );
     }
 }
+
+// structuredClone of exotic objects (proxies, revoked or with throwing traps, getters that
+// throw, platform objects) throws an ordinary error in the run; nothing is half-cloned into the
+// realm, and the next run clones as usual.
+#[tokio::test]
+async fn structured_clone_of_exotic_objects_fails_cleanly() {
+    let wl = one_node(
+        r#"export default async (ctx, input) => {
+          const { proxy, revoke } = Proxy.revocable({}, {}); revoke();
+          const cases = {
+            proxy: () => structuredClone(new Proxy({ a: 1 }, {})),
+            revoked: () => structuredClone(proxy),
+            trapThrows: () => structuredClone(new Proxy({}, { ownKeys() { throw new Error("trap") } })),
+            getterThrows: () => structuredClone({ get a() { throw new Error("getter") } }),
+            proxyOfMap: () => structuredClone(new Proxy(new Map([[1, 2]]), {})),
+            deep: () => { let o = {}; for (let i = 0; i < 1e5; i++) o = { o }; return structuredClone(o) },
+            platform: () => structuredClone(new Headers()),
+            signal: () => structuredClone(AbortSignal.abort()),
+          };
+          const out = {};
+          for (const [k, f] of Object.entries(cases)) {
+            try { f(); out[k] = "cloned"; } catch (e) { out[k] = e?.name ?? typeof e; }
+          }
+          out.after = structuredClone({ m: new Map([[1, { d: new Date(0) }]]) }).m.get(1).d.getTime();
+          return out;
+        }"#,
+    );
+    let sb = single_worker();
+    let (out, first) = run_bounded(&sb, &wl, json!({})).await;
+    assert!(out.succeeded(), "{first:#}");
+    let (out, second) = run_bounded(&sb, &wl, json!({})).await;
+    assert!(out.succeeded(), "{second:#}");
+    assert_eq!(first["output"], second["output"]);
+    let o = &first["output"];
+    assert_eq!(o["after"], 0, "{o}");
+    assert_eq!(o["revoked"], "TypeError", "{o}");
+    assert_eq!(o["getterThrows"], "Error", "{o}");
+    assert_eq!(o["platform"], "DataCloneError", "{o}");
+    eprintln!("{o}");
+}
+
+// Timer ids start over each run, so a due time left in the native queue by an ended run would
+// fire the next run's timer of the same id early: the queue forgets an ended run's timers.
+#[tokio::test]
+async fn an_ended_runs_due_times_never_fire_the_next_runs_timers() {
+    let (_, out) = two_runs(
+        r#"export default async (ctx, input) => {
+          if (input.step === 1) {
+            for (let i = 0; i < 8; i++) setTimeout(() => {}, 20 + i);
+            for (let i = 0; i < 8; i++) setInterval(() => {}, 5);
+            return "armed";
+          }
+          const t0 = performance.now();
+          const early = [];
+          await Promise.all(Array.from({ length: 16 }, (_, i) => new Promise((r) =>
+            setTimeout(() => { if (performance.now() - t0 < 300) early.push(i + 1); r(); }, 300))));
+          return early;
+        }"#,
+    )
+    .await;
+    assert_eq!(out, json!([]), "timers of step 2 fired early (their ids)");
+}
