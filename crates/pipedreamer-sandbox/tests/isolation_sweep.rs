@@ -8,6 +8,45 @@ use serde_json::{Value, json};
 
 const SWEEP: &str = include_str!("fixtures/isolation_sweep.js");
 
+/// The `node:` builtins, as `(namespace name, specifier)`.
+const BUILTINS: &[(&str, &str)] = &[
+    ("buffer", "node:buffer"),
+    ("string_decoder", "node:string_decoder"),
+    ("events", "node:events"),
+    ("util", "node:util"),
+    ("util_types", "node:util/types"),
+    ("url", "node:url"),
+    ("path", "node:path"),
+    ("path_posix", "node:path/posix"),
+    ("crypto", "node:crypto"),
+    ("assert", "node:assert"),
+    ("assert_strict", "node:assert/strict"),
+];
+
+/// The sweep in a workflow whose graph imports every `node:` builtin (their namespaces are
+/// roots too) or none (lockdown then reaches only what globals do: a `node:` module's export
+/// must not be what freezes a global's object).
+fn sweep(with_builtins: bool) -> std::sync::Arc<pipedreamer_sandbox::Workload> {
+    let used = if with_builtins { BUILTINS } else { &[] };
+    let imports: String = used
+        .iter()
+        .map(|(ns, spec)| format!("import * as {ns} from \"{spec}\";\n"))
+        .collect();
+    let roots: Vec<String> = used
+        .iter()
+        .map(|(ns, spec)| format!("[\"{spec}\", {ns}]"))
+        .collect();
+    let entry = format!(
+        "import sweep from \"./sweep.js\";\n{imports}export default (ctx, input) => sweep(input, [{}]);\n",
+        roots.join(", ")
+    );
+    workload(
+        "name: s\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[("a.js", &entry), ("sweep.js", SWEEP)],
+        json!({}),
+    )
+}
+
 fn lines(v: &Value) -> String {
     v.as_array()
         .map(|a| {
@@ -24,22 +63,24 @@ fn lines(v: &Value) -> String {
 // instance with private state, …) that freezing does not stop a run from changing.
 #[tokio::test]
 async fn no_shared_object_is_changeable() {
-    let wl = one_node(SWEEP);
-    let sb = single_worker();
-    let (out, json) = run_bounded(&sb, &wl, json!({"phase": "list"})).await;
-    assert!(out.succeeded(), "{json:#}");
-    let o = &json["output"];
-    assert!(
-        o["reached"].as_u64().unwrap() > 1000,
-        "the walk reached too little: {o}"
-    );
-    let problems = &o["problems"];
-    assert!(
-        problems.as_array().is_some_and(|a| a.is_empty()),
-        "shared objects a run could change ({} reached):\n{}",
-        o["reached"],
-        lines(problems)
-    );
+    for with_builtins in [true, false] {
+        let wl = sweep(with_builtins);
+        let sb = single_worker();
+        let (out, json) = run_bounded(&sb, &wl, json!({"phase": "list"})).await;
+        assert!(out.succeeded(), "{json:#}");
+        let o = &json["output"];
+        assert!(
+            o["reached"].as_u64().unwrap() > 1000,
+            "the walk reached too little: {o}"
+        );
+        let problems = &o["problems"];
+        assert!(
+            problems.as_array().is_some_and(|a| a.is_empty()),
+            "shared objects a run could change ({} reached, node: builtins imported: {with_builtins}):\n{}",
+            o["reached"],
+            lines(problems)
+        );
+    }
 }
 
 // Whatever a run manages to write on every object it can reach (a property, a Map/Set/WeakMap
@@ -47,23 +88,25 @@ async fn no_shared_object_is_changeable() {
 // the same realm sees none of it.
 #[tokio::test]
 async fn what_a_run_writes_on_shared_objects_never_reaches_the_next_run() {
-    let wl = one_node(SWEEP);
-    let sb = single_worker();
-    let (out, json) = run_bounded(&sb, &wl, json!({"phase": "write"})).await;
-    assert!(out.succeeded(), "{json:#}");
-    let (out, json) = run_bounded(&sb, &wl, json!({"phase": "read"})).await;
-    assert!(out.succeeded(), "{json:#}");
-    assert_eq!(
-        wl.realms_created(),
-        1,
-        "the runs must have shared one realm"
-    );
-    let found = &json["output"]["found"];
-    assert!(
-        found.as_array().is_some_and(|a| a.is_empty()),
-        "the second run saw what the first wrote:\n{}",
-        lines(found)
-    );
+    for with_builtins in [true, false] {
+        let wl = sweep(with_builtins);
+        let sb = single_worker();
+        let (out, json) = run_bounded(&sb, &wl, json!({"phase": "write"})).await;
+        assert!(out.succeeded(), "{json:#}");
+        let (out, json) = run_bounded(&sb, &wl, json!({"phase": "read"})).await;
+        assert!(out.succeeded(), "{json:#}");
+        assert_eq!(
+            wl.realms_created(),
+            1,
+            "the runs must have shared one realm"
+        );
+        let found = &json["output"]["found"];
+        assert!(
+            found.as_array().is_some_and(|a| a.is_empty()),
+            "the second run saw what the first wrote (node: builtins imported: {with_builtins}):\n{}",
+            lines(found)
+        );
+    }
 }
 
 /// Runs `js` (a module whose default export takes `input.step`) with step 1, then step 2 in the
