@@ -556,3 +556,62 @@ async fn an_ended_runs_due_times_never_fire_the_next_runs_timers() {
     .await;
     assert_eq!(out, json!([]), "timers of step 2 fired early (their ids)");
 }
+
+// What the platform's functions return for ordinary arguments (lists of zones and locales,
+// resolved options, parsed URLs and paths, …) is either a fresh object each call or frozen: a
+// cached array a run could push to would reach every later run.
+#[tokio::test]
+async fn call_results_are_fresh_or_frozen() {
+    let wl = workload(
+        "name: c\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[(
+            "a.js",
+            r#"import path from "node:path";
+            import url from "node:url";
+            import util from "node:util";
+            import { Buffer } from "node:buffer";
+            import { EventEmitter, getEventListeners } from "node:events";
+            import nodeCrypto from "node:crypto";
+            export default async () => {
+              const dtf = new Intl.DateTimeFormat("en", { timeZone: "UTC" });
+              const e = new EventEmitter();
+              const calls = {
+                ...Object.fromEntries(["calendar", "collation", "currency", "numberingSystem", "timeZone", "unit"]
+                  .map((k) => [`supportedValuesOf(${k})`, () => Intl.supportedValuesOf(k)])),
+                getCanonicalLocales: () => Intl.getCanonicalLocales("en"),
+                supportedLocalesOf: () => Intl.DateTimeFormat.supportedLocalesOf(["en", "de"]),
+                dtfResolved: () => dtf.resolvedOptions(),
+                dtfParts: () => dtf.formatToParts(0),
+                nfResolved: () => new Intl.NumberFormat("de").resolvedOptions(),
+                pluralCategories: () => new Intl.PluralRules("en").resolvedOptions().pluralCategories,
+                collatorResolved: () => new Intl.Collator("en").resolvedOptions(),
+                rtfParts: () => new Intl.RelativeTimeFormat("en").formatToParts(1, "day"),
+                searchParams: () => new URL("http://a/?x=1").searchParams,
+                setCookie: () => new Headers([["set-cookie", "a=1"]]).getSetCookie(),
+                pathParse: () => path.parse("/a/b.c"),
+                urlParse: () => url.parse("http://a/b?c=d", true),
+                urlQuery: () => url.parse("http://a/b?c=d", true).query,
+                inspectColors: () => util.inspect.colors,
+                getHashes: () => nodeCrypto.getHashes?.(),
+                bufferToJSON: () => Buffer.from("ab").toJSON(),
+                listeners: () => getEventListeners(e, "x"),
+                rawListeners: () => e.rawListeners("x"),
+                eventNames: () => e.eventNames(),
+                composedPath: () => new Event("x").composedPath(),
+                encodeInto: () => new TextEncoder().encodeInto("a", new Uint8Array(4)),
+              };
+              const shared = [];
+              for (const [k, f] of Object.entries(calls)) {
+                let a, b;
+                try { a = f(); b = f(); } catch { continue; } // unsupported here: nothing shared
+                if (a !== null && typeof a === "object" && a === b && !Object.isFrozen(a)) shared.push(k);
+              }
+              return shared;
+            }"#,
+        )],
+        json!({}),
+    );
+    let (out, json) = run_bounded(&single_worker(), &wl, json!({})).await;
+    assert!(out.succeeded(), "{json:#}");
+    assert_eq!(json["output"], json!([]), "{json:#}");
+}
