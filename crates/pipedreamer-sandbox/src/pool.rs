@@ -164,6 +164,7 @@ impl Sandbox {
     /// Starts the worker threads and their watchdog.
     pub fn start(options: PoolOptions) -> Result<Self, PoolError> {
         return_large_blocks_to_the_system();
+        crate::web::warm_up();
         let workers = options.workers.max(1);
         let (tx, rx) = async_channel::bounded::<Job>(workers * RUNS_PER_WORKER);
         let shared = Arc::new(Shared {

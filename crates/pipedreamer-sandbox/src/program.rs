@@ -88,12 +88,6 @@ impl Program {
             modules: graph,
             ..
         } = resolved;
-        let internal =
-            |m: String| Diagnostic::error("internal", "workflow.yaml", Pos::new(1, 1), m);
-        // The host modules are compiled once per process; a failure there is ours, not the
-        // workflow's, but it must still surface here rather than at the first run.
-        crate::web::bytecode(crate::web::HOST_MODULE).map_err(|m| vec![internal(m)])?;
-
         let kind_of = |p: &str| graph.files.get(p).map(|f| f.kind);
         let mut cjs_exports = CjsExports::new(&graph);
         let mut sources: BTreeMap<String, ModuleText> = BTreeMap::new();

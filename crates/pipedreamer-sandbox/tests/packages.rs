@@ -253,7 +253,6 @@ async fn yaml_papaparse_and_ajv_work() {
 }
 
 #[tokio::test]
-#[ignore = "dayjs's timezone plugin parses toLocaleString's en-US output (`7/1/2024, 2:00:00\u{202f}PM`, CLDR's narrow no-break space before PM), which QuickJS's Date parser refuses: Invalid Date"]
 async fn dayjs_with_its_timezone_plugin() {
     let Some(out) = npm_run(
         r#"import dayjs from "dayjs";

@@ -30,9 +30,7 @@
 pub(crate) mod commonjs;
 
 use pipedreamer_spec::NodeBuiltin;
-use rquickjs::loader::{ImportAttributes, Loader, Resolver};
-use rquickjs::module::{Declared, WriteOptions};
-use rquickjs::{Array, Context, Ctx, Error, Module, Object, Result, Runtime, Value};
+use rquickjs::{Array, Ctx, Module, Object, Result, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
@@ -177,64 +175,14 @@ pub(crate) fn source(name: &str) -> Option<&'static str> {
 pub(crate) fn bytecode(name: &str) -> std::result::Result<&'static [u8], String> {
     static COMPILED: OnceLock<std::result::Result<BTreeMap<&'static str, Vec<u8>>, String>> =
         OnceLock::new();
-    let compiled = COMPILED.get_or_init(compile).as_ref()?;
+    let compiled = COMPILED
+        .get_or_init(|| {
+            crate::web::compile_host_modules(MODULES.iter().map(|m| (m.name, m.source)), source)
+        })
+        .as_ref()?;
     compiled.get(name).map(Vec::as_slice).ok_or_else(|| {
         format!("`{name}` is not provided by the sandbox (see the README's table of node: modules)")
     })
-}
-
-fn compile() -> std::result::Result<BTreeMap<&'static str, Vec<u8>>, String> {
-    let rt = Runtime::new().map_err(|e| format!("cannot start QuickJS: {e}"))?;
-    // QuickJS resolves a module's imports when it compiles it.
-    rt.set_loader(Sources, Sources);
-    let ctx = Context::full(&rt).map_err(|e| format!("cannot start QuickJS: {e}"))?;
-    ctx.with(|ctx| {
-        MODULES
-            .iter()
-            .map(|m| {
-                Module::declare(ctx.clone(), m.name, m.source)
-                    .and_then(|module| module.write(WriteOptions::default()))
-                    .map(|bytes| (m.name, bytes))
-                    .map_err(|e| {
-                        format!(
-                            "the realm module `{}` does not compile: {}",
-                            m.name,
-                            crate::exception::describe_exception(&ctx, e)
-                        )
-                    })
-            })
-            .collect()
-    })
-}
-
-/// Serves the realm modules' sources while they are compiled.
-struct Sources;
-
-impl Resolver for Sources {
-    fn resolve<'js>(
-        &mut self,
-        _ctx: &Ctx<'js>,
-        base: &str,
-        name: &str,
-        _attrs: Option<ImportAttributes<'js>>,
-    ) -> Result<String> {
-        match source(name).is_some() {
-            true => Ok(name.to_owned()),
-            false => Err(Error::new_resolving(base, name)),
-        }
-    }
-}
-
-impl Loader for Sources {
-    fn load<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        name: &str,
-        _attrs: Option<ImportAttributes<'js>>,
-    ) -> Result<Module<'js, Declared>> {
-        let source = source(name).ok_or_else(|| Error::new_loading(name))?;
-        Module::declare(ctx.clone(), name, source)
-    }
 }
 
 /// What a realm's node modules give `host.js`.
