@@ -7,38 +7,15 @@ mod common;
 use common::*;
 use pipedreamer_sandbox::*;
 use pipedreamer_spec::source::{DirSource, MemorySource};
+use pipedreamer_spec::test_support;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 /// A workflow directory with the fixture's `node_modules` and `files`, loaded; `None` (after a
 /// loud message) only when npm is missing.
 fn npm_workflow(files: &[(&str, &str)]) -> Option<(tempfile::TempDir, Arc<Workload>)> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let out = Command::new("bash")
-        .arg(repo.join("scripts/npm-fixture.sh"))
-        .arg(dir.path())
-        .output()
-        .expect("run scripts/npm-fixture.sh");
-    if out.status.code() == Some(3) {
-        eprintln!(
-            "\n!!!!! SKIPPED: npm is not installed, so the npm package tests did not run !!!!!\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    let dir = test_support::npm_workflow(Path::new(env!("CARGO_TARGET_TMPDIR")), files)?;
     let program = Program::load(&DirSource::new(dir.path()))
         .unwrap_or_else(|d| panic!("{}", d.iter().map(|d| format!("{d}\n")).collect::<String>()));
     let wl = Arc::new(Workload::new(program, Secrets::new(json!({}))).0);

@@ -24,6 +24,8 @@ pub mod js_check;
 pub mod model;
 pub mod parse;
 pub mod source;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod validate;
 pub mod yaml;
 

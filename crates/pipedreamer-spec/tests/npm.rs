@@ -2,39 +2,15 @@
 //! scripts/npm-fixture.sh) resolved into one import graph.
 
 use pipedreamer_spec::source::DirSource;
+use pipedreamer_spec::test_support;
 use pipedreamer_spec::{ImportTarget, ModuleKind, Resolved};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
 /// A workflow directory under the target dir holding the fixture's `node_modules` (hard
 /// links) and `files`; `None` (after a loud message) only when npm is missing.
 fn npm_workflow(files: &[(&str, &str)]) -> Option<tempfile::TempDir> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let out = Command::new("bash")
-        .arg(repo.join("scripts/npm-fixture.sh"))
-        .arg(dir.path())
-        .output()
-        .expect("run scripts/npm-fixture.sh");
-    if out.status.code() == Some(3) {
-        eprintln!(
-            "\n!!!!! SKIPPED: npm is not installed, so the npm package tests did not run !!!!!\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for (path, text) in files {
-        let path: PathBuf = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    Some(dir)
+    test_support::npm_workflow(Path::new(env!("CARGO_TARGET_TMPDIR")), files)
 }
 
 const NODE: &str = r#"
