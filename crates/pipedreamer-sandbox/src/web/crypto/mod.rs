@@ -286,12 +286,6 @@ fn aes_gcm(
 
 /// Adds the crypto natives to `natives` (names prefixed `crypto`).
 pub(crate) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Result<()> {
-    // Results are copied into QuickJS's heap (`new_copy`), never adopted from Rust's: only
-    // QuickJS's allocations count toward the run's memory limit, and an adopted 10 MiB
-    // ciphertext kept a hundred times would be a gigabyte the limit never saw.
-    fn buffer<'js>(ctx: &Ctx<'js>, r: CryptoResult<Vec<u8>>) -> Result<ArrayBuffer<'js>> {
-        ArrayBuffer::new_copy(ctx.clone(), to_js(ctx, r)?)
-    }
     let set = |name: &str, f: Function<'js>| natives.set(name, f);
 
     set(
@@ -430,6 +424,14 @@ pub(crate) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Res
 /// Converts a native's result for JavaScript: `CryptoError`s are thrown.
 pub(crate) fn to_js<'js, T>(ctx: &Ctx<'js>, r: CryptoResult<T>) -> Result<T> {
     r.map_err(|e| e.throw(ctx))
+}
+
+/// A native's bytes as an `ArrayBuffer` (`CryptoError`s are thrown). Results are copied into
+/// QuickJS's heap (`new_copy`), never adopted from Rust's: only QuickJS's allocations count
+/// toward the run's memory limit, and an adopted 10 MiB ciphertext kept a hundred times would be
+/// a gigabyte the limit never saw.
+pub(crate) fn buffer<'js>(ctx: &Ctx<'js>, r: CryptoResult<Vec<u8>>) -> Result<ArrayBuffer<'js>> {
+    ArrayBuffer::new_copy(ctx.clone(), to_js(ctx, r)?)
 }
 
 #[cfg(test)]

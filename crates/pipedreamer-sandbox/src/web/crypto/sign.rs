@@ -7,9 +7,9 @@
 //! does not make new ones).
 
 use super::keys::{self, Curve, Family};
-use super::{CryptoError, CryptoResult, Hash, bytes_of, to_js};
+use super::{CryptoError, CryptoResult, Hash, buffer, bytes_of, to_js};
 use ring::signature::{self, VerificationAlgorithm};
-use rquickjs::{ArrayBuffer, Ctx, Function, Object, Result, TypedArray};
+use rquickjs::{Ctx, Function, Object, Result, TypedArray};
 
 /// The signature scheme of a key family with a hash (ignored for Ed25519).
 #[derive(Clone, Copy, Debug)]
@@ -126,11 +126,10 @@ pub(super) fn install_natives<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> Res
              hash: String,
              key: TypedArray<'js, u8>,
              data: TypedArray<'js, u8>| {
-                let sig = to_js(
+                buffer(
                     &ctx,
                     (|| scheme(&family, &hash)?.sign(&bytes_of(&key)?, &bytes_of(&data)?))(),
-                )?;
-                ArrayBuffer::new_copy(ctx.clone(), sig)
+                )
             },
         )?,
     )?;
