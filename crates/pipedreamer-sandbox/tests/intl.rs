@@ -38,9 +38,7 @@ async fn run_cases() -> Vec<(String, String, String)> {
         include_str!("intl/cases.js")
     );
     let wl = one_node(&js);
-    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
-    assert!(out.succeeded(), "{json}");
-    serde_json::from_value(json["output"].clone()).expect("cases return triples")
+    serde_json::from_value(output_of(&wl, json!({})).await).expect("cases return triples")
 }
 
 #[tokio::test]
@@ -165,10 +163,8 @@ async fn bad_input_throws_instead_of_crashing() {
             return outcomes;
         }"#,
     );
-    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
-    assert!(out.succeeded(), "{json}");
     assert_eq!(
-        json["output"],
+        output_of(&wl, json!({})).await,
         json!([
             "RangeError",
             "RangeError",
@@ -191,7 +187,6 @@ async fn bad_input_throws_instead_of_crashing() {
             "RangeError",
             "RangeError",
             "RangeError"
-        ]),
-        "{json}"
+        ])
     );
 }

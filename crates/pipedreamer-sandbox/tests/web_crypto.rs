@@ -45,9 +45,7 @@ async fn run_js(body: &str, input: Value) -> Value {
     let wl = one_node(&format!(
         "{PRELUDE}\nexport default async (ctx, input) => {{\n{body}\n}}"
     ));
-    let (out, json) = run_bounded(&sandbox(), &wl, input).await;
-    assert!(out.succeeded(), "{json:#}");
-    json["output"].clone()
+    output_of(&wl, input).await
 }
 
 #[tokio::test]
@@ -550,10 +548,8 @@ async fn node_crypto_hashes_hmacs_and_random_bytes() {
           };
         }"#,
     );
-    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
-    assert!(out.succeeded(), "{json:#}");
     assert_eq!(
-        json["output"],
+        output_of(&wl, json!({})).await,
         json!({
             "digest": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
             "copy": "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=",

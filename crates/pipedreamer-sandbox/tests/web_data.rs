@@ -17,9 +17,7 @@ async fn eval(js: &str) -> Value {
     let wl = one_node(&format!(
         "export default async (ctx, input) => {{\n{js}\n}}"
     ));
-    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
-    assert!(out.succeeded(), "{json}");
-    json["output"].clone()
+    output_of(&wl, json!({})).await
 }
 
 /// Runs `js` like [`eval`] and checks its output.
@@ -359,10 +357,8 @@ async fn global_fetch_is_ctx_fetch_and_carries_bytes_both_ways() {
           return r;
         }}"#
     ));
-    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
-    assert!(out.succeeded(), "{json}");
     assert_eq!(
-        json["output"],
+        output_of(&wl, json!({})).await,
         json!({
             "same": true,
             "binary": [200, true, "basic", 256, true, "application/octet-stream"],
@@ -425,10 +421,8 @@ async fn global_fetch_obeys_the_allow_list_and_keeps_credentials_to_their_origin
         )],
         json!({"t": "tok-123456"}),
     );
-    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
-    assert!(out.succeeded(), "{json}");
     assert_eq!(
-        json["output"],
+        output_of(&wl, json!({})).await,
         json!({
             "refused": ["NotCapable", true],
             "refusedRequest": ["NotCapable", true],

@@ -63,3 +63,11 @@ pub async fn run_bounded(sb: &Sandbox, wl: &Arc<Workload>, input: Value) -> (Run
         .await
         .expect("the run hung: the sandbox did not stop it")
 }
+
+/// Runs `wl` once on a new sandbox with `input` and returns its output, failing the test when
+/// the run fails (or hangs).
+pub async fn output_of(wl: &Arc<Workload>, input: Value) -> Value {
+    let (out, json) = run_bounded(&sandbox(), wl, input).await;
+    assert!(out.succeeded(), "{json:#}");
+    json["output"].clone()
+}
