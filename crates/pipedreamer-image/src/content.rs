@@ -473,7 +473,9 @@ fn secret_kind(name: &str) -> Option<SecretKind> {
     {
         name = stem.to_owned();
     }
-    let ext = name.rsplit('.').next().unwrap_or_default();
+    // No dot, no extension: a directory or file named `key` or `pem` (jose ships a `key/`
+    // directory of modules) is not a `.key` file.
+    let ext = name.rsplit_once('.').map_or("", |(_, ext)| ext);
     if TEMPLATE_SUFFIXES.iter().any(|s| name.ends_with(s))
         || (name.contains('.') && MODULE_EXTENSIONS.contains(&ext))
     {
@@ -604,12 +606,14 @@ mod tests {
             "workflow.yaml~",
             "tls/server.key",
             "id_ed25519",
+            "lib/key/export.js",
         ]);
         let content = workflow_content(d.path(), &ModuleGraph::default()).unwrap();
         assert_eq!(
             shipped(&content),
             [
                 ".env.example",
+                "lib/key/export.js",
                 "nodes/env.ts",
                 "nodes/secrets.ts",
                 "workflow.yaml"
