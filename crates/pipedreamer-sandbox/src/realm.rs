@@ -234,6 +234,7 @@ impl PooledRuntime {
                 ))
             })
             .await?;
+        let setup_modules = context.with(|ctx| modules::loaded(&ctx)).await;
         let baseline_memory = self.heap.get();
         tracing::debug!(
             setup_us = started.elapsed().as_micros() as u64,
@@ -252,6 +253,7 @@ impl PooledRuntime {
             runs: 0,
             baseline_memory,
             memory_limit: wl.memory_limit,
+            setup_modules,
         })
     }
 
@@ -308,7 +310,15 @@ impl PooledRuntime {
         if grown(&self.heap) > cap {
             self.rt.run_gc().await;
         }
-        (grown(&self.heap) <= cap).then_some(realm)
+        if grown(&self.heap) > cap {
+            return None;
+        }
+        let setup_modules = realm.setup_modules;
+        realm
+            .context
+            .with(|ctx| modules::retire(&ctx, setup_modules))
+            .await;
+        Some(realm)
     }
 }
 
@@ -330,6 +340,45 @@ pub(crate) struct Realm {
     pub(crate) runs: usize,
     baseline_memory: usize,
     memory_limit: usize,
+    /// Modules loaded while the realm was set up (host modules, `node:` builtins): the ones
+    /// later runs still import by name.
+    setup_modules: usize,
+}
+
+/// The context's list of modules that imports search by name (QuickJS scans it linearly). Our
+/// QuickJS patch (vendor/rquickjs-sys/pipedreamer.patch) lets a realm move an ended run's
+/// modules out of it: no later run can import them (the loader refuses other runs' names), and
+/// without this every import of a run scanned every module of the hundreds of runs before it.
+mod modules {
+    use rquickjs::Ctx;
+
+    #[allow(unsafe_code)]
+    unsafe extern "C" {
+        /// Added by our QuickJS patch: how many modules imports search.
+        fn JS_LoadedModuleCount(ctx: *mut rquickjs::qjs::JSContext) -> usize;
+        /// Added by our QuickJS patch: moves every module after the first `keep` out of the
+        /// searched list (the context still owns, marks and frees them).
+        fn JS_RetireModules(ctx: *mut rquickjs::qjs::JSContext, keep: usize);
+    }
+
+    pub(super) fn loaded(ctx: &Ctx<'_>) -> usize {
+        // SAFETY: the context pointer is live for the duration of `ctx`; the function only walks
+        // the context's module list.
+        #[allow(unsafe_code)]
+        unsafe {
+            JS_LoadedModuleCount(ctx.as_raw().as_ptr())
+        }
+    }
+
+    /// Called only between runs, with no job pending: every module after the first `keep`
+    /// belongs to runs that have ended.
+    pub(super) fn retire(ctx: &Ctx<'_>, keep: usize) {
+        // SAFETY: as above; the function only moves list nodes between two lists of the context.
+        #[allow(unsafe_code)]
+        unsafe {
+            JS_RetireModules(ctx.as_raw().as_ptr(), keep)
+        }
+    }
 }
 
 impl Realm {
