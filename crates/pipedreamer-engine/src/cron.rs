@@ -6,9 +6,7 @@
 
 use crate::state::EngineState;
 use chrono::{DateTime, Utc};
-use croner::Cron;
-use croner::parser::{CronParser, Seconds, Year};
-use pipedreamer_spec::CronTrigger;
+use pipedreamer_spec::{CronTrigger, Schedule, Trigger};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,16 +23,12 @@ fn key(t: &CronTrigger) -> String {
     )
 }
 
-/// The next time `trigger` fires strictly after `after`.
-pub fn next_fire(trigger: &CronTrigger, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let cron: Cron = CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build()
-        .parse(&trigger.schedule)
-        .ok()?;
-    let tz: chrono_tz::Tz = trigger.timezone.as_deref().unwrap_or("UTC").parse().ok()?;
-    cron.find_next_occurrence(&after.with_timezone(&tz), false)
+/// The next time `schedule` fires strictly after `after` (schedules come parsed from the
+/// spec's one check of the workflow: `Program::schedules`).
+pub fn next_fire(schedule: &Schedule, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    schedule
+        .cron
+        .find_next_occurrence(&after.with_timezone(&schedule.timezone), false)
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
@@ -94,18 +88,25 @@ pub async fn run_scheduler_with(
             continue;
         };
         let now = clock.now();
-        let triggers: Vec<CronTrigger> =
-            workload.program.workflow.cron_triggers().cloned().collect();
-        next.retain(|k, _| triggers.iter().any(|t| &key(t) == k));
+        let program = &workload.program;
+        let schedules: Vec<(&Schedule, &CronTrigger)> = program
+            .schedules
+            .iter()
+            .filter_map(|s| match program.workflow.triggers.get(s.trigger) {
+                Some(Trigger::Cron(t)) => Some((s, t)),
+                _ => None,
+            })
+            .collect();
+        next.retain(|k, _| schedules.iter().any(|(_, t)| &key(t) == k));
         let mut wake = now + chrono::Duration::from_std(TICK).unwrap_or_default();
-        for t in &triggers {
+        for &(s, t) in &schedules {
             let k = key(t);
-            let Some(due) = next.get(&k).copied().or_else(|| next_fire(t, now)) else {
+            let Some(due) = next.get(&k).copied().or_else(|| next_fire(s, now)) else {
                 continue;
             };
             if due <= now {
                 fire(&state, &workload, t, &k, &running);
-                if let Some(n) = next_fire(t, due.max(now)) {
+                if let Some(n) = next_fire(s, due.max(now)) {
                     next.insert(k, n);
                     wake = wake.min(n);
                 }
@@ -158,21 +159,26 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn trigger(schedule: &str, tz: Option<&str>) -> CronTrigger {
-        CronTrigger {
-            name: Some("t".into()),
-            schedule: schedule.into(),
-            timezone: tz.map(Into::into),
-            pos: Default::default(),
-        }
+    /// The schedule of a one-trigger workflow, as the spec parses it.
+    fn schedule(cron: &str, tz: Option<&str>) -> Schedule {
+        let tz = tz.map_or(String::new(), |tz| format!(", timezone: {tz}"));
+        let yaml = format!(
+            "name: c\nversion: \"1\"\nnodes:\n  - {{id: a, file: a.js}}\ntriggers:\n  - {{type: cron, name: t, schedule: \"{cron}\"{tz}}}\n"
+        );
+        let files = pipedreamer_spec::source::MemorySource::from_pairs([
+            ("workflow.yaml", yaml.as_str()),
+            ("a.js", "export default async () => 1;"),
+        ]);
+        let mut resolved = pipedreamer_spec::resolve(&files).unwrap();
+        resolved.schedules.remove(0)
     }
 
     #[test]
     fn next_fire_respects_time_zones() {
         let after = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        let utc = next_fire(&trigger("0 9 * * *", None), after).unwrap();
+        let utc = next_fire(&schedule("0 9 * * *", None), after).unwrap();
         assert_eq!(utc, Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap());
-        let berlin = next_fire(&trigger("0 9 * * *", Some("Europe/Berlin")), after).unwrap();
+        let berlin = next_fire(&schedule("0 9 * * *", Some("Europe/Berlin")), after).unwrap();
         assert_eq!(berlin, Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap());
     }
 }

@@ -31,6 +31,9 @@ pub struct Program {
     pub workflow: Workflow,
     /// Its graph.
     pub dag: Dag,
+    /// The cron triggers' schedules, parsed once by the spec (the engine's local scheduler
+    /// uses them).
+    pub schedules: Vec<pipedreamer_spec::Schedule>,
     /// Every module by id: a graph file's path relative to the workflow directory, or that
     /// path plus `node::commonjs::RECORD_SUFFIX` for a CommonJS file's record.
     modules: BTreeMap<String, CompiledModule>,
@@ -86,6 +89,7 @@ impl Program {
             workflow,
             dag,
             modules: graph,
+            schedules,
             ..
         } = resolved;
         let kind_of = |p: &str| graph.files.get(p).map(|f| f.kind);
@@ -175,6 +179,7 @@ impl Program {
         Ok(Self {
             workflow,
             dag,
+            schedules,
             modules,
             imports,
         })
