@@ -305,26 +305,15 @@ async fn run_dag(
             };
             let dag = dag?;
             if let Some(j) = deadlines.interrupted() {
-                reports[j].status = NodeStatus::TimedOut;
-                return Err(RunError {
-                    node: Some(program.workflow.nodes[j].id.clone()),
-                    message: timeout_message(&program.workflow.nodes[j]),
-                    kind: FailureKind::Timeout,
-                });
+                return Err(timed_out(j, &program.workflow.nodes, reports));
             }
             if let Some(message) = leftover {
-                let kind = if heap.limit_hit() {
-                    FailureKind::Memory
-                } else {
-                    FailureKind::Thrown
-                };
-                return Err(RunError {
-                    node: None,
-                    message: format!(
+                return Err(unowned_failure(
+                    format!(
                         "a promise job or microtask the run queued failed after its node returned: {message}"
                     ),
-                    kind,
-                });
+                    &heap,
+                ));
             }
             Ok(dag)
         })
@@ -377,15 +366,32 @@ fn callback_failure(
     reports: &mut [NodeReport],
 ) -> RunError {
     cancel_running(started_at, reports);
-    let nodes = &wl.program.workflow.nodes;
     if let Some(j) = deadlines.expired_node(Instant::now()) {
-        reports[j].status = NodeStatus::TimedOut;
-        return RunError {
-            node: Some(nodes[j].id.clone()),
-            message: timeout_message(&nodes[j]),
-            kind: FailureKind::Timeout,
-        };
+        return timed_out(j, &wl.program.workflow.nodes, reports);
     }
+    unowned_failure(
+        format!("uncaught exception in a timer or microtask callback: {thrown}"),
+        heap,
+    )
+}
+
+/// The run's failure when node `j`'s deadline stopped code no node awaited (a callback, a job).
+fn timed_out(
+    j: usize,
+    nodes: &[pipedreamer_spec::NodeSpec],
+    reports: &mut [NodeReport],
+) -> RunError {
+    reports[j].status = NodeStatus::TimedOut;
+    RunError {
+        node: Some(nodes[j].id.clone()),
+        message: timeout_message(&nodes[j]),
+        kind: FailureKind::Timeout,
+    }
+}
+
+/// The run's failure when code no node owns threw (a callback, a job left queued): the memory
+/// limit when the run hit it (the throw is then QuickJS's out-of-memory), else the exception.
+fn unowned_failure(message: String, heap: &crate::heap::HeapSize) -> RunError {
     let kind = if heap.limit_hit() {
         FailureKind::Memory
     } else {
@@ -393,7 +399,7 @@ fn callback_failure(
     };
     RunError {
         node: None,
-        message: format!("uncaught exception in a timer or microtask callback: {thrown}"),
+        message,
         kind,
     }
 }
