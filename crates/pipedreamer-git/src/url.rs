@@ -1,0 +1,190 @@
+//! Which kind of repository a URL names, and how it is shown without credentials.
+
+use std::path::PathBuf;
+
+use crate::GitError;
+
+/// Where the repository is.
+pub(crate) enum Source {
+    /// A repository on this machine, opened directly.
+    Local(PathBuf),
+    /// A smart-HTTP(S) remote; the URL carries no credentials.
+    Http(String),
+}
+
+const SCHEME_HINT: &str =
+    "use `https://host/owner/repo.git`, `file:///absolute/path` or an absolute path";
+
+pub(crate) fn classify(url: &str) -> Result<Source, GitError> {
+    let unsupported = |reason: String, hint: &'static str| GitError::UnsupportedUrl {
+        url: redact_url(url),
+        reason,
+        hint,
+    };
+    if url.starts_with('/') {
+        return Ok(Source::Local(PathBuf::from(url)));
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(unsupported(
+            "it is neither an absolute path nor a `scheme://` URL".into(),
+            SCHEME_HINT,
+        ));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "file" => {
+            // `file:///abs` (empty host) or `file://localhost/abs`.
+            let path = rest.strip_prefix("localhost").unwrap_or(rest);
+            if !path.starts_with('/') {
+                return Err(unsupported(
+                    "a `file://` URL needs an absolute path (`file:///abs/path`)".into(),
+                    SCHEME_HINT,
+                ));
+            }
+            Ok(Source::Local(PathBuf::from(percent_decode(path))))
+        }
+        "https" => Ok(Source::Http(strip_credentials(url))),
+        "http" => {
+            let host = host_of(rest);
+            if is_loopback(&host) {
+                Ok(Source::Http(strip_credentials(url)))
+            } else {
+                Err(unsupported(
+                    format!(
+                        "plain `http://` is only used for loopback hosts, not `{host}` (a token would travel unencrypted)"
+                    ),
+                    "use the `https://` URL of the repository",
+                ))
+            }
+        }
+        other => Err(unsupported(
+            format!(
+                "scheme `{other}` is not supported (no ssh or git protocol: the server fetches over HTTPS)"
+            ),
+            SCHEME_HINT,
+        )),
+    }
+}
+
+/// The host (and port) of the authority after `scheme://`, without user info.
+fn host_of(rest: &str) -> String {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.to_ascii_lowercase()
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `url` with user info removed (credentials go through the credential callback only).
+fn strip_credentials(url: &str) -> String {
+    match split_userinfo(url) {
+        Some((prefix, _, rest)) => format!("{prefix}{rest}"),
+        None => url.to_owned(),
+    }
+}
+
+/// `(scheme://, userinfo, host/path…)` when the URL has user info.
+fn split_userinfo(url: &str) -> Option<(&str, &str, &str)> {
+    let scheme_end = url.find("://")? + 3;
+    let after = &url[scheme_end..];
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let at = after[..authority_end].rfind('@')?;
+    Some((&url[..scheme_end], &after[..at], &after[at + 1..]))
+}
+
+/// `url` for errors and logs: `https://user:pass@host/x` becomes `https://***@host/x`.
+pub fn redact_url(url: &str) -> String {
+    match split_userinfo(url) {
+        Some((prefix, _, rest)) => format!("{prefix}***@{rest}"),
+        None => url.to_owned(),
+    }
+}
+
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_user_info_only() {
+        assert_eq!(
+            redact_url("https://user:pass@github.com/o/r.git"),
+            "https://***@github.com/o/r.git"
+        );
+        assert_eq!(
+            redact_url("https://github.com/o/r.git"),
+            "https://github.com/o/r.git"
+        );
+        // An `@` in the path is not user info.
+        assert_eq!(redact_url("https://h/o/r@x"), "https://h/o/r@x");
+    }
+
+    #[test]
+    fn http_only_on_loopback() {
+        assert!(matches!(
+            classify("http://127.0.0.1:9/r.git"),
+            Ok(Source::Http(_))
+        ));
+        assert!(matches!(
+            classify("http://[::1]:9/r.git"),
+            Ok(Source::Http(_))
+        ));
+        assert!(matches!(
+            classify("http://localhost/r.git"),
+            Ok(Source::Http(_))
+        ));
+        assert!(classify("http://example.com/r.git").is_err());
+        assert!(classify("http://127.0.0.1.example.com/r.git").is_err());
+    }
+
+    #[test]
+    fn credentials_never_reach_the_transport_url() {
+        let Ok(Source::Http(u)) = classify("https://x:secret@h/r.git") else {
+            panic!("https must be accepted")
+        };
+        assert_eq!(u, "https://h/r.git");
+    }
+
+    #[test]
+    fn file_urls_decode_to_paths() {
+        let Ok(Source::Local(p)) = classify("file:///tmp/a%20b") else {
+            panic!("file URL must be accepted")
+        };
+        assert_eq!(p, PathBuf::from("/tmp/a b"));
+        assert!(classify("file://relative/x").is_err());
+        assert!(classify("ssh://git@h/r.git").is_err());
+        assert!(classify("git@github.com:o/r.git").is_err());
+    }
+}
