@@ -28,6 +28,51 @@ pub struct BuildRequest {
     pub cache_dir: Option<PathBuf>,
 }
 
+impl BuildRequest {
+    /// A request with the defaults the CLI uses: `SOURCE_DATE_EPOCH` (else 0) for timestamps and
+    /// the user's layer cache ([`crate::cache::layer_cache_dir`]). Fails only on a malformed
+    /// `SOURCE_DATE_EPOCH`.
+    pub fn new(
+        workflow_dir: impl Into<PathBuf>,
+        resolved: Resolved,
+        engine: impl Into<PathBuf>,
+        reference: Reference,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            workflow_dir: workflow_dir.into(),
+            resolved,
+            engine: engine.into(),
+            reference,
+            epoch: source_date_epoch()?,
+            cache_dir: crate::cache::layer_cache_dir(),
+        })
+    }
+}
+
+/// The timestamp for reproducible builds: `SOURCE_DATE_EPOCH` (seconds) when set, else 0.
+pub fn source_date_epoch() -> Result<u64, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => parse_epoch(&value),
+        Err(_) => Ok(0),
+    }
+}
+
+fn parse_epoch(value: &str) -> Result<u64, Error> {
+    value.trim().parse().map_err(|_| Error::SourceDateEpoch {
+        value: value.to_owned(),
+    })
+}
+
+/// The static engine binary: `explicit` when given (`--engine`, `PIPEDREAMER_ENGINE`), else
+/// `pipedreamer-engine` next to the running executable (how releases ship the two).
+pub fn locate_engine(explicit: Option<PathBuf>) -> Result<PathBuf, Error> {
+    if let Some(path) = explicit {
+        return Ok(path);
+    }
+    let exe = std::env::current_exe().map_err(Error::CurrentExe)?;
+    Ok(exe.with_file_name("pipedreamer-engine"))
+}
+
 /// A built image.
 #[derive(Debug, Clone)]
 pub struct Image {
@@ -212,6 +257,13 @@ pub fn build(req: &BuildRequest) -> Result<Image, Error> {
     })
 }
 
+/// [`build`] on the blocking pool, for async callers (a build reads and compresses tens of MiB).
+pub async fn build_async(request: BuildRequest) -> Result<Image, Error> {
+    tokio::task::spawn_blocking(move || build(&request))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+}
+
 /// The engine layer, from the cache when this engine and epoch were built before.
 fn cached_engine_layer(req: &BuildRequest, engine: Vec<u8>) -> Result<Layer, Error> {
     const CACHE_VERSION: &str = "v1";
@@ -260,6 +312,16 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_date_epoch_must_be_whole_seconds() {
+        assert_eq!(parse_epoch(" 1700000000 ").unwrap(), 1_700_000_000);
+        let err = parse_epoch("yesterday").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "SOURCE_DATE_EPOCH=`yesterday` is not a number of seconds"
+        );
+    }
 
     #[test]
     fn credentials_are_stripped_from_source_urls() {

@@ -4,13 +4,15 @@
 
 pub mod blob;
 pub mod builder;
+pub mod cache;
 pub mod content;
 pub mod dockerfile;
 pub mod publish;
 pub mod reference;
 pub mod rootfs;
 
-pub use builder::{BuildRequest, Image, build};
+pub use builder::{BuildRequest, Image, build, build_async, locate_engine, source_date_epoch};
+pub use publish::{Destination, Published, Publisher};
 pub use reference::Reference;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +73,34 @@ pub enum Error {
     /// docker/podman failed.
     #[error("{0}")]
     LocalEngine(String),
+    /// `SOURCE_DATE_EPOCH` is set but not a whole number of seconds.
+    #[error("SOURCE_DATE_EPOCH=`{value}` is not a number of seconds")]
+    SourceDateEpoch {
+        /// The value found.
+        value: String,
+    },
+    /// The running executable could not be located (to find the engine next to it).
+    #[error("cannot locate the pipedreamer binary")]
+    CurrentExe(#[source] std::io::Error),
+    /// Neither docker (with a daemon) nor podman answered, and the publisher needs one.
+    #[error(
+        "no docker daemon or podman answered\nhint: install podman (`apt-get install podman`) or start the docker daemon"
+    )]
+    NoLocalEngine,
+    /// A [`publish::MultiPublisher`] was asked to publish with no publishers in it.
+    #[error("no publisher configured: nothing to publish to")]
+    NoPublisher,
+    /// A step did not finish in time.
+    #[error("{what} did not finish within {}s", .after.as_secs())]
+    Timeout {
+        /// What was running, e.g. `podman load`.
+        what: String,
+        /// The limit.
+        after: std::time::Duration,
+    },
+    /// A build or publish task stopped without finishing (it panicked or was cancelled).
+    #[error("the image task stopped: {0}")]
+    Task(String),
 }
 
 impl Error {

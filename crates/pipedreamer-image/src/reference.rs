@@ -52,6 +52,25 @@ impl Reference {
         })
     }
 
+    /// `tag` (`name[:tag]`) prefixed with `registry` (`host[:port][/namespace]`, if any), parsed.
+    pub fn qualified(tag: &str, registry: Option<&str>) -> Result<Self, Error> {
+        match registry {
+            Some(r) => Self::parse(&format!("{}/{tag}", r.trim_end_matches('/'))),
+            None => Self::parse(tag),
+        }
+    }
+
+    /// The reference for a workflow's image: `tag`, else [`default_tag`], prefixed with
+    /// `registry` if given.
+    pub fn for_workflow(
+        workflow: &pipedreamer_spec::Workflow,
+        tag: Option<&str>,
+        registry: Option<&str>,
+    ) -> Result<Self, Error> {
+        let tag = tag.map_or_else(|| default_tag(workflow), str::to_owned);
+        Self::qualified(&tag, registry)
+    }
+
     /// The same image in another registry (`--cluster-registry`).
     pub fn with_registry(&self, registry: &str) -> Self {
         Self {
@@ -67,6 +86,11 @@ impl Reference {
             host == "localhost" || host.starts_with("127.") || host == "[::1]"
         })
     }
+}
+
+/// A workflow's default image tag: `<name>:<version with dots as dashes>`.
+pub fn default_tag(workflow: &pipedreamer_spec::Workflow) -> String {
+    format!("{}:{}", workflow.name, workflow.image_tag())
 }
 
 impl std::fmt::Display for Reference {
@@ -97,5 +121,16 @@ mod tests {
             "ghcr.io/a/b:v1"
         );
         assert!(Reference::parse("Bad/Name").is_err());
+    }
+
+    #[test]
+    fn qualified_prefixes_the_registry_once() {
+        let r = Reference::qualified("flow:1-0", Some("127.0.0.1:5000/team/")).unwrap();
+        assert_eq!(r.to_string(), "127.0.0.1:5000/team/flow:1-0");
+        assert_eq!(r.repository, "team/flow");
+        assert_eq!(
+            Reference::qualified("flow", None).unwrap().to_string(),
+            "flow:latest"
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! Kubernetes for Pipedreamer. Layers, bottom up: [`labels`] and [`manifests`] are pure (what
 //! goes to the cluster); [`cluster`] connects with timeouts and turns API failures into [`Error`]s
 //! a user can act on; [`preflight`], [`apply`], [`rollout`] and [`ops`] are the verbs the CLI
-//! commands call. Nothing here prints: callers get data and progress callbacks.
+//! commands call, and [`deploy`] puts render, preflight, apply and rollout wait behind two calls
+//! for the CLI's `deploy` and the server's pipeline. Nothing here prints: callers get data and
+//! progress callbacks.
 //!
-//! The engine never links this crate; only the CLI does.
+//! The engine never links this crate; only the CLI (and the server through it) does.
 
 pub mod apply;
 pub mod cluster;
+pub mod deploy;
 pub mod labels;
 pub mod manifests;
 pub mod ops;
@@ -76,6 +79,14 @@ pub enum Error {
         /// The namespace.
         namespace: String,
     },
+    /// The workflow's files could not be read to compute its content digest.
+    #[error("cannot hash the workflow's files: {0}")]
+    WorkflowContent(pipedreamer_image::Error),
+    /// The preflight found something that blocks a deploy; the report says what and how to fix it.
+    #[error(
+        "not deploying: the preflight failed\nhint: fix the items marked ✗ (see `pipedreamer cluster check --fix`), or pass --skip-checks"
+    )]
+    PreflightFailed(Box<preflight::Report>),
     /// Anything else, already phrased.
     #[error("{0}")]
     Other(String),

@@ -1,14 +1,22 @@
 //! A single tar that `docker load` and `podman load` both accept: an OCI layout plus Docker's
 //! `manifest.json`, the format `docker save` writes since Docker 25.
 
+use super::{Destination, PublishFuture, Published, Publisher, blocking};
 use crate::builder::Image;
-use crate::{Error, blob::media};
+use crate::{Error, Reference, blob::media};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Writes the archive to `path` (atomically: a failed write leaves nothing behind).
+/// Writes the archive to `path` (atomically: a failed write leaves nothing behind), tagged with
+/// the reference the image was built for.
 pub fn write(image: &Image, path: &Path) -> Result<(), Error> {
-    let reference = image.reference.to_string();
+    write_as(image, &image.reference, path)
+}
+
+/// Writes the archive to `path`, tagged `reference` (what `docker load` names the image).
+pub fn write_as(image: &Image, reference: &Reference, path: &Path) -> Result<(), Error> {
+    let tag = reference.tag.as_str();
+    let reference = reference.to_string();
     let blob_path = |hex: &str| format!("blobs/sha256/{hex}");
     let docker_manifest = json!([{
         "Config": blob_path(image.config.hex()),
@@ -18,10 +26,11 @@ pub fn write(image: &Image, path: &Path) -> Result<(), Error> {
     let mut desc = image.manifest.descriptor();
     desc["annotations"] = json!({
         "io.containerd.image.name": reference,
-        crate::publish::oci_layout::REF_NAME: image.reference.tag,
+        crate::publish::oci_layout::REF_NAME: tag,
     });
     let index = json!({ "schemaVersion": 2, "mediaType": media::INDEX, "manifests": [desc] });
-    let tmp = path.with_extension("tmp");
+    // Unique per process and call: a server may write several archives at once.
+    let tmp = path.with_extension(format!("tmp-{}-{}", std::process::id(), unique()));
     let result = (|| -> std::io::Result<()> {
         let file = std::fs::File::create(&tmp)?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
@@ -60,5 +69,40 @@ pub fn write(image: &Image, path: &Path) -> Result<(), Error> {
             let _ = std::fs::remove_file(&tmp);
             Err(Error::io(path, e))
         }
+    }
+}
+
+/// A number no other call in this process got.
+pub(crate) fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Publishes as an archive file.
+#[derive(Debug, Clone)]
+pub struct ArchivePublisher {
+    path: PathBuf,
+}
+
+impl ArchivePublisher {
+    /// A publisher writing the archive to `path` (replaced when it exists).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+impl Publisher for ArchivePublisher {
+    fn publish<'a>(&'a self, image: &'a Image, reference: &'a Reference) -> PublishFuture<'a> {
+        Box::pin(async move {
+            let (owned, named, path) = (image.clone(), reference.clone(), self.path.clone());
+            blocking(move || write_as(&owned, &named, &path)).await?;
+            Ok(Published {
+                reference: reference.clone(),
+                digest: image.digest().to_owned(),
+                destination: Destination::Archive {
+                    path: self.path.clone(),
+                },
+            })
+        })
     }
 }

@@ -1,10 +1,11 @@
 //! An OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/`). Existing images in
 //! the layout are kept; an image with the same tag is replaced in the index.
 
+use super::{Destination, PublishFuture, Published, Publisher, blocking};
 use crate::builder::{Image, write_atomic};
-use crate::{Error, blob::media};
+use crate::{Error, Reference, blob::media};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The index annotation naming a tag.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -44,4 +45,34 @@ pub fn write(image: &Image, dir: &Path, tag: &str) -> Result<(), Error> {
         &serde_json::to_vec_pretty(&index).unwrap_or_default(),
     )
     .map_err(|e| Error::io(&index_path, e))
+}
+
+/// Publishes into an OCI layout directory under the reference's tag.
+#[derive(Debug, Clone)]
+pub struct OciLayoutPublisher {
+    dir: PathBuf,
+}
+
+impl OciLayoutPublisher {
+    /// A publisher writing into the layout at `dir` (created when missing).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+}
+
+impl Publisher for OciLayoutPublisher {
+    fn publish<'a>(&'a self, image: &'a Image, reference: &'a Reference) -> PublishFuture<'a> {
+        Box::pin(async move {
+            let (owned, dir, tag) = (image.clone(), self.dir.clone(), reference.tag.clone());
+            blocking(move || write(&owned, &dir, &tag)).await?;
+            Ok(Published {
+                reference: reference.clone(),
+                digest: image.digest().to_owned(),
+                destination: Destination::OciLayout {
+                    dir: self.dir.clone(),
+                    tag: reference.tag.clone(),
+                },
+            })
+        })
+    }
 }

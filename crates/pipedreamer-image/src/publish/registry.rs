@@ -3,9 +3,11 @@
 //! (`DOCKER_CONFIG` respected), bearer-token challenges answered. Plain HTTP only for loopback
 //! registries or with `insecure`.
 
+use super::{Destination, PublishFuture, Published, Publisher};
 use crate::Error;
 use crate::blob::Blob;
 use crate::builder::Image;
+use crate::cache::PushedRepositories;
 use crate::reference::Reference;
 use base64::Engine as _;
 use reqwest::{Method, StatusCode, header};
@@ -59,6 +61,89 @@ impl PushReport {
 
 /// Progress callback, called once per blob.
 pub type BlobCallback = Box<dyn Fn(&BlobEvent) + Send + Sync>;
+
+/// Publishes by pushing to the reference's registry. Mount sources come from, and successful
+/// pushes go to, the pushed-repositories cache ([`PushedRepositories::default_location`] unless
+/// told otherwise).
+pub struct RegistryPublisher {
+    insecure: bool,
+    on_blob: Option<BlobCallback>,
+    pushed: Option<PushedRepositories>,
+}
+
+impl std::fmt::Debug for RegistryPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryPublisher")
+            .field("insecure", &self.insecure)
+            .field("pushed", &self.pushed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RegistryPublisher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RegistryPublisher {
+    /// HTTPS (plain HTTP for loopback registries), the user's pushed-repositories cache, no
+    /// progress callback.
+    pub fn new() -> Self {
+        Self {
+            insecure: false,
+            on_blob: None,
+            pushed: PushedRepositories::default_location(),
+        }
+    }
+
+    /// Allow plain HTTP to a registry that is not on loopback.
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    /// Called once per blob as it is skipped, mounted or uploaded.
+    pub fn on_blob(mut self, callback: impl Fn(&BlobEvent) + Send + Sync + 'static) -> Self {
+        self.on_blob = Some(Box::new(callback));
+        self
+    }
+
+    /// Where pushes are remembered for cross-repository mounts; `None` to neither read nor write.
+    pub fn pushed_repositories(mut self, cache: Option<PushedRepositories>) -> Self {
+        self.pushed = cache;
+        self
+    }
+}
+
+impl Publisher for RegistryPublisher {
+    fn publish<'a>(&'a self, image: &'a Image, reference: &'a Reference) -> PublishFuture<'a> {
+        Box::pin(async move {
+            let mount_from = self
+                .pushed
+                .as_ref()
+                .map(|p| p.mount_sources(reference))
+                .unwrap_or_default();
+            let on_blob = |e: &BlobEvent| {
+                if let Some(cb) = &self.on_blob {
+                    cb(e)
+                }
+            };
+            let report = push_with(image, reference, self.insecure, &mount_from, &on_blob).await?;
+            if let Some(pushed) = &self.pushed
+                && let Err(e) = pushed.remember(reference)
+            {
+                // Only an optimization: the next push uploads shared layers again.
+                tracing::debug!("cannot remember the push: {e}");
+            }
+            Ok(Published {
+                reference: reference.clone(),
+                digest: report.digest.clone(),
+                destination: Destination::Registry(report),
+            })
+        })
+    }
+}
 
 /// Push settings.
 #[derive(Default)]
@@ -326,12 +411,34 @@ pub async fn push(
     reference: &Reference,
     options: &PushOptions,
 ) -> Result<PushReport, Error> {
+    let on_blob = |e: &BlobEvent| {
+        if let Some(cb) = &options.on_blob {
+            cb(e)
+        }
+    };
+    push_with(
+        image,
+        reference,
+        options.insecure,
+        &options.mount_from,
+        &on_blob,
+    )
+    .await
+}
+
+async fn push_with(
+    image: &Image,
+    reference: &Reference,
+    insecure: bool,
+    mount_from: &[String],
+    on_blob: &(dyn Fn(&BlobEvent) + Send + Sync),
+) -> Result<PushReport, Error> {
     let registry = reference.registry.clone().ok_or_else(|| {
         Error::BadReference(format!(
             "`{reference}` names no registry; pass `-r REGISTRY` (e.g. `-r ghcr.io/you`)"
         ))
     })?;
-    let plain = reference.is_loopback() || options.insecure;
+    let plain = reference.is_loopback() || insecure;
     let scheme = if plain { "http" } else { "https" };
     let client = reqwest::Client::builder()
         .hickory_dns(true)
@@ -359,10 +466,8 @@ pub async fn push(
     }
     let mut report = PushReport::default();
     for blob in image.layers.iter().map(|l| &l.blob).chain([&image.config]) {
-        let event = session.push_blob(blob, &options.mount_from).await?;
-        if let Some(cb) = &options.on_blob {
-            cb(&event);
-        }
+        let event = session.push_blob(blob, mount_from).await?;
+        on_blob(&event);
         report.blobs.push(event);
     }
     let url = format!(

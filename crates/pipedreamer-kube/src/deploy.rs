@@ -1,0 +1,175 @@
+//! Deploying a workflow in one or two calls, for the CLI's `deploy` and the server's pipeline
+//! alike: [`connect`] to a cluster, [`render`] the manifests (the content digest of the workflow's
+//! files goes into the pod template, so a changed workflow rolls the pods even under the same
+//! tag), then [`apply`] them: optional preflight, server-side apply with pruning of stale
+//! CronJobs, and an optional wait until the new pods are ready. Progress reaches the caller as
+//! [`Step`]s; nothing here prints.
+//!
+//! ```no_run
+//! use pipedreamer_kube::deploy::{self, ApplyOptions};
+//! # async fn example(dir: &std::path::Path, resolved: &pipedreamer_spec::Resolved) -> Result<(), pipedreamer_kube::Error> {
+//! let cluster = deploy::connect(None, Some("team-a")).await?;
+//! let manifests = deploy::render(dir, resolved, "127.0.0.1:5000/hello:1-0", &cluster.namespace, None)?;
+//! let options = ApplyOptions { preflight: false, wait: Some(std::time::Duration::from_secs(300)) };
+//! let report = deploy::apply(&cluster, &manifests, &options, |step| eprintln!("{step}")).await?;
+//! # Ok(()) }
+//! ```
+
+use crate::apply::ApplyReport;
+use crate::preflight::Report;
+use crate::rollout::Progress;
+use crate::{Cluster, ClusterOptions, DeployOptions, Error, Manifests, cluster, labels, manifests};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Patch;
+use pipedreamer_spec::Resolved;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Connects to the cluster of `context` (default: the current one) in `namespace` (default: the
+/// context's, else `default`), with the standard connect and request timeouts.
+pub async fn connect(context: Option<&str>, namespace: Option<&str>) -> Result<Cluster, Error> {
+    cluster::connect(&ClusterOptions {
+        context: context.map(str::to_owned),
+        namespace: namespace.map(str::to_owned),
+        request_timeout: Some(cluster::REQUEST_TIMEOUT),
+    })
+    .await
+}
+
+/// The manifests of the workflow in `workflow_dir` (checked and resolved as `resolved`) running
+/// `image` (what the cluster pulls, e.g. `registry/name:tag`, optionally `@sha256:…`) in
+/// `namespace`. `cron_image` overrides the curl image of CronJob pods.
+pub fn render(
+    workflow_dir: &Path,
+    resolved: &Resolved,
+    image: &str,
+    namespace: &str,
+    cron_image: Option<&str>,
+) -> Result<Manifests, Error> {
+    let spec_hash = pipedreamer_image::content::content_digest(workflow_dir, &resolved.modules)
+        .map_err(Error::WorkflowContent)?;
+    Ok(manifests::render(
+        &resolved.workflow,
+        &DeployOptions {
+            namespace: namespace.to_owned(),
+            image: image.to_owned(),
+            spec_hash,
+            curl_image: cron_image.map(str::to_owned),
+        },
+    ))
+}
+
+/// How [`apply`] goes about it.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Run the preflight checks first and refuse to apply when they fail
+    /// ([`Error::PreflightFailed`]).
+    pub preflight: bool,
+    /// Wait up to this long until the rollout is available (the new pods ready); `None` returns
+    /// right after the apply.
+    pub wait: Option<Duration>,
+}
+
+/// What [`apply`] reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// The preflight ran; when its report is not `ready`, [`apply`] stops with
+    /// [`Error::PreflightFailed`] right after this step. Passing reports may carry warnings.
+    Checked(&'a Report),
+    /// Every object was applied (and stale CronJobs pruned).
+    Applied(&'a ApplyReport),
+    /// The rollout moved (only with [`ApplyOptions::wait`]); called when the picture changes.
+    Rollout(&'a Progress),
+}
+
+impl std::fmt::Display for Step<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Checked(report) if report.ready => {
+                write!(f, "preflight passed in {:?}", report.namespace)
+            }
+            Step::Checked(report) => write!(f, "preflight failed in {:?}", report.namespace),
+            Step::Applied(report) => write!(f, "applied {}", report.applied.join(", ")),
+            Step::Rollout(progress) => write!(f, "rollout: {progress}"),
+        }
+    }
+}
+
+/// Applies `manifests`: preflight when asked, server-side apply (field manager `pipedreamer`),
+/// pruning of CronJobs whose triggers are gone, then, with [`ApplyOptions::wait`], waiting until
+/// the Deployment is available; a rollout that is not yields [`Error::RolloutStuck`] with the
+/// reasons read from pods and events.
+pub async fn apply(
+    cluster: &Cluster,
+    manifests: &Manifests,
+    options: &ApplyOptions,
+    mut on_step: impl FnMut(Step<'_>) + Send,
+) -> Result<ApplyReport, Error> {
+    let name = manifests
+        .deployment
+        .metadata
+        .name
+        .clone()
+        .unwrap_or_default();
+    if options.preflight {
+        let report =
+            crate::preflight::run(cluster, Some(&name), false, cluster::CONNECT_TIMEOUT).await;
+        on_step(Step::Checked(&report));
+        if !report.ready {
+            return Err(Error::PreflightFailed(Box::new(report)));
+        }
+    }
+    let report = crate::apply::apply(cluster, manifests).await?;
+    on_step(Step::Applied(&report));
+    if let Some(timeout) = options.wait {
+        crate::rollout::wait(cluster, &name, timeout, |progress| {
+            on_step(Step::Rollout(progress))
+        })
+        .await?;
+    }
+    Ok(report)
+}
+
+/// Server-side applies the workflow's Secret (`<workflow>-secrets`, what its pods mount at
+/// `/app/secrets`) with one file per entry of `files` (e.g. `github` → the JSON of that key).
+/// Needs `patch` on secrets, which the least-privilege Role of `cluster check --fix` does not
+/// grant (the CLI leaves secrets to `kubectl create secret`).
+pub async fn apply_secret(
+    cluster: &Cluster,
+    workflow: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<(), Error> {
+    let name = labels::secret_name(workflow);
+    let secret = Secret {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(cluster.namespace.clone()),
+            labels: Some(BTreeMap::from([
+                (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
+                (labels::COMPONENT.to_owned(), "secrets".to_owned()),
+                (labels::WORKFLOW.to_owned(), workflow.to_owned()),
+            ])),
+            ..Default::default()
+        },
+        data: Some(
+            files
+                .iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    cluster
+        .api::<Secret>()
+        .patch(
+            &name,
+            &kube::api::PatchParams::apply(crate::apply::FIELD_MANAGER).force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        // The error names the Secret, never its data.
+        .map_err(|e| cluster.error(format!("apply Secret {name:?}"), e))?;
+    Ok(())
+}
