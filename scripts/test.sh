@@ -11,6 +11,8 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 
 # Debian packages the tests talk to: real container tools, registry, NATS, load generator.
 APT_PACKAGES=(podman runc skopeo umoci nats-server docker-registry wrk python3-pip python3-venv ca-certificates curl git kubernetes-client)
+# PostgreSQL for pipedreamer-store's tests (the server's team database); see postgres_ready.
+APT_PACKAGES+=(postgresql)
 
 setup() {
   local missing=()
@@ -56,9 +58,39 @@ setup() {
   fi
 }
 
+# PostgreSQL for the store's tests: Debian's cluster (no systemd here, so started by hand),
+# reachable over TCP on 127.0.0.1 as role `pipedreamer` (SUPERUSER: each test creates and
+# drops its own database). Idempotent; runs even with SKIP_SETUP so a stopped cluster starts.
+postgres_ready() {
+  if [ -n "${PIPEDREAMER_TEST_POSTGRES:-}" ]; then return; fi
+  command -v pg_lsclusters >/dev/null 2>&1 || { log "postgresql not installed: the store's PostgreSQL tests will fail"; return; }
+  local as_postgres=(runuser -u postgres --); [ "$(id -u)" -eq 0 ] || as_postgres=(sudo -u postgres)
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  local ver cluster port status
+  read -r ver cluster port status _ < <(pg_lsclusters -h | head -n 1) || true
+  if [ -z "${ver:-}" ]; then
+    log "creating a PostgreSQL cluster"
+    $sudo pg_createcluster --start-conf=manual "$(ls /usr/lib/postgresql | sort -n | tail -n 1)" main >/dev/null
+    read -r ver cluster port status _ < <(pg_lsclusters -h | head -n 1) || true
+  fi
+  if [ "$status" != "online" ] && [ "${status%%,*}" != "online" ]; then
+    log "starting PostgreSQL $ver/$cluster on 127.0.0.1:$port"
+    $sudo pg_conftool "$ver" "$cluster" set listen_addresses 'localhost'
+    $sudo pg_ctlcluster "$ver" "$cluster" start
+  fi
+  pg_isready -q -h 127.0.0.1 -p "$port" -t 30
+  local role
+  role=$(cd / && "${as_postgres[@]}" psql -p "$port" -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'pipedreamer'")
+  if [ "$role" != 1 ]; then
+    (cd / && "${as_postgres[@]}" psql -q -p "$port" -c "CREATE ROLE pipedreamer SUPERUSER LOGIN PASSWORD 'pipedreamer'")
+  fi
+  export PIPEDREAMER_TEST_POSTGRES="postgres://pipedreamer:pipedreamer@127.0.0.1:$port/postgres"
+}
+
 if [ -z "${SKIP_SETUP:-}" ]; then
   setup
 fi
+postgres_ready
 export PATH="$PWD/.venv/bin:$PATH"
 
 log "building (debug) and running the test suite"

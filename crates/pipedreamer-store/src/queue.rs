@@ -212,6 +212,28 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Records the commit a build resolved (a manual build of a branch head learns it only when
+    /// its worker fetches). Only a `BUILDING` build held by `worker_id` changes.
+    pub async fn set_build_commit(
+        &self,
+        build_id: &str,
+        worker_id: &str,
+        commit_hash: &str,
+        commit_message: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE builds SET commit_hash = $3, commit_message = $4 \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'BUILDING'",
+        )
+        .bind(build_id)
+        .bind(worker_id)
+        .bind(commit_hash)
+        .bind(commit_message)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Cancels a build: a `PENDING` one ends `CANCELLED` now; a `BUILDING` one gets
     /// `cancel_requested` (its worker sees it at the next lease renewal and stops the phase).
     /// `Conflict` for a build that already finished.
