@@ -1,0 +1,143 @@
+//! The `kubernetes` target: push to the target's registry, server-side apply (the Secret
+//! `<name>-secrets` from the deployment's secrets first), and wait until the new pods are ready:
+//! the build is `SUCCESS` only then.
+
+use crate::error::{PipelineError, TargetError};
+use crate::job::{Checkout, Delivered, Job};
+use crate::Phase;
+use pipedreamer_image::Reference;
+use pipedreamer_image::publish::RegistryPublisher;
+use pipedreamer_kube::Cluster;
+use pipedreamer_kube::deploy::ApplyOptions;
+use pipedreamer_store::{Deployment, Target};
+
+/// The target's cluster and registries.
+struct KubeTarget<'a> {
+    context: Option<&'a str>,
+    namespace: Option<&'a str>,
+    registry: Option<&'a str>,
+    cluster_registry: Option<&'a str>,
+}
+
+fn target<'a>(d: &'a Deployment, default_registry: Option<&'a str>) -> KubeTarget<'a> {
+    match &d.target {
+        Target::Kubernetes {
+            namespace,
+            context,
+            registry,
+            cluster_registry,
+        } => KubeTarget {
+            context: context.as_deref(),
+            namespace: namespace.as_deref(),
+            registry: registry.as_deref().or(default_registry),
+            cluster_registry: cluster_registry.as_deref(),
+        },
+        Target::Local => KubeTarget {
+            context: None,
+            namespace: None,
+            registry: default_registry,
+            cluster_registry: None,
+        },
+    }
+}
+
+async fn connect(t: &KubeTarget<'_>) -> Result<Cluster, PipelineError> {
+    pipedreamer_kube::deploy::connect(t.context, t.namespace)
+        .await
+        .map_err(|e| TargetError::Kubernetes(e.to_string()).into())
+}
+
+/// Build, push, apply, wait.
+pub(crate) async fn deliver(job: &Job<'_>, checkout: &Checkout) -> Result<Delivered, PipelineError> {
+    let d = &job.deployment;
+    let t = target(d, job.shared.config.registry.as_deref());
+    let registry = t.registry.ok_or(TargetError::NoRegistry)?;
+    let reference = Reference::parse(&format!(
+        "{}/{}:{}",
+        registry.trim_end_matches('/'),
+        d.name,
+        job.image_tag()
+    ))
+    .map_err(|source| PipelineError::Image {
+        phase: Phase::Build,
+        source,
+    })?;
+    let image = job.build_image(checkout, &reference).await?;
+    let publisher = RegistryPublisher::new().insecure(job.shared.config.insecure_registry);
+    let published = job.publish(&publisher, &image, &reference).await?;
+
+    // The cluster pulls by digest: the tag could be moved, the digest is what was built.
+    let pulled = match t.cluster_registry {
+        Some(r) => reference.with_registry(r),
+        None => reference.clone(),
+    };
+    let pinned = format!("{pulled}@{}", published.digest);
+    let limit = job.shared.config.timeouts.rollout;
+    job.phase(Phase::Rollout, limit, async {
+        let cluster = connect(&t).await?;
+        job.log
+            .write(&format!(
+                "applying to namespace `{}` at {}",
+                cluster.namespace, cluster.server
+            ))
+            .await;
+        // Objects are named after the deployment (unique in its workspace, hence namespace).
+        let mut resolved = checkout.resolved.clone();
+        resolved.workflow.name = d.name.clone();
+        if let Some(serde_json::Value::Object(values)) = &job.secrets {
+            let files = values
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string().into_bytes()))
+                .collect();
+            pipedreamer_kube::deploy::apply_secret(&cluster, &d.name, &files)
+                .await
+                .map_err(|e| TargetError::Kubernetes(job.log.masked(&e.to_string())))?;
+            job.log.write(&format!("Secret {}-secrets applied", d.name)).await;
+        }
+        let manifests = pipedreamer_kube::deploy::render(
+            &checkout.dir,
+            &resolved,
+            &pinned,
+            &cluster.namespace,
+            None,
+        )
+        .map_err(|e| TargetError::Kubernetes(e.to_string()))?;
+        // Steps arrive inside the apply's future; they reach the log as it is awaited.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let options = ApplyOptions {
+            preflight: false,
+            wait: Some(limit),
+        };
+        let apply = pipedreamer_kube::deploy::apply(&cluster, &manifests, &options, move |step| {
+            let _ = tx.send(step.to_string());
+        });
+        tokio::pin!(apply);
+        let result = loop {
+            tokio::select! {
+                r = &mut apply => break r,
+                Some(line) = rx.recv() => job.log.write(&line).await,
+            }
+        };
+        while let Ok(line) = rx.try_recv() {
+            job.log.write(&line).await;
+        }
+        result
+            .map(|_| ())
+            .map_err(|e| PipelineError::Rollout(job.log.masked(&e.to_string())))
+    })
+    .await?;
+    Ok(Delivered {
+        image: reference.to_string(),
+        digest: published.digest,
+    })
+}
+
+/// Deletes the deployment's objects (its records stay).
+pub(crate) async fn undeploy(d: &Deployment) -> Result<(), PipelineError> {
+    let t = target(d, None);
+    let cluster = connect(&t).await?;
+    pipedreamer_kube::ops::undeploy(&cluster, &d.name)
+        .await
+        .map_err(|e| TargetError::Kubernetes(e.to_string()))?;
+    Ok(())
+}

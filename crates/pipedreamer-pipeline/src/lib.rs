@@ -1,0 +1,163 @@
+//! The control plane's build worker: it claims builds from the store (the database is the queue)
+//! and delivers each one's commit to its deployment's target.
+//!
+//! A build goes through five phases, each with its own timeout, each logged into the build's
+//! append-only log (secrets masked):
+//!
+//! 1. **fetch** the repository at the commit, in-process (`pipedreamer-git`, no `git` binary);
+//! 2. **validate** the workflow at the deployment's `path` (diagnostics go into the log);
+//! 3. **build** the image with the daemonless builder (`pipedreamer-image`);
+//! 4. **publish** it: into podman/docker for a `local` target, to a registry for `kubernetes`;
+//! 5. **roll out**: replace the local container once the new one is ready (`pipedreamer-host`),
+//!    or server-side apply and wait for the new pods (`pipedreamer-kube`).
+//!
+//! Workers hold a lease on their build and renew it; a build whose lease expires (the server was
+//! killed) is ended `FAILED` by the next reaper pass, so nothing is ever left `BUILDING`. Cancel
+//! reaches a running build through the lease renewal and stops the phase it is in.
+//!
+//! ```text
+//! server ──enqueue──▶ store (PENDING) ──claim──▶ Workers ──phases──▶ target
+//!                       ▲  lease renew / finish      │ Event::Log / Event::Finished
+//!                       └────────────────────────────┘──────────▶ server (SSE, metrics)
+//! ```
+
+mod error;
+mod job;
+mod kubernetes;
+mod local;
+mod log;
+mod workers;
+
+pub use error::{PipelineError, TargetError};
+pub use log::mask;
+pub use workers::Workers;
+
+use pipedreamer_store::BuildStatus;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the workers run.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Builds running at once across deployments (one at a time per deployment, always).
+    pub concurrency: usize,
+    /// How long a worker's claim on a build lasts without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// Limits for each phase.
+    pub timeouts: PhaseTimeouts,
+    /// Work directories (`work/<build>`), local secrets (`secrets/<deployment>`).
+    pub data_dir: PathBuf,
+    /// The static engine binary that goes into images.
+    pub engine: PathBuf,
+    /// Where `local` deployments listen.
+    pub local: LocalConfig,
+    /// Registry for `kubernetes` targets that name none.
+    pub registry: Option<String>,
+    /// Token for `https://` repositories (sent as `x-access-token`), masked in logs.
+    pub git_token: Option<String>,
+    /// Push to plain-HTTP registries (loopback registries in tests and single hosts).
+    pub insecure_registry: bool,
+    /// How often an idle worker looks for work another server replica queued (a local enqueue
+    /// wakes it at once).
+    pub poll_interval: Duration,
+}
+
+/// Limits per phase: a stuck network or a huge repository ends the build `FAILED`, never hangs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseTimeouts {
+    /// Fetching the repository.
+    pub fetch: Duration,
+    /// Checking the workflow.
+    pub validate: Duration,
+    /// Building the image.
+    pub build: Duration,
+    /// Loading or pushing the image.
+    pub publish: Duration,
+    /// Until the new version answers (local) or its pods are ready (kubernetes).
+    pub rollout: Duration,
+}
+
+impl Default for PhaseTimeouts {
+    fn default() -> Self {
+        Self {
+            fetch: Duration::from_secs(120),
+            validate: Duration::from_secs(30),
+            build: Duration::from_secs(300),
+            publish: Duration::from_secs(300),
+            rollout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Where `local` deployments listen.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// Ports handed to deployments, one each, kept across redeploys and restarts.
+    pub port_range: RangeInclusive<u16>,
+    /// The address containers listen on.
+    pub bind: IpAddr,
+    /// Memory limit per container.
+    pub memory_bytes: u64,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            port_range: 20000..=20999,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            memory_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// What the workers tell the server as builds progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A log chunk was appended (SSE readers fetch from the store).
+    Log {
+        /// The build.
+        build_id: String,
+        /// The chunk's sequence number.
+        seq: i64,
+    },
+    /// A build ended.
+    Finished {
+        /// The build.
+        build_id: String,
+        /// Its deployment.
+        deployment_id: String,
+        /// How it ended.
+        status: BuildStatus,
+        /// From claim to end.
+        duration: Duration,
+    },
+}
+
+/// The phases of a build, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Fetch the repository at the commit.
+    Fetch,
+    /// Check the workflow.
+    Validate,
+    /// Build the image.
+    Build,
+    /// Load or push the image.
+    Publish,
+    /// Make the new version the live one.
+    Rollout,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Fetch => "fetch",
+            Phase::Validate => "validate",
+            Phase::Build => "build",
+            Phase::Publish => "publish",
+            Phase::Rollout => "rollout",
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! The `local` target: the image is loaded into podman or docker (no registry) and runs as a
+//! hardened container on the deployment's own port (`pipedreamer-host`), replaced only once the
+//! new version answers.
+
+use crate::error::{PipelineError, TargetError};
+use crate::job::{Checkout, Delivered, Job};
+use crate::workers::Shared;
+use crate::Phase;
+use pipedreamer_host::{ContainerSpec, Host};
+use pipedreamer_image::Reference;
+use pipedreamer_image::publish::DaemonPublisher;
+use pipedreamer_store::{Deployment, DeploymentStatus, StoreError, Target};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The user the engine runs as in every image: it must be able to read the mounted secrets.
+const ENGINE_UID: u32 = 65532;
+/// Two builds of different deployments may pick the same free port at once; the store's unique
+/// index refuses the second, which then picks again.
+const PORT_ATTEMPTS: usize = 5;
+
+fn host(shared: &Shared) -> Result<&Host, PipelineError> {
+    shared
+        .host
+        .as_ref()
+        .map_err(|e| PipelineError::Target(e.clone()))
+}
+
+/// Build, load, roll out.
+pub(crate) async fn deliver(job: &Job<'_>, checkout: &Checkout) -> Result<Delivered, PipelineError> {
+    let host = host(job.shared)?;
+    let d = &job.deployment;
+    let reference = Reference::parse(&format!(
+        "localhost/pipedreamer/{}:{}",
+        d.name,
+        job.image_tag()
+    ))
+    .map_err(|source| PipelineError::Image {
+        phase: Phase::Build,
+        source,
+    })?;
+    let image = job.build_image(checkout, &reference).await?;
+    let publisher = DaemonPublisher::new(host.engine())
+        .timeout(job.shared.config.timeouts.publish)
+        .scratch_dir(job.work_dir.clone());
+    let published = job.publish(&publisher, &image, &reference).await?;
+
+    let port = port_for(job.shared, d).await?;
+    let secrets_dir = write_secrets(job.shared, d, job.secrets.as_ref()).await?;
+    let spec = ContainerSpec {
+        deployment: d.id.clone(),
+        build_id: job.build.id.clone(),
+        image: reference.to_string(),
+        bind: job.shared.config.local.bind,
+        port,
+        secrets_dir,
+        memory_bytes: job.shared.config.local.memory_bytes,
+    };
+    job.log
+        .write(&format!(
+            "starting the new version on {}:{port}{} and waiting for it to answer /readyz",
+            spec.bind,
+            if host.uses_gvisor() { " under gVisor" } else { "" }
+        ))
+        .await;
+    let limit = job.shared.config.timeouts.rollout;
+    job.phase(Phase::Rollout, limit, async {
+        host.replace(&spec, limit)
+            .await
+            .map_err(|e| PipelineError::Rollout(job.log.masked(&e.to_string())))
+    })
+    .await?;
+    Ok(Delivered {
+        image: reference.to_string(),
+        digest: published.digest,
+    })
+}
+
+/// The deployment's port: the stored one, else a free one from the range, stored for good.
+async fn port_for(shared: &Shared, d: &Deployment) -> Result<u16, PipelineError> {
+    if let Some(port) = d.local_port {
+        return Ok(port);
+    }
+    let local = &shared.config.local;
+    for _ in 0..PORT_ATTEMPTS {
+        let taken = shared.store.taken_ports().await?;
+        let port = pipedreamer_host::pick_port(local.port_range.clone(), &taken, local.bind)
+            .ok_or_else(|| {
+                TargetError::Host(format!(
+                    "no free port left in local.port_range {}-{}; widen it in the server's config",
+                    local.port_range.start(),
+                    local.port_range.end()
+                ))
+            })?;
+        match shared.store.set_local_port(&d.id, port).await {
+            Ok(()) => return Ok(port),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(TargetError::Host("cannot reserve a port: other deployments keep taking them".into()).into())
+}
+
+/// Writes the deployment's secrets as the engine reads a mounted Secret: one file per top-level
+/// key (JSON). Readable only by the engine's user; the parent directories stay root-only.
+async fn write_secrets(
+    shared: &Shared,
+    d: &Deployment,
+    secrets: Option<&serde_json::Value>,
+) -> Result<Option<PathBuf>, PipelineError> {
+    let Some(serde_json::Value::Object(map)) = secrets else {
+        return Ok(None);
+    };
+    let dir = shared.config.data_dir.join("secrets").join(&d.id);
+    let files: Vec<(String, String)> = map
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    let target = dir.clone();
+    tokio::task::spawn_blocking(move || write_secret_files(&target, &files))
+        .await
+        .map_err(|_| PipelineError::Internal(Phase::Rollout))?
+        .map_err(|source| PipelineError::Io {
+            what: format!("cannot write the deployment's secrets under `{}`", dir.display()),
+            source,
+        })?;
+    Ok(Some(dir))
+}
+
+fn write_secret_files(dir: &std::path::Path, files: &[(String, String)]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))?;
+    }
+    // Rewritten whole: a key removed from the secrets must not linger.
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    for (key, value) in files {
+        // Keys are YAML keys: refuse anything that is not a plain file name.
+        if key.is_empty() || key.contains('/') || key.starts_with('.') {
+            continue;
+        }
+        let path = dir.join(key);
+        std::fs::write(&path, value)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))?;
+        chown_to_engine(&path);
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500))?;
+    chown_to_engine(dir);
+    Ok(())
+}
+
+/// The container runs as 65532; a server not running as root cannot chown, and then a rootless
+/// engine maps its own uid, which already owns the files.
+fn chown_to_engine(path: &std::path::Path) {
+    if let Err(e) = std::os::unix::fs::chown(path, Some(ENGINE_UID), Some(ENGINE_UID)) {
+        tracing::debug!(path = %path.display(), error = %e, "cannot chown a secrets file to the engine user");
+    }
+}
+
+/// Removes the deployment's containers and secrets.
+pub(crate) async fn remove(shared: &Shared, d: &Deployment) -> Result<(), PipelineError> {
+    host(shared)?
+        .remove(&d.id)
+        .await
+        .map_err(|e| TargetError::Host(e.to_string()))?;
+    let _ = tokio::fs::remove_dir_all(shared.config.data_dir.join("secrets").join(&d.id)).await;
+    Ok(())
+}
+
+/// After a server restart: every `RUNNING` local deployment gets its container back.
+pub(crate) async fn reconcile(shared: Arc<Shared>) {
+    let Ok(host) = &shared.host else { return };
+    let deployments = match shared.store.all_deployments().await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list deployments to restore their containers");
+            return;
+        }
+    };
+    for d in deployments {
+        if d.target != Target::Local || d.status != DeploymentStatus::Running {
+            continue;
+        }
+        let (Some(build_id), Some(port)) = (d.current_build_id.clone(), d.local_port) else {
+            continue;
+        };
+        let image = match shared.store.build(&build_id).await {
+            Ok(b) => b.image,
+            Err(e) => {
+                tracing::warn!(deployment = %d.name, error = %e, "cannot read the deployed build");
+                continue;
+            }
+        };
+        let Some(image) = image else { continue };
+        let secrets_dir = shared.config.data_dir.join("secrets").join(&d.id);
+        let spec = ContainerSpec {
+            deployment: d.id.clone(),
+            build_id,
+            image,
+            bind: shared.config.local.bind,
+            port,
+            secrets_dir: secrets_dir.is_dir().then_some(secrets_dir),
+            memory_bytes: shared.config.local.memory_bytes,
+        };
+        if let Err(e) = host.ensure_running(&spec, shared.config.timeouts.rollout).await {
+            tracing::error!(deployment = %d.name, error = %e, "cannot restore the deployment's container");
+            let _ = shared
+                .store
+                .set_deployment_state(&d.id, DeploymentStatus::Failed, d.current_build_id.as_deref())
+                .await;
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The worker pool: claims builds (the database is the queue), holds and renews each one's lease,
+//! runs its phases, ends it, and reaps builds whose worker died.
+
+use crate::error::{PipelineError, TargetError};
+use crate::{Event, PipelineConfig, job, kubernetes, local};
+use pipedreamer_host::Host;
+use pipedreamer_store::{
+    Backend, Build, BuildOutcome, BuildStatus, Deployment, DeploymentStatus, LeaseState, Store,
+    Target,
+};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// What the server's live readers can lag behind before they miss events (they then re-read the
+/// store, which is the truth).
+const EVENT_BUFFER: usize = 1024;
+/// A store that fails (database restarting) is retried after this pause, not in a hot loop.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// Why a running build was told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// `POST /api/builds/:id/cancel` (seen through the lease renewal).
+    Cancelled,
+    /// The lease expired or another worker ended the build.
+    LeaseLost,
+    /// This server is shutting down.
+    Shutdown,
+}
+
+/// What every worker shares.
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) config: PipelineConfig,
+    pub(crate) host: Result<Host, TargetError>,
+    pub(crate) events: broadcast::Sender<Event>,
+    wake: Notify,
+    pub(crate) worker_id: String,
+    shutdown: CancellationToken,
+}
+
+/// The running workers. Dropping it does not stop them; call [`Workers::shutdown`].
+pub struct Workers {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts `config.concurrency` workers, the lease reaper and the reconciliation of local
+    /// deployments (their containers come back after a server restart).
+    ///
+    /// On SQLite every `BUILDING` build is ended at once: SQLite means one server, so a build
+    /// left `BUILDING` belonged to a server that is gone. On PostgreSQL other replicas may be
+    /// working, so only expired leases are reaped.
+    pub fn start(store: Store, config: PipelineConfig) -> Workers {
+        let host = Host::detect().map_err(|e| TargetError::NoContainerEngine {
+            hint: e.to_string(),
+        });
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let shared = Arc::new(Shared {
+            store,
+            host,
+            events,
+            wake: Notify::new(),
+            worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
+            shutdown: CancellationToken::new(),
+            config,
+        });
+        let mut tasks = vec![
+            tokio::spawn(reap(shared.clone())),
+            tokio::spawn(local::reconcile(shared.clone())),
+        ];
+        for _ in 0..shared.config.concurrency.max(1) {
+            tasks.push(tokio::spawn(work(shared.clone())));
+        }
+        Workers { shared, tasks }
+    }
+
+    /// Wakes idle workers: call after enqueueing a build so it starts now, not at the next poll.
+    pub fn wake(&self) {
+        self.shared.wake.notify_waiters();
+    }
+
+    /// Build progress, for live logs and metrics.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Whether this server can deploy to `target` (`local` needs podman or docker here).
+    pub fn check_target(&self, target: &Target) -> Result<(), TargetError> {
+        match target {
+            Target::Local => self.shared.host.as_ref().map(|_| ()).map_err(Clone::clone),
+            Target::Kubernetes { registry, .. } => {
+                if registry.is_none() && self.shared.config.registry.is_none() {
+                    return Err(TargetError::NoRegistry);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Undeploys `deployment` (its builds in flight are cancelled first, so none redeploys it)
+    /// and marks it `STOPPED`; its records stay.
+    pub async fn stop_deployment(&self, deployment: &Deployment) -> Result<(), PipelineError> {
+        let store = &self.shared.store;
+        for build in store.builds(&deployment.id, 10, None).await? {
+            if matches!(build.status, BuildStatus::Pending | BuildStatus::Building) {
+                // Already ended meanwhile: nothing to cancel.
+                let _ = store.request_cancel(&build.id).await;
+            }
+        }
+        match &deployment.target {
+            Target::Local => local::remove(&self.shared, deployment).await?,
+            Target::Kubernetes { .. } => kubernetes::undeploy(deployment).await?,
+        }
+        store
+            .set_deployment_state(&deployment.id, DeploymentStatus::Stopped, None)
+            .await?;
+        Ok(())
+    }
+
+    /// Stops taking builds; running ones end `FAILED` (interrupted) so none is left `BUILDING`.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.cancel();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+/// One worker: claim, run, repeat; sleep until woken or the poll interval passes.
+async fn work(shared: Arc<Shared>) {
+    let lease = shared.config.lease;
+    loop {
+        // Registered before the claim so a wake between the claim and the wait is not lost.
+        let notified = shared.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if shared.shutdown.is_cancelled() {
+            return;
+        }
+        match shared.store.claim_build(&shared.worker_id, lease).await {
+            Ok(Some(build)) => {
+                run_claimed(&shared, build).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim a build; retrying");
+                tokio::time::sleep(STORE_RETRY).await;
+                continue;
+            }
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(shared.config.poll_interval) => {}
+            () = shared.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Runs one claimed build under its lease and ends it.
+async fn run_claimed(shared: &Arc<Shared>, build: Build) {
+    let started = Instant::now();
+    let cancel = shared.shutdown.child_token();
+    let stop = Arc::new(OnceLock::new());
+    let renewer = tokio::spawn(renew(
+        shared.clone(),
+        build.id.clone(),
+        cancel.clone(),
+        stop.clone(),
+    ));
+    let result = job::run(shared, &build, &cancel, &stop).await;
+    renewer.abort();
+    let outcome = match &result {
+        Ok(delivered) => BuildOutcome {
+            status: BuildStatus::Success,
+            image: Some(delivered.image.clone()),
+            image_digest: Some(delivered.digest.clone()),
+            error_message: None,
+        },
+        Err(e) => BuildOutcome {
+            status: e.status(),
+            image: None,
+            image_digest: None,
+            error_message: Some(e.to_string()),
+        },
+    };
+    let status = outcome.status;
+    match shared
+        .store
+        .finish_build(&build.id, &shared.worker_id, outcome)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(build = %build.id, "the build was ended by someone else (lease lost)"),
+        Err(e) => tracing::error!(build = %build.id, error = %e, "cannot record the end of a build; the reaper will end it"),
+    }
+    let _ = shared.events.send(Event::Finished {
+        build_id: build.id.clone(),
+        deployment_id: build.deployment_id.clone(),
+        status,
+        duration: started.elapsed(),
+    });
+}
+
+/// Renews the lease every third of its length; a cancel request or a lost lease stops the job.
+async fn renew(
+    shared: Arc<Shared>,
+    build_id: String,
+    cancel: CancellationToken,
+    stop: Arc<OnceLock<Stop>>,
+) {
+    let lease = shared.config.lease;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(lease / 3) => {}
+            () = cancel.cancelled() => {
+                // Only the server's shutdown cancels the job from outside this task.
+                let _ = stop.set(Stop::Shutdown);
+                return;
+            }
+        }
+        match shared
+            .store
+            .renew_lease(&build_id, &shared.worker_id, lease)
+            .await
+        {
+            Ok(LeaseState::Held) => {}
+            Ok(LeaseState::Cancelled) => {
+                let _ = stop.set(Stop::Cancelled);
+                cancel.cancel();
+                return;
+            }
+            Ok(LeaseState::Lost) => {
+                let _ = stop.set(Stop::LeaseLost);
+                cancel.cancel();
+                return;
+            }
+            // A blip: try again next time; a lease that really expires is reported as Lost.
+            Err(e) => tracing::warn!(build = %build_id, error = %e, "cannot renew a build's lease"),
+        }
+    }
+}
+
+/// Ends builds whose worker is gone.
+async fn reap(shared: Arc<Shared>) {
+    if shared.store.backend() == Backend::Sqlite {
+        match shared.store.fail_all_building().await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(builds = ?ids, "ended builds interrupted by the previous server stop")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot end interrupted builds"),
+        }
+    }
+    loop {
+        match shared.store.fail_expired_leases().await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(builds = ?ids, "ended builds whose worker stopped renewing its lease")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot reap expired leases"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(shared.config.lease / 2) => {}
+            () = shared.shutdown.cancelled() => return,
+        }
+    }
+}
