@@ -156,6 +156,12 @@ fn strip_credentials(url: &str) -> String {
     }
 }
 
+/// A number no other call in this process got (for temporary file names).
+pub(crate) fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Builds the image.
 pub fn build(req: &BuildRequest) -> Result<Image, Error> {
     let workflow = &req.resolved.workflow;
@@ -302,9 +308,10 @@ fn cached_engine_layer(req: &BuildRequest, engine: Vec<u8>) -> Result<Layer, Err
     Ok(layer)
 }
 
-/// Writes via a temporary file and rename, so readers never see half a file.
+/// Writes via a temporary file and rename, so readers never see half a file. The temporary name
+/// is unique per process and call: a server builds several images at once into one cache.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let tmp = path.with_extension(format!("tmp-{}-{}", std::process::id(), unique()));
     std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path)
 }

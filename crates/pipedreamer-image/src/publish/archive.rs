@@ -30,7 +30,11 @@ pub fn write_as(image: &Image, reference: &Reference, path: &Path) -> Result<(),
     });
     let index = json!({ "schemaVersion": 2, "mediaType": media::INDEX, "manifests": [desc] });
     // Unique per process and call: a server may write several archives at once.
-    let tmp = path.with_extension(format!("tmp-{}-{}", std::process::id(), unique()));
+    let tmp = path.with_extension(format!(
+        "tmp-{}-{}",
+        std::process::id(),
+        crate::builder::unique()
+    ));
     let result = (|| -> std::io::Result<()> {
         let file = std::fs::File::create(&tmp)?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
@@ -70,12 +74,6 @@ pub fn write_as(image: &Image, reference: &Reference, path: &Path) -> Result<(),
             Err(Error::io(path, e))
         }
     }
-}
-
-/// A number no other call in this process got.
-pub(crate) fn unique() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Publishes as an archive file.

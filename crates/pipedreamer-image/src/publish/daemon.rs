@@ -136,7 +136,7 @@ impl Publisher for DaemonPublisher {
             let tmp = self.scratch.join(format!(
                 "pipedreamer-{}-{}.tar",
                 std::process::id(),
-                archive::unique()
+                crate::builder::unique()
             ));
             let (owned, named, path) = (image.clone(), reference.clone(), tmp.clone());
             let written = blocking(move || archive::write_as(&owned, &named, &path)).await;
