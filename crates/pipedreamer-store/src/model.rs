@@ -370,3 +370,57 @@ pub struct TokenRecord {
     /// Revoked tokens are refused.
     pub revoked: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_read_and_write_the_api_shape() {
+        assert_eq!(
+            serde_json::to_string(&Target::Local).unwrap(),
+            r#"{"type":"local"}"#
+        );
+        let kube: Target =
+            serde_json::from_str(r#"{"type": "kubernetes", "namespace": "apps"}"#).unwrap();
+        assert_eq!(
+            kube,
+            Target::Kubernetes {
+                namespace: Some("apps".into()),
+                context: None,
+                registry: None,
+                cluster_registry: None
+            }
+        );
+        let err = serde_json::from_str::<Target>(r#"{"type": "kubernetes", "namspace": "x"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("namspace"), "{err}");
+        assert!(serde_json::from_str::<Target>(r#"{"type": "lambda"}"#).is_err());
+    }
+
+    #[test]
+    fn enums_use_their_stored_words() {
+        assert_eq!(
+            serde_json::to_string(&BuildStatus::Pending).unwrap(),
+            r#""PENDING""#
+        );
+        assert_eq!(
+            serde_json::to_string(&Trigger::Webhook).unwrap(),
+            r#""webhook""#
+        );
+        assert_eq!(
+            serde_json::to_string(&Scope::Report).unwrap(),
+            r#""report""#
+        );
+        assert_eq!(
+            serde_json::to_string(&DeploymentStatus::Running).unwrap(),
+            r#""RUNNING""#
+        );
+        for s in BuildStatus::ALL {
+            assert_eq!(s.as_str().parse::<BuildStatus>().unwrap(), *s);
+        }
+        let err = "DONE".parse::<BuildStatus>().unwrap_err().to_string();
+        assert!(err.contains("builds.status `DONE`"), "{err}");
+        assert!(err.contains("`PENDING`"), "{err}");
+    }
+}

@@ -6,6 +6,8 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use sqlx::Connection;
+
 use common::{deployment, new_deployment, push, sha};
 use pipedreamer_store::{
     BuildOutcome, BuildStatus, CANCELLED_BY_USER, DeploymentPatch, DeploymentStatus, Enqueued,
@@ -381,6 +383,20 @@ both_backends! {
         assert_eq!(store.claim_build("w1", LEASE).await.unwrap(), None);
         assert!(store.request_cancel("nope").await.unwrap_err().is_not_found());
 
+        // A manual build learns its commit when its worker fetches; only that worker records it.
+        let manual = created(store.enqueue_build(&d.id, NewBuild {
+            commit_hash: None, commit_message: None, branch: "main".into(),
+            triggered_by: Trigger::Manual, delivery_id: None,
+        }).await.unwrap());
+        store.claim_build("w1", LEASE).await.unwrap().unwrap();
+        store.set_build_commit(&manual.id, "w2", &sha(7), "not w2's").await.unwrap();
+        assert_eq!(store.build(&manual.id).await.unwrap().commit_hash, None);
+        store.set_build_commit(&manual.id, "w1", &sha(7), "fix: the thing").await.unwrap();
+        let fetched = store.build(&manual.id).await.unwrap();
+        assert_eq!(fetched.commit_hash, Some(sha(7)));
+        assert_eq!(fetched.commit_message.as_deref(), Some("fix: the thing"));
+        assert!(store.finish_build(&manual.id, "w1", success()).await.unwrap());
+
         // A worker can only end a build with a finished status.
         created(store.enqueue_build(&d.id, push(&sha(3), None)).await.unwrap());
         let b = store.claim_build("w1", LEASE).await.unwrap().unwrap();
@@ -531,6 +547,18 @@ both_backends! {
             common::Kind::Postgres => pipedreamer_store::Backend::Postgres,
         };
         assert_eq!(a.backend(), expected);
+        // One migration recorded however often the database was opened.
+        let mut raw = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(applied, 1);
+        if db.kind == common::Kind::Sqlite {
+            // WAL (readers beside the writer) is a property of the file, set on open.
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut raw).await.unwrap();
+            assert_eq!(mode, "wal");
+        }
     }
 }
 
