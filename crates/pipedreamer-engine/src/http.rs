@@ -13,7 +13,23 @@ use axum::routing::{get, post};
 use pipedreamer_sandbox::FailureKind;
 use pipedreamer_sandbox::outcome::Trigger;
 use serde_json::json;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+/// The environment variable naming this engine instance (`pipedreamer server` sets the build
+/// id). `/readyz` reports it, so whoever starts a new version next to an old one on the same
+/// port (`--reuse-port`) can tell which of the two answered.
+pub const INSTANCE_ENV: &str = "PIPEDREAMER_INSTANCE";
+
+/// The response header `/readyz` reports the instance in (also the JSON field `instance`).
+pub const INSTANCE_HEADER: &str = "x-pipedreamer-instance";
+
+/// This engine's instance name, read once from [`INSTANCE_ENV`].
+fn instance() -> Option<&'static str> {
+    static INSTANCE: OnceLock<Option<String>> = OnceLock::new();
+    INSTANCE
+        .get_or_init(|| std::env::var(INSTANCE_ENV).ok().filter(|s| !s.is_empty()))
+        .as_deref()
+}
 
 /// The engine's routes.
 pub fn router(state: Arc<EngineState>) -> Router {
@@ -81,6 +97,9 @@ async fn readyz(State(state): State<Arc<EngineState>>) -> Response {
         .map(|r| r.clone())
         .unwrap_or_default();
     let health = state.health();
+    if let Some(instance) = instance() {
+        detail.insert("instance".into(), json!(instance));
+    }
     let (status, word) = match (state.workload(), state.is_draining()) {
         (_, true) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
         (None, _) => (StatusCode::SERVICE_UNAVAILABLE, "no valid workflow loaded"),
@@ -103,7 +122,12 @@ async fn readyz(State(state): State<Arc<EngineState>>) -> Response {
         }
     };
     detail.insert("status".into(), json!(word));
-    (status, axum::Json(detail)).into_response()
+    let mut response = (status, axum::Json(detail)).into_response();
+    // A name that is no valid header value is still in the JSON body.
+    if let Some(value) = instance().and_then(|v| header::HeaderValue::from_str(v).ok()) {
+        response.headers_mut().insert(INSTANCE_HEADER, value);
+    }
+    response
 }
 
 async fn metrics(State(state): State<Arc<EngineState>>) -> Response {

@@ -27,6 +27,10 @@ struct Args {
     /// Address to bind.
     #[arg(long, default_value = "0.0.0.0")]
     host: IpAddr,
+    /// Bind the port with `SO_REUSEPORT`, so a new version can start on the same port before
+    /// this one stops (the `local` target of `pipedreamer server` replaces containers this way).
+    #[arg(long, env = "PIPEDREAMER_REUSE_PORT")]
+    reuse_port: bool,
     /// Secrets as one file per key (a mounted Kubernetes Secret).
     #[arg(long, conflicts_with = "secrets_file")]
     secrets_dir: Option<PathBuf>,
@@ -151,7 +155,7 @@ async fn run(args: Args) -> ExitCode {
     };
     let state = EngineState::new(sandbox, Some(workload), args.max_body);
     let addr = SocketAddr::new(args.host, args.port);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    let listener = match pipedreamer_engine::server::listen(addr, args.reuse_port) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {addr}: {e}; pick another --port");

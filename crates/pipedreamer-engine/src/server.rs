@@ -12,11 +12,12 @@ use axum::extract::Request;
 use http_body::{Body, Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -52,6 +53,27 @@ impl Default for HttpLimits {
 #[derive(Debug, thiserror::Error)]
 #[error("the body did not arrive within {}s", .0.as_secs_f64())]
 pub struct BodyTimeout(pub Duration);
+
+/// Binds the HTTP listener on `addr`. With `reuse_port` (engine flag `--reuse-port`) the socket
+/// sets `SO_REUSEPORT`, so a second engine of the same user can bind the same port while this
+/// one still serves: `pipedreamer server`'s `local` target starts the new version next to the
+/// old one and stops the old one only once the new one is ready, and the kernel spreads new
+/// connections over both meanwhile. Off by default, so a port taken by mistake still fails
+/// loudly with "address in use".
+pub fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // What `TcpListener::bind` sets on Unix: a restarted engine may rebind at once while
+    // connections of the previous one sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
 
 /// Serves `app` on `listener` until `stop` fires, then stops accepting, lets each connection
 /// finish its request in progress and returns once all are closed.
