@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # Debian packages the tests talk to: real container tools, registry, NATS, load generator.
-APT_PACKAGES=(podman runc skopeo umoci nats-server docker-registry wrk python3-pip python3-venv ca-certificates curl git kubernetes-client)
+APT_PACKAGES=(podman runc runsc skopeo umoci nats-server docker-registry wrk python3-pip python3-venv ca-certificates curl git kubernetes-client)
 # PostgreSQL for pipedreamer-store's tests (the server's team database); see postgres_ready.
 APT_PACKAGES+=(postgresql)
 
