@@ -133,6 +133,9 @@ fn run(job: &Job, interrupt: &AtomicBool) -> Fetched {
 
     // First the branch: its head is what is wanted when no commit (or the head) is asked for,
     // and the handshake tells whether the branch exists at all.
+    if !is_plain_branch_name(&job.branch) {
+        return Err(branch_not_found(&repo, job));
+    }
     let branch_spec = format!(
         "+refs/heads/{}:refs/remotes/origin/{}",
         job.branch, job.branch
@@ -144,24 +147,8 @@ fn run(job: &Job, interrupt: &AtomicBool) -> Fetched {
         .iter()
         .find_map(|m| m.remote.as_id().map(ToOwned::to_owned));
     let Some(head) = head else {
-        let mut existing: Vec<String> = prepare
-            .ref_map()
-            .remote_refs
-            .iter()
-            .filter_map(|r| {
-                let (name, _, _) = r.unpack();
-                name.to_string()
-                    .strip_prefix("refs/heads/")
-                    .map(str::to_owned)
-            })
-            .collect();
-        existing.sort();
-        existing.truncate(5);
-        return Err(GitError::BranchNotFound {
-            branch: job.branch.clone(),
-            url: job.shown_url.clone(),
-            existing,
-        });
+        drop(prepare);
+        return Err(branch_not_found(&repo, job));
     };
     let want = match job.commit {
         Some(commit) if commit != head => {
@@ -192,6 +179,41 @@ fn run(job: &Job, interrupt: &AtomicBool) -> Fetched {
     Ok((scratch, want))
 }
 
+/// A name that makes a literal refspec: no glob, no refspec syntax, a valid ref name.
+fn is_plain_branch_name(branch: &str) -> bool {
+    !branch.is_empty()
+        && !branch.starts_with(['-', '+'])
+        && !branch.contains(['*', ':', '?', '[', '\\', '^', '~', ' '])
+        && gix::refs::FullName::try_from(format!("refs/heads/{branch}")).is_ok()
+}
+
+/// [`GitError::BranchNotFound`] naming up to 5 branches the server has (a second listing:
+/// the first asked the server for the one branch only). Listing errors leave the list empty.
+fn branch_not_found(repo: &gix::Repository, job: &Job) -> GitError {
+    let mut existing: Vec<String> = connect(repo, job, "+refs/heads/*:refs/remotes/origin/*")
+        .map(|prepare| {
+            prepare
+                .ref_map()
+                .remote_refs
+                .iter()
+                .filter_map(|r| {
+                    let (name, _, _) = r.unpack();
+                    name.to_string()
+                        .strip_prefix("refs/heads/")
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    existing.sort();
+    existing.truncate(5);
+    GitError::BranchNotFound {
+        branch: job.branch.clone(),
+        url: job.shown_url.clone(),
+        existing,
+    }
+}
+
 type Prepared<'repo> = gix::remote::fetch::Prepare<
     'repo,
     'repo,
@@ -220,22 +242,9 @@ fn connect<'repo>(
         })?
         .to_owned();
     let mut connection = remote.connect(Direction::Fetch).map_err(network)?;
-    let token = job.token.clone();
-    connection.set_credentials(move |action| {
-        use gix::credentials::helper::Action;
-        match (action, &token) {
-            (Action::Get(context), Some(token)) => Ok(Some(gix::credentials::protocol::Outcome {
-                identity: gix::sec::identity::Account {
-                    username: TOKEN_USER.to_owned(),
-                    password: token.clone(),
-                    oauth_refresh_token: None,
-                },
-                next: context.into(),
-            })),
-            // No token, or the server's verdict on it: nothing to store.
-            _ => Ok(None),
-        }
-    });
+    // The token goes in with every request (see `http_options`), so a 401 means it was
+    // refused. This callback only stops gix from asking credential helpers (programs) instead.
+    connection.set_credentials(|_action| Ok(None));
     let options = http_options(repo, job)?;
     connection.set_transport_options(options);
     connection
@@ -261,14 +270,35 @@ fn http_options(repo: &gix::Repository, job: &Job) -> Result<Box<dyn std::any::A
         .unwrap_or_default();
     let timeout = job.request_timeout;
     options.connect_timeout = Some(timeout.min(Duration::from_secs(20)));
+    let authorization = job.token.as_deref().map(basic_authorization);
     let reqwest = http::reqwest::Options {
         configure_client: Some(Box::new(
             move |builder: gix_reqwest::blocking::ClientBuilder| Ok(builder.timeout(timeout)),
         )),
-        configure_request: None,
+        // Sent up front rather than after a 401 through gix's credential callback: gix refuses
+        // credentials over `http://` even to loopback, and this saves GitHub a round trip.
+        // reqwest drops the header when a redirect leaves the host.
+        configure_request: authorization.map(|value| {
+            Box::new(move |request: &mut gix_reqwest::blocking::Request| {
+                request
+                    .headers_mut()
+                    .insert(gix_reqwest::header::AUTHORIZATION, value.clone());
+                Ok(())
+            }) as Box<http::reqwest::ConfigureRequestFn>
+        }),
     };
     options.backend = Some(Arc::new(std::sync::Mutex::new(reqwest)));
     Ok(Box::new(options))
+}
+
+/// `Basic base64(x-access-token:<token>)`, marked sensitive so no Debug output shows it.
+fn basic_authorization(token: &str) -> gix_reqwest::header::HeaderValue {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{TOKEN_USER}:{token}"));
+    let mut value = gix_reqwest::header::HeaderValue::from_str(&format!("Basic {encoded}"))
+        .expect("base64 is a valid header value");
+    value.set_sensitive(true);
+    value
 }
 
 fn receive(prepare: Prepared<'_>, job: &Job, interrupt: &AtomicBool) -> Result<(), GitError> {
@@ -283,34 +313,48 @@ fn receive(prepare: Prepared<'_>, job: &Job, interrupt: &AtomicBool) -> Result<(
 /// Turns a gix network error into a [`GitError`] by what it says (gix reports HTTP statuses
 /// and authentication in its messages), with the token scrubbed from the text.
 fn classify_error(error: &gix::Error, job: &Job) -> GitError {
+    // The Debug form carries the whole chain of causes.
     let mut text = format!("{error:?}");
-    let display = error.to_string();
     if let Some(token) = job.token.as_deref().filter(|t| !t.is_empty()) {
         text = text.replace(token, "***");
     }
     let lower = text.to_ascii_lowercase();
-    if lower.contains("401")
-        || lower.contains("403")
-        || lower.contains("authenticat")
-        || lower.contains("credential")
-    {
+    let status = |code: &str| {
+        lower.contains(&format!("status {code}")) || lower.contains(&format!("({code} "))
+    };
+    if status("401") || status("403") || lower.contains("credential") {
         return GitError::AuthenticationFailed {
             url: job.shown_url.clone(),
             token_given: job.token.is_some(),
         };
     }
-    if lower.contains("404") || lower.contains("not found") {
+    if status("404") {
         return GitError::RepositoryNotFound {
             url: job.shown_url.clone(),
             detail: "the server answered `404 Not Found`".into(),
         };
     }
-    let mut detail = display;
-    if let Some(token) = job.token.as_deref().filter(|t| !t.is_empty()) {
-        detail = detail.replace(token, "***");
-    }
     GitError::Network {
         url: job.shown_url.clone(),
-        detail: detail.lines().next().unwrap_or("").to_owned(),
+        detail: summary(&text),
+    }
+}
+
+/// `top: innermost cause` from gix's `Debug` chain (`…\n\nCaused by:\n    0: …\n    1: …`).
+fn summary(chain: &str) -> String {
+    let mut lines = chain.lines().map(str::trim).filter(|l| !l.is_empty());
+    let top = lines.next().unwrap_or("").to_owned();
+    let innermost = lines.rfind(|l| *l != "Caused by:").map(|l| {
+        l.split_once(": ").map_or(l, |(n, rest)| {
+            if n.chars().all(|c| c.is_ascii_digit()) {
+                rest
+            } else {
+                l
+            }
+        })
+    });
+    match innermost {
+        Some(cause) => format!("{top}: {cause}"),
+        None => top,
     }
 }
