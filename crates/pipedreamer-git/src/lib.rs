@@ -8,10 +8,13 @@
 //! - **Local repositories** (`file://…` URLs and absolute paths, bare or with a work tree) are
 //!   opened and their objects read directly. gix's `file://` *transport* would spawn
 //!   `git upload-pack`, so it is never used.
-//! - **`https://`**: a shallow fetch (depth 1 of the branch head, or of the requested commit)
-//!   into a temporary bare repository beside `dest`, over gix's blocking HTTP client (reqwest
-//!   with rustls on ring). A token goes in as HTTP basic credentials `x-access-token:<token>`, as
-//!   GitHub expects, and only when the server asks for them.
+//! - **`https://`**: a shallow fetch (depth 1 of the branch head, or of the requested commit
+//!   by id when the branch has moved on) into a temporary bare repository beside `dest`, over
+//!   gix's blocking HTTP client (reqwest with rustls on ring; the system's CA roots plus
+//!   Mozilla's, built in, so a FROM-scratch image needs no `/etc/ssl`). A token goes with every
+//!   request as HTTP basic credentials `x-access-token:<token>`, as GitHub expects. With depth 1
+//!   there is no history, so over HTTPS a commit is not checked to be on the branch (locally it
+//!   is).
 //! - **`http://`** is accepted for loopback hosts only (`127.0.0.1`, `[::1]`, `localhost`: tests
 //!   and a git server on the same host); anywhere else it would send the token in clear text, so
 //!   it is refused with a hint to use `https://`. `ssh://`, `git://` and scp-like URLs are refused.
@@ -23,6 +26,9 @@
 //! between objects and, on the network, through gix's interrupt flag and a per-request HTTP
 //! timeout. Errors ([`GitError`]) and `Debug` output never contain the token, and credentials
 //! in URLs are shown as `***`.
+//!
+//! Not done: `.gitattributes` filters (line endings, Git LFS pointers stay pointers) and
+//! submodules; a workflow repository needs neither.
 
 mod budget;
 mod checkout;

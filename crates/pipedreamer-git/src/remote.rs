@@ -273,7 +273,9 @@ fn http_options(repo: &gix::Repository, job: &Job) -> Result<Box<dyn std::any::A
     let authorization = job.token.as_deref().map(basic_authorization);
     let reqwest = http::reqwest::Options {
         configure_client: Some(Box::new(
-            move |builder: gix_reqwest::blocking::ClientBuilder| Ok(builder.timeout(timeout)),
+            move |builder: gix_reqwest::blocking::ClientBuilder| {
+                Ok(builder.timeout(timeout).tls_certs_merge(bundled_roots()))
+            },
         )),
         // Sent up front rather than after a 401 through gix's credential callback: gix refuses
         // credentials over `http://` even to loopback, and this saves GitHub a round trip.
@@ -289,6 +291,15 @@ fn http_options(repo: &gix::Repository, job: &Job) -> Result<Box<dyn std::any::A
     };
     options.backend = Some(Arc::new(std::sync::Mutex::new(reqwest)));
     Ok(Box::new(options))
+}
+
+/// Mozilla's roots, shipped in the binary, added to the system's: a FROM-scratch server image
+/// has no `/etc/ssl/certs` (without any root, rustls refuses to build the client).
+fn bundled_roots() -> Vec<gix_reqwest::Certificate> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|der| gix_reqwest::Certificate::from_der(der).ok())
+        .collect()
 }
 
 /// `Basic base64(x-access-token:<token>)`, marked sensitive so no Debug output shows it.
