@@ -173,3 +173,75 @@ pub async fn apply_secret(
         .map_err(|e| cluster.error(format!("apply Secret {name:?}"), e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipedreamer_spec::source::DirSource;
+
+    fn spec_hash(manifests: &Manifests) -> String {
+        let template = &manifests.deployment.spec.as_ref().unwrap().template;
+        template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap()[manifests::SPEC_HASH_ANNOTATION]
+            .clone()
+    }
+
+    #[test]
+    fn render_pins_the_image_namespace_and_the_content_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("nodes")).unwrap();
+        std::fs::write(
+            dir.path().join("workflow.yaml"),
+            "name: hello\nversion: \"1\"\nnodes:\n  - {id: a, file: nodes/a.js}\n",
+        )
+        .unwrap();
+        let node = dir.path().join("nodes/a.js");
+        std::fs::write(&node, "export default async () => 1").unwrap();
+        let render_now = || {
+            let resolved = pipedreamer_spec::resolve(&DirSource::new(dir.path())).unwrap();
+            render(dir.path(), &resolved, "r:5000/hello:1", "team", None).unwrap()
+        };
+        let first = render_now();
+        let pod = first
+            .deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .clone();
+        assert_eq!(
+            pod.unwrap().containers[0].image.as_deref(),
+            Some("r:5000/hello:1")
+        );
+        assert_eq!(first.deployment.metadata.namespace.as_deref(), Some("team"));
+        assert_eq!(spec_hash(&first), spec_hash(&render_now()), "stable");
+        // Same tag, new code: the pod template changes, so the pods roll.
+        std::fs::write(&node, "export default async () => 2").unwrap();
+        assert_ne!(spec_hash(&first), spec_hash(&render_now()));
+    }
+
+    #[test]
+    fn an_unreadable_workflow_directory_is_a_content_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("workflow.yaml"),
+            "name: hello\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("a.js"), "export default async () => 1").unwrap();
+        let resolved = pipedreamer_spec::resolve(&DirSource::new(dir.path())).unwrap();
+        let gone = dir.path().join("missing");
+        let err = render(&gone, &resolved, "hello:1", "default", None).unwrap_err();
+        assert!(matches!(err, Error::WorkflowContent(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot hash the workflow's files: ")
+        );
+    }
+}
