@@ -225,14 +225,14 @@ impl Writer<'_> {
     fn read_blob(&mut self, id: ObjectId) -> Result<Vec<u8>, GitError> {
         self.budget.check()?;
         let url = &self.target.shown_url;
-        let commit = self.target.commit.to_string();
+        let too_large = |what, limit| GitError::TooLarge {
+            commit: self.target.commit.to_string(),
+            what,
+            limit,
+        };
         self.files += 1;
         if self.files > self.limits.max_files {
-            return Err(GitError::TooLarge {
-                commit,
-                what: "files",
-                limit: self.limits.max_files,
-            });
+            return Err(too_large("files", self.limits.max_files));
         }
         let size = self
             .target
@@ -242,11 +242,7 @@ impl Writer<'_> {
             .size();
         self.bytes = self.bytes.saturating_add(size);
         if self.bytes > self.limits.max_bytes {
-            return Err(GitError::TooLarge {
-                commit,
-                what: "bytes",
-                limit: self.limits.max_bytes,
-            });
+            return Err(too_large("bytes", self.limits.max_bytes));
         }
         let blob = self
             .target

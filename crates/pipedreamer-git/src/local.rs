@@ -148,18 +148,15 @@ pub(crate) fn target(
 ) -> Result<Target, GitError> {
     // In a block: gix objects borrow the repository until they are dropped.
     let (tree, message) = {
-        let object = repo
+        let not_found = || GitError::CommitNotFound {
+            commit: commit.to_string(),
+            url: shown_url.to_owned(),
+        };
+        let found = repo
             .find_object(commit)
-            .map_err(|_| GitError::CommitNotFound {
-                commit: commit.to_string(),
-                url: shown_url.to_owned(),
-            })?;
-        let found = object
+            .map_err(|_| not_found())?
             .try_into_commit()
-            .map_err(|_| GitError::CommitNotFound {
-                commit: commit.to_string(),
-                url: shown_url.to_owned(),
-            })?;
+            .map_err(|_| not_found())?;
         let tree = found
             .tree_id()
             .map_err(|e| corrupt(shown_url, &e))?

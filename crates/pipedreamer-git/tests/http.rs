@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::http::{GitHttpServer, silent_server};
-use common::{dest, git, listing, make_repo};
-use pipedreamer_git::{FetchRequest, GitError, fetch, redact_url};
+use common::{SECOND_COMMIT_FILES, dest, git, listing, make_repo, request, run};
+use pipedreamer_git::{GitError, fetch, redact_url};
 
 const TOKEN: &str = "ghs_s3cret-Token-value";
 
@@ -31,49 +31,15 @@ fn served() -> (common::TestRepo, tempfile::TempDir, GitHttpServer) {
     (repo, root, server)
 }
 
-fn request<'a>(
-    url: &'a str,
-    branch: &'a str,
-    commit: Option<&'a str>,
-    token: Option<&'a str>,
-    dest: &'a std::path::Path,
-) -> FetchRequest<'a> {
-    FetchRequest {
-        url,
-        branch,
-        commit,
-        token,
-        dest,
-        timeout: Duration::from_secs(60),
-    }
-}
-
 #[test]
 fn shallow_fetch_of_the_branch_head_with_a_token() {
     let (repo, _root, server) = served();
     let (tmp, out) = dest();
     let url = server.url("repo.git");
-    let fetched = fetch(
-        &request(&url, "main", None, Some(TOKEN), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let fetched = run(&request(&url, "main", None, Some(TOKEN), &out)).unwrap();
     assert_eq!(fetched.commit_hash, repo.second);
     assert_eq!(fetched.commit_message, "second commit\n\nwith a body");
-    assert_eq!(
-        listing(&out),
-        [
-            "README.md",
-            "link-inside",
-            "nodes/",
-            "nodes/deep/",
-            "nodes/deep/a.ts",
-            "nodes/up",
-            "scripts/",
-            "scripts/run.sh",
-            "workflow.yaml",
-        ]
-    );
+    assert_eq!(listing(&out), SECOND_COMMIT_FILES);
     // Shallow: the client asked the server for depth 1 and wanted one commit.
     let fetches: Vec<String> = server
         .seen()
@@ -100,11 +66,7 @@ fn an_older_commit_is_fetched_by_id() {
     let (repo, _root, server) = served();
     let (_tmp, out) = dest();
     let url = server.url("repo.git");
-    let fetched = fetch(
-        &request(&url, "main", Some(&repo.first), Some(TOKEN), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let fetched = run(&request(&url, "main", Some(&repo.first), Some(TOKEN), &out)).unwrap();
     assert_eq!(fetched.commit_hash, repo.first);
     assert_eq!(listing(&out), ["README.md", "workflow.yaml"]);
 }
@@ -114,11 +76,7 @@ fn unknown_branch_and_unknown_commit_over_http() {
     let (_repo, _root, server) = served();
     let url = server.url("repo.git");
     let (_tmp, out) = dest();
-    let err = fetch(
-        &request(&url, "nope", None, Some(TOKEN), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(&url, "nope", None, Some(TOKEN), &out)).unwrap_err();
     let GitError::BranchNotFound { existing, .. } = &err else {
         panic!("expected BranchNotFound, got {err:?}")
     };
@@ -126,11 +84,7 @@ fn unknown_branch_and_unknown_commit_over_http() {
 
     let (_tmp, out) = dest();
     let missing = "0123456789abcdef0123456789abcdef01234567";
-    let err = fetch(
-        &request(&url, "main", Some(missing), Some(TOKEN), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(&url, "main", Some(missing), Some(TOKEN), &out)).unwrap_err();
     assert!(matches!(err, GitError::CommitNotFound { .. }), "{err:?}");
 }
 
@@ -140,11 +94,7 @@ fn wrong_or_missing_token_is_an_authentication_error_that_never_shows_the_token(
     let url = server.url("repo.git");
     let (_tmp, out) = dest();
     let wrong = "ghs_wrong-token-never-shown";
-    let err = fetch(
-        &request(&url, "main", None, Some(wrong), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(&url, "main", None, Some(wrong), &out)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -166,11 +116,7 @@ fn wrong_or_missing_token_is_an_authentication_error_that_never_shows_the_token(
     }));
 
     let (_tmp, out) = dest();
-    let err = fetch(
-        &request(&url, "main", None, None, &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(&url, "main", None, None, &out)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -191,11 +137,7 @@ fn missing_repository_is_not_found() {
     let open = GitHttpServer::start(root.path().to_owned(), None);
     let url = open.url("nothing-here.git");
     let (_tmp, out) = dest();
-    let err = fetch(
-        &request(&url, "main", None, None, &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(&url, "main", None, None, &out)).unwrap_err();
     assert!(
         matches!(err, GitError::RepositoryNotFound { .. }),
         "{err:?}"
@@ -210,7 +152,7 @@ fn a_silent_server_times_out_and_cancel_stops_the_fetch() {
     let mut req = request(&url, "main", None, Some(TOKEN), &out);
     req.timeout = Duration::from_millis(700);
     let started = Instant::now();
-    let err = fetch(&req, &AtomicBool::new(false)).unwrap_err();
+    let err = run(&req).unwrap_err();
     assert!(matches!(err, GitError::Timeout { .. }), "{err:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -249,11 +191,7 @@ fn refused_schemes_and_hosts() {
         ("git@github.com:o/r.git", "neither an absolute path"),
         ("relative/path", "neither an absolute path"),
     ] {
-        let err = fetch(
-            &request(url, "main", None, None, &out),
-            &AtomicBool::new(false),
-        )
-        .unwrap_err();
+        let err = run(&request(url, "main", None, None, &out)).unwrap_err();
         assert!(
             matches!(err, GitError::UnsupportedUrl { .. }),
             "{url}: {err:?}"
@@ -271,21 +209,13 @@ fn credentials_in_urls_and_tokens_never_show() {
     // A refused URL with credentials: the error shows it redacted.
     let (_tmp, out) = dest();
     let url = "http://user:hunter2@example.com/o/r.git";
-    let err = fetch(
-        &request(url, "main", None, Some(TOKEN), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(url, "main", None, Some(TOKEN), &out)).unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(text.contains("http://***@example.com/o/r.git"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
     // A network failure on an https URL with credentials (nothing listens on port 1).
     let url = "https://user:hunter2@127.0.0.1:1/o/r.git";
-    let err = fetch(
-        &request(url, "main", None, Some(TOKEN), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(url, "main", None, Some(TOKEN), &out)).unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(matches!(err, GitError::Network { .. }), "{err:?}");
     assert!(text.contains("Connection refused"), "{text}");

@@ -7,23 +7,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use common::{dest, git, listing, make_repo};
-use pipedreamer_git::{FetchRequest, GitError, Limits, SkipReason, fetch, fetch_with_limits};
+use common::{SECOND_COMMIT_FILES, dest, git, listing, make_repo, run, run_with};
+use pipedreamer_git::{FetchRequest, GitError, Limits, SkipReason, fetch};
 
+/// A local request: local repositories take no token.
 fn request<'a>(
     url: &'a str,
     branch: &'a str,
     commit: Option<&'a str>,
     dest: &'a std::path::Path,
 ) -> FetchRequest<'a> {
-    FetchRequest {
-        url,
-        branch,
-        commit,
-        token: None,
-        dest,
-        timeout: Duration::from_secs(60),
-    }
+    common::request(url, branch, commit, None, dest)
 }
 
 #[test]
@@ -31,23 +25,13 @@ fn branch_head_is_written_with_modes_and_safe_symlinks_only() {
     let repo = make_repo();
     let (_tmp, out) = dest();
     let url = repo.file_url();
-    let fetched = fetch(&request(&url, "main", None, &out), &AtomicBool::new(false)).unwrap();
+    let fetched = run(&request(&url, "main", None, &out)).unwrap();
 
     assert_eq!(fetched.commit_hash, repo.second);
     assert_eq!(fetched.branch, "main");
     assert_eq!(
         listing(&out),
-        [
-            "README.md",
-            "link-inside",
-            "nodes/",
-            "nodes/deep/",
-            "nodes/deep/a.ts",
-            "nodes/up",
-            "scripts/",
-            "scripts/run.sh",
-            "workflow.yaml",
-        ],
+        SECOND_COMMIT_FILES,
         "no `.git`, no escaping symlinks, no feature-branch files"
     );
     assert_eq!(
@@ -101,7 +85,7 @@ fn commit_hash_and_message_match_git_log() {
     let repo = make_repo();
     let (_tmp, out) = dest();
     let url = repo.file_url();
-    let fetched = fetch(&request(&url, "main", None, &out), &AtomicBool::new(false)).unwrap();
+    let fetched = run(&request(&url, "main", None, &out)).unwrap();
     let hash = git(repo.path(), &["log", "-1", "--format=%H", "main"]);
     let message = git(repo.path(), &["log", "-1", "--format=%B", "main"]);
     assert_eq!(fetched.commit_hash, hash.trim());
@@ -115,11 +99,7 @@ fn an_older_commit_on_the_branch_is_written_as_it_was() {
     let (_tmp, out) = dest();
     // A plain absolute path works like `file://`.
     let url = repo.path().display().to_string();
-    let fetched = fetch(
-        &request(&url, "main", Some(&repo.first), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let fetched = run(&request(&url, "main", Some(&repo.first), &out)).unwrap();
     assert_eq!(fetched.commit_hash, repo.first);
     assert_eq!(fetched.commit_message, "first commit");
     assert_eq!(listing(&out), ["README.md", "workflow.yaml"]);
@@ -135,11 +115,7 @@ fn another_branch_and_upper_case_sha() {
     let (_tmp, out) = dest();
     let url = repo.file_url();
     let upper = repo.feature.to_ascii_uppercase();
-    let fetched = fetch(
-        &request(&url, "feature", Some(&upper), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let fetched = run(&request(&url, "feature", Some(&upper), &out)).unwrap();
     assert_eq!(fetched.commit_hash, repo.feature);
     assert_eq!(
         std::fs::read_to_string(out.join("feature.txt")).unwrap(),
@@ -152,7 +128,7 @@ fn unknown_branch_names_the_branches_that_exist() {
     let repo = make_repo();
     let (_tmp, out) = dest();
     let url = repo.file_url();
-    let err = fetch(&request(&url, "nope", None, &out), &AtomicBool::new(false)).unwrap_err();
+    let err = run(&request(&url, "nope", None, &out)).unwrap_err();
     let GitError::BranchNotFound {
         branch, existing, ..
     } = &err
@@ -172,31 +148,19 @@ fn unknown_commit_invalid_commit_and_commit_not_on_branch() {
     let url = repo.file_url();
     let missing = "0123456789abcdef0123456789abcdef01234567";
     let (_tmp, out) = dest();
-    let err = fetch(
-        &request(&url, "main", Some(missing), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(&url, "main", Some(missing), &out)).unwrap_err();
     assert!(
         matches!(&err, GitError::CommitNotFound { commit, .. } if commit == missing),
         "{err:?}"
     );
 
     let (_tmp, out) = dest();
-    let err = fetch(
-        &request(&url, "main", Some("abc123"), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(&url, "main", Some("abc123"), &out)).unwrap_err();
     assert!(matches!(err, GitError::InvalidCommit { .. }), "{err:?}");
 
     // `feature`'s commit exists but `main` never had it.
     let (_tmp, out) = dest();
-    let err = fetch(
-        &request(&url, "main", Some(&repo.feature), &out),
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run(&request(&url, "main", Some(&repo.feature), &out)).unwrap_err();
     assert!(matches!(err, GitError::CommitNotOnBranch { .. }), "{err:?}");
     assert!(err.to_string().contains("is not on branch `main`"), "{err}");
 }
@@ -218,7 +182,7 @@ fn bare_repository() {
     );
     let (_tmp, out) = dest();
     let url = format!("file://{}", bare_path.display());
-    let fetched = fetch(&request(&url, "main", None, &out), &AtomicBool::new(false)).unwrap();
+    let fetched = run(&request(&url, "main", None, &out)).unwrap();
     assert_eq!(fetched.commit_hash, repo.second);
     assert!(out.join("scripts/run.sh").is_file());
 }
@@ -228,14 +192,14 @@ fn not_a_repository_and_missing_path() {
     let empty = tempfile::tempdir().unwrap();
     let (_tmp, out) = dest();
     let url = format!("file://{}", empty.path().display());
-    let err = fetch(&request(&url, "main", None, &out), &AtomicBool::new(false)).unwrap_err();
+    let err = run(&request(&url, "main", None, &out)).unwrap_err();
     assert!(
         matches!(err, GitError::RepositoryNotFound { .. }),
         "{err:?}"
     );
 
     let url = format!("file://{}/missing", empty.path().display());
-    let err = fetch(&request(&url, "main", None, &out), &AtomicBool::new(false)).unwrap_err();
+    let err = run(&request(&url, "main", None, &out)).unwrap_err();
     assert!(
         matches!(err, GitError::RepositoryNotFound { .. }),
         "{err:?}"
@@ -260,7 +224,7 @@ fn zero_timeout_means_timeout() {
     let url = repo.file_url();
     let mut req = request(&url, "main", None, &out);
     req.timeout = Duration::ZERO;
-    let err = fetch(&req, &AtomicBool::new(false)).unwrap_err();
+    let err = run(&req).unwrap_err();
     assert!(matches!(err, GitError::Timeout { .. }), "{err:?}");
 }
 
@@ -273,12 +237,7 @@ fn checkout_caps_on_bytes_and_files() {
         max_bytes: 20,
         max_files: 1000,
     };
-    let err = fetch_with_limits(
-        &request(&url, "main", None, &out),
-        limits,
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run_with(&request(&url, "main", None, &out), limits).unwrap_err();
     assert!(
         matches!(
             err,
@@ -296,12 +255,7 @@ fn checkout_caps_on_bytes_and_files() {
         max_bytes: 1 << 20,
         max_files: 3,
     };
-    let err = fetch_with_limits(
-        &request(&url, "main", None, &out),
-        limits,
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = run_with(&request(&url, "main", None, &out), limits).unwrap_err();
     assert!(
         matches!(
             err,
@@ -323,14 +277,14 @@ fn destination_must_be_empty() {
     let (_tmp, out) = dest();
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("old"), "x").unwrap();
-    let err = fetch(&request(&url, "main", None, &out), &AtomicBool::new(false)).unwrap_err();
+    let err = run(&request(&url, "main", None, &out)).unwrap_err();
     assert!(
         matches!(err, GitError::DestinationNotEmpty { .. }),
         "{err:?}"
     );
     // An existing empty directory is fine.
     std::fs::remove_file(out.join("old")).unwrap();
-    fetch(&request(&url, "main", None, &out), &AtomicBool::new(false)).unwrap();
+    run(&request(&url, "main", None, &out)).unwrap();
 }
 
 #[test]
@@ -349,7 +303,7 @@ fn symlink_through_a_link_to_the_root_is_caught_on_disk() {
     // Something to escape to: `<tmp>/etc` beside the checkout.
     std::fs::create_dir_all(out.parent().unwrap().join("etc")).unwrap();
     let url = format!("file://{}", p.display());
-    let fetched = fetch(&request(&url, "main", None, &out), &AtomicBool::new(false)).unwrap();
+    let fetched = run(&request(&url, "main", None, &out)).unwrap();
     assert_eq!(listing(&out), ["f", "r"]);
     let mut reasons: Vec<_> = fetched
         .skipped
@@ -397,7 +351,7 @@ fn submodules_are_listed_as_skipped() {
     git(p, &["commit", "-q", "-m", "with submodule"]);
     let (_tmp, out) = dest();
     let url = format!("file://{}", p.display());
-    let fetched = fetch(&request(&url, "main", None, &out), &AtomicBool::new(false)).unwrap();
+    let fetched = run(&request(&url, "main", None, &out)).unwrap();
     assert_eq!(listing(&out), ["f"]);
     assert_eq!(fetched.skipped.len(), 1);
     assert_eq!(

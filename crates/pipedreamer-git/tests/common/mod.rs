@@ -6,6 +6,51 @@ pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
+
+use pipedreamer_git::{FetchRequest, Fetched, GitError, Limits, fetch_with_limits};
+
+/// What the second commit on `main` writes: no `.git`, no escaping symlinks, no
+/// feature-branch files.
+pub const SECOND_COMMIT_FILES: [&str; 9] = [
+    "README.md",
+    "link-inside",
+    "nodes/",
+    "nodes/deep/",
+    "nodes/deep/a.ts",
+    "nodes/up",
+    "scripts/",
+    "scripts/run.sh",
+    "workflow.yaml",
+];
+
+/// A request with a 60 s timeout.
+pub fn request<'a>(
+    url: &'a str,
+    branch: &'a str,
+    commit: Option<&'a str>,
+    token: Option<&'a str>,
+    dest: &'a Path,
+) -> FetchRequest<'a> {
+    FetchRequest {
+        url,
+        branch,
+        commit,
+        token,
+        dest,
+        timeout: std::time::Duration::from_secs(60),
+    }
+}
+
+/// `fetch` with no cancel.
+pub fn run(req: &FetchRequest<'_>) -> Result<Fetched, GitError> {
+    run_with(req, Limits::default())
+}
+
+/// `fetch_with_limits` with no cancel.
+pub fn run_with(req: &FetchRequest<'_>, limits: Limits) -> Result<Fetched, GitError> {
+    fetch_with_limits(req, limits, &AtomicBool::new(false))
+}
 
 /// Runs `git args…` in `dir` with a fixed identity and no user configuration; returns stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
