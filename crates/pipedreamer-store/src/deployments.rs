@@ -51,7 +51,7 @@ impl Store {
         .bind(&deployment.webhook_secret)
         .bind(deployment.status.as_str())
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await;
         match inserted {
             Ok(_) => Ok(deployment),
@@ -151,7 +151,7 @@ impl Store {
         .bind(set_subdomain)
         .bind(subdomain.clone())
         .bind(now_ms())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await;
         match row {
             Ok(row) => one_deployment(row, id),
@@ -184,7 +184,7 @@ impl Store {
         .bind(status.as_str())
         .bind(current_build_id)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         found(done.rows_affected(), "deployment", id)
     }
@@ -196,7 +196,7 @@ impl Store {
                 .bind(id)
                 .bind(i64::from(port))
                 .bind(now_ms())
-                .execute(self.pool())
+                .execute(self.writer())
                 .await;
         match done {
             Ok(done) => found(done.rows_affected(), "deployment", id),
@@ -235,7 +235,7 @@ impl Store {
     pub async fn delete_deployment(&self, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM deployments WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         found(done.rows_affected(), "deployment", id)
     }
@@ -256,7 +256,7 @@ impl Store {
         .bind(id)
         .bind(secrets.to_string())
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(self.writer())
         .await;
         match done {
             Ok(_) => Ok(()),

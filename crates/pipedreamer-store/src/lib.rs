@@ -55,7 +55,11 @@ pub enum Backend {
 /// The control plane's database. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads (and, on PostgreSQL, everything).
     pool: AnyPool,
+    /// Writes. On SQLite one connection: writers queue here in order instead of meeting at the
+    /// file lock, where SQLite's busy handler would make them sleep and poll.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -63,10 +67,10 @@ pub struct Store {
 const URL_HINT: &str =
     "use `sqlite:///absolute/path/pipedreamer.db` or `postgres://user:password@host:5432/database`";
 
-/// Connections per process. SQLite has one writer anyway and each connection keeps its own
-/// page cache, so few; PostgreSQL connections are server processes, so a modest number per
-/// replica.
-const SQLITE_CONNECTIONS: u32 = 4;
+/// Connections per process. SQLite: one writer (the file has one anyway) and a few readers,
+/// each with its own page cache, so few; PostgreSQL connections are server processes, so a
+/// modest number per replica.
+const SQLITE_READERS: u32 = 3;
 const POSTGRES_CONNECTIONS: u32 = 8;
 
 /// Per-connection SQLite settings: WAL lets readers run beside the writer; a writer waits up
@@ -84,29 +88,29 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         install_default_drivers();
         let (backend, connect_url) = connection_url(url)?;
-        let is_sqlite = backend == Backend::Sqlite;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if is_sqlite {
-                SQLITE_CONNECTIONS
-            } else {
-                POSTGRES_CONNECTIONS
-            })
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(10))
-            .idle_timeout(Some(Duration::from_secs(60)))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if is_sqlite {
-                        conn.execute(SQLITE_PRAGMAS).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&connect_url)
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                // The writer first: it creates the file and switches it to WAL.
+                let writer = connect(&connect_url, backend, 1).await?;
+                (
+                    connect(&connect_url, backend, SQLITE_READERS).await?,
+                    writer,
+                )
+            }
+            Backend::Postgres => {
+                let pool = connect(&connect_url, backend, POSTGRES_CONNECTIONS).await?;
+                (pool.clone(), pool)
+            }
+        };
+        Migrator::new(EmbeddedMigrations)
+            .await?
+            .run(&writer)
             .await?;
-        let migrator = Migrator::new(EmbeddedMigrations).await?;
-        migrator.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// The database behind this store.
@@ -122,6 +126,7 @@ impl Store {
 
     /// Closes every connection; the store answers errors afterwards.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -130,14 +135,41 @@ impl Store {
     /// reads and then writes can fail with SQLITE_BUSY_SNAPSHOT instead of waiting.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 
+    /// The pool for statements that only read.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// The pool for statements that write.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+}
+
+/// A pool of at most `max` connections, idle ones closed after a minute (an idle server keeps
+/// little memory), SQLite connections set up with [`SQLITE_PRAGMAS`].
+async fn connect(url: &str, backend: Backend, max: u32) -> Result<AnyPool> {
+    let is_sqlite = backend == Backend::Sqlite;
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .idle_timeout(Some(Duration::from_secs(60)))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if is_sqlite {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
 }
 
 /// Unix milliseconds now.

@@ -25,7 +25,7 @@ impl Store {
             .bind(build_id)
             .bind(text)
             .bind(now_ms())
-            .fetch_one(self.pool())
+            .fetch_one(self.writer())
             .await;
             match appended {
                 Ok(row) => return rows::int(&row, "seq"),

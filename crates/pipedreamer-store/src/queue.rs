@@ -56,6 +56,21 @@ impl Store {
 
     async fn try_enqueue(&self, deployment_id: &str, new: &NewBuild) -> Result<Enqueued> {
         let mut tx = self.begin_write().await?;
+        if self.backend() == Backend::Postgres {
+            // Enqueues of one deployment take turns on its row instead of racing to the
+            // `builds_one_pending` index and retrying (SQLite: BEGIN IMMEDIATE already did).
+            // NO KEY: inserts elsewhere that only reference the deployment are not blocked.
+            let locked = sqlx::query("SELECT id FROM deployments WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(deployment_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if locked.is_none() {
+                return Err(StoreError::NotFound {
+                    what: "deployment",
+                    id: deployment_id.to_owned(),
+                });
+            }
+        }
         if let Some(delivery_id) = &new.delivery_id {
             let seen = sqlx::query("SELECT id FROM builds WHERE delivery_id = $1")
                 .bind(delivery_id)
@@ -141,7 +156,7 @@ impl Store {
                 .bind(worker_id)
                 .bind(now)
                 .bind(now.saturating_add(ms(lease)))
-                .fetch_optional(self.pool())
+                .fetch_optional(self.writer())
                 .await;
             match claimed {
                 Ok(row) => return row.as_ref().map(rows::build).transpose(),
@@ -170,7 +185,7 @@ impl Store {
         .bind(build_id)
         .bind(worker_id)
         .bind(now_ms().saturating_add(ms(lease)))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         Ok(match row {
             None => LeaseState::Lost,
@@ -207,7 +222,7 @@ impl Store {
         .bind(outcome.image_digest)
         .bind(outcome.error_message)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -229,7 +244,7 @@ impl Store {
         .bind(worker_id)
         .bind(commit_hash)
         .bind(commit_message)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -246,7 +261,7 @@ impl Store {
         .bind(build_id)
         .bind(CANCELLED_BY_USER)
         .bind(now_ms())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         if let Some(row) = cancelled {
             return rows::build(&row);
@@ -258,7 +273,7 @@ impl Store {
             build_columns!()
         ))
         .bind(build_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         if let Some(row) = requested {
             return rows::build(&row);
@@ -282,7 +297,7 @@ impl Store {
         )
         .bind(INTERRUPTED)
         .bind(now_ms())
-        .fetch_all(self.pool())
+        .fetch_all(self.writer())
         .await?;
         ids(&rows)
     }
@@ -296,7 +311,7 @@ impl Store {
         )
         .bind(INTERRUPTED)
         .bind(now_ms())
-        .fetch_all(self.pool())
+        .fetch_all(self.writer())
         .await?;
         ids(&rows)
     }

@@ -29,7 +29,7 @@ impl Store {
         .bind(t.created_at)
         .bind(t.expires_at)
         .bind(i64::from(t.revoked))
-        .execute(self.pool())
+        .execute(self.writer())
         .await;
         match inserted {
             Ok(_) => Ok(()),
@@ -64,7 +64,7 @@ impl Store {
     pub async fn revoke_token(&self, id: &str) -> Result<()> {
         let done = sqlx::query("UPDATE api_tokens SET revoked = 1 WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         found(done.rows_affected(), "token", id)
     }

@@ -16,7 +16,7 @@ impl Store {
             .bind(&workspace.id)
             .bind(&workspace.name)
             .bind(workspace.created_at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(|e| match violation(&e) {
                 Some(Violation::Unique(_)) => StoreError::Conflict {
