@@ -48,6 +48,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Remove a deployed workflow: Deployment, Service, CronJobs and its Secret.
     Undeploy(UndeployArgs),
+    /// Run the control plane: deployments from git, build queue, GitHub webhooks, live logs.
+    Server(ServerArgs),
 }
 
 /// Which cluster and namespace (shared by every Kubernetes command).
@@ -298,4 +300,108 @@ pub struct DevArgs {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = pipedreamer_engine::logging::LogFormat::Text)]
     pub log_format: pipedreamer_engine::logging::LogFormat,
+}
+
+/// `pipedreamer server`: flags over `PIPEDREAMER_SERVER_*` variables over the `--config` file.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// YAML configuration file (keys: data_dir, database, public_url, host, port, auth, builds,
+    /// registry, local).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory of the SQLite database, the generated JWT secret and the admin token
+    /// (default: $XDG_DATA_HOME/pipedreamer, else ~/.local/share/pipedreamer).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1).
+    #[arg(long, global = true)]
+    pub host: Option<String>,
+    /// Port to listen on (default 7070).
+    #[arg(long, global = true)]
+    pub port: Option<u16>,
+    /// `postgres://…` for PostgreSQL (default: SQLite in the data directory).
+    #[arg(
+        long,
+        global = true,
+        env = "PIPEDREAMER_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+    /// The URL GitHub reaches this server at; webhook URLs are built from it.
+    #[arg(long, global = true)]
+    pub public_url: Option<String>,
+    /// Print the effective configuration (secrets masked) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// The static engine binary images are built with (default: $PIPEDREAMER_ENGINE, else
+    /// next to `pipedreamer`).
+    #[arg(long, env = "PIPEDREAMER_ENGINE")]
+    pub engine: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = pipedreamer_engine::logging::LogFormat::Text)]
+    pub log_format: pipedreamer_engine::logging::LogFormat,
+    /// Manage API tokens instead of serving.
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+}
+
+/// `pipedreamer server <command>`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// API tokens: create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `pipedreamer server token <command>`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token and print it alone on stdout (it is shown only this once).
+    Create(TokenCreateArgs),
+    /// List tokens: id, scope, expiry, revoked (never the tokens themselves).
+    List(TokenListArgs),
+    /// Revoke a token by id; the server refuses it from then on.
+    Revoke(TokenRevokeArgs),
+}
+
+/// A token's scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenScope {
+    /// Read deployments, builds and logs.
+    Read,
+    /// Read, plus deploy, stop and cancel.
+    Deploy,
+    /// Everything, including webhook secrets and deployment secrets.
+    Admin,
+    /// Report runs of one deployment (needs --deployment).
+    Report,
+}
+
+/// `pipedreamer server token create`.
+#[derive(Debug, clap::Args)]
+pub struct TokenCreateArgs {
+    /// What the token may do.
+    #[arg(long, value_enum)]
+    pub scope: TokenScope,
+    /// Lifetime, e.g. `720h` (default: `auth.token_ttl`, 24h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub ttl: Option<std::time::Duration>,
+    /// The deployment a `report` token is bound to.
+    #[arg(long)]
+    pub deployment: Option<String>,
+}
+
+/// `pipedreamer server token list`.
+#[derive(Debug, clap::Args)]
+pub struct TokenListArgs {
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// `pipedreamer server token revoke`.
+#[derive(Debug, clap::Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (from `token list`).
+    pub id: String,
 }

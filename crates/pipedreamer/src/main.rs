@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             Command::Run(args) => with_runtime(|| commands::ops::run(args)),
             Command::Logs(args) => with_runtime(|| commands::ops::logs(args)),
             Command::Undeploy(args) => with_runtime(|| commands::ops::undeploy(args)),
+            Command::Server(args) => with_runtime(|| commands::server::run(args)),
         };
     result.unwrap_or_else(|e| {
         let mut text = format!("{e:#}");

@@ -7,4 +7,5 @@ pub mod dev;
 pub mod init;
 pub mod kube;
 pub mod ops;
+pub mod server;
 pub mod validate;

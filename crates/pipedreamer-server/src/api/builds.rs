@@ -1,0 +1,156 @@
+//! Builds: manual deploys, history, one build, cancel.
+
+use super::AppState;
+use super::logs::{log_stream, wants_event_stream};
+use super::views::{BuildList, BuildView, Queued};
+use crate::auth::{Authorized, NeedDeploy, NeedRead};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pipedreamer_store::{Enqueued, NewBuild, Trigger};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// Queues a build of the deployment's branch head (a still-pending one is superseded). With
+/// `Accept: text/event-stream` the answer streams that build's log until it ends.
+#[utoipa::path(
+    post, path = "/api/deployments/{id}/deploy", tag = "builds",
+    params(("id" = String, Path, description = "Deployment id")),
+    security(("bearer" = ["deploy"])),
+    responses(
+        (status = 202, description = "Queued", body = Queued),
+        (status = 200, description = "Queued; the build's log as server-sent events (`Accept: text/event-stream`)", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+    )
+)]
+pub(super) async fn deploy(
+    auth: Authorized<NeedDeploy>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let d = state.store().deployment(&id).await?;
+    let new = NewBuild {
+        commit_hash: None,
+        commit_message: None,
+        branch: d.branch.clone(),
+        triggered_by: Trigger::Manual,
+        delivery_id: None,
+    };
+    let build = match state.store().enqueue_build(&d.id, new).await? {
+        Enqueued::Created(b) => b,
+        // Without a delivery id there is nothing to deduplicate against.
+        Enqueued::Duplicate(build_id) => state.store().build(&build_id).await?,
+    };
+    state.workers().wake();
+    tracing::info!(deployment = %d.id, build = %build.id, token = %auth.claims.jti, "manual build queued");
+    let location = format!("/api/builds/{}", build.id);
+    if wants_event_stream(&headers) {
+        let stream = log_stream(state.clone(), build.id, 0);
+        return Ok(([(header::LOCATION, location)], stream).into_response());
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(Queued { build_id: build.id }),
+    )
+        .into_response())
+}
+
+/// Paging of the build history.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct BuildsQuery {
+    /// At most this many builds (1-100, default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// Only builds older than this build id (the last id of the previous page).
+    before: Option<String>,
+}
+
+/// The deployment's builds, newest first.
+#[utoipa::path(
+    get, path = "/api/deployments/{id}/builds", tag = "builds",
+    params(("id" = String, Path, description = "Deployment id"), BuildsQuery),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "Newest first", body = BuildList),
+        (status = 400, description = "Bad paging parameters", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+    )
+)]
+pub(super) async fn list_builds(
+    _auth: Authorized<NeedRead>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<BuildsQuery>, QueryRejection>,
+) -> ApiResult<Json<BuildList>> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!("bad query: {}", e.body_text()))
+            .hint("`?limit=1..100&before=<build id>`")
+    })?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: `{limit}` is not from 1 to 100"
+        )));
+    }
+    state.store().deployment(&id).await?;
+    let builds = state
+        .store()
+        .builds(&id, limit, query.before.as_deref())
+        .await?;
+    Ok(Json(BuildList {
+        builds: builds.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// One build.
+#[utoipa::path(
+    get, path = "/api/builds/{id}", tag = "builds",
+    params(("id" = String, Path, description = "Build id")),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The build", body = BuildView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such build", body = ErrorBody),
+    )
+)]
+pub(super) async fn get_build(
+    _auth: Authorized<NeedRead>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BuildView>> {
+    Ok(Json(state.store().build(&id).await?.into()))
+}
+
+/// Cancels a build: a pending one ends now, a running one stops its current phase.
+#[utoipa::path(
+    post, path = "/api/builds/{id}/cancel", tag = "builds",
+    params(("id" = String, Path, description = "Build id")),
+    security(("bearer" = ["deploy"])),
+    responses(
+        (status = 200, description = "Cancelled, or cancel requested (`cancel_requested`)", body = BuildView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such build", body = ErrorBody),
+        (status = 409, description = "The build has already ended", body = ErrorBody),
+    )
+)]
+pub(super) async fn cancel(
+    _auth: Authorized<NeedDeploy>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BuildView>> {
+    let build = state.store().request_cancel(&id).await?;
+    tracing::info!(build = %id, status = %build.status, "cancel requested");
+    Ok(Json(build.into()))
+}

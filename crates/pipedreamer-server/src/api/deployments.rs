@@ -1,0 +1,316 @@
+//! Workspaces, deployments and their secrets.
+
+use super::views::{
+    DeploymentList, DeploymentView, NewDeploymentBody, NewWorkspaceBody, PatchDeploymentBody,
+    SecretNames, WorkspaceView, dns_label,
+};
+use super::{AppState, JsonBody};
+use crate::auth::{Authorized, NeedAdmin, NeedDeploy, NeedRead};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use pipedreamer_store::{DeploymentPatch, DeploymentStatus, NewDeployment, StoreError, Target};
+
+/// Creates a workspace.
+#[utoipa::path(
+    post, path = "/api/workspaces", tag = "workspaces",
+    request_body = NewWorkspaceBody,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "Created", body = WorkspaceView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 409, description = "The name exists", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    )
+)]
+pub(super) async fn create_workspace(
+    _auth: Authorized<NeedAdmin>,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NewWorkspaceBody>,
+) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
+    dns_label("name", &body.name)?;
+    let ws = state.store().create_workspace(&body.name).await?;
+    Ok((StatusCode::CREATED, Json(ws.into())))
+}
+
+/// Creates a deployment in a workspace (by id or name). `local` targets need podman or docker
+/// on the server (400 with what to install otherwise).
+#[utoipa::path(
+    post, path = "/api/workspaces/{ws}/deployments", tag = "deployments",
+    params(("ws" = String, Path, description = "Workspace id or name")),
+    request_body = NewDeploymentBody,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "Created (with its webhook secret)", body = DeploymentView),
+        (status = 400, description = "Malformed JSON, or the target is unusable on this server", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such workspace", body = ErrorBody),
+        (status = 409, description = "Name or subdomain taken", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    )
+)]
+pub(super) async fn create_deployment(
+    auth: Authorized<NeedAdmin>,
+    State(state): State<AppState>,
+    Path(ws): Path<String>,
+    JsonBody(body): JsonBody<NewDeploymentBody>,
+) -> ApiResult<(StatusCode, Json<DeploymentView>)> {
+    body.validate()?;
+    let workspace = state.store().workspace(&ws).await?;
+    let target: Target = body.target.map(Into::into).unwrap_or(Target::Local);
+    if let Err(e) = state.workers().check_target(&target) {
+        return Err(ApiError::from_message(
+            StatusCode::BAD_REQUEST,
+            &e.to_string(),
+        ));
+    }
+    let secret = crate::random_bytes::<32>()
+        .map_err(|e| ApiError::internal("generating the webhook secret", &e))?;
+    let created = state
+        .store()
+        .create_deployment(NewDeployment {
+            workspace_id: workspace.id,
+            name: body.name,
+            description: body.description,
+            repo: body.repo,
+            branch: body.branch,
+            path: body.path,
+            target,
+            auto_rebuild: body.auto_rebuild,
+            subdomain: body.subdomain,
+            webhook_secret: hex::encode(secret),
+        })
+        .await?;
+    tracing::info!(deployment = %created.id, name = %created.name, "deployment created");
+    Ok((
+        StatusCode::CREATED,
+        Json(state.deployment_view(created, auth.is_admin())),
+    ))
+}
+
+/// Lists a workspace's deployments.
+#[utoipa::path(
+    get, path = "/api/workspaces/{ws}/deployments", tag = "deployments",
+    params(("ws" = String, Path, description = "Workspace id or name")),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The deployments (webhook secrets for admin tokens only)", body = DeploymentList),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such workspace", body = ErrorBody),
+    )
+)]
+pub(super) async fn list_deployments(
+    auth: Authorized<NeedRead>,
+    State(state): State<AppState>,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<DeploymentList>> {
+    let workspace = state.store().workspace(&ws).await?;
+    let deployments = state.store().deployments(&workspace.id).await?;
+    Ok(Json(DeploymentList {
+        deployments: deployments
+            .into_iter()
+            .map(|d| state.deployment_view(d, auth.is_admin()))
+            .collect(),
+    }))
+}
+
+/// One deployment.
+#[utoipa::path(
+    get, path = "/api/deployments/{id}", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The deployment (webhook secret for admin tokens only)", body = DeploymentView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+    )
+)]
+pub(super) async fn get_deployment(
+    auth: Authorized<NeedRead>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeploymentView>> {
+    let d = state.store().deployment(&id).await?;
+    Ok(Json(state.deployment_view(d, auth.is_admin())))
+}
+
+/// Changes a deployment; `name` and `target.type` are immutable (422).
+#[utoipa::path(
+    patch, path = "/api/deployments/{id}", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    request_body = PatchDeploymentBody,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The changed deployment", body = DeploymentView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+        (status = 409, description = "Subdomain taken", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid or immutable", body = ErrorBody),
+    )
+)]
+pub(super) async fn patch_deployment(
+    auth: Authorized<NeedAdmin>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PatchDeploymentBody>,
+) -> ApiResult<Json<DeploymentView>> {
+    let current = state.store().deployment(&id).await?;
+    body.validate(&current)?;
+    let patch = DeploymentPatch {
+        description: body.description,
+        repo: body.repo,
+        branch: body.branch,
+        path: body.path,
+        target: body.target.map(Into::into),
+        auto_rebuild: body.auto_rebuild,
+        subdomain: body.subdomain,
+    };
+    let updated = state.store().update_deployment(&id, patch).await?;
+    Ok(Json(state.deployment_view(updated, auth.is_admin())))
+}
+
+/// Stops a deployment, then deletes it with its builds, logs and secrets.
+#[utoipa::path(
+    delete, path = "/api/deployments/{id}", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+        (status = 502, description = "Undeploying failed; the records stay", body = ErrorBody),
+    )
+)]
+pub(super) async fn delete_deployment(
+    _auth: Authorized<NeedAdmin>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let d = state.store().deployment(&id).await?;
+    undeploy(&state, &d).await?;
+    state.store().delete_deployment(&id).await?;
+    tracing::info!(deployment = %id, "deployment deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops what serves the deployment; the workers cancel its builds in flight first. A
+/// deployment that never ran has nothing to undeploy (and a cluster that was never used
+/// need not answer): only its builds in flight are cancelled, as the workers would.
+async fn undeploy(state: &AppState, d: &pipedreamer_store::Deployment) -> ApiResult<()> {
+    if d.status == DeploymentStatus::Stopped && d.current_build_id.is_none() {
+        for build in state.store().builds(&d.id, 10, None).await? {
+            if !build.status.is_finished() {
+                match state.store().request_cancel(&build.id).await {
+                    // Claimed or ended in between: the workers saw it.
+                    Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        return Ok(());
+    }
+    state.workers().stop_deployment(d).await.map_err(|e| {
+        tracing::warn!(deployment = %d.id, error = %e, "undeploy failed");
+        ApiError::from_message(
+            StatusCode::BAD_GATEWAY,
+            &format!("cannot stop the deployment: {e}"),
+        )
+    })
+}
+
+/// Undeploys (stops what serves it); the records stay.
+#[utoipa::path(
+    post, path = "/api/deployments/{id}/stop", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    security(("bearer" = ["deploy"])),
+    responses(
+        (status = 200, description = "The stopped deployment", body = DeploymentView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+        (status = 502, description = "Undeploying failed", body = ErrorBody),
+    )
+)]
+pub(super) async fn stop(
+    auth: Authorized<NeedDeploy>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeploymentView>> {
+    let d = state.store().deployment(&id).await?;
+    undeploy(&state, &d).await?;
+    let d = state.store().deployment(&id).await?;
+    Ok(Json(state.deployment_view(d, auth.is_admin())))
+}
+
+/// Replaces the deployment's secrets with a `.secrets.yaml` document given as a JSON object.
+/// The values are never returned.
+#[utoipa::path(
+    put, path = "/api/deployments/{id}/secrets", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    request_body(content = Object, description = "The `.secrets.yaml` content as a JSON object"),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The stored key names", body = SecretNames),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Not an object, or an empty key", body = ErrorBody),
+    )
+)]
+pub(super) async fn put_secrets(
+    _auth: Authorized<NeedAdmin>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> ApiResult<Json<SecretNames>> {
+    let Some(map) = body.as_object() else {
+        return Err(
+            ApiError::invalid("body", "must be a JSON object of secret names to values")
+                .hint("e.g. {\"api_key\": \"…\", \"db\": {\"password\": \"…\"}}"),
+        );
+    };
+    if map.keys().any(|k| k.trim().is_empty()) {
+        return Err(ApiError::invalid("body", "secret names must not be empty"));
+    }
+    state.store().deployment(&id).await?;
+    state.store().put_secrets(&id, &body).await?;
+    tracing::info!(deployment = %id, count = map.len(), "secrets replaced");
+    let names = state.store().secret_names(&id).await?;
+    Ok(Json(SecretNames { names }))
+}
+
+/// The names of the deployment's secrets (never the values).
+#[utoipa::path(
+    get, path = "/api/deployments/{id}/secrets", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The stored key names", body = SecretNames),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Scope too small", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+    )
+)]
+pub(super) async fn get_secrets(
+    _auth: Authorized<NeedRead>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SecretNames>> {
+    state.store().deployment(&id).await?;
+    let names = state.store().secret_names(&id).await?;
+    Ok(Json(SecretNames { names }))
+}

@@ -1,0 +1,233 @@
+//! The REST API as one `axum::Router` ([`router`]), testable with `tower::ServiceExt::oneshot`.
+//!
+//! Handlers are annotated with `#[utoipa::path]` and collected with `utoipa-axum`, so the
+//! OpenAPI document at `/api/openapi.json` is generated from the routes that exist; each
+//! operation's scope is in its `security` (`bearer: [<scope>]`) and in `x-required-scope`.
+//! The [`crate::auth::Authorized`] extractor is every protected handler's first argument, so
+//! 401/403 come before any lookup (no 404 leaks to an unauthenticated caller).
+//!
+//! Bodies: 1 MiB everywhere, 5 MiB for webhooks (GitHub's push payloads grow with the commits
+//! they list). JSON bodies must say `Content-Type: application/json` (415 otherwise).
+
+mod builds;
+mod deployments;
+mod logs;
+mod ops;
+pub mod views;
+mod webhook;
+
+pub use webhook::verify_signature;
+
+use crate::auth::Tokens;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use pipedreamer_pipeline::Workers;
+use pipedreamer_store::Store;
+use serde::de::DeserializeOwned;
+use std::net::IpAddr;
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+/// Largest JSON body the API reads.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Largest webhook payload.
+pub const MAX_WEBHOOK_BODY: usize = 5 * 1024 * 1024;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    store: Store,
+    tokens: Tokens,
+    workers: Arc<Workers>,
+    metrics: Arc<Metrics>,
+    public_url: String,
+    local_bind: IpAddr,
+    openapi: serde_json::Value,
+}
+
+impl AppState {
+    /// The state of a router over `store`, authenticating with `tokens`, queueing for
+    /// `workers`. `public_url` (no trailing slash) builds webhook URLs; `local_bind` builds the
+    /// URLs of local deployments.
+    pub fn new(
+        store: Store,
+        tokens: Tokens,
+        workers: Arc<Workers>,
+        metrics: Arc<Metrics>,
+        public_url: &str,
+        local_bind: IpAddr,
+    ) -> AppState {
+        AppState(Arc::new(Shared {
+            store,
+            tokens,
+            workers,
+            metrics,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            local_bind,
+            openapi: openapi(),
+        }))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// Token verification.
+    pub fn tokens(&self) -> &Tokens {
+        &self.0.tokens
+    }
+
+    /// The build workers.
+    pub fn workers(&self) -> &Workers {
+        &self.0.workers
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    fn deployment_view(
+        &self,
+        d: pipedreamer_store::Deployment,
+        admin: bool,
+    ) -> views::DeploymentView {
+        views::DeploymentView::new(d, &self.0.public_url, self.0.local_bind, admin)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Pipedreamer control plane",
+        description = "Deployments of workflows from git, their build queue, history and live logs, and GitHub webhooks. Every `/api` call but the webhook needs `Authorization: Bearer <token>`; the scope each operation needs is in its `security` and in `x-required-scope` (read < deploy < admin)."
+    ),
+    modifiers(&BearerScheme),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT".into());
+        http.description =
+            Some("A token from `pipedreamer server token create --scope read|deploy|admin`".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    let webhooks = OpenApiRouter::new()
+        .routes(routes!(webhook::receive))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(deployments::create_workspace))
+        .routes(routes!(
+            deployments::create_deployment,
+            deployments::list_deployments
+        ))
+        .routes(routes!(
+            deployments::get_deployment,
+            deployments::patch_deployment,
+            deployments::delete_deployment
+        ))
+        .routes(routes!(builds::deploy))
+        .routes(routes!(deployments::stop))
+        .routes(routes!(deployments::put_secrets, deployments::get_secrets))
+        .routes(routes!(builds::list_builds))
+        .routes(routes!(builds::get_build))
+        .routes(routes!(logs::build_logs))
+        .routes(routes!(builds::cancel))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .merge(webhooks)
+}
+
+/// The OpenAPI document as JSON, each operation's scope copied into `x-required-scope`.
+fn openapi() -> serde_json::Value {
+    let (_, doc) = routes().split_for_parts();
+    let mut value = serde_json::to_value(&doc).unwrap_or_default();
+    if let Some(paths) = value.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for op in item.values_mut() {
+                let scope = op
+                    .pointer("/security/0/bearer/0")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_owned);
+                if let (Some(scope), Some(op)) = (scope, op.as_object_mut()) {
+                    op.insert("x-required-scope".into(), serde_json::Value::String(scope));
+                }
+            }
+        }
+    }
+    value
+}
+
+/// Every route of the server: the API, the webhook, probes, metrics and `/api/openapi.json`.
+pub fn router(state: AppState) -> axum::Router {
+    let (router, _) = routes().split_for_parts();
+    router
+        .route("/api/openapi.json", axum::routing::get(ops::openapi_json))
+        .fallback(ops::not_found)
+        .with_state(state)
+}
+
+/// A JSON body, with rejections answered as `{"error", "hint"}`: 415 without a JSON content
+/// type, 400 for malformed JSON, 422 for JSON of the wrong shape, 413 above the size limit.
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(status, "the body must be JSON")
+            .hint("send `Content-Type: application/json`"),
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+            status,
+            format!("the body is not valid JSON: {}", source_text(&e)),
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::new(status, source_text(&e)),
+        JsonRejection::BytesRejection(_) => {
+            ApiError::new(status, "the body is too large or unreadable")
+                .hint(format!("bodies are limited to {} KiB", MAX_BODY / 1024))
+        }
+        other => ApiError::new(status, other.body_text()),
+    }
+}
+
+/// The innermost error's text: serde's "field: problem at line 1 column 5" without axum's
+/// "Failed to deserialize the JSON body into the target type" prefix.
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut err: &dyn std::error::Error = e;
+    while let Some(inner) = err.source() {
+        err = inner;
+    }
+    err.to_string()
+}

@@ -1,0 +1,632 @@
+//! The API's JSON shapes (snake_case, like the engine): request bodies, validated field by
+//! field, and the views of stored records. They carry the OpenAPI schemas; the status enums'
+//! schemas list the store's own words, so the document cannot drift from the database.
+
+use crate::error::ApiError;
+use pipedreamer_store::{
+    Build, BuildStatus, Deployment, DeploymentStatus, Target, Trigger, Workspace,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::time::{Duration, UNIX_EPOCH};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
+fn words_schema(words: impl IntoIterator<Item = &'static str>) -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(words))
+            .build(),
+    )
+}
+
+fn build_status_schema() -> Schema {
+    words_schema(BuildStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+fn deployment_status_schema() -> Schema {
+    words_schema(DeploymentStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+fn trigger_schema() -> Schema {
+    words_schema(Trigger::ALL.iter().map(|s| s.as_str()))
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, milliseconds).
+pub fn rfc3339(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// `POST /api/workspaces`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWorkspaceBody {
+    /// DNS-1123 label, unique.
+    #[schema(example = "team-a")]
+    pub name: String,
+}
+
+/// A workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkspaceView {
+    /// UUIDv7.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<Workspace> for WorkspaceView {
+    fn from(w: Workspace) -> Self {
+        WorkspaceView {
+            id: w.id,
+            name: w.name,
+            created_at: rfc3339(w.created_at),
+        }
+    }
+}
+
+/// Where a deployment runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TargetSpec {
+    /// A hardened container on the server's host.
+    Local,
+    /// A Kubernetes cluster.
+    Kubernetes {
+        /// Namespace (the kubeconfig's default when absent).
+        #[serde(default)]
+        namespace: Option<String>,
+        /// kubeconfig context (the current one when absent).
+        #[serde(default)]
+        context: Option<String>,
+        /// Registry to push to (the server's `registry` when absent).
+        #[serde(default)]
+        registry: Option<String>,
+        /// The registry as the cluster's nodes reach it, when that differs.
+        #[serde(default)]
+        cluster_registry: Option<String>,
+    },
+}
+
+impl From<Target> for TargetSpec {
+    fn from(t: Target) -> Self {
+        match t {
+            Target::Local => TargetSpec::Local,
+            Target::Kubernetes {
+                namespace,
+                context,
+                registry,
+                cluster_registry,
+            } => TargetSpec::Kubernetes {
+                namespace,
+                context,
+                registry,
+                cluster_registry,
+            },
+        }
+    }
+}
+
+impl From<TargetSpec> for Target {
+    fn from(t: TargetSpec) -> Self {
+        match t {
+            TargetSpec::Local => Target::Local,
+            TargetSpec::Kubernetes {
+                namespace,
+                context,
+                registry,
+                cluster_registry,
+            } => Target::Kubernetes {
+                namespace,
+                context,
+                registry,
+                cluster_registry,
+            },
+        }
+    }
+}
+
+impl TargetSpec {
+    fn validate(&self) -> Result<(), ApiError> {
+        if let TargetSpec::Kubernetes {
+            namespace,
+            context,
+            registry,
+            cluster_registry,
+        } = self
+        {
+            if let Some(ns) = namespace {
+                dns_label("target.namespace", ns)?;
+            }
+            for (field, value) in [
+                ("target.context", context),
+                ("target.registry", registry),
+                ("target.cluster_registry", cluster_registry),
+            ] {
+                if let Some(v) = value {
+                    plain_text(field, v, 253)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_path() -> String {
+    ".".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// `POST /api/workspaces/{ws}/deployments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeploymentBody {
+    /// DNS-1123 label, unique in the workspace; immutable.
+    #[schema(example = "orders")]
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Git repository: `https://…`, `http://…`, `file://…` or an absolute path. No credentials:
+    /// a git token belongs in the deployment's secrets.
+    #[schema(example = "https://github.com/acme/orders.git")]
+    pub repo: String,
+    /// Branch to build.
+    #[serde(default = "default_branch")]
+    #[schema(default = "main")]
+    pub branch: String,
+    /// Directory of the workflow inside the repository.
+    #[serde(default = "default_path")]
+    #[schema(default = ".")]
+    pub path: String,
+    /// Where it runs (`{"type": "local"}` when absent); the type is immutable.
+    #[serde(default)]
+    pub target: Option<TargetSpec>,
+    /// Whether webhook pushes build it.
+    #[serde(default = "default_true")]
+    #[schema(default = true)]
+    pub auto_rebuild: bool,
+    /// DNS-1123 label for routing, unique.
+    #[serde(default)]
+    pub subdomain: Option<String>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/deployments/{id}`: absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchDeploymentBody {
+    /// Immutable: accepted only when equal to the current name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New repository.
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// New branch.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// New workflow path.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// New target settings; `type` must stay the same.
+    #[serde(default)]
+    pub target: Option<TargetSpec>,
+    /// New auto-rebuild flag.
+    #[serde(default)]
+    pub auto_rebuild: Option<bool>,
+    /// New subdomain; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub subdomain: Option<Option<String>>,
+}
+
+/// A deployment as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentView {
+    /// UUIDv7.
+    pub id: String,
+    /// The workspace's id.
+    pub workspace_id: String,
+    /// DNS label.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Git repository.
+    pub repo: String,
+    /// Branch built.
+    pub branch: String,
+    /// Workflow directory in the repository.
+    pub path: String,
+    /// Where it runs.
+    pub target: TargetSpec,
+    /// Whether webhook pushes build it.
+    pub auto_rebuild: bool,
+    /// Subdomain for routing.
+    pub subdomain: Option<String>,
+    /// What it is doing.
+    #[schema(schema_with = deployment_status_schema)]
+    pub status: DeploymentStatus,
+    /// Where it answers: `http://<bind>:<port>` for `local` once it has a port; `null` for
+    /// `kubernetes` until routing exists.
+    pub url: Option<String>,
+    /// The URL to give GitHub (content type `application/json`).
+    pub webhook_url: String,
+    /// The webhook's HMAC secret: only in answers to admin tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    /// The build deployed (or being deployed).
+    pub current_build_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl DeploymentView {
+    /// The view of `d`; `admin` decides whether the webhook secret is included.
+    pub fn new(d: Deployment, public_url: &str, local_bind: std::net::IpAddr, admin: bool) -> Self {
+        let url = match (&d.target, d.local_port) {
+            (Target::Local, Some(port)) => Some(format!(
+                "http://{}",
+                std::net::SocketAddr::new(local_bind, port)
+            )),
+            _ => None,
+        };
+        DeploymentView {
+            webhook_url: format!("{public_url}/api/deployments/{}/webhook", d.id),
+            webhook_secret: admin.then_some(d.webhook_secret),
+            id: d.id,
+            workspace_id: d.workspace_id,
+            name: d.name,
+            description: d.description,
+            repo: d.repo,
+            branch: d.branch,
+            path: d.path,
+            target: d.target.into(),
+            auto_rebuild: d.auto_rebuild,
+            subdomain: d.subdomain,
+            status: d.status,
+            url,
+            current_build_id: d.current_build_id,
+            created_at: rfc3339(d.created_at),
+            updated_at: rfc3339(d.updated_at),
+        }
+    }
+}
+
+/// `GET /api/workspaces/{ws}/deployments`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentList {
+    /// The workspace's deployments.
+    pub deployments: Vec<DeploymentView>,
+}
+
+/// A build as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BuildView {
+    /// UUIDv7.
+    pub id: String,
+    /// The deployment it builds.
+    pub deployment_id: String,
+    /// Where it is in its life.
+    #[schema(schema_with = build_status_schema)]
+    pub status: BuildStatus,
+    /// The commit requested or fetched.
+    pub commit_hash: Option<String>,
+    /// The commit's full message.
+    pub commit_message: Option<String>,
+    /// The branch.
+    pub branch: String,
+    /// Who asked for it.
+    #[schema(schema_with = trigger_schema)]
+    pub triggered_by: Trigger,
+    /// GitHub's delivery id.
+    pub delivery_id: Option<String>,
+    /// The image it produced.
+    pub image: Option<String>,
+    /// The image's digest.
+    pub image_digest: Option<String>,
+    /// Why it failed or was cancelled.
+    pub error_message: Option<String>,
+    /// A cancel was requested while it was building.
+    pub cancel_requested: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    /// RFC 3339.
+    pub completed_at: Option<String>,
+}
+
+impl From<Build> for BuildView {
+    fn from(b: Build) -> Self {
+        BuildView {
+            id: b.id,
+            deployment_id: b.deployment_id,
+            status: b.status,
+            commit_hash: b.commit_hash,
+            commit_message: b.commit_message,
+            branch: b.branch,
+            triggered_by: b.triggered_by,
+            delivery_id: b.delivery_id,
+            image: b.image,
+            image_digest: b.image_digest,
+            error_message: b.error_message,
+            cancel_requested: b.cancel_requested,
+            created_at: rfc3339(b.created_at),
+            started_at: b.started_at.map(rfc3339),
+            completed_at: b.completed_at.map(rfc3339),
+        }
+    }
+}
+
+/// `GET /api/deployments/{id}/builds`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BuildList {
+    /// Newest first.
+    pub builds: Vec<BuildView>,
+}
+
+/// `202` of deploy and webhook requests that queued a build.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    /// The queued build.
+    pub build_id: String,
+}
+
+/// `200` of a webhook delivery seen before.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DuplicateDelivery {
+    /// The build the first delivery queued.
+    pub build_id: String,
+    /// Always `true`.
+    pub duplicate: bool,
+}
+
+/// `202` of a webhook delivery that builds nothing, or `200` of a `ping`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ignored {
+    /// `ignored` (or `pong` for a ping).
+    pub status: String,
+    /// Why nothing was built.
+    pub reason: String,
+}
+
+/// Every answer of the webhook endpoint that is not an error.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum WebhookAnswer {
+    /// 202: a build was queued.
+    Queued(Queued),
+    /// 200: the delivery was seen before.
+    Duplicate(DuplicateDelivery),
+    /// 202 ignored, or 200 for a ping.
+    Ignored(Ignored),
+}
+
+/// `GET`/`PUT /api/deployments/{id}/secrets`: the key names, never the values.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretNames {
+    /// Top-level keys of the stored secrets document.
+    pub names: Vec<String>,
+}
+
+/// Checks a DNS-1123 label: 1-63 lower-case letters, digits and `-`, starting and ending with
+/// a letter or digit.
+pub(crate) fn dns_label(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(field, "must be a DNS-1123 label")
+            .hint("1-63 characters of a-z, 0-9 and `-`, starting and ending with a letter or digit, e.g. `orders-api`"))
+    }
+}
+
+fn plain_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
+    if value.len() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} bytes"),
+        ));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain whitespace or control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn repo_url(value: &str) -> Result<(), ApiError> {
+    plain_text("repo", value, 2048)?;
+    let hint =
+        "e.g. `https://github.com/acme/orders.git`, `file:///srv/git/orders` or `/srv/git/orders`";
+    let rest = if let Some(rest) = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+    {
+        rest
+    } else if value.starts_with("file://") || value.starts_with('/') {
+        return Ok(());
+    } else {
+        return Err(ApiError::invalid(
+            "repo",
+            "must be an http(s) or file URL, or an absolute path",
+        )
+        .hint(hint));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(ApiError::invalid("repo", "must not contain credentials")
+            .hint("store a git token in the deployment's secrets (`PUT /api/deployments/{id}/secrets`) instead"));
+    }
+    if authority.is_empty() {
+        return Err(ApiError::invalid("repo", "has no host").hint(hint));
+    }
+    Ok(())
+}
+
+fn branch_name(value: &str) -> Result<(), ApiError> {
+    plain_text("branch", value, 255)?;
+    let bad = value.starts_with(['-', '/'])
+        || value.ends_with(['/', '.'])
+        || value.ends_with(".lock")
+        || value.contains("..")
+        || value.contains("//")
+        || value.contains("@{")
+        || value.contains(['~', '^', ':', '?', '*', '[', '\\']);
+    if bad {
+        return Err(
+            ApiError::invalid("branch", "is not a valid git branch name")
+                .hint("e.g. `main` or `release/2026-11`"),
+        );
+    }
+    Ok(())
+}
+
+fn workflow_path(value: &str) -> Result<(), ApiError> {
+    plain_text("path", value, 1024)?;
+    if value.starts_with('/') || value.split('/').any(|c| c == "..") {
+        return Err(ApiError::invalid(
+            "path",
+            "must be a relative path inside the repository without `..`",
+        )
+        .hint("e.g. `.` or `workflows/orders`"));
+    }
+    Ok(())
+}
+
+fn description(value: &str) -> Result<(), ApiError> {
+    if value.len() > 4096 {
+        return Err(ApiError::invalid(
+            "description",
+            "must be at most 4096 bytes",
+        ));
+    }
+    Ok(())
+}
+
+impl NewDeploymentBody {
+    /// Checks every field; the first problem is the error.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        dns_label("name", &self.name)?;
+        description(&self.description)?;
+        repo_url(&self.repo)?;
+        branch_name(&self.branch)?;
+        workflow_path(&self.path)?;
+        if let Some(t) = &self.target {
+            t.validate()?;
+        }
+        if let Some(s) = &self.subdomain {
+            dns_label("subdomain", s)?;
+        }
+        Ok(())
+    }
+}
+
+impl PatchDeploymentBody {
+    /// Checks the fields present, and that `name` and `target.type` do not change.
+    pub fn validate(&self, current: &Deployment) -> Result<(), ApiError> {
+        if let Some(name) = &self.name
+            && name != &current.name
+        {
+            return Err(ApiError::invalid("name", "is immutable")
+                .hint("create a new deployment with the new name and delete this one"));
+        }
+        if let Some(t) = &self.target {
+            let new: Target = t.clone().into();
+            if new.kind() != current.target.kind() {
+                return Err(ApiError::invalid(
+                    "target.type",
+                    format!("is immutable (`{}`)", current.target.kind()),
+                )
+                .hint("create a new deployment for the other target type"));
+            }
+            t.validate()?;
+        }
+        if let Some(d) = &self.description {
+            description(d)?;
+        }
+        if let Some(r) = &self.repo {
+            repo_url(r)?;
+        }
+        if let Some(b) = &self.branch {
+            branch_name(b)?;
+        }
+        if let Some(p) = &self.path {
+            workflow_path(p)?;
+        }
+        if let Some(Some(s)) = &self.subdomain {
+            dns_label("subdomain", s)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        for ok in ["a", "orders", "a-1", "0a"] {
+            assert!(dns_label("name", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64)] {
+            let e = dns_label("name", bad).unwrap_err();
+            assert_eq!(e.body.error, "name: must be a DNS-1123 label");
+        }
+    }
+
+    #[test]
+    fn repo_urls_refuse_credentials() {
+        assert!(repo_url("https://github.com/a/b.git").is_ok());
+        assert!(repo_url("file:///srv/x").is_ok());
+        assert!(repo_url("/srv/x").is_ok());
+        let e = repo_url("https://user:ghp_secret@github.com/a/b").unwrap_err();
+        assert!(!e.body.error.contains("ghp_secret"));
+        assert!(repo_url("git@github.com:a/b").is_err());
+        assert!(repo_url("https:///x").is_err());
+    }
+
+    #[test]
+    fn branches_and_paths() {
+        assert!(branch_name("release/1.2").is_ok());
+        for bad in ["a..b", "-x", "x.lock", "a b", "a:b"] {
+            assert!(branch_name(bad).is_err(), "{bad}");
+        }
+        assert!(workflow_path("workflows/x").is_ok());
+        assert!(workflow_path("../x").is_err());
+        assert!(workflow_path("/x").is_err());
+    }
+}

@@ -1,0 +1,174 @@
+//! `serve`: open the store, end builds a previous process left running, make the first admin
+//! token, start the build workers, listen, and shut down gracefully on SIGTERM or Ctrl-C.
+
+use crate::api::{AppState, router};
+use crate::auth::{AuthError, Tokens, write_admin_token};
+use crate::config::{Config, ConfigError};
+use crate::metrics::Metrics;
+use pipedreamer_pipeline::{Event, LocalConfig, PhaseTimeouts, PipelineConfig, Workers};
+use pipedreamer_store::{Store, StoreError};
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The first admin token could not be made or stored.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The data directory could not be created.
+    #[error(
+        "cannot create the data directory `{path}`: {source}\nhint: pass --data-dir with a writable directory"
+    )]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The listening socket could not be bound.
+    #[error(
+        "cannot listen on `{addr}`: {source}\nhint: another process may use the port; pass --port N or stop it"
+    )]
+    Bind {
+        /// host:port.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// Opens the configured database (creating the data directory for SQLite) and the token
+/// service over it: what `serve` and the `token` subcommands share.
+pub async fn open(config: &Config) -> Result<(Store, Tokens), ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let secret = config.jwt_secret()?;
+    let store = Store::open(&config.database).await?;
+    let tokens = Tokens::new(store.clone(), &secret, config.auth.token_ttl);
+    Ok((store, tokens))
+}
+
+/// The pipeline's settings from the server's configuration.
+pub fn pipeline_config(config: &Config, engine: std::path::PathBuf) -> PipelineConfig {
+    let t = &config.builds.timeouts;
+    PipelineConfig {
+        concurrency: config.builds.concurrency,
+        lease: config.builds.lease,
+        timeouts: PhaseTimeouts {
+            fetch: t.fetch,
+            validate: t.validate,
+            build: t.build,
+            publish: t.publish,
+            rollout: t.rollout,
+        },
+        data_dir: config.data_dir.clone(),
+        engine,
+        local: LocalConfig {
+            port_range: config.local.port_range.clone(),
+            bind: config.local.bind,
+            ..LocalConfig::default()
+        },
+        registry: config.registry.clone(),
+        git_token: config.git_token.as_ref().map(|s| s.0.clone()),
+        insecure_registry: config.insecure_registry,
+        poll_interval: config.builds.poll_interval,
+    }
+}
+
+/// Runs the server until SIGTERM or Ctrl-C. `engine` is the engine binary images are built
+/// with.
+pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), ServeError> {
+    let (store, tokens) = open(&config).await?;
+    // Builds a previous process left BUILDING are ended by `Workers::start` (all of them on
+    // SQLite, one server by definition; expired leases on PostgreSQL, where other replicas may
+    // be working).
+    if let Some(minted) = tokens.first_admin_token().await? {
+        if std::io::stdout().is_terminal() {
+            eprintln!(
+                "first start: an admin token (shown once; `pipedreamer server token create` mints more):"
+            );
+            println!("{}", minted.token);
+        } else {
+            let path = write_admin_token(&config.data_dir, &minted)?;
+            tracing::info!(path = %path.display(), token_id = %minted.record.id, "first start: admin token written");
+        }
+    }
+    let metrics = Arc::new(Metrics::new());
+    let workers = Arc::new(Workers::start(
+        store.clone(),
+        pipeline_config(&config, engine),
+    ));
+    let observer = tokio::spawn(observe(workers.events(), metrics.clone()));
+    let state = AppState::new(
+        store.clone(),
+        tokens,
+        workers.clone(),
+        metrics,
+        &config.public_url,
+        config.local.bind,
+    );
+    let addr = config.listen_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    tracing::info!(%addr, database = %crate::config::mask_url(&config.database), "pipedreamer server listening");
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    tracing::info!("shutting down: stopping the build workers");
+    observer.abort();
+    // The router's clones of the state are gone once `serve` returned.
+    match Arc::try_unwrap(workers) {
+        Ok(workers) => workers.shutdown().await,
+        Err(_) => tracing::warn!("build workers still referenced; their leases will expire"),
+    }
+    store.close().await;
+    served.map_err(ServeError::Http)
+}
+
+/// Feeds finished builds' durations into the histogram.
+async fn observe(mut events: tokio::sync::broadcast::Receiver<Event>, metrics: Arc<Metrics>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(Event::Finished {
+                status, duration, ..
+            }) => metrics.build_finished(status, duration),
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,362 @@
+//! The test context: a real store (SQLite in a temp dir, or a fresh PostgreSQL database from
+//! `PIPEDREAMER_TEST_POSTGRES`), real tokens, real (idle) workers, and the router driven with
+//! `tower::ServiceExt::oneshot`.
+#![allow(dead_code, unreachable_pub)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use pipedreamer_pipeline::{LocalConfig, PhaseTimeouts, PipelineConfig, Workers};
+use pipedreamer_server::metrics::Metrics;
+use pipedreamer_server::{AppState, Tokens};
+use pipedreamer_store::{Scope, Store};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// Which database a case runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `$case(Db)` as two tests, `sqlite` and `postgres`, in a module named after the case.
+#[macro_export]
+macro_rules! both {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$case(super::common::Db::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if super::common::postgres_skipped() {
+                    return;
+                }
+                super::$case(super::common::Db::Postgres).await;
+            }
+        }
+    };
+}
+
+/// `PIPEDREAMER_TEST_POSTGRES=skip` opts out; unset fails with how to set it.
+pub fn postgres_skipped() -> bool {
+    match std::env::var("PIPEDREAMER_TEST_POSTGRES") {
+        Ok(v) if v == "skip" => true,
+        Ok(_) => false,
+        Err(_) => panic!(
+            "PIPEDREAMER_TEST_POSTGRES is not set: these tests run against PostgreSQL too.\n\
+             Set it to a superuser-ish URL whose role may CREATE DATABASE, e.g.\n\
+             PIPEDREAMER_TEST_POSTGRES=postgres://pipedreamer:pipedreamer@127.0.0.1:5432/postgres\n\
+             (`scripts/test.sh` starts the cluster and sets it), or to `skip` to run SQLite only."
+        ),
+    }
+}
+
+/// A fresh PostgreSQL database, dropped when this guard drops.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: a separate thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A store over a fresh database; the guard keeps it alive.
+pub async fn fresh_store(db: Db) -> (Store, Box<dyn std::any::Any + Send>) {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            (Store::open(&url).await.unwrap(), Box::new(dir))
+        }
+        Db::Postgres => {
+            let admin_url = std::env::var("PIPEDREAMER_TEST_POSTGRES").unwrap();
+            let name = format!("pd_server_{}", uuid::Uuid::now_v7().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to PIPEDREAMER_TEST_POSTGRES");
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+            let guard = PgDatabase {
+                admin_url: admin_url.clone(),
+                name: name.clone(),
+            };
+            let store = Store::open(&replace_database(&admin_url, &name))
+                .await
+                .unwrap();
+            (store, Box::new(guard))
+        }
+    }
+}
+
+/// Everything a case needs.
+pub struct Ctx {
+    pub app: Router,
+    pub store: Store,
+    pub tokens: Tokens,
+    pub admin: String,
+    pub deploy: String,
+    pub read: String,
+    pub report: String,
+    pub workers: Arc<Workers>,
+    _guard: Box<dyn std::any::Any + Send>,
+    _data: tempfile::TempDir,
+}
+
+pub const PUBLIC_URL: &str = "https://deploy.example.test";
+pub const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
+
+/// Real workers (real `check_target`, events, `stop_deployment`) over a second, empty
+/// database of their own: nothing claims the API's queue, so the cases see it as the API left
+/// it and act as the worker themselves where they need one. (The pipeline always starts at
+/// least one worker; its own tests and the end-to-end tests cover claiming.)
+pub async fn idle_workers(data: &std::path::Path) -> Workers {
+    let url = format!("sqlite://{}", data.join("workers-own.db").display());
+    let own = Store::open(&url).await.unwrap();
+    Workers::start(
+        own,
+        PipelineConfig {
+            concurrency: 1,
+            lease: Duration::from_secs(30),
+            timeouts: PhaseTimeouts::default(),
+            data_dir: data.to_owned(),
+            engine: data.join("no-engine"),
+            local: LocalConfig::default(),
+            registry: None,
+            git_token: None,
+            insecure_registry: false,
+            poll_interval: Duration::from_secs(60),
+        },
+    )
+}
+
+pub async fn ctx(db: Db) -> Ctx {
+    let (store, guard) = fresh_store(db).await;
+    let data = tempfile::tempdir().unwrap();
+    let tokens = Tokens::new(store.clone(), SECRET, Duration::from_secs(3600));
+    let mint = |scope: Scope, dep: Option<String>| {
+        let tokens = tokens.clone();
+        async move { tokens.mint(scope, None, dep).await.unwrap().token }
+    };
+    let admin = mint(Scope::Admin, None).await;
+    let deploy = mint(Scope::Deploy, None).await;
+    let read = mint(Scope::Read, None).await;
+    // A report token is bound to a deployment that exists.
+    let reporting = store.create_workspace("reporting").await.unwrap();
+    let reporter = store
+        .create_deployment(pipedreamer_store::NewDeployment {
+            workspace_id: reporting.id,
+            name: "reporter".into(),
+            description: String::new(),
+            repo: "file:///nonexistent".into(),
+            branch: "main".into(),
+            path: ".".into(),
+            target: pipedreamer_store::Target::Local,
+            auto_rebuild: false,
+            subdomain: None,
+            webhook_secret: "unused".into(),
+        })
+        .await
+        .unwrap();
+    let report = mint(Scope::Report, Some(reporter.id)).await;
+    let workers = Arc::new(idle_workers(data.path()).await);
+    let state = AppState::new(
+        store.clone(),
+        tokens.clone(),
+        workers.clone(),
+        Arc::new(Metrics::new()),
+        PUBLIC_URL,
+        [127, 0, 0, 1].into(),
+    );
+    Ctx {
+        app: pipedreamer_server::router(state),
+        store,
+        tokens,
+        admin,
+        deploy,
+        read,
+        report,
+        workers,
+        _guard: guard,
+        _data: data,
+    }
+}
+
+/// A response, its body as text and (when it parses) JSON.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Ctx {
+    pub fn request(&self, method: Method, path: &str) -> axum::http::request::Builder {
+        Request::builder().method(method).uri(path)
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// A call with an optional token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.request(method, path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string()))
+                .unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        self.send(req).await
+    }
+
+    pub async fn workspace(&self, name: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/workspaces",
+                Some(&self.admin),
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A kubernetes deployment (no container engine needed to create one); returns its JSON.
+    pub async fn deployment(&self, ws: &str, name: &str, extra: Value) -> Value {
+        let mut body = json!({
+            "name": name,
+            "repo": "https://github.com/acme/orders.git",
+            "target": {"type": "kubernetes", "namespace": "team-a", "registry": "registry.example.test"},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = self
+            .call(
+                Method::POST,
+                &format!("/api/workspaces/{ws}/deployments"),
+                Some(&self.admin),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json
+    }
+}
+
+/// `sha256=<hex>` of `body` under `secret`, as GitHub signs.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    format!(
+        "sha256={}",
+        hex::encode(ring::hmac::sign(&key, body).as_ref())
+    )
+}
+
+/// A push payload for `branch` at `sha`.
+pub fn push_payload(branch: &str, sha: &str, message: &str) -> Vec<u8> {
+    json!({
+        "ref": format!("refs/heads/{branch}"),
+        "before": "0000000000000000000000000000000000000000",
+        "after": sha,
+        "deleted": false,
+        "head_commit": {"id": sha, "message": message},
+        "repository": {"full_name": "acme/orders"},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A webhook request.
+pub fn webhook(
+    deployment_id: &str,
+    event: &str,
+    delivery: &str,
+    body: Vec<u8>,
+    signature: Option<String>,
+) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/deployments/{deployment_id}/webhook"))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery);
+    if let Some(s) = signature {
+        req = req.header("x-hub-signature-256", s);
+    }
+    req.body(Body::from(body)).unwrap()
+}
+
+/// A 40-hex commit id made from `n`.
+pub fn sha(n: u32) -> String {
+    format!("{n:08x}{}", "a".repeat(32))
+}
