@@ -31,6 +31,10 @@ struct Args {
     /// this one stops (the `local` target of `pipedreamer server` replaces containers this way).
     #[arg(long, env = "PIPEDREAMER_REUSE_PORT")]
     reuse_port: bool,
+    /// When the port is taken, keep trying to bind it for this long (a new version waiting for
+    /// the old one to let go of the port); `0s` fails at once.
+    #[arg(long, value_parser = humantime_duration, default_value = "0s", env = "PIPEDREAMER_PORT_WAIT")]
+    port_wait: Duration,
     /// Secrets as one file per key (a mounted Kubernetes Secret).
     #[arg(long, conflicts_with = "secrets_file")]
     secrets_dir: Option<PathBuf>,
@@ -155,13 +159,16 @@ async fn run(args: Args) -> ExitCode {
     };
     let state = EngineState::new(sandbox, Some(workload), args.max_body);
     let addr = SocketAddr::new(args.host, args.port);
-    let listener = match pipedreamer_engine::server::listen(addr, args.reuse_port) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("cannot listen on {addr}: {e}; pick another --port");
-            return ExitCode::from(1);
-        }
-    };
+    let listener =
+        match pipedreamer_engine::server::listen_when_free(addr, args.reuse_port, args.port_wait)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot listen on {addr}: {e}; pick another --port");
+                return ExitCode::from(1);
+            }
+        };
     tracing::info!(workflow = %name, version = %version, nodes, %addr, "engine ready");
     let stop = CancellationToken::new();
     tokio::spawn(pipedreamer_engine::cancel_on_signal(stop.clone()));

@@ -75,6 +75,30 @@ pub fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener
     socket.listen(1024)
 }
 
+/// [`listen`], retrying for up to `wait` while the port is taken (engine flag `--port-wait`):
+/// a replacement that cannot share the port (gVisor ignores `SO_REUSEPORT`) starts, loads its
+/// workflow, and takes the port within a few milliseconds of its predecessor letting go.
+pub async fn listen_when_free(
+    addr: SocketAddr,
+    reuse_port: bool,
+    wait: Duration,
+) -> std::io::Result<TcpListener> {
+    let deadline = Instant::now() + wait;
+    let mut told = false;
+    loop {
+        match listen(addr, reuse_port) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                if !told {
+                    tracing::info!(%addr, wait = ?wait, "the port is taken; waiting for it");
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `stop` fires, then stops accepting, lets each connection
 /// finish its request in progress and returns once all are closed.
 pub(crate) async fn run(

@@ -29,10 +29,12 @@
 //! engine under runsc fails with "address in use". [`Host::replace`] notices that the first
 //! time (the new engine exits with that error) and from then on hands over instead: it proves
 //! the new version on a scratch port first (a broken version is removed while the old one keeps
-//! serving, as above), then stops the old container, starts the new one on the stable port,
-//! and waits for it; should that fail, the old container is started again. The port is then
-//! closed for about one container start (see the crate's tests for the time measured). A gVisor
-//! that honours `SO_REUSEPORT` gets the zero-downtime path without a change here.
+//! serving, as above), then starts the new container on the stable port with
+//! `PIPEDREAMER_PORT_WAIT` (the engine loads its workflow, then retries the bind every 10 ms),
+//! stops the old one, and waits for the new one; should that fail, the old container is started
+//! again. The port is closed only from the old engine closing its listener to the new one's
+//! next bind attempt, tens of milliseconds instead of a container start. A gVisor that honours
+//! `SO_REUSEPORT` gets the zero-downtime path without a change here.
 //!
 //! # Limits
 //! When the old engine closes its listener, connections the kernel had already queued on it
@@ -350,7 +352,7 @@ impl Host {
         let old_running = old.iter().any(|c| c.running);
         let sharing = self.port_sharing();
         if !old_running || sharing != PortSharing::Refused {
-            let started = self.start(spec, spec.port).await?;
+            let started = self.start(spec, spec.port, None).await?;
             match self.wait_ready(&started, spec.addr(), ready_timeout).await {
                 Ok(()) => {
                     if old_running {
@@ -431,8 +433,14 @@ impl Host {
         Ok(out.lines().filter_map(Container::parse).collect())
     }
 
-    /// `run -d` of `spec` on `port`: the container's name and instance.
-    async fn start(&self, spec: &ContainerSpec, port: u16) -> Result<Started> {
+    /// `run -d` of `spec` on `port`: the container's name and instance. With `port_wait`, the
+    /// engine waits that long for a taken port instead of exiting.
+    async fn start(
+        &self,
+        spec: &ContainerSpec,
+        port: u16,
+        port_wait: Option<Duration>,
+    ) -> Result<Started> {
         let nonce = nonce();
         let instance = format!("{}.{nonce}", spec.build_id);
         let short: String = spec.build_id.chars().take(8).collect();
@@ -473,6 +481,11 @@ impl Host {
             "--env".into(),
             "PIPEDREAMER_REUSE_PORT=true".into(),
         ]);
+        if let Some(wait) = port_wait {
+            cmd = cmd
+                .arg("--env")
+                .arg(format!("PIPEDREAMER_PORT_WAIT={}s", wait.as_secs().max(1)));
+        }
         if let Some(dir) = &spec.secrets_dir {
             let mut volume = OsString::from(dir.as_os_str());
             volume.push(format!(":{SECRETS_MOUNT}:ro"));
@@ -553,8 +566,8 @@ impl Host {
     }
 
     /// Replacement when engines cannot share the port (see the module docs): prove the new
-    /// version on a scratch port, stop the old, start the new on the port, restart the old
-    /// when that fails.
+    /// version on a scratch port, start it on the port waiting for it, stop the old, restart
+    /// the old when the new one fails.
     async fn handover(
         &self,
         spec: &ContainerSpec,
@@ -562,18 +575,31 @@ impl Host {
         ready_timeout: Duration,
     ) -> Result<()> {
         let scratch = scratch_port(spec.bind)?;
-        let trial = self.start(spec, scratch).await?;
+        let trial = self.start(spec, scratch, None).await?;
         self.wait_ready(&trial, SocketAddr::new(spec.bind, scratch), ready_timeout)
             .await?;
         self.force_remove(&trial.name).await;
 
         let running: Vec<&Container> = old.iter().filter(|c| c.running).collect();
         let names: Vec<&str> = running.iter().map(|c| c.name.as_str()).collect();
-        self.stop(&names).await?;
-        let outcome = match self.start(spec, spec.port).await {
-            Ok(new) => self.wait_ready(&new, spec.addr(), ready_timeout).await,
-            Err(e) => Err(e),
-        };
+        // The new engine starts while the old one serves, loads its workflow, and takes the
+        // port the moment the old one lets go of it (`--port-wait`): the port is closed for
+        // milliseconds, not for a container start.
+        let new = self.start(spec, spec.port, Some(ready_timeout)).await?;
+        if let Err(e) = self.stop(&names).await {
+            self.force_remove(&new.name).await;
+            return Err(e);
+        }
+        let mut outcome = self.wait_ready(&new, spec.addr(), ready_timeout).await;
+        if matches!(&outcome, Err(HostError::Exited { logs, .. }) if logs.contains("Address already in use"))
+        {
+            // An engine from before `--port-wait` gave up on the taken port at once; the
+            // port is free now.
+            outcome = match self.start(spec, spec.port, None).await {
+                Ok(again) => self.wait_ready(&again, spec.addr(), ready_timeout).await,
+                Err(e) => Err(e),
+            };
+        }
         match outcome {
             Ok(()) => self.stop_and_remove(old).await,
             Err(e) => {

@@ -457,19 +457,17 @@ async fn replace_keeps_the_port_answering(runtime: Runtime) {
     match runtime {
         // Both engines share the port: not one request fails during the switch.
         Runtime::Runc => assert!(traffic.failures.is_empty(), "{traffic:?}"),
-        // Debian's gVisor cannot share the port: a handover, with the port closed about as
-        // long as one start. Requests fail only in that window, and only as refused.
-        Runtime::Runsc => {
-            assert!(
-                traffic
-                    .failures
-                    .iter()
-                    .all(|(_, why)| why.starts_with("ConnectionRefused")
-                        || why.starts_with("ConnectionReset")),
-                "{traffic:?}"
-            );
-            assert!(traffic.longest_gap < took, "{traffic:?}");
-        }
+        // Debian's gVisor cannot share the port: a handover, where the new engine takes the
+        // port milliseconds after the old one closes it. A request that lands in that window
+        // is refused (or reset), nothing else fails.
+        Runtime::Runsc => assert!(
+            traffic
+                .failures
+                .iter()
+                .all(|(_, why)| why.starts_with("ConnectionRefused")
+                    || why.starts_with("ConnectionReset")),
+            "{traffic:?}"
+        ),
     }
 
     // The same build again is a new instance: replace tells it apart from the old one.
@@ -479,6 +477,16 @@ async fn replace_keeps_the_port_answering(runtime: Runtime) {
     let again = containers(&name);
     assert_eq!(again.len(), 1, "{again:?}");
     assert_ne!(again, names);
+
+    // A broken version now (under runsc: caught by the handover's trial on a scratch port)
+    // leaves the running one serving.
+    let secrets = secrets_dir(0o700);
+    let mut broken = spec(&name, "0199b1aa-0003", &images.v1, port);
+    broken.secrets_dir = Some(secrets.path().to_owned());
+    let err = host.replace(&broken, READY).await.unwrap_err();
+    assert!(matches!(err, HostError::Exited { .. }), "{err}");
+    assert_eq!(containers(&name), again);
+    assert_eq!(served_version(port).as_deref(), Some("2.0"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
