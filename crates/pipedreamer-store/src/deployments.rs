@@ -45,7 +45,7 @@ impl Store {
         .bind(&deployment.repo)
         .bind(&deployment.branch)
         .bind(&deployment.path)
-        .bind(target_json(&deployment.target))
+        .bind(target_json(&deployment.target)?)
         .bind(i64::from(deployment.auto_rebuild))
         .bind(&deployment.subdomain)
         .bind(&deployment.webhook_secret)
@@ -146,7 +146,7 @@ impl Store {
         .bind(patch.repo)
         .bind(patch.branch)
         .bind(patch.path)
-        .bind(patch.target.as_ref().map(target_json))
+        .bind(patch.target.as_ref().map(target_json).transpose()?)
         .bind(patch.auto_rebuild.map(i64::from))
         .bind(set_subdomain)
         .bind(subdomain.clone())
@@ -201,12 +201,15 @@ impl Store {
         match done {
             Ok(done) => found(done.rows_affected(), "deployment", id),
             Err(e) => Err(match violation(&e) {
-                Some(Violation::Unique(_)) => {
-                    let holder = self.port_holder(port).await.unwrap_or_default();
-                    StoreError::Conflict {
-                        what: format!("port `{port}` is already used by deployment `{holder}`"),
-                    }
-                }
+                Some(Violation::Unique(_)) => StoreError::Conflict {
+                    what: match self.port_holder(port).await {
+                        Ok(holder) => {
+                            format!("port `{port}` is already used by deployment `{holder}`")
+                        }
+                        // Released meanwhile: still this call's conflict.
+                        Err(_) => format!("port `{port}` is already used by another deployment"),
+                    },
+                },
                 _ => e.into(),
             }),
         }
@@ -314,11 +317,6 @@ impl Store {
                 what: format!("subdomain `{subdomain}` is already used by another deployment"),
             };
         }
-        if detail.contains("local_port") {
-            return StoreError::Conflict {
-                what: "the port is already used by another deployment".to_owned(),
-            };
-        }
         let workspace = self
             .workspace(&wanted.workspace_id)
             .await
@@ -342,8 +340,11 @@ impl Store {
     }
 }
 
-fn target_json(target: &Target) -> String {
-    serde_json::to_string(target).unwrap_or_else(|_| r#"{"type":"local"}"#.to_owned())
+/// The `target` column's JSON.
+fn target_json(target: &Target) -> Result<String> {
+    serde_json::to_string(target).map_err(|e| StoreError::Invalid {
+        what: format!("target: cannot be stored: {e}"),
+    })
 }
 
 fn one_deployment(row: Option<AnyRow>, id: &str) -> Result<Deployment> {

@@ -106,7 +106,7 @@ pub(crate) fn violation(err: &sqlx::Error) -> Option<Violation> {
 }
 
 /// True when a transaction lost a race that retrying resolves: a unique index another writer
-/// filled first, a serialization failure or deadlock (PostgreSQL), or a busy database (SQLite).
+/// filled first, a serialization failure or deadlock (PostgreSQL), a stale snapshot (SQLite).
 pub(crate) fn is_retryable(err: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = err else {
         return false;
@@ -116,8 +116,9 @@ pub(crate) fn is_retryable(err: &sqlx::Error) -> bool {
     }
     matches!(
         db.code().as_deref(),
-        // PostgreSQL: serialization_failure, deadlock_detected. SQLite: SQLITE_BUSY (5),
-        // SQLITE_LOCKED (6), SQLITE_BUSY_SNAPSHOT (517).
-        Some("40001" | "40P01" | "5" | "6" | "517")
+        // PostgreSQL: serialization_failure, deadlock_detected. SQLite: SQLITE_BUSY_SNAPSHOT
+        // (a stale read snapshot). Plain SQLITE_BUSY is not retried: it comes after the 5 s
+        // busy timeout, and a lock held that long is a problem to report, not to wait out.
+        Some("40001" | "40P01" | "517")
     )
 }

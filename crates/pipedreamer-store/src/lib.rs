@@ -1,8 +1,8 @@
 //! The control plane's database: workspaces, deployments and their secrets, the build queue
 //! and history, build logs, and API tokens.
 //!
-//! One [`Store`] over an `sqlx` Any pool: SQLite by default (one file under the data dir, WAL,
-//! a small pool), PostgreSQL for teams and several server replicas. Both run the same schema
+//! One [`Store`] over `sqlx` Any pools: SQLite by default (one file under the data dir, WAL,
+//! one writer connection and a few readers), PostgreSQL for teams and several server replicas. Both run the same schema
 //! and the same SQL text; the embedded migrations are applied by [`Store::open`] (on
 //! PostgreSQL under sqlx's advisory lock, so replicas starting together migrate once).
 //!
