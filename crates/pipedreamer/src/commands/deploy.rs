@@ -2,12 +2,13 @@
 //! kustomize base (`--output-dir`), or preflighted, server-side applied and optionally awaited.
 
 use crate::cli::{DeployArgs, DeployOutput};
-use crate::commands::build::{default_tag, qualified_reference};
 use crate::commands::kube::{connect, options, render_report};
 use crate::output;
 use anyhow::{Context, bail};
+use pipedreamer_image::Reference;
+use pipedreamer_kube::deploy::{ApplyOptions, Step};
 use pipedreamer_kube::preflight::Status;
-use pipedreamer_kube::{DeployOptions, Manifests, cluster, manifests};
+use pipedreamer_kube::{Manifests, cluster};
 use pipedreamer_spec::Resolved;
 use pipedreamer_spec::source::DirSource;
 use std::io::IsTerminal;
@@ -47,25 +48,21 @@ pub fn workflow_name_in(dir: Option<&Path>) -> anyhow::Result<Option<String>> {
     }
 }
 
-fn render(args: &DeployArgs, resolved: &Resolved, namespace: String) -> anyhow::Result<Manifests> {
-    let workflow = &resolved.workflow;
+fn render(args: &DeployArgs, resolved: &Resolved, namespace: &str) -> anyhow::Result<Manifests> {
     // The workflow is already checked; the default tag comes from it, not from a second check.
-    let tag = args.tag.clone().unwrap_or_else(|| default_tag(workflow));
-    let mut image = qualified_reference(&tag, args.registry.as_deref())?;
+    let mut image = Reference::for_workflow(
+        &resolved.workflow,
+        args.tag.as_deref(),
+        args.registry.as_deref(),
+    )?;
     if let Some(r) = &args.cluster_registry {
         image = image.with_registry(r);
     }
-    let spec_hash = pipedreamer_image::content::content_digest(&args.dir, &resolved.modules)
-        .context("cannot hash the workflow's files")?;
-    Ok(manifests::render(
-        workflow,
-        &DeployOptions {
-            namespace,
-            image: image.to_string(),
-            spec_hash,
-            curl_image: args.cron_image.clone(),
-        },
-    ))
+    let image = image.to_string();
+    let cron_image = args.cron_image.as_deref();
+    Ok(pipedreamer_kube::deploy::render(
+        &args.dir, resolved, &image, namespace, cron_image,
+    )?)
 }
 
 fn write_kustomize_base(dir: &Path, manifests: &Manifests) -> anyhow::Result<()> {
@@ -91,7 +88,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let offline = args.output != DeployOutput::Text || args.output_dir.is_some();
     if offline {
         let namespace = cluster::offline_namespace(&options(&args.kube, None));
-        let manifests = render(&args, &resolved, namespace)?;
+        let manifests = render(&args, &resolved, &namespace)?;
         if let Some(dir) = &args.output_dir {
             write_kustomize_base(dir, &manifests)?;
         } else if args.output == DeployOutput::Yaml {
@@ -103,7 +100,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
     }
 
     let cluster = connect(&args.kube).await?;
-    let manifests = render(&args, &resolved, cluster.namespace.clone())?;
+    let manifests = render(&args, &resolved, &cluster.namespace)?;
     let image = manifests
         .deployment
         .spec
@@ -117,21 +114,52 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
             "the image `{image}` has no registry, so the cluster must already have it (e.g. `kind load`); pass `-r REGISTRY` to pull from one"
         ));
     }
-    if !args.skip_checks {
-        let report = pipedreamer_kube::preflight::run(
-            &cluster,
-            Some(&workflow.name),
-            false,
-            cluster::CONNECT_TIMEOUT,
-        )
-        .await;
-        for warning in report.checks.iter().filter(|c| c.status == Status::Warn) {
-            eprintln!("warning: {}", warning.title);
-            for line in &warning.remediation {
-                output::hint(line);
+    let options = ApplyOptions {
+        preflight: !args.skip_checks,
+        wait: args.wait.then_some(args.timeout),
+    };
+    // A spinner for the rollout on a terminal, started only when the rollout is (so preflight
+    // warnings and the applied lines print undisturbed); plain lines otherwise.
+    let spinner = args.wait && std::io::stderr().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let result =
+        pipedreamer_kube::deploy::apply(&cluster, &manifests, &options, |step| match step {
+            Step::Checked(report) => {
+                for warning in report.checks.iter().filter(|c| c.status == Status::Warn) {
+                    eprintln!("warning: {}", warning.title);
+                    for line in &warning.remediation {
+                        output::hint(line);
+                    }
+                }
             }
-        }
-        if !report.ready {
+            Step::Applied(report) => {
+                for object in &report.applied {
+                    println!("{object} applied");
+                }
+                for object in &report.pruned {
+                    println!("{object} deleted (its trigger is gone)");
+                }
+                eprintln!(
+                    "deployed {} {} to namespace {:?} ({image})",
+                    workflow.name, workflow.version, cluster.namespace
+                );
+            }
+            Step::Rollout(progress) if spinner => bar
+                .get_or_insert_with(|| {
+                    let bar = indicatif::ProgressBar::new_spinner();
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    bar
+                })
+                .set_message(format!("rollout: {progress}")),
+            Step::Rollout(progress) => eprintln!("rollout: {progress}"),
+        })
+        .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(_) => {}
+        Err(pipedreamer_kube::Error::PreflightFailed(report)) => {
             eprint!("{}", render_report(&report));
             eprintln!("error: not deploying: the preflight failed");
             output::hint(
@@ -139,20 +167,10 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::FAILURE);
         }
+        Err(e) => return Err(e.into()),
     }
-    let report = pipedreamer_kube::apply::apply(&cluster, &manifests).await?;
-    for object in &report.applied {
-        println!("{object} applied");
-    }
-    for object in &report.pruned {
-        println!("{object} deleted (its trigger is gone)");
-    }
-    eprintln!(
-        "deployed {} {} to namespace {:?} ({image})",
-        workflow.name, workflow.version, cluster.namespace
-    );
     if args.wait {
-        wait(&cluster, &workflow.name, args.timeout).await?;
+        output::success(&format!("{} is available", workflow.name));
     } else {
         output::hint(&format!(
             "follow the rollout with `pipedreamer status {} -n {} --detail`, or deploy with --wait",
@@ -160,27 +178,4 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait(
-    cluster: &pipedreamer_kube::Cluster,
-    name: &str,
-    timeout: std::time::Duration,
-) -> anyhow::Result<()> {
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    });
-    let result = pipedreamer_kube::rollout::wait(cluster, name, timeout, |progress| match &bar {
-        Some(bar) => bar.set_message(format!("rollout: {progress}")),
-        None => eprintln!("rollout: {progress}"),
-    })
-    .await;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    result?;
-    output::success(&format!("{name} is available"));
-    Ok(())
 }
