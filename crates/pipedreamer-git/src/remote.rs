@@ -157,10 +157,16 @@ fn run(job: &Job, interrupt: &AtomicBool) -> Fetched {
             // them, serve any reachable commit). Its ancestry is not checked: depth 1 has none.
             let prepare = connect(&repo, job, &format!("+{commit}:refs/pipedreamer/want"))?;
             receive(prepare, job, interrupt).map_err(|e| match e {
-                GitError::Network { .. } => GitError::CommitNotFound {
-                    commit: commit.to_string(),
-                    url: job.shown_url.clone(),
-                },
+                // git's upload-pack answers `not our ref <sha>` for a commit it does not have
+                // (or will not serve); other servers name the commit in their refusal.
+                GitError::Network { ref detail, .. }
+                    if detail.contains("not our ref") || detail.contains(&commit.to_string()) =>
+                {
+                    GitError::CommitNotFound {
+                        commit: commit.to_string(),
+                        url: job.shown_url.clone(),
+                    }
+                }
                 other => other,
             })?;
             commit
