@@ -573,3 +573,20 @@ async fn a_bad_url_says_what_works() {
     );
     assert!(!err.to_string().contains("pw@"), "{err}");
 }
+
+#[tokio::test]
+async fn a_refused_postgres_login_does_not_echo_the_password() {
+    let Some(url) = common::postgres_url() else {
+        return;
+    };
+    let wrong = url.replacen(
+        "://pipedreamer:pipedreamer@",
+        "://pipedreamer:wrong-hunter2@",
+        1,
+    );
+    assert_ne!(wrong, url, "the test expects the role pipedreamer in {url}");
+    let err = Store::open(&wrong).await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}

@@ -7,7 +7,7 @@ use pipedreamer_store::{Deployment, NewBuild, NewDeployment, Store, Target, Trig
 use sqlx::{Connection, Executor};
 
 /// The variable naming the PostgreSQL server the tests create their databases on.
-pub(crate) const POSTGRES_VAR: &str = "PIPEDREAMER_TEST_POSTGRES";
+const POSTGRES_VAR: &str = "PIPEDREAMER_TEST_POSTGRES";
 
 /// Which database a test body runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ where
 }
 
 /// The admin URL, or `None` for `skip`; unset fails the test with how to set it.
-fn postgres_url() -> Option<String> {
+pub(crate) fn postgres_url() -> Option<String> {
     match std::env::var(POSTGRES_VAR) {
         Ok(v) if v == "skip" => None,
         Ok(v) if !v.is_empty() => Some(v),
