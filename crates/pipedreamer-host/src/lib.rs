@@ -62,6 +62,9 @@ pub const DEPLOYMENT_LABEL: &str = "pipedreamer.deployment";
 pub const BUILD_LABEL: &str = "pipedreamer.build";
 /// The label naming the instance (`<build id>.<nonce>`), which `/readyz` reports.
 pub const INSTANCE_LABEL: &str = "pipedreamer.instance";
+/// The label with the container's start time (unix milliseconds): [`Host::logs`] reads the
+/// newest.
+const STARTED_LABEL: &str = "pipedreamer.started";
 /// The user containers run as (the image's non-root user).
 pub const CONTAINER_USER: &str = "65532:65532";
 /// Where the deployment's secrets are mounted, read-only (the engine's `--secrets-dir`).
@@ -418,18 +421,35 @@ impl Host {
 
     /// The deployment's containers, running or not.
     async fn containers(&self, deployment: &str) -> Result<Vec<Container>> {
-        let format = format!(
-            "{{{{.Names}}}}\t{{{{.State}}}}\t{{{{index .Labels \"{BUILD_LABEL}\"}}}}\t{{{{index .Labels \"{INSTANCE_LABEL}\"}}}}\t{{{{index .Labels \"pipedreamer.started\"}}}}"
-        );
-        let out = self
+        let ids = self
             .cmd("ps")
-            .arg("-a")
-            .arg("--filter")
+            .args(["-a", "-q", "--filter"])
             .arg(format!("label={DEPLOYMENT_LABEL}={deployment}"))
-            .arg("--format")
-            .arg(format)
             .output(QUICK)
             .await?;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `inspect`, not `ps --format`: its fields are the same in docker and podman (`ps`
+        // differs in `.State` and `.Labels`).
+        let format = format!(
+            "{{{{.Name}}}}\t{{{{.State.Running}}}}\t{{{{index .Config.Labels \"{BUILD_LABEL}\"}}}}\t{{{{index .Config.Labels \"{STARTED_LABEL}\"}}}}"
+        );
+        let (ok, out, err) = self
+            .cmd("inspect")
+            .arg("--format")
+            .arg(format)
+            .args(ids)
+            .run(QUICK)
+            .await?;
+        // A container removed since `ps` fails `inspect` but the others are still listed.
+        if !ok && out.trim().is_empty() {
+            return Err(HostError::Command {
+                command: format!("{} inspect", self.engine.command()),
+                stderr: command::tail(err.trim(), 2000),
+            });
+        }
         Ok(out.lines().filter_map(Container::parse).collect())
     }
 
@@ -459,7 +479,7 @@ impl Host {
             "--label".into(),
             format!("{INSTANCE_LABEL}={instance}"),
             "--label".into(),
-            format!("pipedreamer.started={started_ms}"),
+            format!("{STARTED_LABEL}={started_ms}"),
             // Hardening.
             "--user".into(),
             CONTAINER_USER.into(),
@@ -685,7 +705,11 @@ impl Host {
     async fn force_remove(&self, name: &str) {
         if let Err(e) = self
             .cmd("rm")
-            .args(["-f", "-t", "0", name])
+            .args(match self.engine {
+                // podman's default is a 10 s SIGTERM grace, even with `-f`.
+                LocalEngine::Podman => vec!["-f", "-t", "0", name],
+                LocalEngine::Docker => vec!["-f", name],
+            })
             .output(QUICK)
             .await
         {
@@ -752,17 +776,17 @@ struct Container {
 }
 
 impl Container {
+    /// One line of `inspect --format`: name, running, build label, started label.
     fn parse(line: &str) -> Option<Container> {
         let mut f = line.split('\t');
-        let name = f.next()?.trim().to_owned();
-        let state = f.next()?.trim();
+        // docker puts a `/` in front of the name.
+        let name = f.next()?.trim().trim_start_matches('/').to_owned();
+        let running = f.next()?.trim() == "true";
         let build = f.next().unwrap_or_default().trim().to_owned();
-        let _instance = f.next();
         let started = f.next().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-        (!name.is_empty()).then(|| Container {
+        (!name.is_empty()).then_some(Container {
             name,
-            // docker's `.State` says "running"; podman 4's says "Up 3 seconds ago".
-            running: state.eq_ignore_ascii_case("running") || state.starts_with("Up"),
+            running,
             build,
             started,
         })
@@ -849,23 +873,15 @@ mod tests {
     }
 
     #[test]
-    fn ps_lines_parse() {
-        let c = Container::parse("pipedreamer-hello-0199-abc123\trunning\t0199\t0199.abc123\t17")
-            .unwrap();
+    fn inspect_lines_parse() {
+        let c = Container::parse("pipedreamer-hello-0199-abc123\ttrue\t0199\t17").unwrap();
+        assert_eq!(c.name, "pipedreamer-hello-0199-abc123");
         assert!(c.running);
         assert_eq!(c.build, "0199");
         assert_eq!(c.started, 17);
-        assert!(
-            Container::parse("x\tUp 2 seconds ago\tb\t\t")
-                .unwrap()
-                .running
-        );
-        assert!(!Container::parse("x\texited\t\t\t").unwrap().running);
-        assert!(
-            !Container::parse("x\tExited (0) 1 second ago\t\t\t")
-                .unwrap()
-                .running
-        );
+        let docker = Container::parse("/x\tfalse\t\t").unwrap();
+        assert_eq!(docker.name, "x");
+        assert!(!docker.running);
         assert!(Container::parse("").is_none());
     }
 }
