@@ -11,10 +11,14 @@ pub enum PipelineError {
     #[error("fetch: {0}")]
     Fetch(#[from] pipedreamer_git::GitError),
     /// The deployment's `path` leaves the repository.
-    #[error("path `{0}` is outside the repository; use a relative path such as `.` or `flows/hello`")]
+    #[error(
+        "path `{0}` is outside the repository; use a relative path such as `.` or `flows/hello`"
+    )]
     PathEscapes(String),
     /// No `workflow.yaml` at the deployment's path.
-    #[error("no workflow.yaml at `{path}` in commit {commit}; set the deployment's `path` to the workflow's directory")]
+    #[error(
+        "no workflow.yaml at `{path}` in commit {commit}; set the deployment's `path` to the workflow's directory"
+    )]
     NoWorkflow {
         /// The deployment's path.
         path: String,
@@ -88,13 +92,17 @@ impl PipelineError {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TargetError {
     /// `local` needs podman or docker.
-    #[error("the `local` target needs podman or docker on the server's host, and neither answered\nhint: {hint}")]
+    #[error(
+        "the `local` target needs podman or docker on the server's host, and neither answered\nhint: {hint}"
+    )]
     NoContainerEngine {
         /// What to install.
         hint: String,
     },
     /// `kubernetes` needs a registry to push to.
-    #[error("the `kubernetes` target needs a registry to push images to\nhint: set `target.registry` on the deployment or `registry` in the server's config")]
+    #[error(
+        "the `kubernetes` target needs a registry to push images to\nhint: set `target.registry` on the deployment or `registry` in the server's config"
+    )]
     NoRegistry,
     /// The cluster could not be reached or refused the change.
     #[error("kubernetes: {0}")]

@@ -83,7 +83,9 @@ pub(crate) async fn run(
     };
     let result = job.deliver().await;
     if let Err(e) = &result {
-        job.log.write(&format!("build {}: {e}", status_word(e))).await;
+        job.log
+            .write(&format!("build {}: {e}", status_word(e)))
+            .await;
         job.after_failure().await;
     }
     // The checkout and the image archive are only needed while building.
@@ -121,7 +123,9 @@ impl Job<'_> {
                 .await?;
         }
         let timeouts = self.shared.config.timeouts;
-        let source = self.phase(Phase::Fetch, timeouts.fetch, self.fetch()).await?;
+        let source = self
+            .phase(Phase::Fetch, timeouts.fetch, self.fetch())
+            .await?;
         let checkout = self
             .phase(Phase::Validate, timeouts.validate, self.validate(source))
             .await?;

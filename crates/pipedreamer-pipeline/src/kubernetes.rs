@@ -2,9 +2,9 @@
 //! `<name>-secrets` from the deployment's secrets first), and wait until the new pods are ready:
 //! the build is `SUCCESS` only then.
 
+use crate::Phase;
 use crate::error::{PipelineError, TargetError};
 use crate::job::{Checkout, Delivered, Job};
-use crate::Phase;
 use pipedreamer_image::Reference;
 use pipedreamer_image::publish::RegistryPublisher;
 use pipedreamer_kube::Cluster;
@@ -48,7 +48,10 @@ async fn connect(t: &KubeTarget<'_>) -> Result<Cluster, PipelineError> {
 }
 
 /// Build, push, apply, wait.
-pub(crate) async fn deliver(job: &Job<'_>, checkout: &Checkout) -> Result<Delivered, PipelineError> {
+pub(crate) async fn deliver(
+    job: &Job<'_>,
+    checkout: &Checkout,
+) -> Result<Delivered, PipelineError> {
     let d = &job.deployment;
     let t = target(d, job.shared.config.registry.as_deref());
     let registry = t.registry.ok_or(TargetError::NoRegistry)?;
@@ -92,7 +95,9 @@ pub(crate) async fn deliver(job: &Job<'_>, checkout: &Checkout) -> Result<Delive
             pipedreamer_kube::deploy::apply_secret(&cluster, &d.name, &files)
                 .await
                 .map_err(|e| TargetError::Kubernetes(job.log.masked(&e.to_string())))?;
-            job.log.write(&format!("Secret {}-secrets applied", d.name)).await;
+            job.log
+                .write(&format!("Secret {}-secrets applied", d.name))
+                .await;
         }
         let manifests = pipedreamer_kube::deploy::render(
             &checkout.dir,

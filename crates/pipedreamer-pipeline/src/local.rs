@@ -2,10 +2,10 @@
 //! hardened container on the deployment's own port (`pipedreamer-host`), replaced only once the
 //! new version answers.
 
+use crate::Phase;
 use crate::error::{PipelineError, TargetError};
 use crate::job::{Checkout, Delivered, Job};
 use crate::workers::Shared;
-use crate::Phase;
 use pipedreamer_host::{ContainerSpec, Host};
 use pipedreamer_image::Reference;
 use pipedreamer_image::publish::DaemonPublisher;
@@ -27,7 +27,10 @@ fn host(shared: &Shared) -> Result<&Host, PipelineError> {
 }
 
 /// Build, load, roll out.
-pub(crate) async fn deliver(job: &Job<'_>, checkout: &Checkout) -> Result<Delivered, PipelineError> {
+pub(crate) async fn deliver(
+    job: &Job<'_>,
+    checkout: &Checkout,
+) -> Result<Delivered, PipelineError> {
     let host = host(job.shared)?;
     let d = &job.deployment;
     let reference = Reference::parse(&format!(
@@ -60,7 +63,11 @@ pub(crate) async fn deliver(job: &Job<'_>, checkout: &Checkout) -> Result<Delive
         .write(&format!(
             "starting the new version on {}:{port}{} and waiting for it to answer /readyz",
             spec.bind,
-            if host.uses_gvisor() { " under gVisor" } else { "" }
+            if host.uses_gvisor() {
+                " under gVisor"
+            } else {
+                ""
+            }
         ))
         .await;
     let limit = job.shared.config.timeouts.rollout;
@@ -98,7 +105,10 @@ async fn port_for(shared: &Shared, d: &Deployment) -> Result<u16, PipelineError>
             Err(e) => return Err(e.into()),
         }
     }
-    Err(TargetError::Host("cannot reserve a port: other deployments keep taking them".into()).into())
+    Err(
+        TargetError::Host("cannot reserve a port: other deployments keep taking them".into())
+            .into(),
+    )
 }
 
 /// Writes the deployment's secrets as the engine reads a mounted Secret: one file per top-level
@@ -121,7 +131,10 @@ async fn write_secrets(
         .await
         .map_err(|_| PipelineError::Internal(Phase::Rollout))?
         .map_err(|source| PipelineError::Io {
-            what: format!("cannot write the deployment's secrets under `{}`", dir.display()),
+            what: format!(
+                "cannot write the deployment's secrets under `{}`",
+                dir.display()
+            ),
             source,
         })?;
     Ok(Some(dir))
@@ -204,11 +217,18 @@ pub(crate) async fn reconcile(shared: Arc<Shared>) {
             secrets_dir: secrets_dir.is_dir().then_some(secrets_dir),
             memory_bytes: shared.config.local.memory_bytes,
         };
-        if let Err(e) = host.ensure_running(&spec, shared.config.timeouts.rollout).await {
+        if let Err(e) = host
+            .ensure_running(&spec, shared.config.timeouts.rollout)
+            .await
+        {
             tracing::error!(deployment = %d.name, error = %e, "cannot restore the deployment's container");
             let _ = shared
                 .store
-                .set_deployment_state(&d.id, DeploymentStatus::Failed, d.current_build_id.as_deref())
+                .set_deployment_state(
+                    &d.id,
+                    DeploymentStatus::Failed,
+                    d.current_build_id.as_deref(),
+                )
                 .await;
         }
     }

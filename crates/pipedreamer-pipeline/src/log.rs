@@ -69,7 +69,9 @@ impl BuildLog {
                     seq,
                 });
             }
-            Err(e) => tracing::warn!(build = %self.build_id, error = %e, "cannot append to the build log"),
+            Err(e) => {
+                tracing::warn!(build = %self.build_id, error = %e, "cannot append to the build log")
+            }
         }
     }
 
@@ -85,7 +87,11 @@ mod tests {
 
     #[test]
     fn masks_longest_first_and_skips_short_values() {
-        let secrets = vec!["hunter2-long".to_owned(), "hunter2".to_owned(), "ab".to_owned()];
+        let secrets = vec![
+            "hunter2-long".to_owned(),
+            "hunter2".to_owned(),
+            "ab".to_owned(),
+        ];
         assert_eq!(
             mask("a hunter2-long and hunter2, ab", &secrets),
             "a *** and ***, ab"

@@ -38,6 +38,9 @@ pub(crate) struct Shared {
     pub(crate) host: Result<Host, TargetError>,
     pub(crate) events: broadcast::Sender<Event>,
     wake: Notify,
+    /// Raised once the start-up reaping is done: a worker must not claim a build the reaper is
+    /// about to end as interrupted.
+    reaped: tokio::sync::watch::Sender<bool>,
     pub(crate) worker_id: String,
     shutdown: CancellationToken,
 }
@@ -65,6 +68,7 @@ impl Workers {
             host,
             events,
             wake: Notify::new(),
+            reaped: tokio::sync::watch::channel(false).0,
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
             shutdown: CancellationToken::new(),
             config,
@@ -134,6 +138,11 @@ impl Workers {
 /// One worker: claim, run, repeat; sleep until woken or the poll interval passes.
 async fn work(shared: Arc<Shared>) {
     let lease = shared.config.lease;
+    let mut reaped = shared.reaped.subscribe();
+    tokio::select! {
+        _ = reaped.wait_for(|done| *done) => {}
+        () = shared.shutdown.cancelled() => return,
+    }
     loop {
         // Registered before the claim so a wake between the claim and the wait is not lost.
         let notified = shared.wake.notified();
@@ -196,8 +205,12 @@ async fn run_claimed(shared: &Arc<Shared>, build: Build) {
         .await
     {
         Ok(true) => {}
-        Ok(false) => tracing::warn!(build = %build.id, "the build was ended by someone else (lease lost)"),
-        Err(e) => tracing::error!(build = %build.id, error = %e, "cannot record the end of a build; the reaper will end it"),
+        Ok(false) => {
+            tracing::warn!(build = %build.id, "the build was ended by someone else (lease lost)")
+        }
+        Err(e) => {
+            tracing::error!(build = %build.id, error = %e, "cannot record the end of a build; the reaper will end it")
+        }
     }
     let _ = shared.events.send(Event::Finished {
         build_id: build.id.clone(),
@@ -257,6 +270,7 @@ async fn reap(shared: Arc<Shared>) {
             Err(e) => tracing::error!(error = %e, "cannot end interrupted builds"),
         }
     }
+    let mut first = true;
     loop {
         match shared.store.fail_expired_leases().await {
             Ok(ids) if !ids.is_empty() => {
@@ -264,6 +278,9 @@ async fn reap(shared: Arc<Shared>) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot reap expired leases"),
+        }
+        if std::mem::take(&mut first) {
+            shared.reaped.send_replace(true);
         }
         tokio::select! {
             () = tokio::time::sleep(shared.config.lease / 2) => {}

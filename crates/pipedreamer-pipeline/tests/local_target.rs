@@ -1,0 +1,406 @@
+//! The build worker against real parts: git repositories made here (served as `file://`), a
+//! SQLite store, the daemonless builder, podman (under gVisor when `runsc` is installed).
+//!
+//! One story per test, because each build starts containers and costs seconds.
+
+use pipedreamer_pipeline::{Event, LocalConfig, PhaseTimeouts, PipelineConfig, Workers};
+use pipedreamer_store::{
+    BuildStatus, DeploymentStatus, Enqueued, NewBuild, NewDeployment, Store, Target, Trigger,
+};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+const SECRET: &str = "s3cr3t-value-never-logged";
+
+/// The static debug engine next to the test binaries (`cargo test --workspace` builds it).
+fn engine() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("pipedreamer-engine");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p pipedreamer-engine` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A repository holding `examples/hello` under `flows/hello`, greeting with `Hello v1, …`.
+fn hello_repo(root: &Path) -> PathBuf {
+    let repo = root.join("repo");
+    let flow = repo.join("flows/hello");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    std::fs::create_dir_all(flow.join("nodes")).unwrap();
+    for file in ["workflow.yaml", "pipedreamer.d.ts"] {
+        std::fs::copy(example.join(file), flow.join(file)).unwrap();
+    }
+    for entry in std::fs::read_dir(example.join("nodes")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), flow.join("nodes").join(entry.file_name())).unwrap();
+    }
+    git(&repo, &["init", "-q", "-b", "main"]);
+    set_version(&repo, 1);
+    commit(&repo, "v1");
+    repo
+}
+
+fn set_version(repo: &Path, n: u32) {
+    let path = repo.join("flows/hello/nodes/greet.ts");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("`Hello").unwrap();
+    let end = start + text[start..].find(',').unwrap();
+    let text = format!("{}`Hello v{n}{}", &text[..start], &text[end..]);
+    std::fs::write(path, text).unwrap();
+}
+
+fn commit(repo: &Path, message: &str) -> String {
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", message]);
+    git(repo, &["rev-parse", "HEAD"])
+}
+
+fn config(data_dir: &Path) -> PipelineConfig {
+    // A port range of our own, so parallel test binaries do not collide.
+    let base = 21000 + (std::process::id() % 400) as u16 * 2;
+    PipelineConfig {
+        concurrency: 2,
+        lease: Duration::from_secs(6),
+        timeouts: PhaseTimeouts {
+            rollout: Duration::from_secs(90),
+            ..PhaseTimeouts::default()
+        },
+        data_dir: data_dir.to_owned(),
+        engine: engine(),
+        local: LocalConfig {
+            port_range: base..=base + 1,
+            ..LocalConfig::default()
+        },
+        registry: None,
+        git_token: None,
+        insecure_registry: false,
+        poll_interval: Duration::from_millis(500),
+    }
+}
+
+/// Removes the deployment's containers even when an assertion fails.
+struct Containers(String);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        let label = format!("label=pipedreamer.deployment={}", self.0);
+        let ids = Command::new("podman")
+            .args(["ps", "-aq", "--filter", &label])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        for id in ids.split_whitespace() {
+            let _ = Command::new("podman")
+                .args(["rm", "-f", "-t", "0", id])
+                .output();
+        }
+    }
+}
+
+fn running(deployment: &str) -> usize {
+    let label = format!("label=pipedreamer.deployment={deployment}");
+    let out = Command::new("podman")
+        .args(["ps", "-q", "--filter", &label])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .count()
+}
+
+async fn enqueue(
+    store: &Store,
+    deployment: &str,
+    commit: Option<&str>,
+    trigger: Trigger,
+) -> String {
+    match store
+        .enqueue_build(
+            deployment,
+            NewBuild {
+                commit_hash: commit.map(str::to_owned),
+                commit_message: None,
+                branch: "main".into(),
+                triggered_by: trigger,
+                delivery_id: None,
+            },
+        )
+        .await
+        .unwrap()
+    {
+        Enqueued::Created(b) => b.id,
+        other => panic!("expected a new build, got {other:?}"),
+    }
+}
+
+async fn finished(events: &mut broadcast::Receiver<Event>, build: &str) -> BuildStatus {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Finished {
+                    build_id, status, ..
+                }) if build_id == build => return status,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("events closed: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(300), wait)
+        .await
+        .expect("the build ends within 5 minutes")
+}
+
+/// Waits for several builds, whatever order they end in.
+async fn all_finished(
+    events: &mut broadcast::Receiver<Event>,
+    builds: &[&str],
+) -> Vec<BuildStatus> {
+    let mut ended = std::collections::HashMap::new();
+    let wait = async {
+        while ended.len() < builds.len() {
+            match events.recv().await {
+                Ok(Event::Finished {
+                    build_id, status, ..
+                }) if builds.contains(&build_id.as_str()) => {
+                    ended.insert(build_id, status);
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("events closed: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(300), wait)
+        .await
+        .expect("the builds end within 5 minutes");
+    builds.iter().map(|b| ended[*b]).collect()
+}
+
+async fn log_of(store: &Store, build: &str) -> String {
+    store
+        .logs_after(build, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.text + "\n")
+        .collect()
+}
+
+async fn greeting(port: u16) -> Result<String, reqwest::Error> {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/run"))
+        .json(&serde_json::json!({"name": "ada"}))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_deployment_goes_live_is_replaced_survives_a_bad_commit_and_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = hello_repo(tmp.path());
+    let store = Store::open(&format!("sqlite://{}/pd.db", tmp.path().display()))
+        .await
+        .unwrap();
+    let ws = store.create_workspace("team").await.unwrap();
+    let d = store
+        .create_deployment(NewDeployment {
+            workspace_id: ws.id.clone(),
+            name: "hello".into(),
+            description: String::new(),
+            repo: format!("file://{}", repo.display()),
+            branch: "main".into(),
+            path: "flows/hello".into(),
+            target: Target::Local,
+            auto_rebuild: true,
+            subdomain: None,
+            webhook_secret: "whsec".into(),
+        })
+        .await
+        .unwrap();
+    let _cleanup = Containers(d.id.clone());
+    store
+        .put_secrets(&d.id, &serde_json::json!({"api": {"key": SECRET}}))
+        .await
+        .unwrap();
+    let workers = Workers::start(store.clone(), config(&tmp.path().join("data")));
+    workers
+        .check_target(&Target::Local)
+        .expect("podman answers on this machine");
+    let mut events = workers.events();
+
+    // 1. A manual build of the branch head: live on the deployment's port.
+    let first = enqueue(&store, &d.id, None, Trigger::Manual).await;
+    workers.wake();
+    let status = finished(&mut events, &first).await;
+    let log = log_of(&store, &first).await;
+    assert_eq!(status, BuildStatus::Success, "log:\n{log}");
+    let build = store.build(&first).await.unwrap();
+    assert_eq!(
+        build.commit_hash.as_deref(),
+        Some(git(&repo, &["rev-parse", "HEAD"]).as_str()),
+        "a manual build records the commit it fetched"
+    );
+    assert!(build.image_digest.unwrap().starts_with("sha256:"));
+    let live = store.deployment(&d.id).await.unwrap();
+    assert_eq!(live.status, DeploymentStatus::Running);
+    assert_eq!(live.current_build_id.as_deref(), Some(first.as_str()));
+    let port = live.local_port.expect("a port from local.port_range");
+    assert!(greeting(port).await.unwrap().contains("Hello v1, Ada!"));
+    for phase in [
+        "==> fetch",
+        "==> validate",
+        "==> build",
+        "==> publish",
+        "==> rollout",
+    ] {
+        assert!(
+            log.contains(phase),
+            "`{phase}` missing from the log:\n{log}"
+        );
+    }
+
+    // 2. A push: the new version replaces the old one on the same port; the port answers
+    //    throughout the switch.
+    set_version(&repo, 2);
+    let sha2 = commit(&repo, &format!("v2 rotates {SECRET}"));
+    let second = enqueue(&store, &d.id, Some(&sha2), Trigger::Webhook).await;
+    workers.wake();
+    let probe = tokio::spawn(async move {
+        let mut refused = 0;
+        for _ in 0..400 {
+            match greeting(port).await {
+                Ok(body) if body.contains("Hello v2") => return refused,
+                Ok(_) => {}
+                Err(_) => refused += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        refused
+    });
+    assert_eq!(finished(&mut events, &second).await, BuildStatus::Success);
+    assert_eq!(probe.await.unwrap(), 0, "requests failed during the switch");
+    assert!(greeting(port).await.unwrap().contains("Hello v2, Ada!"));
+    assert_eq!(running(&d.id), 1, "the old container is gone");
+    let log = log_of(&store, &second).await;
+    assert!(
+        !log.contains(SECRET),
+        "a secret reached the build log:\n{log}"
+    );
+    assert!(
+        log.contains("v2 rotates ***"),
+        "the commit line is masked:\n{log}"
+    );
+
+    // 3. A commit with an invalid workflow fails with its diagnostics; v2 keeps serving.
+    let workflow = repo.join("flows/hello/workflow.yaml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    std::fs::write(
+        &workflow,
+        text.replace("depends_on: [parse]", "depends_on: [nope]"),
+    )
+    .unwrap();
+    let sha3 = commit(&repo, "broken");
+    let third = enqueue(&store, &d.id, Some(&sha3), Trigger::Webhook).await;
+    workers.wake();
+    assert_eq!(finished(&mut events, &third).await, BuildStatus::Failed);
+    let build = store.build(&third).await.unwrap();
+    assert!(
+        build.error_message.as_deref().unwrap().contains("invalid"),
+        "{:?}",
+        build.error_message
+    );
+    let log = log_of(&store, &third).await;
+    assert!(
+        log.contains("nope"),
+        "the diagnostic names the unknown node:\n{log}"
+    );
+    assert!(greeting(port).await.unwrap().contains("Hello v2, Ada!"));
+    let live = store.deployment(&d.id).await.unwrap();
+    assert_eq!(live.status, DeploymentStatus::Running);
+    assert_eq!(live.current_build_id.as_deref(), Some(second.as_str()));
+
+    // 4. Stop: the container goes, the records stay.
+    workers.stop_deployment(&live).await.unwrap();
+    assert_eq!(running(&d.id), 0);
+    assert!(greeting(port).await.is_err(), "nothing answers after stop");
+    let stopped = store.deployment(&d.id).await.unwrap();
+    assert_eq!(stopped.status, DeploymentStatus::Stopped);
+    assert_eq!(store.builds(&d.id, 10, None).await.unwrap().len(), 3);
+    workers.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_branch_or_path_fails_the_build_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = hello_repo(tmp.path());
+    let store = Store::open(&format!("sqlite://{}/pd.db", tmp.path().display()))
+        .await
+        .unwrap();
+    let ws = store.create_workspace("team").await.unwrap();
+    let mut new = NewDeployment {
+        workspace_id: ws.id.clone(),
+        name: "wrong-path".into(),
+        description: String::new(),
+        repo: format!("file://{}", repo.display()),
+        branch: "main".into(),
+        path: "flows/missing".into(),
+        target: Target::Local,
+        auto_rebuild: true,
+        subdomain: None,
+        webhook_secret: "whsec".into(),
+    };
+    let wrong_path = store.create_deployment(new.clone()).await.unwrap();
+    new.name = "escapes".into();
+    new.path = "../../etc".into();
+    let escapes = store.create_deployment(new).await.unwrap();
+    let workers = Workers::start(store.clone(), config(&tmp.path().join("data")));
+    let mut events = workers.events();
+    let a = enqueue(&store, &wrong_path.id, None, Trigger::Manual).await;
+    let b = enqueue(&store, &escapes.id, None, Trigger::Manual).await;
+    workers.wake();
+    assert_eq!(
+        all_finished(&mut events, &[&a, &b]).await,
+        [BuildStatus::Failed, BuildStatus::Failed]
+    );
+    let a = store.build(&a).await.unwrap().error_message.unwrap();
+    let b = store.build(&b).await.unwrap().error_message.unwrap();
+    assert!(a.contains("no workflow.yaml at `flows/missing`"), "{a}");
+    assert!(b.contains("outside the repository"), "{b}");
+    // Nothing was ever live, so the deployments are FAILED, not RUNNING.
+    assert_eq!(
+        store.deployment(&wrong_path.id).await.unwrap().status,
+        DeploymentStatus::Failed
+    );
+    workers.shutdown().await;
+}
