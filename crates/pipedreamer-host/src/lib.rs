@@ -384,9 +384,10 @@ impl Host {
         self.handover(spec, &old, ready_timeout).await
     }
 
-    /// Brings the deployment back after a server restart: nothing to do when a container of
-    /// `spec.build_id` is running; otherwise a new one is started from `spec.image` (as
-    /// [`Host::replace`] does) and leftovers are removed.
+    /// Brings the deployment back after a server restart: when a container of `spec.build_id`
+    /// is running, it stays and every other container of the deployment is removed (a server
+    /// killed mid-`replace` can leave two versions sharing the port); otherwise a new one is
+    /// started from `spec.image` as [`Host::replace`] does.
     pub async fn ensure_running(
         &self,
         spec: &ContainerSpec,
@@ -394,13 +395,21 @@ impl Host {
     ) -> Result<()> {
         spec.validate()?;
         let current = self.containers(&spec.deployment).await?;
-        if current
+        let keep = current
             .iter()
-            .any(|c| c.running && c.build == spec.build_id)
-        {
-            return Ok(());
+            .filter(|c| c.running && c.build == spec.build_id)
+            .max_by_key(|c| c.started);
+        match keep {
+            Some(keep) => {
+                let others: Vec<Container> = current
+                    .iter()
+                    .filter(|c| c.name != keep.name)
+                    .cloned()
+                    .collect();
+                self.stop_and_remove(&others).await
+            }
+            None => self.replace(spec, ready_timeout).await,
         }
-        self.replace(spec, ready_timeout).await
     }
 
     /// Stops (gracefully) and removes every container of the deployment.

@@ -567,7 +567,17 @@ async fn ensure_running_recreates_a_removed_container(runtime: Runtime) {
     host.replace(&s, READY).await.unwrap();
     let first = containers(&name);
 
-    // Running already: nothing changes.
+    // Running already: it stays, and a leftover of the deployment (here a container that
+    // was created and never started) goes.
+    podman(&[
+        "create",
+        "--label",
+        &format!("pipedreamer.deployment={name}"),
+        "--label",
+        "pipedreamer.build=0199b1aa-0000",
+        &images.v1,
+    ]);
+    assert_eq!(containers(&name).len(), 2);
     host.ensure_running(&s, READY).await.unwrap();
     assert_eq!(containers(&name), first);
 
