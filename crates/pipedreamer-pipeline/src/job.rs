@@ -86,7 +86,8 @@ pub(crate) async fn run(
         job.log
             .write(&format!("build {}: {e}", status_word(e)))
             .await;
-        job.after_failure().await;
+        // The previous version keeps serving: the deployment stays `RUNNING` when it has one.
+        crate::workers::settle_deployment(&shared.store, &job.deployment.id).await;
     }
     // The checkout and the image archive are only needed while building.
     let _ = tokio::fs::remove_dir_all(&job.work_dir).await;
@@ -383,25 +384,6 @@ impl Job<'_> {
                     .filter(|d| d.severity == Severity::Error)
                     .count(),
             }),
-        }
-    }
-
-    /// After a failure the previous version keeps serving: the deployment stays `RUNNING` when
-    /// it has one, else it is `FAILED`.
-    async fn after_failure(&self) {
-        let store = &self.shared.store;
-        let Ok(now) = store.deployment(&self.deployment.id).await else {
-            return;
-        };
-        if now.status == DeploymentStatus::Deploying {
-            let status = if now.current_build_id.is_some() {
-                DeploymentStatus::Running
-            } else {
-                DeploymentStatus::Failed
-            };
-            let _ = store
-                .set_deployment_state(&now.id, status, now.current_build_id.as_deref())
-                .await;
         }
     }
 }

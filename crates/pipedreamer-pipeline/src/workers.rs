@@ -264,7 +264,8 @@ async fn reap(shared: Arc<Shared>) {
     if shared.store.backend() == Backend::Sqlite {
         match shared.store.fail_all_building().await {
             Ok(ids) if !ids.is_empty() => {
-                tracing::warn!(builds = ?ids, "ended builds interrupted by the previous server stop")
+                tracing::warn!(builds = ?ids, "ended builds interrupted by the previous server stop");
+                settle(&shared, &ids).await;
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot end interrupted builds"),
@@ -274,7 +275,8 @@ async fn reap(shared: Arc<Shared>) {
     loop {
         match shared.store.fail_expired_leases().await {
             Ok(ids) if !ids.is_empty() => {
-                tracing::warn!(builds = ?ids, "ended builds whose worker stopped renewing its lease")
+                tracing::warn!(builds = ?ids, "ended builds whose worker stopped renewing its lease");
+                settle(&shared, &ids).await;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot reap expired leases"),
@@ -286,5 +288,36 @@ async fn reap(shared: Arc<Shared>) {
             () = tokio::time::sleep(shared.config.lease / 2) => {}
             () = shared.shutdown.cancelled() => return,
         }
+    }
+}
+
+/// The deployments of reaped builds leave `DEPLOYING` (their worker died before it could).
+async fn settle(shared: &Shared, reaped: &[String]) {
+    for id in reaped {
+        if let Ok(build) = shared.store.build(id).await {
+            settle_deployment(&shared.store, &build.deployment_id).await;
+        }
+    }
+}
+
+/// A deployment whose build ended without going live leaves `DEPLOYING`: back to `RUNNING` when
+/// an earlier version still serves, else `FAILED`.
+pub(crate) async fn settle_deployment(store: &Store, deployment_id: &str) {
+    let Ok(d) = store.deployment(deployment_id).await else {
+        return;
+    };
+    if d.status != DeploymentStatus::Deploying {
+        return;
+    }
+    let status = if d.current_build_id.is_some() {
+        DeploymentStatus::Running
+    } else {
+        DeploymentStatus::Failed
+    };
+    if let Err(e) = store
+        .set_deployment_state(&d.id, status, d.current_build_id.as_deref())
+        .await
+    {
+        tracing::warn!(deployment = %d.name, error = %e, "cannot settle a deployment after a failed build");
     }
 }
