@@ -52,12 +52,7 @@ where
 /// Applies the manifests in order (Deployment, Service, CronJobs) and prunes stale CronJobs.
 pub async fn apply(cluster: &Cluster, manifests: &Manifests) -> Result<ApplyReport, Error> {
     let mut report = ApplyReport::default();
-    let name = manifests
-        .deployment
-        .metadata
-        .name
-        .clone()
-        .unwrap_or_default();
+    let name = manifests.name();
     apply_object(cluster, &manifests.deployment, &mut report).await?;
     apply_object(cluster, &manifests.service, &mut report).await?;
     for cron in &manifests.cron_jobs {

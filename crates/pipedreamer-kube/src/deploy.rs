@@ -107,12 +107,7 @@ pub async fn apply(
     options: &ApplyOptions,
     mut on_step: impl FnMut(Step<'_>) + Send,
 ) -> Result<ApplyReport, Error> {
-    let name = manifests
-        .deployment
-        .metadata
-        .name
-        .clone()
-        .unwrap_or_default();
+    let name = manifests.name();
     if options.preflight {
         let report =
             crate::preflight::run(cluster, Some(&name), false, cluster::CONNECT_TIMEOUT).await;
@@ -207,18 +202,7 @@ mod tests {
             render(dir.path(), &resolved, "r:5000/hello:1", "team", None).unwrap()
         };
         let first = render_now();
-        let pod = first
-            .deployment
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .clone();
-        assert_eq!(
-            pod.unwrap().containers[0].image.as_deref(),
-            Some("r:5000/hello:1")
-        );
+        assert_eq!(first.image(), Some("r:5000/hello:1"));
         assert_eq!(first.deployment.metadata.namespace.as_deref(), Some("team"));
         assert_eq!(spec_hash(&first), spec_hash(&render_now()), "stable");
         // Same tag, new code: the pod template changes, so the pods roll.

@@ -118,6 +118,21 @@ impl Manifests {
         files
     }
 
+    /// The workflow's name: the name of its Deployment (and Service).
+    pub fn name(&self) -> String {
+        self.deployment.metadata.name.clone().unwrap_or_default()
+    }
+
+    /// The image the engine container runs.
+    pub fn image(&self) -> Option<&str> {
+        self.deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.as_deref())
+    }
+
     /// Names of the CronJobs this deploy keeps; others with the workflow's labels are pruned.
     pub fn cron_job_names(&self) -> Vec<String> {
         self.cron_jobs

@@ -101,14 +101,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
 
     let cluster = connect(&args.kube).await?;
     let manifests = render(&args, &resolved, &cluster.namespace)?;
-    let image = manifests
-        .deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
+    let image = manifests.image().unwrap_or_default().to_owned();
     if args.registry.is_none() && args.cluster_registry.is_none() && !image.contains('/') {
         output::hint(&format!(
             "the image `{image}` has no registry, so the cluster must already have it (e.g. `kind load`); pass `-r REGISTRY` to pull from one"
