@@ -27,14 +27,14 @@
 //! The gVisor Debian ships (release 20221219) accepts `SO_REUSEPORT` but does not pass it to
 //! the host socket (its host-network setsockopt filter has no `SO_REUSEPORT`), so a second
 //! engine under runsc fails with "address in use". [`Host::replace`] notices that the first
-//! time (the new engine exits with that error) and from then on hands over instead: it proves
-//! the new version on a scratch port first (a broken version is removed while the old one keeps
-//! serving, as above), then starts the new container on the stable port with
-//! `PIPEDREAMER_PORT_WAIT` (the engine loads its workflow, then retries the bind every 10 ms),
-//! stops the old one, and waits for the new one; should that fail, the old container is started
-//! again. The port is closed only from the old engine closing its listener to the new one's
-//! next bind attempt, tens of milliseconds instead of a container start. A gVisor that honours
-//! `SO_REUSEPORT` gets the zero-downtime path without a change here.
+//! time (the new engine exits with that error) and from then on hands over instead: the new
+//! container starts on the stable port with `PIPEDREAMER_PORT_WAIT`, loads its workflow and
+//! logs that it waits for the port (retrying the bind every 10 ms); only then is the old one
+//! stopped, and the new one takes the port the moment it is free. A version that cannot load
+//! is removed before the old one is touched; one that fails after taking the port is removed
+//! and the old container is started again. The port is closed only from the old engine closing
+//! its listener to the new one's next bind attempt: milliseconds, not a container start. A
+//! gVisor that honours `SO_REUSEPORT` gets the zero-downtime path without a change here.
 //!
 //! # Limits
 //! When the old engine closes its listener, connections the kernel had already queued on it
@@ -547,6 +547,17 @@ impl Host {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<()> {
+        self.wait(started, addr, timeout, Until::Ready).await
+    }
+
+    /// Waits for `until` (see [`Host::wait_ready`]); removes the container on failure.
+    async fn wait(
+        &self,
+        started: &Started,
+        addr: SocketAddr,
+        timeout: Duration,
+        until: Until,
+    ) -> Result<()> {
         let deadline = started.begun + timeout;
         let mut last = Probe::Unreachable("the time was up before the first probe".into());
         let mut next_state_check = Instant::now();
@@ -560,9 +571,18 @@ impl Host {
                 tracing::debug!(container = %started.name, took = ?started.begun.elapsed(), "container ready");
                 return Ok(());
             }
-            // Asking the engine costs a process; twice a second is enough to notice an exit.
+            // Asking the engine costs a process; a few times a second is enough to notice an
+            // exit (or the line saying the engine waits for the port).
             if Instant::now() >= next_state_check {
-                next_state_check = Instant::now() + Duration::from_millis(500);
+                next_state_check = Instant::now() + Duration::from_millis(until.check_every());
+                if until == Until::WaitingForPort
+                    && self
+                        .container_logs(&started.name, ERROR_LOG_LINES)
+                        .await
+                        .is_ok_and(|logs| logs.contains(PORT_WAIT_LOG))
+                {
+                    return Ok(());
+                }
                 match self.is_running(&started.name).await {
                     Ok(true) => {}
                     Ok(false) => break Some(Ok(())),
@@ -594,41 +614,49 @@ impl Host {
         })
     }
 
-    /// Replacement when engines cannot share the port (see the module docs): prove the new
-    /// version on a scratch port, start it on the port waiting for it, stop the old, restart
-    /// the old when the new one fails.
+    /// Replacement when engines cannot share the port (see the module docs): start the new
+    /// version waiting for the port, stop the old once the new one has loaded, restart the old
+    /// when the new one fails.
     async fn handover(
         &self,
         spec: &ContainerSpec,
         old: &[Container],
         ready_timeout: Duration,
     ) -> Result<()> {
-        let scratch = scratch_port(spec.bind)?;
-        let trial = self.start(spec, scratch, None).await?;
-        self.wait_ready(&trial, SocketAddr::new(spec.bind, scratch), ready_timeout)
-            .await?;
-        self.force_remove(&trial.name).await;
-
-        let running: Vec<&Container> = old.iter().filter(|c| c.running).collect();
-        let names: Vec<&str> = running.iter().map(|c| c.name.as_str()).collect();
-        // The new engine starts while the old one serves, loads its workflow, and takes the
-        // port the moment the old one lets go of it (`--port-wait`): the port is closed for
-        // milliseconds, not for a container start.
+        let names: Vec<&str> = old
+            .iter()
+            .filter(|c| c.running)
+            .map(|c| c.name.as_str())
+            .collect();
+        // The new engine starts while the old one serves, loads its workflow and waits for
+        // the port (`--port-wait`); only then is the old one stopped, and the new one takes
+        // the port the moment it is free: closed for milliseconds, not for a container start.
+        // A version that cannot load never gets that far and the old one is left alone.
         let new = self.start(spec, spec.port, Some(ready_timeout)).await?;
+        let legacy = match self
+            .wait(&new, spec.addr(), ready_timeout, Until::WaitingForPort)
+            .await
+        {
+            Ok(()) => false,
+            // An engine from before `--port-wait` gives up on a taken port at once: start it
+            // again once the port is free.
+            Err(HostError::Exited { logs, .. }) if logs.contains("Address already in use") => true,
+            Err(e) => return Err(e),
+        };
         if let Err(e) = self.stop(&names).await {
-            self.force_remove(&new.name).await;
+            if !legacy {
+                self.force_remove(&new.name).await;
+            }
             return Err(e);
         }
-        let mut outcome = self.wait_ready(&new, spec.addr(), ready_timeout).await;
-        if matches!(&outcome, Err(HostError::Exited { logs, .. }) if logs.contains("Address already in use"))
-        {
-            // An engine from before `--port-wait` gave up on the taken port at once; the
-            // port is free now.
-            outcome = match self.start(spec, spec.port, None).await {
+        let outcome = if legacy {
+            match self.start(spec, spec.port, None).await {
                 Ok(again) => self.wait_ready(&again, spec.addr(), ready_timeout).await,
                 Err(e) => Err(e),
-            };
-        }
+            }
+        } else {
+            self.wait_ready(&new, spec.addr(), ready_timeout).await
+        };
         match outcome {
             Ok(()) => self.stop_and_remove(old).await,
             Err(e) => {
@@ -766,6 +794,29 @@ impl Host {
     }
 }
 
+/// What [`Host::wait`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// The new instance answers `/readyz` with 200.
+    Ready,
+    /// The new engine has loaded its workflow and waits for the taken port (or is ready).
+    WaitingForPort,
+}
+
+impl Until {
+    /// Milliseconds between looks at the container (each costs an engine command).
+    fn check_every(self) -> u64 {
+        match self {
+            Until::Ready => 500,
+            Until::WaitingForPort => 100,
+        }
+    }
+}
+
+/// The line the engine logs when it waits for a taken port (`--port-wait`; written by
+/// `pipedreamer_engine::server::listen_when_free`).
+const PORT_WAIT_LOG: &str = "the port is taken; waiting for it";
+
 /// A container `start` made.
 #[derive(Debug)]
 struct Started {
@@ -806,17 +857,6 @@ impl Container {
 fn nonce() -> String {
     let id = uuid::Uuid::now_v7().simple().to_string();
     id[id.len() - 6..].to_owned()
-}
-
-/// A port nothing listens on at `bind`, from the kernel.
-fn scratch_port(bind: IpAddr) -> Result<u16> {
-    std::net::TcpListener::bind((bind, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|source| HostError::Spawn {
-            command: format!("bind {bind}:0"),
-            source,
-        })
 }
 
 /// `runsc` at `/usr/bin/runsc` or on `PATH`.
@@ -876,7 +916,11 @@ mod tests {
         // A range of one busy port is full.
         assert_eq!(pick_port(port..=port, &[], bind), None);
         // A stored port is skipped even when free.
-        let free = scratch_port(bind).unwrap();
+        let free = std::net::TcpListener::bind((bind, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         assert_eq!(pick_port(free..=free, &[free], bind), None);
         assert_eq!(pick_port(free..=free, &[], bind), Some(free));
     }

@@ -471,15 +471,20 @@ async fn replace_keeps_the_port_answering(runtime: Runtime) {
     }
 
     // The same build again is a new instance: replace tells it apart from the old one.
+    let begun = Instant::now();
     host.replace(&spec(&name, "0199b1aa-0002", &images.v2, port), READY)
         .await
         .unwrap();
+    eprintln!(
+        "{runtime:?}: second replace took {} ms",
+        begun.elapsed().as_millis()
+    );
     let again = containers(&name);
     assert_eq!(again.len(), 1, "{again:?}");
     assert_ne!(again, names);
 
-    // A broken version now (under runsc: caught by the handover's trial on a scratch port)
-    // leaves the running one serving.
+    // A broken version now (under runsc: a handover, where the new engine exits before the
+    // old one is stopped) leaves the running one serving.
     let secrets = secrets_dir(0o700);
     let mut broken = spec(&name, "0199b1aa-0003", &images.v1, port);
     broken.secrets_dir = Some(secrets.path().to_owned());
