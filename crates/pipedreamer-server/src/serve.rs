@@ -124,15 +124,38 @@ pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), Ser
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
     tracing::info!(%addr, database = %crate::config::mask_url(&config.database), "pipedreamer server listening");
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    let served = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown({
+            let state = state.clone();
+            async move {
+                shutdown_signal().await;
+                state.close_streams();
+            }
+        })
         .await;
     tracing::info!("shutting down: stopping the build workers");
     observer.abort();
-    // The router's clones of the state are gone once `serve` returned.
-    match Arc::try_unwrap(workers) {
-        Ok(workers) => workers.shutdown().await,
-        Err(_) => tracing::warn!("build workers still referenced; their leases will expire"),
+    drop(state);
+    // The router's clones of the state are gone once `serve` returned; live log streams drop
+    // theirs as soon as they see `close_streams`.
+    let mut workers = Some(workers);
+    for _ in 0..50 {
+        match workers.take().map(Arc::try_unwrap) {
+            Some(Ok(owned)) => {
+                owned.shutdown().await;
+                break;
+            }
+            Some(Err(shared)) => {
+                workers = Some(shared);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            None => break,
+        }
+    }
+    if workers.is_some() {
+        tracing::warn!(
+            "the build workers are still referenced after 5 s; their leases will expire"
+        );
     }
     store.close().await;
     served.map_err(ServeError::Http)

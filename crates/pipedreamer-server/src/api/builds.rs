@@ -48,7 +48,7 @@ pub(super) async fn deploy(
         Enqueued::Duplicate(build_id) => state.store().build(&build_id).await?,
     };
     state.workers().wake();
-    tracing::info!(deployment = %d.id, build = %build.id, token = %auth.claims.jti, "manual build queued");
+    tracing::info!(deployment = %d.id, build = %build.id, token_id = %auth.claims.jti, "manual build queued");
     let location = format!("/api/builds/{}", build.id);
     if wants_event_stream(&headers) {
         let stream = log_stream(state.clone(), build.id, 0);

@@ -2,7 +2,7 @@
 
 use super::views::{
     DeploymentList, DeploymentView, NewDeploymentBody, NewWorkspaceBody, PatchDeploymentBody,
-    SecretNames, WorkspaceView, dns_label,
+    SecretNames, SecretsBody, WorkspaceView, dns_label,
 };
 use super::{AppState, JsonBody};
 use crate::auth::{Authorized, NeedAdmin, NeedDeploy, NeedRead};
@@ -259,7 +259,7 @@ pub(super) async fn stop(
 #[utoipa::path(
     put, path = "/api/deployments/{id}/secrets", tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
-    request_body(content = Object, description = "The `.secrets.yaml` content as a JSON object"),
+    request_body(content = SecretsBody, description = "The `.secrets.yaml` content as a JSON object"),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The stored key names", body = SecretNames),
@@ -275,20 +275,16 @@ pub(super) async fn put_secrets(
     _auth: Authorized<NeedAdmin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<serde_json::Value>,
+    JsonBody(SecretsBody(map)): JsonBody<SecretsBody>,
 ) -> ApiResult<Json<SecretNames>> {
-    let Some(map) = body.as_object() else {
-        return Err(
-            ApiError::invalid("body", "must be a JSON object of secret names to values")
-                .hint("e.g. {\"api_key\": \"…\", \"db\": {\"password\": \"…\"}}"),
-        );
-    };
     if map.keys().any(|k| k.trim().is_empty()) {
-        return Err(ApiError::invalid("body", "secret names must not be empty"));
+        return Err(ApiError::invalid("body", "secret names must not be blank"));
     }
+    let count = map.len();
+    let body = serde_json::Value::Object(map);
     state.store().deployment(&id).await?;
     state.store().put_secrets(&id, &body).await?;
-    tracing::info!(deployment = %id, count = map.len(), "secrets replaced");
+    tracing::info!(deployment = %id, count, "secrets replaced");
     let names = state.store().secret_names(&id).await?;
     Ok(Json(SecretNames { names }))
 }

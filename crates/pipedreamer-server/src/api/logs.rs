@@ -87,7 +87,8 @@ pub(super) fn log_stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let (tx, rx) = mpsc::channel::<Event>(64);
     let events = state.workers().events();
-    tokio::spawn(follow(state, build_id, after, events, tx));
+    let closing = state.0.closing.subscribe();
+    tokio::spawn(follow(state, build_id, after, events, closing, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok(event), rx))
     });
@@ -108,9 +109,13 @@ async fn follow(
     build_id: String,
     mut after: i64,
     mut events: broadcast::Receiver<WorkerEvent>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
     tx: mpsc::Sender<Event>,
 ) {
     loop {
+        if *closing.borrow_and_update() {
+            return;
+        }
         // The status first: every chunk written before the build ended is read below.
         let build = match state.store().build(&build_id).await {
             Ok(b) => b,
@@ -155,6 +160,7 @@ async fn follow(
         }
         tokio::select! {
             () = tx.closed() => return,
+            _ = closing.changed() => {}
             () = tokio::time::sleep(POLL) => {}
             () = next_event_for(&mut events, &build_id) => {}
         }

@@ -49,6 +49,9 @@ struct Shared {
     public_url: String,
     local_bind: IpAddr,
     openapi: serde_json::Value,
+    /// Set when the server stops: live log streams end so graceful shutdown is not held
+    /// open by them (clients resume elsewhere with `Last-Event-ID`).
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').to_owned(),
             local_bind,
             openapi: openapi(),
+            closing: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -87,6 +91,11 @@ impl AppState {
     /// The build workers.
     pub fn workers(&self) -> &Workers {
         &self.0.workers
+    }
+
+    /// Ends every live log stream (the server is stopping).
+    pub fn close_streams(&self) {
+        self.0.closing.send_replace(true);
     }
 
     /// The metrics.

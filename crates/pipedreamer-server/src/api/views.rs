@@ -38,12 +38,15 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+// The schemas' `pattern`s are never looser than the checks at the end of this file, so a
+// request the schema accepts is never refused for the format of a field.
+
 /// `POST /api/workspaces`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkspaceBody {
     /// DNS-1123 label, unique.
-    #[schema(example = "team-a")]
+    #[schema(example = "team-a", pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub name: String,
 }
 
@@ -78,15 +81,31 @@ pub enum TargetSpec {
     Kubernetes {
         /// Namespace (the kubeconfig's default when absent).
         #[serde(default)]
+        #[schema(pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
         namespace: Option<String>,
         /// kubeconfig context (the current one when absent).
         #[serde(default)]
+        #[schema(
+            min_length = 1,
+            max_length = 253,
+            pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+        )]
         context: Option<String>,
         /// Registry to push to (the server's `registry` when absent).
         #[serde(default)]
+        #[schema(
+            min_length = 1,
+            max_length = 253,
+            pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+        )]
         registry: Option<String>,
         /// The registry as the cluster's nodes reach it, when that differs.
         #[serde(default)]
+        #[schema(
+            min_length = 1,
+            max_length = 253,
+            pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+        )]
         cluster_registry: Option<String>,
     },
 }
@@ -170,22 +189,35 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct NewDeploymentBody {
     /// DNS-1123 label, unique in the workspace; immutable.
-    #[schema(example = "orders")]
+    #[schema(example = "orders", pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub name: String,
-    /// Free text.
+    /// Free text (at most 4096 bytes).
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: String,
     /// Git repository: `https://…`, `http://…`, `file://…` or an absolute path. No credentials:
     /// a git token belongs in the deployment's secrets.
-    #[schema(example = "https://github.com/acme/orders.git")]
+    #[schema(
+        example = "https://github.com/acme/orders.git",
+        max_length = 2048,
+        pattern = "^(https?://[^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]+([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?|file://[^\\s\\x00-\\x1f\\x7f-\\x9f]+|/[^\\s\\x00-\\x1f\\x7f-\\x9f]*)$"
+    )]
     pub repo: String,
     /// Branch to build.
     #[serde(default = "default_branch")]
-    #[schema(default = "main")]
+    #[schema(
+        default = "main",
+        max_length = 255,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*)*$"
+    )]
     pub branch: String,
     /// Directory of the workflow inside the repository.
     #[serde(default = "default_path")]
-    #[schema(default = ".")]
+    #[schema(
+        default = ".",
+        max_length = 1024,
+        pattern = "^(\\.|[^/.\\s\\x00-\\x1f\\x7f-\\x9f][^/\\s\\x00-\\x1f\\x7f-\\x9f]*|\\.[^/.\\s\\x00-\\x1f\\x7f-\\x9f][^/\\s\\x00-\\x1f\\x7f-\\x9f]*|\\.\\.[^/\\s\\x00-\\x1f\\x7f-\\x9f]+)(/+(\\.|[^/.\\s\\x00-\\x1f\\x7f-\\x9f][^/\\s\\x00-\\x1f\\x7f-\\x9f]*|\\.[^/.\\s\\x00-\\x1f\\x7f-\\x9f][^/\\s\\x00-\\x1f\\x7f-\\x9f]*|\\.\\.[^/\\s\\x00-\\x1f\\x7f-\\x9f]+))*/*$"
+    )]
     pub path: String,
     /// Where it runs (`{"type": "local"}` when absent); the type is immutable.
     #[serde(default)]
@@ -196,6 +228,7 @@ pub struct NewDeploymentBody {
     pub auto_rebuild: bool,
     /// DNS-1123 label for routing, unique.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub subdomain: Option<String>,
 }
 
@@ -217,15 +250,28 @@ pub struct PatchDeploymentBody {
     pub name: Option<String>,
     /// New description.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     /// New repository.
     #[serde(default)]
+    #[schema(
+        max_length = 2048,
+        pattern = "^(https?://[^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]+([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?|file://[^\\s\\x00-\\x1f\\x7f-\\x9f]+|/[^\\s\\x00-\\x1f\\x7f-\\x9f]*)$"
+    )]
     pub repo: Option<String>,
     /// New branch.
     #[serde(default)]
+    #[schema(
+        max_length = 255,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*)*$"
+    )]
     pub branch: Option<String>,
     /// New workflow path.
     #[serde(default)]
+    #[schema(
+        max_length = 1024,
+        pattern = "^(\\.|[^/.\\s\\x00-\\x1f\\x7f-\\x9f][^/\\s\\x00-\\x1f\\x7f-\\x9f]*|\\.[^/.\\s\\x00-\\x1f\\x7f-\\x9f][^/\\s\\x00-\\x1f\\x7f-\\x9f]*|\\.\\.[^/\\s\\x00-\\x1f\\x7f-\\x9f]+)(/+(\\.|[^/.\\s\\x00-\\x1f\\x7f-\\x9f][^/\\s\\x00-\\x1f\\x7f-\\x9f]*|\\.[^/.\\s\\x00-\\x1f\\x7f-\\x9f][^/\\s\\x00-\\x1f\\x7f-\\x9f]*|\\.\\.[^/\\s\\x00-\\x1f\\x7f-\\x9f]+))*/*$"
+    )]
     pub path: Option<String>,
     /// New target settings; `type` must stay the same.
     #[serde(default)]
@@ -235,7 +281,7 @@ pub struct PatchDeploymentBody {
     pub auto_rebuild: Option<bool>,
     /// New subdomain; `null` removes it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub subdomain: Option<Option<String>>,
 }
 
@@ -422,6 +468,33 @@ pub enum WebhookAnswer {
     /// 202 ignored, or 200 for a ping.
     Ignored(Ignored),
 }
+
+/// `PUT /api/deployments/{id}/secrets`: the `.secrets.yaml` content as a JSON object whose
+/// names are not blank.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct SecretsBody(pub serde_json::Map<String, serde_json::Value>);
+
+impl utoipa::PartialSchema for SecretsBody {
+    fn schema() -> utoipa::openapi::RefOr<Schema> {
+        let names = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("\\S"))
+            .build();
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property_names(Some(names))
+                .description(Some(
+                    "Secret names to values (strings, numbers or nested objects), as in `.secrets.yaml`",
+                ))
+                .build(),
+        )
+        .into()
+    }
+}
+
+impl ToSchema for SecretsBody {}
 
 /// `GET`/`PUT /api/deployments/{id}/secrets`: the key names, never the values.
 #[derive(Debug, Serialize, ToSchema)]
