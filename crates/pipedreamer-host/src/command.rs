@@ -55,6 +55,18 @@ impl EngineCommand {
         }
     }
 
+    /// Runs in the background on the current tokio runtime (for `Drop`, which cannot wait);
+    /// nothing happens outside a runtime.
+    pub(crate) fn spawn_detached(self, timeout: Duration) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = self.output(timeout).await {
+                    tracing::warn!("{e}");
+                }
+            });
+        }
+    }
+
     /// Runs to completion within `timeout`: (succeeded, stdout, stderr).
     pub(crate) async fn run(&self, timeout: Duration) -> Result<(bool, String, String)> {
         let child = tokio::process::Command::new(self.program)

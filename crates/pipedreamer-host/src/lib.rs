@@ -53,7 +53,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 /// The label every container of a deployment carries (its value: the deployment).
@@ -536,6 +536,8 @@ impl Host {
             name,
             instance,
             begun,
+            cleanup: self.cmd("rm").args(self.force_remove_args()),
+            kept: AtomicBool::new(false),
         })
     }
 
@@ -569,6 +571,9 @@ impl Host {
             last = probe::readyz(addr, PROBE.min(deadline - now)).await;
             if last.is_ready(&started.instance) {
                 tracing::debug!(container = %started.name, took = ?started.begun.elapsed(), "container ready");
+                if until == Until::Ready {
+                    started.keep();
+                }
                 return Ok(());
             }
             // Asking the engine costs a process; a few times a second is enough to notice an
@@ -596,6 +601,7 @@ impl Host {
             .await
             .unwrap_or_else(|e| format!("(no logs: {e})"));
         self.force_remove(&started.name).await;
+        started.keep();
         let container = started.name.clone();
         Err(match failure {
             Some(Err(engine)) => engine,
@@ -742,15 +748,21 @@ impl Host {
     async fn force_remove(&self, name: &str) {
         if let Err(e) = self
             .cmd("rm")
-            .args(match self.engine {
-                // podman's default is a 10 s SIGTERM grace, even with `-f`.
-                LocalEngine::Podman => vec!["-f", "-t", "0", name],
-                LocalEngine::Docker => vec!["-f", name],
-            })
+            .args(self.force_remove_args())
+            .arg(name)
             .output(QUICK)
             .await
         {
             tracing::warn!(container = name, "cannot remove the failed container: {e}");
+        }
+    }
+
+    /// `rm` flags that remove a container at once, running or not.
+    fn force_remove_args(&self) -> &'static [&'static str] {
+        match self.engine {
+            // podman's default is a 10 s SIGTERM grace, even with `-f`.
+            LocalEngine::Podman => &["-f", "-t", "0"],
+            LocalEngine::Docker => &["-f"],
         }
     }
 
@@ -817,13 +829,35 @@ impl Until {
 /// `pipedreamer_engine::server::listen_when_free`).
 const PORT_WAIT_LOG: &str = "the port is taken; waiting for it";
 
-/// A container `start` made.
+/// A container `start` made. Until it is ready (or removed), dropping this removes the
+/// container: a caller that gives up on `replace` (a phase timeout drops the future) must not
+/// leave a second version serving on the port.
 #[derive(Debug)]
 struct Started {
     name: String,
     instance: String,
     /// When `run` was called: readiness deadlines count from here.
     begun: Instant,
+    /// `rm -f` without the name.
+    cleanup: EngineCommand,
+    /// Ready, or already removed: dropping leaves it alone.
+    kept: AtomicBool,
+}
+
+impl Started {
+    /// The container stays (it is ready), or is gone already.
+    fn keep(&self) {
+        self.kept.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if !self.kept.load(Ordering::Relaxed) {
+            tracing::warn!(container = %self.name, "replacement abandoned; removing the new container");
+            self.cleanup.clone().arg(&self.name).spawn_detached(QUICK);
+        }
+    }
 }
 
 /// One line of `ps`.
