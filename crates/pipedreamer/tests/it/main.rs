@@ -7,6 +7,7 @@ mod dev;
 mod fake_kube;
 mod init;
 mod kube_contract;
+mod server_e2e;
 mod validate;
 
 use std::path::Path;
