@@ -41,6 +41,12 @@
 //! but the engine had not yet accepted are reset (Linux moves them to the new listener only
 //! with the host-wide sysctl `net.ipv4.tcp_migrate_req=1`). The engine accepts eagerly, so
 //! that window is small; clients retrying idempotent requests do not notice it.
+//!
+//! Run one `replace` per deployment at a time (the pipeline builds one at a time per
+//! deployment). A caller that gives up on `replace` (drops the future) gets the new container
+//! removed; give it more time than `ready_timeout` plus the old engine's 10 s stop grace, since
+//! a gVisor handover abandoned after the old container stopped leaves the port closed until the
+//! next `replace` or `ensure_running`.
 
 mod command;
 mod probe;
@@ -652,6 +658,7 @@ impl Host {
         if let Err(e) = self.stop(&names).await {
             if !legacy {
                 self.force_remove(&new.name).await;
+                new.keep();
             }
             return Err(e);
         }
