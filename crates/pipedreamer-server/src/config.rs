@@ -16,7 +16,7 @@
 //! | `auth.jwt_secret` | generated into `<data_dir>/jwt-secret` (SQLite only) |
 //! | `auth.token_ttl` | `24h` |
 //! | `builds.concurrency` | `2` |
-//! | `builds.timeouts.{fetch,validate,build,publish,rollout}` | `2m`, `1m`, `10m`, `5m`, `5m` |
+//! | `builds.timeouts.{fetch,validate,build,publish,rollout}` | the pipeline's: `2m`, `30s`, `5m`, `5m`, `5m` |
 //! | `builds.lease` | `30s` |
 //! | `builds.poll_interval` | `2s` (how often idle workers look for work other replicas queued) |
 //! | `registry` | none (kubernetes targets name their own) |
@@ -24,6 +24,7 @@
 //! | `git_token` | none (token for `https://` repositories; masked everywhere) |
 //! | `local.port_range`, `local.bind` | `20000-20999`, `127.0.0.1` |
 
+use pipedreamer_pipeline::PhaseTimeouts;
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -194,7 +195,7 @@ impl fmt::Debug for AuthConfig {
 pub struct BuildsConfig {
     /// Builds that run at once (across deployments; one per deployment).
     pub concurrency: usize,
-    /// Per-phase time limits.
+    /// Per-phase time limits (`builds.timeouts.*`; unset ones keep the pipeline's defaults).
     pub timeouts: PhaseTimeouts,
     /// How long a worker's claim on a build lasts without renewal.
     pub lease: Duration,
@@ -210,21 +211,6 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
-}
-
-/// `builds.timeouts.*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PhaseTimeouts {
-    /// Fetching the repository.
-    pub fetch: Duration,
-    /// Validating the workflow.
-    pub validate: Duration,
-    /// Building the image.
-    pub build: Duration,
-    /// Pushing or loading the image.
-    pub publish: Duration,
-    /// Waiting for the new version to be ready.
-    pub rollout: Duration,
 }
 
 /// `local.*`.
@@ -667,6 +653,7 @@ impl Config {
                 "e.g. the output of `openssl rand -hex 32`",
             ));
         }
+        let phase = PhaseTimeouts::default();
         let config = Config {
             data_dir,
             database,
@@ -680,11 +667,11 @@ impl Config {
             builds: BuildsConfig {
                 concurrency: r.count("builds.concurrency", 2)?,
                 timeouts: PhaseTimeouts {
-                    fetch: r.duration("builds.timeouts.fetch", Duration::from_secs(120))?,
-                    validate: r.duration("builds.timeouts.validate", Duration::from_secs(60))?,
-                    build: r.duration("builds.timeouts.build", Duration::from_secs(600))?,
-                    publish: r.duration("builds.timeouts.publish", Duration::from_secs(300))?,
-                    rollout: r.duration("builds.timeouts.rollout", Duration::from_secs(300))?,
+                    fetch: r.duration("builds.timeouts.fetch", phase.fetch)?,
+                    validate: r.duration("builds.timeouts.validate", phase.validate)?,
+                    build: r.duration("builds.timeouts.build", phase.build)?,
+                    publish: r.duration("builds.timeouts.publish", phase.publish)?,
+                    rollout: r.duration("builds.timeouts.rollout", phase.rollout)?,
                 },
                 lease: r.duration("builds.lease", Duration::from_secs(30))?,
                 poll_interval: r.duration("builds.poll_interval", Duration::from_secs(2))?,

@@ -5,7 +5,7 @@ use crate::api::{AppState, router};
 use crate::auth::{AuthError, Tokens, write_admin_token};
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
-use pipedreamer_pipeline::{Event, LocalConfig, PhaseTimeouts, PipelineConfig, Workers};
+use pipedreamer_pipeline::{Event, LocalConfig, PipelineConfig, Workers};
 use pipedreamer_store::{Store, StoreError};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -62,17 +62,10 @@ pub async fn open(config: &Config) -> Result<(Store, Tokens), ServeError> {
 
 /// The pipeline's settings from the server's configuration.
 pub fn pipeline_config(config: &Config, engine: std::path::PathBuf) -> PipelineConfig {
-    let t = &config.builds.timeouts;
     PipelineConfig {
         concurrency: config.builds.concurrency,
         lease: config.builds.lease,
-        timeouts: PhaseTimeouts {
-            fetch: t.fetch,
-            validate: t.validate,
-            build: t.build,
-            publish: t.publish,
-            rollout: t.rollout,
-        },
+        timeouts: config.builds.timeouts,
         data_dir: config.data_dir.clone(),
         engine,
         local: LocalConfig {

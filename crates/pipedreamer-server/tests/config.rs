@@ -58,8 +58,8 @@ fn file_then_environment_then_flags() {
     assert_eq!(c.builds.timeouts.fetch, Duration::from_secs(30));
     assert_eq!(
         c.builds.timeouts.validate,
-        Duration::from_secs(60),
-        "unset keys keep defaults"
+        pipedreamer_pipeline::PhaseTimeouts::default().validate,
+        "unset keys keep the pipeline's defaults"
     );
     assert_eq!(c.builds.timeouts.rollout, Duration::from_secs(600));
     assert_eq!(c.builds.lease, Duration::from_secs(60));

@@ -170,6 +170,41 @@ async fn signatures_and_events(db: Db) {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
+    // Payloads up to 5 MiB are read (GitHub's list many commits); larger ones are refused.
+    let big = |size: usize| {
+        json!({"ref": "refs/heads/feature", "after": sha(3), "head_commit": {"message": "x".repeat(size)}})
+            .to_string()
+            .into_bytes()
+    };
+    let body2 = big(2 << 20);
+    let r = c
+        .send(webhook(
+            &id,
+            "push",
+            "d-2mib",
+            body2.clone(),
+            Some(sign(&secret, &body2)),
+        ))
+        .await;
+    assert_eq!(
+        (r.status, r.json["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("ignored")),
+        "{}",
+        r.text
+    );
+    let body6 = big(6 << 20);
+    let r = c
+        .send(webhook(
+            &id,
+            "push",
+            "d-6mib",
+            body6.clone(),
+            Some(sign(&secret, &body6)),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert!(r.json["error"].is_string());
+
     // A good push: 202 with the build id; hash, message and branch from the payload.
     let r = c
         .send(webhook(
@@ -348,6 +383,30 @@ async fn sse_request(c: &Ctx, build: &str, last_event_id: Option<&str>) -> Reque
     req.body(Body::empty()).unwrap()
 }
 
+/// Sends `req` and reads its event stream to the end (it must end within `secs`).
+async fn stream_events(
+    c: &Ctx,
+    req: Request<Body>,
+    secs: u64,
+) -> (String, Vec<(Option<String>, String, String)>) {
+    let res = c.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = tokio::time::timeout(Duration::from_secs(secs), res.into_body().collect())
+        .await
+        .expect("the stream ends once the build has ended")
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let events = sse_events(&text);
+    (text, events)
+}
+
 async fn live_logs_and_resume(db: Db) {
     let c = ctx(db).await;
     let (id, _) = setup(&c, json!({})).await;
@@ -379,19 +438,6 @@ async fn live_logs_and_resume(db: Db) {
         .unwrap();
 
     // A live stream: it sends what exists, then waits for more and for the end.
-    let res = c
-        .app
-        .clone()
-        .oneshot(sse_request(&c, &build, None).await)
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
     let worker = {
         let store = c.store.clone();
         let build = build.clone();
@@ -408,14 +454,8 @@ async fn live_logs_and_resume(db: Db) {
             assert!(store.finish_build(&build, "w1", outcome).await.unwrap());
         })
     };
-    let body = tokio::time::timeout(Duration::from_secs(20), res.into_body().collect())
-        .await
-        .expect("the stream ends after the build ends")
-        .unwrap()
-        .to_bytes();
+    let (text, events) = stream_events(&c, sse_request(&c, &build, None).await, 20).await;
     worker.await.unwrap();
-    let text = String::from_utf8(body.to_vec()).unwrap();
-    let events = sse_events(&text);
     let ids: Vec<_> = events.iter().map(|e| e.0.clone()).collect();
     assert_eq!(
         ids,
@@ -450,33 +490,11 @@ async fn live_logs_and_resume(db: Db) {
     );
 
     // Resume after chunk 2: chunks 3 and 4, then the end.
-    let res = c
-        .app
-        .clone()
-        .oneshot(sse_request(&c, &build, Some("2")).await)
-        .await
-        .unwrap();
-    let body = tokio::time::timeout(Duration::from_secs(10), res.into_body().collect())
-        .await
-        .unwrap()
-        .unwrap()
-        .to_bytes();
-    let events = sse_events(std::str::from_utf8(&body).unwrap());
+    let (_, events) = stream_events(&c, sse_request(&c, &build, Some("2")).await, 10).await;
     let ids: Vec<_> = events.iter().map(|e| e.0.clone()).collect();
     assert_eq!(ids, [Some("3".into()), Some("4".into()), None]);
     // Resume after the last chunk: only the end.
-    let res = c
-        .app
-        .clone()
-        .oneshot(sse_request(&c, &build, Some("4")).await)
-        .await
-        .unwrap();
-    let body = tokio::time::timeout(Duration::from_secs(10), res.into_body().collect())
-        .await
-        .unwrap()
-        .unwrap()
-        .to_bytes();
-    let events = sse_events(std::str::from_utf8(&body).unwrap());
+    let (_, events) = stream_events(&c, sse_request(&c, &build, Some("4")).await, 10).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].1, "end");
     // A bad Last-Event-ID is a 400.

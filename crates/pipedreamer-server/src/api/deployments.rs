@@ -63,7 +63,7 @@ pub(super) async fn create_deployment(
 ) -> ApiResult<(StatusCode, Json<DeploymentView>)> {
     body.validate()?;
     let workspace = state.store().workspace(&ws).await?;
-    let target: Target = body.target.map(Into::into).unwrap_or(Target::Local);
+    let target: Target = body.target.map_or(Target::Local, |t| t.0);
     if let Err(e) = state.workers().check_target(&target) {
         return Err(ApiError::from_message(
             StatusCode::BAD_REQUEST,
@@ -172,7 +172,7 @@ pub(super) async fn patch_deployment(
         repo: body.repo,
         branch: body.branch,
         path: body.path,
-        target: body.target.map(Into::into),
+        target: body.target.map(|t| t.0),
         auto_rebuild: body.auto_rebuild,
         subdomain: body.subdomain,
     };

@@ -71,91 +71,91 @@ impl From<Workspace> for WorkspaceView {
     }
 }
 
-/// Where a deployment runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum TargetSpec {
-    /// A hardened container on the server's host.
-    Local,
-    /// A Kubernetes cluster.
-    Kubernetes {
-        /// Namespace (the kubeconfig's default when absent).
-        #[serde(default)]
-        #[schema(pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
-        namespace: Option<String>,
-        /// kubeconfig context (the current one when absent).
-        #[serde(default)]
-        #[schema(
-            min_length = 1,
-            max_length = 253,
-            pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
-        )]
-        context: Option<String>,
-        /// Registry to push to (the server's `registry` when absent).
-        #[serde(default)]
-        #[schema(
-            min_length = 1,
-            max_length = 253,
-            pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
-        )]
-        registry: Option<String>,
-        /// The registry as the cluster's nodes reach it, when that differs.
-        #[serde(default)]
-        #[schema(
-            min_length = 1,
-            max_length = 253,
-            pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
-        )]
-        cluster_registry: Option<String>,
-    },
+/// Where a deployment runs: the store's [`Target`] (its serde shape is the API's), with the
+/// OpenAPI schema written here so the store needs no OpenAPI dependency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TargetSpec(pub Target);
+
+/// An optional string of 1-253 visible characters.
+fn word_schema(description: &str) -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+            .min_length(Some(1))
+            .max_length(Some(253))
+            .pattern(Some("^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"))
+            .description(Some(description))
+            .build(),
+    )
 }
 
-impl From<Target> for TargetSpec {
-    fn from(t: Target) -> Self {
-        match t {
-            Target::Local => TargetSpec::Local,
-            Target::Kubernetes {
-                namespace,
-                context,
-                registry,
-                cluster_registry,
-            } => TargetSpec::Kubernetes {
-                namespace,
-                context,
-                registry,
-                cluster_registry,
-            },
-        }
+impl utoipa::PartialSchema for TargetSpec {
+    fn schema() -> utoipa::openapi::RefOr<Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder};
+        let kind = |word: &str| {
+            Schema::Object(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([word.to_owned()]))
+                    .build(),
+            )
+        };
+        let closed = || Some(AdditionalProperties::FreeForm(false));
+        let local = ObjectBuilder::new()
+            .property("type", kind("local"))
+            .required("type")
+            .additional_properties(closed())
+            .description(Some(
+                "A hardened container on the server's host (podman or docker)",
+            ))
+            .build();
+        let namespace = ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+            .min_length(Some(1))
+            .max_length(Some(63))
+            .pattern(Some("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))
+            .description(Some("Namespace (the kubeconfig's default when absent)"))
+            .build();
+        let kubernetes = ObjectBuilder::new()
+            .property("type", kind("kubernetes"))
+            .required("type")
+            .property("namespace", namespace)
+            .property(
+                "context",
+                word_schema("kubeconfig context (the current one when absent)"),
+            )
+            .property(
+                "registry",
+                word_schema("Registry to push to (the server's `registry` when absent)"),
+            )
+            .property(
+                "cluster_registry",
+                word_schema("The registry as the cluster's nodes reach it, when that differs"),
+            )
+            .additional_properties(closed())
+            .description(Some("A Kubernetes cluster"))
+            .build();
+        Schema::OneOf(OneOfBuilder::new().item(local).item(kubernetes).build()).into()
     }
 }
 
-impl From<TargetSpec> for Target {
-    fn from(t: TargetSpec) -> Self {
-        match t {
-            TargetSpec::Local => Target::Local,
-            TargetSpec::Kubernetes {
-                namespace,
-                context,
-                registry,
-                cluster_registry,
-            } => Target::Kubernetes {
-                namespace,
-                context,
-                registry,
-                cluster_registry,
-            },
-        }
-    }
-}
+impl ToSchema for TargetSpec {}
 
 impl TargetSpec {
     fn validate(&self) -> Result<(), ApiError> {
-        if let TargetSpec::Kubernetes {
+        if let Target::Kubernetes {
             namespace,
             context,
             registry,
             cluster_registry,
-        } = self
+        } = &self.0
         {
             if let Some(ns) = namespace {
                 dns_label("target.namespace", ns)?;
@@ -347,7 +347,7 @@ impl DeploymentView {
             repo: d.repo,
             branch: d.branch,
             path: d.path,
-            target: d.target.into(),
+            target: TargetSpec(d.target),
             auto_rebuild: d.auto_rebuild,
             subdomain: d.subdomain,
             status: d.status,
@@ -637,8 +637,7 @@ impl PatchDeploymentBody {
                 .hint("create a new deployment with the new name and delete this one"));
         }
         if let Some(t) = &self.target {
-            let new: Target = t.clone().into();
-            if new.kind() != current.target.kind() {
+            if t.0.kind() != current.target.kind() {
                 return Err(ApiError::invalid(
                     "target.type",
                     format!("is immutable (`{}`)", current.target.kind()),
