@@ -42,11 +42,13 @@ setup() {
     printf '[containers]\ndefault_ulimits = []\npids_limit = 0\n[engine]\ncgroup_manager = "cgroupfs"\n' | $sudo tee /etc/containers/containers.conf >/dev/null
   fi
 
-  # Python tools in a project-local venv: Kubernetes schema validation.
-  if [ ! -x .venv/bin/kubernetes-validate ]; then
-    log "installing kubernetes-validate into .venv"
+  # Python tools in a project-local venv: Kubernetes schema validation; schemathesis fuzzes the
+  # server's OpenAPI document (crates/pipedreamer/tests/it/server_schemathesis.rs, same pin).
+  local schemathesis=4.32.5
+  if [ ! -x .venv/bin/kubernetes-validate ] || [ "$(.venv/bin/schemathesis --version 2>/dev/null)" != "schemathesis, version $schemathesis" ]; then
+    log "installing kubernetes-validate and schemathesis $schemathesis into .venv"
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check kubernetes-validate
+    .venv/bin/pip install -q --disable-pip-version-check kubernetes-validate "schemathesis==$schemathesis"
   fi
 
   command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
