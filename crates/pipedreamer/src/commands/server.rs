@@ -82,7 +82,7 @@ async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
                         println!(
                             "{:<36}  {:<6}  {:<24}  {}",
                             r.id,
-                            r.scope,
+                            r.scope.as_str(),
                             expires,
                             if r.revoked { "yes" } else { "no" }
                         );
