@@ -79,6 +79,30 @@ async fn deployments_crud(db: Db) {
     assert_eq!(r.json["deployments"].as_array().unwrap().len(), 1);
     assert!(!r.text.contains(secret));
 
+    // A target this server cannot serve: 400 with the workers' hint (`check_target`).
+    let r = c
+        .call(
+            Method::POST,
+            "/api/workspaces/team-a/deployments",
+            Some(&c.admin),
+            Some(json!({"name": "no-registry", "repo": "https://x.test/r", "target": {"type": "kubernetes"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(
+        r.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("needs a registry"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.json["hint"].as_str().unwrap().contains("target.registry"),
+        "{}",
+        r.text
+    );
+
     // Duplicates.
     let r = c
         .call(
@@ -223,6 +247,28 @@ async fn deployments_crud(db: Db) {
         .await;
     assert_eq!(r.json["subdomain"], Value::Null, "{}", r.text);
     assert_eq!(r.json["branch"], "release", "absent fields stay");
+
+    // Stop: a queued build of a deployment that never ran is cancelled; the records stay.
+    let r = c
+        .call(
+            Method::POST,
+            &format!("{path}/deploy"),
+            Some(&c.deploy),
+            None,
+        )
+        .await;
+    let queued = r.json["build_id"].as_str().unwrap().to_owned();
+    let r = c
+        .call(Method::POST, &format!("{path}/stop"), Some(&c.deploy), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["status"], "STOPPED");
+    assert!(
+        r.json.get("webhook_secret").is_none(),
+        "deploy tokens never see it"
+    );
+    let b = c.store.build(&queued).await.unwrap();
+    assert_eq!(b.status, BuildStatus::Cancelled);
 
     // 404s, then DELETE.
     let r = c
