@@ -11,6 +11,10 @@ use pipedreamer_kube::Cluster;
 use pipedreamer_kube::deploy::ApplyOptions;
 use pipedreamer_store::{Deployment, Target};
 
+/// Time the rollout phase allows beyond `builds.timeouts.rollout` for the API calls around the
+/// wait (connect, the applies, the last diagnosis).
+const ROLLOUT_API_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The target's cluster and registries.
 struct KubeTarget<'a> {
     context: Option<&'a str>,
@@ -76,7 +80,12 @@ pub(crate) async fn deliver(
     };
     let pinned = format!("{pulled}@{}", published.digest);
     let limit = job.shared.config.timeouts.rollout;
-    job.phase(Phase::Rollout, limit, async {
+    // The rollout wait gets the whole limit and, when the pods are not ready by then, ends
+    // with the reasons (image pull errors, crash loops) read from pods and events. The phase's
+    // own timeout is only a backstop above it, for the API calls before and after the wait
+    // (each bounded by the client's request timeout): were it the same limit, it would always
+    // fire first, since the wait starts after the applies, and the reasons would be lost.
+    job.phase(Phase::Rollout, limit + ROLLOUT_API_GRACE, async {
         let cluster = connect(&t).await?;
         job.log
             .write(&format!(
