@@ -1,0 +1,712 @@
+//! API-contract tests of the `kubernetes` target of `pipedreamer server`: the real server binary
+//! (SQLite, a temp data dir) builds a git repository made here after a GitHub-style signed push,
+//! pushes the image to a real registry (Debian's `docker-registry` on loopback) and deploys it to
+//! [`FakeKube`], the in-process stand-in for the Kubernetes API server. They pin what the server
+//! sends (the Secret `<name>-secrets`, the Deployment pinned to the pushed digest, the Service,
+//! all server-side applied) and that a build is `SUCCESS` only once the fake reports the new pods
+//! ready, `FAILED` with the rollout's reason when they never are. No pod is scheduled anywhere:
+//! the tests set the Deployment's status in the fake themselves.
+
+use crate::fake_kube::FakeKube;
+use crate::text;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What the deployment's secrets hold; it must reach the cluster's Secret and nothing else.
+const SECRET_VALUE: &str = "kube-contract-sekret-4c1f9e7a2b";
+const NAMESPACE: &str = "team-a";
+/// How long an image build and push may take on a loaded 2-core machine (debug engine).
+const BUILD_LIMIT: Duration = Duration::from_secs(300);
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A blocking HTTP client for a synchronous test.
+struct Http {
+    client: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Http {
+    fn new() -> Http {
+        Http {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// The status `url` answers a GET with, `None` when nothing answers.
+    fn status(&self, url: &str) -> Option<u16> {
+        self.rt
+            .block_on(async { self.client.get(url).send().await })
+            .ok()
+            .map(|r| r.status().as_u16())
+    }
+}
+
+/// Polls `done` every 100 ms until it returns `Some`, failing with `what` after `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut done: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = done() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Debian's `docker-registry` serving plain HTTP on a free loopback port, storage in `dir`.
+struct Registry {
+    _process: Killed,
+    /// `127.0.0.1:PORT`.
+    host: String,
+}
+
+impl Registry {
+    fn start(dir: &Path, http: &Http) -> Registry {
+        let host = format!("127.0.0.1:{}", free_port());
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {host}}}\n",
+                dir.join("blobs").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let child = match Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "`docker-registry` is not installed, so the kubernetes target cannot push: run scripts/test.sh (it installs Debian's docker-registry)"
+            ),
+            Err(e) => panic!("cannot start docker-registry: {e}"),
+        };
+        let process = Killed(child);
+        let url = format!("http://{host}/v2/");
+        wait_for("the registry answers /v2/", Duration::from_secs(20), || {
+            (http.status(&url) == Some(200)).then_some(())
+        });
+        Registry {
+            _process: process,
+            host,
+        }
+    }
+}
+
+/// A running `pipedreamer server` whose kubeconfig (`KUBECONFIG`) points at the fake.
+struct Server {
+    process: Killed,
+    api: String,
+    token: String,
+    log: PathBuf,
+    http: Http,
+}
+
+impl Server {
+    fn start(root: &Path, kubeconfig: &Path, rollout_timeout: &str) -> Server {
+        let engine =
+            Path::new(env!("CARGO_BIN_EXE_pipedreamer")).with_file_name("pipedreamer-engine");
+        assert!(
+            engine.is_file(),
+            "{} is missing: run `cargo build -p pipedreamer-engine` (scripts/test.sh does)",
+            engine.display()
+        );
+        let port = free_port();
+        let api = format!("http://127.0.0.1:{port}");
+        let config = root.join("server.yml");
+        std::fs::write(
+            &config,
+            format!("builds:\n  concurrency: 1\n  timeouts:\n    rollout: {rollout_timeout}\n"),
+        )
+        .unwrap();
+        let data_dir = root.join("data");
+        let log = root.join("server.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+            .args(["server", "--port", &port.to_string(), "--public-url", &api])
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("KUBECONFIG", kubeconfig)
+            // The pushed-repositories cache lives under HOME/XDG_CACHE_HOME: keep it private.
+            .env("HOME", root)
+            .env("XDG_CACHE_HOME", root.join("cache"))
+            .env("RUST_LOG", "info")
+            .env_remove("PIPEDREAMER_DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("pipedreamer server starts");
+        let mut server = Server {
+            process: Killed(child),
+            api,
+            token: String::new(),
+            log,
+            http: Http::new(),
+        };
+        wait_for(
+            "the server answers /readyz",
+            Duration::from_secs(30),
+            || {
+                if let Ok(Some(status)) = server.process.0.try_wait() {
+                    panic!("the server exited with {status}:\n{}", server.log());
+                }
+                (server.http.status(&format!("{}/readyz", server.api)) == Some(200)).then_some(())
+            },
+        );
+        server.token = std::fs::read_to_string(data_dir.join("admin-token"))
+            .expect("the first start writes the admin token into the data dir (stdout is not a terminal)")
+            .trim()
+            .to_owned();
+        server
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a request (with the admin token unless `headers` carry their own auth) and returns
+    /// the status and the body as JSON (a JSON string when it is not JSON).
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .client
+            .request(method, format!("{}{path}", self.api));
+        if headers.is_empty() {
+            request = request.bearer_auth(&self.token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        self.http.rt.block_on(async {
+            let response = request.send().await.expect("the API answers");
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let (status, answer) = self.send(
+            method.clone(),
+            path,
+            &[],
+            Some(serde_json::to_vec(&body).unwrap()),
+        );
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
+        answer
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send(reqwest::Method::GET, path, &[], None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    fn build(&self, id: &str) -> Value {
+        self.get(&format!("/api/builds/{id}"))
+    }
+
+    fn build_log(&self, id: &str) -> String {
+        match self.get(&format!("/api/builds/{id}/logs")) {
+            Value::String(s) => s,
+            other => other.to_string(),
+        }
+    }
+
+    /// Waits until the build has ended and returns it.
+    fn finished(&self, id: &str, limit: Duration) -> Value {
+        wait_for(&format!("build {id} ends"), limit, || {
+            let build = self.build(id);
+            let ended = !matches!(build["status"].as_str(), Some("PENDING" | "BUILDING"));
+            ended.then_some(build)
+        })
+    }
+
+    /// A `kubernetes` deployment of `repo` (the workflow under `flows/hello`) pushing to
+    /// `registry`, with the secrets `{"api": {"key": SECRET_VALUE}}`.
+    fn kube_deployment(&self, name: &str, repo: &Path, registry: &str) -> Value {
+        let (status, _) = self.send(
+            reqwest::Method::GET,
+            &format!("/api/workspaces/{NAMESPACE}/deployments"),
+            &[],
+            None,
+        );
+        if status == 404 {
+            self.call(
+                reqwest::Method::POST,
+                "/api/workspaces",
+                json!({"name": NAMESPACE}),
+            );
+        }
+        let deployment = self.call(
+            reqwest::Method::POST,
+            &format!("/api/workspaces/{NAMESPACE}/deployments"),
+            json!({
+                "name": name,
+                "repo": format!("file://{}", repo.display()),
+                "branch": "main",
+                "path": "flows/hello",
+                "target": {"type": "kubernetes", "namespace": NAMESPACE, "registry": registry},
+            }),
+        );
+        let id = deployment["id"].as_str().unwrap();
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/api/deployments/{id}/secrets"),
+            json!({"api": {"key": SECRET_VALUE}}),
+        );
+        deployment
+    }
+
+    /// POSTs a GitHub push of `commit` to `main`, signed with the deployment's webhook secret;
+    /// returns the queued build's id.
+    fn push(&self, deployment: &Value, commit: &str) -> String {
+        let body = serde_json::to_vec(&json!({
+            "ref": "refs/heads/main",
+            "before": "0".repeat(40),
+            "after": commit,
+            "deleted": false,
+            "head_commit": {"id": commit, "message": "v1"},
+            "repository": {"full_name": "acme/hello"},
+        }))
+        .unwrap();
+        let secret = deployment["webhook_secret"]
+            .as_str()
+            .expect("admins read the webhook secret");
+        let headers = [
+            (
+                "x-hub-signature-256",
+                format!("sha256={}", hmac_sha256_hex(secret, &body)),
+            ),
+            ("x-github-event", "push".to_owned()),
+            ("x-github-delivery", format!("delivery-{commit}")),
+        ];
+        let (status, answer) = self.send(
+            reqwest::Method::POST,
+            &format!(
+                "/api/deployments/{}/webhook",
+                deployment["id"].as_str().unwrap()
+            ),
+            &headers,
+            Some(body),
+        );
+        assert_eq!(status, 202, "the push is accepted: {answer}");
+        answer["build_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("202 names the build: {answer}"))
+            .to_owned()
+    }
+}
+
+/// GitHub's signature, computed by OpenSSL (not by the server's own code).
+fn hmac_sha256_hex(key: &str, body: &[u8]) -> String {
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", key, "-r"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl signs the webhook");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn base64_decode(encoded: &str) -> Vec<u8> {
+    let mut child = Command::new("base64")
+        .arg("-d")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("base64 (coreutils) decodes");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(encoded.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "not base64: {encoded}");
+    out.stdout
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
+/// A git repository holding `examples/hello` under `flows/hello`, one commit on `main`; returns
+/// it and the commit.
+fn hello_repo(root: &Path) -> (PathBuf, String) {
+    let repo = root.join("repo");
+    let example = crate::repo_root().join("examples/hello");
+    let flow = repo.join("flows/hello");
+    for dir in [example.clone(), example.join("nodes")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let to = flow.join(path.strip_prefix(&example).unwrap());
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(&path, to).unwrap();
+            }
+        }
+    }
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "v1"]);
+    let commit = git(&repo, &["rev-parse", "HEAD"]);
+    (repo, commit)
+}
+
+fn assert_no_secret(text: &str, what: &str) {
+    assert!(
+        !text.contains(SECRET_VALUE),
+        "{what} carries the secret value:\n{text}"
+    );
+}
+
+fn deployments_path(name: &str) -> String {
+    format!("/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{name}")
+}
+
+/// What a Deployment reports while its new pod is not ready yet.
+fn rolling() -> Value {
+    json!({"replicas": 1, "updatedReplicas": 1, "unavailableReplicas": 1,
+        "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]})
+}
+
+fn available() -> Value {
+    json!({"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+        "conditions": [{"type": "Available", "status": "True"}]})
+}
+
+/// Registry, fake API server and server, in `root`.
+struct Stack {
+    fake: FakeKube,
+    registry: Registry,
+    server: Server,
+    _root: tempfile::TempDir,
+    repo: PathBuf,
+    commit: String,
+}
+
+impl Stack {
+    fn start(rollout_timeout: &str) -> Stack {
+        let root = tempfile::tempdir().unwrap();
+        let fake = FakeKube::start();
+        // No controllers run in the fake: every applied Deployment reports a rollout in progress
+        // until the test says otherwise.
+        fake.state.lock().unwrap().deployment_status = Some(rolling());
+        let registry = Registry::start(root.path(), &Http::new());
+        let server = Server::start(root.path(), &fake.kubeconfig, rollout_timeout);
+        let (repo, commit) = hello_repo(root.path());
+        Stack {
+            fake,
+            registry,
+            server,
+            _root: root,
+            repo,
+            commit,
+        }
+    }
+
+    /// Waits until the fake has seen the Deployment `name` applied; returns the apply's body.
+    fn applied_deployment(&self, name: &str, build: &str) -> Value {
+        let path = deployments_path(name);
+        wait_for(
+            "the Deployment is applied (fetch, validate, build, push done)",
+            BUILD_LIMIT,
+            || {
+                let seen = self
+                    .fake
+                    .requests()
+                    .into_iter()
+                    .find(|r| r.method == "PATCH" && r.path == path)
+                    .map(|r| r.body);
+                if seen.is_none() {
+                    let b = self.server.build(build);
+                    assert!(
+                        matches!(b["status"].as_str(), Some("PENDING" | "BUILDING")),
+                        "the build ended before applying: {b}\n{}",
+                        self.server.build_log(build)
+                    );
+                }
+                seen
+            },
+        )
+    }
+}
+
+#[test]
+fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_pods_are_ready() {
+    let stack = Stack::start("2m");
+    let server = &stack.server;
+    let name = "hello-kube";
+    let deployment = server.kube_deployment(name, &stack.repo, &stack.registry.host);
+    let started = Instant::now();
+    let build = server.push(&deployment, &stack.commit);
+
+    let applied = stack.applied_deployment(name, &build);
+    // Pods not ready: the rollout wait holds the build in BUILDING (the wait polls every second).
+    let log_has_rollout = || {
+        server
+            .build_log(&build)
+            .contains("rollout: 1/1 updated, 0/1 ready")
+    };
+    wait_for(
+        "the build log shows the rollout waiting",
+        Duration::from_secs(30),
+        || log_has_rollout().then_some(()),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let waiting = server.build(&build);
+    assert_eq!(
+        waiting["status"], "BUILDING",
+        "not SUCCESS while the new pods are not ready: {waiting}"
+    );
+
+    // The pods become ready: the fake's Deployment reports it for the generation applied.
+    {
+        let mut state = stack.fake.state.lock().unwrap();
+        let object = state.objects.get_mut(&deployments_path(name)).unwrap();
+        let mut status = available();
+        status["observedGeneration"] = object["metadata"]["generation"].clone();
+        object["status"] = status;
+    }
+    let marked_ready = Instant::now();
+    let done = server.finished(&build, Duration::from_secs(60));
+    let log = server.build_log(&build);
+    assert_eq!(done["status"], "SUCCESS", "{done}\n{log}");
+    assert_eq!(done["triggered_by"], "webhook");
+    assert_eq!(done["commit_hash"], stack.commit.as_str());
+    eprintln!(
+        "push to SUCCESS: {:?} (SUCCESS {:?} after the pods were marked ready)",
+        started.elapsed(),
+        marked_ready.elapsed()
+    );
+
+    // The image is in the registry under the digest the build recorded.
+    let image = done["image"].as_str().unwrap();
+    let digest = done["image_digest"].as_str().unwrap();
+    assert!(
+        image.starts_with(&format!("{}/{name}:", stack.registry.host)),
+        "{image}"
+    );
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(inspect.status.success(), "{}", text(&inspect.stderr));
+    let inspected: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(
+        inspected["Digest"], digest,
+        "the registry serves what was built"
+    );
+
+    // Server-side applies, in order: the Secret, then the Deployment (pinned by digest), then
+    // the Service; nothing else is written.
+    let apply = "fieldManager=pipedreamer&force=true";
+    assert_eq!(
+        stack.fake.writes(),
+        [
+            format!("PATCH /api/v1/namespaces/{NAMESPACE}/secrets/{name}-secrets?{apply}"),
+            format!("PATCH {}?{apply}", deployments_path(name)),
+            format!("PATCH /api/v1/namespaces/{NAMESPACE}/services/{name}?{apply}"),
+        ]
+    );
+    let requests = stack.fake.requests();
+    for patch in requests.iter().filter(|r| r.method == "PATCH") {
+        assert_eq!(patch.content_type, "application/apply-patch+yaml");
+    }
+    let pod = &applied["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["image"],
+        format!("{image}@{digest}"),
+        "the cluster pulls exactly the pushed digest"
+    );
+    let volumes = pod["volumes"].as_array().unwrap();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["secret"]["secretName"] == format!("{name}-secrets")),
+        "the pods mount the Secret: {volumes:?}"
+    );
+    let secret = requests
+        .iter()
+        .find(|r| r.method == "PATCH" && r.path.ends_with(&format!("/secrets/{name}-secrets")))
+        .unwrap();
+    assert_eq!(secret.body["kind"], "Secret");
+    assert_eq!(secret.body["metadata"]["namespace"], NAMESPACE);
+    let data = secret.body["data"].as_object().unwrap();
+    assert_eq!(data.len(), 1, "one file per top-level key: {data:?}");
+    let file: Value = serde_json::from_slice(&base64_decode(data["api"].as_str().unwrap()))
+        .expect("the file is the JSON of its key");
+    assert_eq!(file, json!({"key": SECRET_VALUE}));
+    // The value travels only inside that Secret's data.
+    for r in requests.iter().filter(|r| !std::ptr::eq(*r, secret)) {
+        assert_no_secret(&r.body.to_string(), &r.line());
+    }
+
+    // Nothing the server shows or writes down contains the value.
+    assert!(
+        log.contains(&format!("Secret {name}-secrets applied")),
+        "{log}"
+    );
+    assert_no_secret(&log, "the build log");
+    let id = deployment["id"].as_str().unwrap();
+    let live = server.get(&format!("/api/deployments/{id}"));
+    assert_eq!(live["status"], "RUNNING", "{live}");
+    assert_eq!(live["current_build_id"], build.as_str());
+    for answer in [
+        live,
+        server.get(&format!("/api/deployments/{id}/secrets")),
+        done,
+    ] {
+        assert_no_secret(&answer.to_string(), "an API answer");
+    }
+    assert_no_secret(&server.log(), "the server's own log");
+
+    // Stop undeploys: the workflow's objects and its Secret are deleted, the records stay.
+    stack.fake.clear_requests();
+    let stopped = server.call(
+        reqwest::Method::POST,
+        &format!("/api/deployments/{id}/stop"),
+        json!({}),
+    );
+    assert_eq!(stopped["status"], "STOPPED", "{stopped}");
+    let deletes: Vec<String> = stack
+        .fake
+        .writes()
+        .into_iter()
+        .filter(|w| w.starts_with("DELETE"))
+        .collect();
+    for object in [
+        format!("/api/v1/namespaces/{NAMESPACE}/services/{name}"),
+        deployments_path(name),
+        format!("/api/v1/namespaces/{NAMESPACE}/secrets/{name}-secrets"),
+    ] {
+        assert!(
+            deletes.contains(&format!("DELETE {object}")),
+            "{object} is deleted: {deletes:?}"
+        );
+        assert!(!stack.fake.has(&object), "{object} is gone");
+    }
+    assert_eq!(server.build(&build)["status"], "SUCCESS", "history stays");
+}
+
+#[test]
+fn kubernetes_target_fails_the_build_with_the_rollout_reason_when_pods_never_become_ready() {
+    let stack = Stack::start("10s");
+    let server = &stack.server;
+    let name = "hello-stuck";
+    // The engine pod cannot pull its image: what the rollout wait must report.
+    stack.fake.put(
+        &format!("/api/v1/namespaces/{NAMESPACE}/pods/{name}-7d9f-abcde"),
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("{name}-7d9f-abcde"), "namespace": NAMESPACE,
+                "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "pipedreamer"}},
+            "spec": {"containers": [{"name": "engine"}]},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "engine", "image": "x",
+                "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff",
+                    "message": "Back-off pulling image \"10.0.0.9:5000/hello-stuck\""}}}]}}),
+    );
+    let deployment = server.kube_deployment(name, &stack.repo, &stack.registry.host);
+    let build = server.push(&deployment, &stack.commit);
+    stack.applied_deployment(name, &build);
+    let applied_at = Instant::now();
+
+    let done = server.finished(&build, Duration::from_secs(90));
+    let waited = applied_at.elapsed();
+    let log = server.build_log(&build);
+    assert_eq!(done["status"], "FAILED", "{done}\n{log}");
+    let error = done["error_message"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "rollout of {name} did not become available within"
+        )),
+        "the error is the rollout's: {error}\n{log}"
+    );
+    assert!(
+        error.contains(&format!("pod {name}-7d9f-abcde: ImagePullBackOff")),
+        "the error names the reason: {error}"
+    );
+    assert!(
+        waited >= Duration::from_secs(7),
+        "the build waited for the configured 10 s rollout timeout, ended after {waited:?}"
+    );
+    assert!(log.contains("ImagePullBackOff"), "{log}");
+    assert_no_secret(&log, "the build log");
+    // No earlier version: the deployment is FAILED, not left DEPLOYING.
+    let id = deployment["id"].as_str().unwrap();
+    let d = server.get(&format!("/api/deployments/{id}"));
+    assert_eq!(d["status"], "FAILED", "{d}");
+    assert!(d["current_build_id"].is_null(), "{d}");
+}
