@@ -443,7 +443,8 @@ async fn live_logs_and_resume(db: Db) {
         let build = build.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(400)).await;
-            store.append_log(&build, "rollout: ready\n").await.unwrap();
+            // The pipeline writes chunks without their last newline.
+            store.append_log(&build, "rollout: ready").await.unwrap();
             tokio::time::sleep(Duration::from_millis(300)).await;
             let outcome = BuildOutcome {
                 status: BuildStatus::Failed,

@@ -75,7 +75,17 @@ pub(super) async fn build_logs(
         return Ok(log_stream(state, build.id, after).into_response());
     }
     let chunks = state.store().logs_after(&build.id, 0).await?;
-    let text: String = chunks.into_iter().map(|c| c.text).collect();
+    // A chunk is one or more whole lines; the pipeline writes them without the last newline.
+    let text: String = chunks
+        .into_iter()
+        .map(|c| {
+            let mut text = c.text;
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text
+        })
+        .collect();
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
