@@ -60,7 +60,7 @@ impl Workers {
     /// working, so only expired leases are reaped.
     pub fn start(store: Store, config: PipelineConfig) -> Workers {
         let host = Host::detect().map_err(|e| TargetError::NoContainerEngine {
-            hint: e.to_string(),
+            hint: e.hint().unwrap_or("install podman or docker").to_owned(),
         });
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let shared = Arc::new(Shared {

@@ -28,6 +28,16 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts the server on `data_dir` (a restart reuses the port, the data and the port range).
     fn start(data_dir: &Path, port: Option<u16>, ports: Option<(u16, u16)>) -> Server {
+        Self::start_with(data_dir, port, ports, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    fn start_with(
+        data_dir: &Path,
+        port: Option<u16>,
+        ports: Option<(u16, u16)>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let port = port.unwrap_or_else(free_port);
         // Deployment ports of our own, so parallel tests do not collide.
         let ports = ports.unwrap_or_else(|| {
@@ -50,6 +60,7 @@ impl Server {
             )
             .env("PIPEDREAMER_SERVER_BUILDS__POLL_INTERVAL", "500ms")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -432,4 +443,34 @@ fn a_server_killed_mid_build_leaves_nothing_building_and_loses_no_acknowledged_p
         || greeting(&url).filter(|a| a.contains("Hello v3")),
     );
     assert!(answer.contains("Hello v3, Ada!"), "{answer}");
+}
+
+#[test]
+fn a_local_deployment_without_podman_or_docker_is_refused_with_what_to_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No container engine on PATH (the server itself needs no other program: git is in-process).
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        None,
+        None,
+        &[("PATH", "/nonexistent")],
+    );
+    let (status, body) = server.call(
+        reqwest::Method::POST,
+        "/api/workspaces",
+        Some(json!({"name": "team"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.call(
+        reqwest::Method::POST,
+        "/api/workspaces/team/deployments",
+        Some(json!({"name": "hello", "repo": "file:///nowhere", "target": {"type": "local"}})),
+    );
+    assert_eq!(status, 400, "{body}");
+    let text = body.to_string();
+    assert!(text.contains("podman") && text.contains("docker"), "{text}");
+    assert!(
+        body["hint"].as_str().is_some_and(|h| h.contains("install")),
+        "{body:#}"
+    );
 }
