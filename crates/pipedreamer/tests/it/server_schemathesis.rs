@@ -103,9 +103,9 @@ fn schemathesis_finds_no_server_error_and_no_drift_from_the_openapi_document() {
     );
     assert!(
         out.status.success(),
-        "schemathesis failed ({}):\n{report}\n--- server stderr ---\n{}",
+        "schemathesis failed ({}):\n{report}\n--- server stderr (tail) ---\n{}",
         out.status,
-        server.stderr()
+        server.stderr_tail()
     );
     assert!(
         report.contains(&format!("Schemathesis v{SCHEMATHESIS_VERSION}")),
@@ -217,6 +217,8 @@ impl Server {
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--engine")
             .arg(&engine)
+            // Deployment ports of its own: the other server tests use 21000-23800.
+            .env("PIPEDREAMER_SERVER_LOCAL__PORT_RANGE", "24000-24199")
             .env_remove("PIPEDREAMER_DATABASE_URL")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -243,7 +245,7 @@ impl Server {
             assert!(
                 Instant::now() < deadline,
                 "the server did not answer /readyz within 60 s:\n{}",
-                server.stderr()
+                server.stderr_tail()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -253,7 +255,7 @@ impl Server {
     fn admin_token(&self) -> String {
         let path = self.data_dir.join("admin-token");
         std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("read {}: {e}\n{}", path.display(), self.stderr()))
+            .unwrap_or_else(|e| panic!("read {}: {e}\n{}", path.display(), self.stderr_tail()))
             .trim()
             .to_owned()
     }
@@ -262,9 +264,16 @@ impl Server {
         std::fs::read_to_string(self.data_dir.join("server.stderr")).unwrap_or_default()
     }
 
+    /// The server's last log lines, for failure messages.
+    fn stderr_tail(&self) -> String {
+        let all = self.stderr();
+        let lines: Vec<&str> = all.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
     fn assert_alive(&mut self) {
         if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("the server exited ({status}):\n{}", self.stderr());
+            panic!("the server exited ({status}):\n{}", self.stderr_tail());
         }
     }
 
@@ -294,7 +303,7 @@ impl Server {
             assert!(
                 status == 204 || status == 404,
                 "DELETE /api/deployments/{id}: {status} {body}\n{}",
-                self.stderr()
+                self.stderr_tail()
             );
         }
         let leftover = remove_containers(&ids);
