@@ -278,7 +278,7 @@ impl Server {
     }
 
     /// Every deployment in the database, also those schemathesis created in its own workspaces.
-    fn deployment_ids(&self) -> Vec<String> {
+    fn deployment_ids(&self) -> pipedreamer_store::Result<Vec<String>> {
         let url = format!(
             "sqlite://{}",
             self.data_dir.join("pipedreamer.db").display()
@@ -288,17 +288,35 @@ impl Server {
             .build()
             .unwrap()
             .block_on(async {
-                let store = pipedreamer_store::Store::open(&url).await.unwrap();
-                let all = store.all_deployments().await.unwrap();
+                let store = pipedreamer_store::Store::open(&url).await?;
+                let all = store.all_deployments().await;
                 store.close().await;
-                all.into_iter().map(|d| d.id).collect()
+                Ok(all?.into_iter().map(|d| d.id).collect())
             })
     }
 
-    /// DELETE through the API (stop, then the records) and no container of them left behind.
+    /// Every deployment the server ever created, also those deleted during the run (from its
+    /// log: a container of a deleted deployment would have no record left).
+    fn ever_created(&self) -> Vec<String> {
+        // Also called while a failed test unwinds: no second panic.
+        let mut ids = self.deployment_ids().unwrap_or_default();
+        for line in self.stderr().lines() {
+            if line.contains("deployment created") {
+                let id = line
+                    .split_whitespace()
+                    .find_map(|field| field.strip_prefix("deployment="));
+                ids.extend(id.map(str::to_owned));
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// DELETE through the API (stop, then the records) and no container of any deployment
+    /// left behind, deleted here or during the run.
     fn delete_all_deployments(&mut self, api: &Api) {
-        let ids = self.deployment_ids();
-        for id in &ids {
+        for id in &self.deployment_ids().expect("list the deployments") {
             let (status, body) = api.call("DELETE", &format!("/api/deployments/{id}"), None);
             assert!(
                 status == 204 || status == 404,
@@ -306,7 +324,7 @@ impl Server {
                 self.stderr_tail()
             );
         }
-        let leftover = remove_containers(&ids);
+        let leftover = remove_containers(&self.ever_created());
         assert!(
             leftover.is_empty(),
             "containers outlived DELETE of their deployment: {leftover:?}"
@@ -319,7 +337,7 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            remove_containers(&self.deployment_ids());
+            remove_containers(&self.ever_created());
         }
     }
 }
@@ -338,11 +356,13 @@ fn remove_containers(deployments: &[String]) -> Vec<String> {
     };
     let mut found = Vec::new();
     for id in deployments {
-        let out = Command::new(engine)
+        let Ok(out) = Command::new(engine)
             .args(["ps", "-aq", "--filter"])
             .arg(format!("label=pipedreamer.deployment={id}"))
             .output()
-            .unwrap();
+        else {
+            continue;
+        };
         for container in text(&out.stdout).split_whitespace() {
             let _ = Command::new(engine).args(["rm", "-f", container]).output();
             found.push(format!("{container} (deployment {id})"));
