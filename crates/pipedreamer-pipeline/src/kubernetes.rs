@@ -2,18 +2,14 @@
 //! `<name>-secrets` from the deployment's secrets first), and wait until the new pods are ready:
 //! the build is `SUCCESS` only then.
 
-use crate::Phase;
 use crate::error::{PipelineError, TargetError};
 use crate::job::{Checkout, Delivered, Job};
+use crate::{Phase, ROLLOUT_GRACE};
 use pipedreamer_image::Reference;
 use pipedreamer_image::publish::RegistryPublisher;
 use pipedreamer_kube::Cluster;
 use pipedreamer_kube::deploy::ApplyOptions;
 use pipedreamer_store::{Deployment, Target};
-
-/// Time the rollout phase allows beyond `builds.timeouts.rollout` for the API calls around the
-/// wait (connect, the applies, the last diagnosis).
-const ROLLOUT_API_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The target's cluster and registries.
 struct KubeTarget<'a> {
@@ -85,7 +81,7 @@ pub(crate) async fn deliver(
     // own timeout is only a backstop above it, for the API calls before and after the wait
     // (each bounded by the client's request timeout): were it the same limit, it would always
     // fire first, since the wait starts after the applies, and the reasons would be lost.
-    job.phase(Phase::Rollout, limit + ROLLOUT_API_GRACE, async {
+    job.phase(Phase::Rollout, limit + ROLLOUT_GRACE, async {
         let cluster = connect(&t).await?;
         job.log
             .write(&format!(

@@ -64,6 +64,13 @@ pub struct PipelineConfig {
     pub poll_interval: Duration,
 }
 
+/// What the rollout phase allows beyond `builds.timeouts.rollout`: the target's own wait (a
+/// container's `/readyz`, a Deployment's availability) gets the whole limit and ends with the
+/// reasons; the phase's timeout is only a backstop for the calls around it (connecting, applying,
+/// stopping the old container). Were both the same, the phase would always fire first and the
+/// reasons would be lost.
+pub const ROLLOUT_GRACE: Duration = Duration::from_secs(30);
+
 /// Limits per phase: a stuck network or a huge repository ends the build `FAILED`, never hangs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhaseTimeouts {

@@ -2,10 +2,10 @@
 //! hardened container on the deployment's own port (`pipedreamer-host`), replaced only once the
 //! new version answers.
 
-use crate::Phase;
 use crate::error::{PipelineError, TargetError};
 use crate::job::{Checkout, Delivered, Job};
 use crate::workers::Shared;
+use crate::{Phase, ROLLOUT_GRACE};
 use pipedreamer_host::{ContainerSpec, Host};
 use pipedreamer_image::Reference;
 use pipedreamer_image::publish::DaemonPublisher;
@@ -71,7 +71,7 @@ pub(crate) async fn deliver(
         ))
         .await;
     let limit = job.shared.config.timeouts.rollout;
-    job.phase(Phase::Rollout, limit, async {
+    job.phase(Phase::Rollout, limit + ROLLOUT_GRACE, async {
         host.replace(&spec, limit)
             .await
             .map_err(|e| PipelineError::Rollout(job.log.masked(&e.to_string())))

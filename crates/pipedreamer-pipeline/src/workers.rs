@@ -8,6 +8,7 @@ use pipedreamer_store::{
     Backend, Build, BuildOutcome, BuildStatus, Deployment, DeploymentStatus, LeaseState, Store,
     Target,
 };
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast};
@@ -31,6 +32,16 @@ pub(crate) enum Stop {
     Shutdown,
 }
 
+/// How to stop a build this process runs.
+struct Running {
+    cancel: CancellationToken,
+    stop: Arc<OnceLock<Stop>>,
+}
+
+/// How long `stop_deployment` waits for the deployment's running build to end before it
+/// undeploys anyway: a build in another replica sees the cancel at its next lease renewal.
+const STOP_WAIT_BEYOND_LEASE: Duration = Duration::from_secs(5);
+
 /// What every worker shares.
 pub(crate) struct Shared {
     pub(crate) store: Store,
@@ -41,6 +52,9 @@ pub(crate) struct Shared {
     /// Raised once the start-up reaping is done: a worker must not claim a build the reaper is
     /// about to end as interrupted.
     reaped: tokio::sync::watch::Sender<bool>,
+    /// The builds this process is running: a cancel or a stop reaches them at once, not at the
+    /// next lease renewal.
+    running: std::sync::Mutex<HashMap<String, Running>>,
     pub(crate) worker_id: String,
     shutdown: CancellationToken,
 }
@@ -69,6 +83,7 @@ impl Workers {
             events,
             wake: Notify::new(),
             reaped: tokio::sync::watch::channel(false).0,
+            running: std::sync::Mutex::new(HashMap::new()),
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
             shutdown: CancellationToken::new(),
             config,
@@ -106,24 +121,64 @@ impl Workers {
         }
     }
 
-    /// Undeploys `deployment` (its builds in flight are cancelled first, so none redeploys it)
-    /// and marks it `STOPPED`; its records stay.
-    pub async fn stop_deployment(&self, deployment: &Deployment) -> Result<(), PipelineError> {
-        let store = &self.shared.store;
-        for build in store.builds(&deployment.id, 10, None).await? {
-            if matches!(build.status, BuildStatus::Pending | BuildStatus::Building) {
-                // Already ended meanwhile: nothing to cancel.
-                let _ = store.request_cancel(&build.id).await;
-            }
+    /// Cancels a build: a `PENDING` one ends now; a `BUILDING` one stops its phase at once when
+    /// this process runs it (else at its worker's next lease renewal). `Conflict` when it has
+    /// already finished.
+    pub async fn cancel_build(&self, build_id: &str) -> Result<Build, PipelineError> {
+        let build = self.shared.store.request_cancel(build_id).await?;
+        if let Some(running) = self
+            .shared
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(build_id)
+        {
+            let _ = running.stop.set(Stop::Cancelled);
+            running.cancel.cancel();
         }
+        Ok(build)
+    }
+
+    /// Undeploys `deployment` and marks it `STOPPED`; its records stay. Its builds in flight are
+    /// cancelled and waited for first: a build in its rollout would otherwise start a container
+    /// after the stop removed the old one.
+    pub async fn stop_deployment(&self, deployment: &Deployment) -> Result<(), PipelineError> {
+        self.cancel_in_flight(&deployment.id).await?;
         match &deployment.target {
             Target::Local => local::remove(&self.shared, deployment).await?,
             Target::Kubernetes { .. } => kubernetes::undeploy(deployment).await?,
         }
-        store
+        self.shared
+            .store
             .set_deployment_state(&deployment.id, DeploymentStatus::Stopped, None)
             .await?;
         Ok(())
+    }
+
+    /// Cancels the deployment's pending and running builds and waits until none is running.
+    async fn cancel_in_flight(&self, deployment_id: &str) -> Result<(), PipelineError> {
+        let store = &self.shared.store;
+        let deadline = Instant::now() + self.shared.config.lease + STOP_WAIT_BEYOND_LEASE;
+        loop {
+            let in_flight: Vec<Build> = store
+                .builds(deployment_id, 10, None)
+                .await?
+                .into_iter()
+                .filter(|b| !b.status.is_finished())
+                .collect();
+            if in_flight.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(deployment = %deployment_id, "a build of the deployment is still running; undeploying anyway");
+                return Ok(());
+            }
+            for build in &in_flight {
+                // Ended in between: nothing to cancel.
+                let _ = self.cancel_build(&build.id).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops taking builds; running ones end `FAILED` (interrupted) so none is left `BUILDING`.
@@ -182,6 +237,17 @@ async fn run_claimed(shared: &Arc<Shared>, build: Build) {
         cancel.clone(),
         stop.clone(),
     ));
+    shared
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            build.id.clone(),
+            Running {
+                cancel: cancel.clone(),
+                stop: stop.clone(),
+            },
+        );
     let result = job::run(shared, &build, &cancel, &stop).await;
     renewer.abort();
     let outcome = match &result {
@@ -212,6 +278,11 @@ async fn run_claimed(shared: &Arc<Shared>, build: Build) {
             tracing::error!(build = %build.id, error = %e, "cannot record the end of a build; the reaper will end it")
         }
     }
+    shared
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&build.id);
     let _ = shared.events.send(Event::Finished {
         build_id: build.id.clone(),
         deployment_id: build.deployment_id.clone(),
@@ -232,7 +303,8 @@ async fn renew(
         tokio::select! {
             () = tokio::time::sleep(lease / 3) => {}
             () = cancel.cancelled() => {
-                // Only the server's shutdown cancels the job from outside this task.
+                // A cancel through `Workers::cancel_build` said why already; otherwise the
+                // server is shutting down.
                 let _ = stop.set(Stop::Shutdown);
                 return;
             }

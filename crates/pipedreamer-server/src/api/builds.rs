@@ -150,7 +150,16 @@ pub(super) async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<BuildView>> {
-    let build = state.store().request_cancel(&id).await?;
+    // Through the workers: a build this server runs stops its phase now, not at the next
+    // lease renewal.
+    let build = state
+        .workers()
+        .cancel_build(&id)
+        .await
+        .map_err(|e| match e {
+            pipedreamer_pipeline::PipelineError::Store(e) => ApiError::from(e),
+            other => ApiError::from_message(StatusCode::INTERNAL_SERVER_ERROR, &other.to_string()),
+        })?;
     tracing::info!(build = %id, status = %build.status, "cancel requested");
     Ok(Json(build.into()))
 }
