@@ -41,7 +41,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use checkout::{Limits, SkipReason, Skipped};
-pub use url::redact_url;
+pub use url::{check_url, redact_url};
 
 use budget::Budget;
 

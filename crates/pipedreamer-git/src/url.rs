@@ -65,6 +65,14 @@ pub(crate) fn classify(url: &str) -> Result<Source, GitError> {
     }
 }
 
+/// Checks that `url` is a repository URL [`crate::fetch`] would fetch from (an absolute path,
+/// `file://`, `https://`, or `http://` to a loopback host), without touching the network: the
+/// same rules as a fetch, so a deployment's `repo` can be refused when it is set rather than
+/// when its first build runs.
+pub fn check_url(url: &str) -> Result<(), GitError> {
+    classify(url).map(drop)
+}
+
 /// The host (and port) of the authority after `scheme://`, without user info.
 fn host_of(rest: &str) -> String {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");

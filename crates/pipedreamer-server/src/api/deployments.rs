@@ -33,6 +33,12 @@ pub(super) async fn create_workspace(
     JsonBody(body): JsonBody<NewWorkspaceBody>,
 ) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
     dns_label("name", &body.name)?;
+    // `{ws}` paths take an id or a name and the id wins: a name shaped like an id could be
+    // shadowed by another workspace's id and never be reached by name.
+    if uuid::Uuid::parse_str(&body.name).is_ok() {
+        return Err(ApiError::invalid("name", "must not be a UUID")
+            .hint("workspaces are addressed by id or name; pick a name that is not shaped like an id, e.g. `team-a`"));
+    }
     let ws = state.store().create_workspace(&body.name).await?;
     Ok((StatusCode::CREATED, Json(ws.into())))
 }
@@ -268,18 +274,17 @@ pub(super) async fn stop(
         (status = 403, description = "Scope too small", body = ErrorBody),
         (status = 404, description = "No such deployment", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Not an object, or an empty key", body = ErrorBody),
+        (status = 422, description = "Not an object, or a secret name that is not a plain file name / Secret key", body = ErrorBody),
     )
 )]
 pub(super) async fn put_secrets(
     _auth: Authorized<NeedAdmin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(SecretsBody(map)): JsonBody<SecretsBody>,
+    JsonBody(secrets): JsonBody<SecretsBody>,
 ) -> ApiResult<Json<SecretNames>> {
-    if map.keys().any(|k| k.trim().is_empty()) {
-        return Err(ApiError::invalid("body", "secret names must not be blank"));
-    }
+    secrets.validate()?;
+    let SecretsBody(map) = secrets;
     let count = map.len();
     let body = serde_json::Value::Object(map);
     state.store().deployment(&id).await?;

@@ -198,18 +198,46 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-/// A JSON body, with rejections answered as `{"error", "hint"}`: 415 without a JSON content
-/// type, 400 for malformed JSON, 422 for JSON of the wrong shape, 413 above the size limit.
+/// A JSON object body, with rejections answered as `{"error", "hint"}`: 415 without a JSON
+/// content type, 413 above the size limit, 400 for malformed JSON, 422 for JSON that is not an
+/// object (`body: must be a JSON object`) or an object of the wrong shape.
+///
+/// Every body of this API is an object, but serde's derived structs also accept a sequence
+/// (`["x"]` would fill `name`): the body is parsed as a JSON value first and only an object
+/// goes on to `T`.
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(JsonBody(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        if !value.is_object() {
+            return Err(
+                ApiError::invalid("body", "must be a JSON object").hint(format!(
+                    "send a JSON object (`{{…}}`), not {}",
+                    json_kind(&value)
+                )),
+            );
         }
+        serde_json::from_value(value)
+            .map(JsonBody)
+            .map_err(|e| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+    }
+}
+
+/// What a JSON value is, for the error about a body that is not an object.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "`null`",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 

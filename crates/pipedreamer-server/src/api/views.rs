@@ -45,7 +45,7 @@ pub fn rfc3339(ms: i64) -> String {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkspaceBody {
-    /// DNS-1123 label, unique.
+    /// DNS-1123 label, unique, not shaped like a UUID (`{ws}` paths take an id or a name).
     #[schema(example = "team-a", pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub name: String,
 }
@@ -191,16 +191,16 @@ pub struct NewDeploymentBody {
     /// DNS-1123 label, unique in the workspace; immutable.
     #[schema(example = "orders", pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub name: String,
-    /// Free text (at most 4096 bytes).
+    /// Free text (at most 4096 characters).
     #[serde(default)]
-    #[schema(max_length = 1024)]
+    #[schema(max_length = 4096)]
     pub description: String,
     /// Git repository: `https://…`, `http://…`, `file://…` or an absolute path. No credentials:
     /// a git token belongs in the deployment's secrets.
     #[schema(
         example = "https://github.com/acme/orders.git",
         max_length = 2048,
-        pattern = "^(https?://[^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]+([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?|file://[^\\s\\x00-\\x1f\\x7f-\\x9f]+|/[^\\s\\x00-\\x1f\\x7f-\\x9f]*)$"
+        pattern = "^(https://[^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]+([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?|http://(([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:[^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]*)?|\\[([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])|::1)(\\][^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]*)?)([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?|file://(localhost)?/[^\\s\\x00-\\x1f\\x7f-\\x9f]*|/[^\\s\\x00-\\x1f\\x7f-\\x9f]*)$"
     )]
     pub repo: String,
     /// Branch to build.
@@ -248,15 +248,15 @@ pub struct PatchDeploymentBody {
     /// Immutable: accepted only when equal to the current name.
     #[serde(default)]
     pub name: Option<String>,
-    /// New description.
+    /// New description (at most 4096 characters).
     #[serde(default)]
-    #[schema(max_length = 1024)]
+    #[schema(max_length = 4096)]
     pub description: Option<String>,
     /// New repository.
     #[serde(default)]
     #[schema(
         max_length = 2048,
-        pattern = "^(https?://[^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]+([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?|file://[^\\s\\x00-\\x1f\\x7f-\\x9f]+|/[^\\s\\x00-\\x1f\\x7f-\\x9f]*)$"
+        pattern = "^(https://[^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]+([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?|http://(([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:[^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]*)?|\\[([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])|::1)(\\][^/?#@\\s\\x00-\\x1f\\x7f-\\x9f]*)?)([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?|file://(localhost)?/[^\\s\\x00-\\x1f\\x7f-\\x9f]*|/[^\\s\\x00-\\x1f\\x7f-\\x9f]*)$"
     )]
     pub repo: Option<String>,
     /// New branch.
@@ -469,8 +469,15 @@ pub enum WebhookAnswer {
     Ignored(Ignored),
 }
 
+/// Longest top-level secret name (a Kubernetes Secret key's limit).
+const MAX_SECRET_NAME: usize = 253;
+/// Top-level secret names: Kubernetes Secret keys (`[-._a-zA-Z0-9]+`) that are also plain file
+/// names in the local secrets directory (no `/`, not starting with `.`, which the pipeline
+/// would skip when it writes the files).
+const SECRET_NAME_PATTERN: &str = "^[A-Za-z0-9_-][-._A-Za-z0-9]*$";
+
 /// `PUT /api/deployments/{id}/secrets`: the `.secrets.yaml` content as a JSON object whose
-/// names are not blank.
+/// top-level names match [`SECRET_NAME_PATTERN`] ([`SecretsBody::validate`]).
 #[derive(Debug, Deserialize)]
 #[serde(transparent)]
 pub struct SecretsBody(pub serde_json::Map<String, serde_json::Value>);
@@ -479,14 +486,16 @@ impl utoipa::PartialSchema for SecretsBody {
     fn schema() -> utoipa::openapi::RefOr<Schema> {
         let names = ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some("\\S"))
+            .min_length(Some(1))
+            .max_length(Some(MAX_SECRET_NAME))
+            .pattern(Some(SECRET_NAME_PATTERN))
             .build();
         Schema::Object(
             ObjectBuilder::new()
                 .schema_type(Type::Object)
                 .property_names(Some(names))
                 .description(Some(
-                    "Secret names to values (strings, numbers or nested objects), as in `.secrets.yaml`",
+                    "Secret names to values (strings, numbers or nested objects), as in `.secrets.yaml`. Top-level names are file names in `/app/secrets` and Kubernetes Secret keys: 1-253 of `A-Z a-z 0-9 - _ .`, not starting with `.`",
                 ))
                 .build(),
         )
@@ -495,6 +504,38 @@ impl utoipa::PartialSchema for SecretsBody {
 }
 
 impl ToSchema for SecretsBody {}
+
+impl SecretsBody {
+    /// Checks the top-level names; an error names the key, never its value.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        for name in self.0.keys() {
+            secret_name(name)?;
+        }
+        Ok(())
+    }
+}
+
+fn secret_name(name: &str) -> Result<(), ApiError> {
+    let mut bytes = name.bytes();
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    let ok = name.len() <= MAX_SECRET_NAME
+        && bytes.next().is_some_and(|b| allowed(b) && b != b'.')
+        && bytes.all(allowed);
+    if ok {
+        return Ok(());
+    }
+    // The name is the client's own key, not a secret; shown in backticks, escaped.
+    let shown: String = name
+        .chars()
+        .take(64)
+        .flat_map(char::escape_default)
+        .collect();
+    Err(ApiError::invalid(
+        "body",
+        format!("secret name `{shown}` must be 1-{MAX_SECRET_NAME} of `A-Z a-z 0-9 - _ .` and not start with `.`"),
+    )
+    .hint("secret names become file names in `/app/secrets` and Kubernetes Secret keys, e.g. `DATABASE_URL` or `api-key.json`"))
+}
 
 /// `GET`/`PUT /api/deployments/{id}/secrets`: the key names, never the values.
 #[derive(Debug, Serialize, ToSchema)]
@@ -525,10 +566,11 @@ fn plain_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid(field, "must not be empty"));
     }
-    if value.len() > max {
+    // Characters, as the schemas' `maxLength` counts them.
+    if value.chars().count() > max {
         return Err(ApiError::invalid(
             field,
-            format!("must be at most {max} bytes"),
+            format!("must be at most {max} characters"),
         ));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -550,7 +592,7 @@ fn repo_url(value: &str) -> Result<(), ApiError> {
     {
         rest
     } else if value.starts_with("file://") || value.starts_with('/') {
-        return Ok(());
+        return git_url(value);
     } else {
         return Err(ApiError::invalid(
             "repo",
@@ -566,7 +608,20 @@ fn repo_url(value: &str) -> Result<(), ApiError> {
     if authority.is_empty() {
         return Err(ApiError::invalid("repo", "has no host").hint(hint));
     }
-    Ok(())
+    git_url(value)
+}
+
+/// The git crate's own rules (plain `http://` only to loopback hosts, `file://` only with an
+/// absolute local path), so a URL the build's fetch would refuse is refused here, not later
+/// in a failed build.
+fn git_url(value: &str) -> Result<(), ApiError> {
+    match pipedreamer_git::check_url(value) {
+        Ok(()) => Ok(()),
+        Err(pipedreamer_git::GitError::UnsupportedUrl { reason, hint, .. }) => {
+            Err(ApiError::invalid("repo", reason).hint(hint))
+        }
+        Err(other) => Err(ApiError::invalid("repo", other)),
+    }
 }
 
 fn branch_name(value: &str) -> Result<(), ApiError> {
@@ -599,11 +654,14 @@ fn workflow_path(value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Longest description, in characters (the schema's `maxLength` counts characters too).
+const MAX_DESCRIPTION: usize = 4096;
+
 fn description(value: &str) -> Result<(), ApiError> {
-    if value.len() > 4096 {
+    if value.chars().count() > MAX_DESCRIPTION {
         return Err(ApiError::invalid(
             "description",
-            "must be at most 4096 bytes",
+            format!("must be at most {MAX_DESCRIPTION} characters"),
         ));
     }
     Ok(())

@@ -1,0 +1,467 @@
+//! Request validation gaps a schemathesis run found, each a regression case on SQLite and
+//! PostgreSQL: the server refuses what the OpenAPI document refuses (and the document says
+//! what the server enforces), with `{"error", "hint"}` bodies naming the field.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use common::{Ctx, Db, ctx};
+use serde_json::{Value, json};
+
+/// The OpenAPI document as served.
+async fn openapi(c: &Ctx) -> Value {
+    let r = c.call(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    r.json
+}
+
+/// The schema of a component, `$ref`s not followed.
+fn component<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    &doc["components"]["schemas"][name]
+}
+
+/// Every object in `v` (recursively) that has a property `prop`.
+fn with_property<'a>(v: &'a Value, prop: &str, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => {
+            if m.get("properties").and_then(|p| p.get(prop)).is_some() {
+                out.push(v);
+            }
+            m.values().for_each(|x| with_property(x, prop, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| with_property(x, prop, out)),
+        _ => {}
+    }
+}
+
+fn error(r: &common::Reply) -> &str {
+    r.json["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {}", r.text))
+}
+
+/// Serde's derived structs accept a JSON array in place of an object (`["x"]` filled `name`
+/// and created workspace `x`; `[]` was an empty PATCH): every body must be an object, and the
+/// other rejections keep their statuses.
+async fn bodies_must_be_objects(db: Db) {
+    let c = ctx(db).await;
+    let r = c
+        .call(
+            Method::POST,
+            "/api/workspaces",
+            Some(&c.admin),
+            Some(json!(["x"])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(error(&r), "body: must be a JSON object");
+    assert!(r.json["hint"].as_str().unwrap().contains("an array"));
+    assert!(c.store.workspace("x").await.is_err(), "no workspace `x`");
+
+    c.workspace("team").await;
+    let d = c.deployment("team", "orders", json!({})).await;
+    let path = format!("/api/deployments/{}", d["id"].as_str().unwrap());
+    for body in [
+        json!([]),
+        json!(["x"]),
+        json!(null),
+        json!(1),
+        json!("x"),
+        json!(true),
+    ] {
+        let r = c
+            .call(Method::PATCH, &path, Some(&c.admin), Some(body.clone()))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.text
+        );
+        assert_eq!(error(&r), "body: must be a JSON object", "{body}");
+    }
+    let r = c
+        .call(
+            Method::PUT,
+            &format!("{path}/secrets"),
+            Some(&c.admin),
+            Some(json!([["A", "b"]])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+
+    // A wrong field inside an object stays a 422 naming it.
+    let r = c
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.admin),
+            Some(json!({"auto_rebuild": "yes"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(error(&r).contains("invalid type"), "{}", r.text);
+    let r = c
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.admin),
+            Some(json!({"colour": "red"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(error(&r).contains("unknown field `colour`"), "{}", r.text);
+
+    // 415 without a JSON content type, 400 for malformed JSON, 413 above the limit.
+    let raw = |content_type: Option<&str>, body: Vec<u8>| {
+        let mut req = c
+            .request(Method::PATCH, &path)
+            .header("authorization", format!("Bearer {}", c.admin));
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        req.body(Body::from(body)).unwrap()
+    };
+    let r = c.send(raw(None, b"{}".to_vec())).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text);
+    let r = c.send(raw(Some("application/json"), b"[".to_vec())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(
+        error(&r).starts_with("the body is not valid JSON"),
+        "{}",
+        r.text
+    );
+    let mut big = b"{\"description\": \"".to_vec();
+    big.extend(std::iter::repeat_n(b'a', pipedreamer_server::api::MAX_BODY));
+    big.extend(b"\"}");
+    let r = c.send(raw(Some("application/json"), big)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    // An object is still accepted.
+    let r = c
+        .call(Method::PATCH, &path, Some(&c.admin), Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+both!(bodies_must_be_objects);
+
+/// A malformed `Last-Event-ID` was ignored in text mode (200) while the document promises 400.
+async fn last_event_id_is_checked_in_text_mode(db: Db) {
+    let c = ctx(db).await;
+    c.workspace("team").await;
+    let d = c.deployment("team", "orders", json!({})).await;
+    let r = c
+        .call(
+            Method::POST,
+            &format!("/api/deployments/{}/deploy", d["id"].as_str().unwrap()),
+            Some(&c.deploy),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let logs = format!("/api/builds/{}/logs", r.json["build_id"].as_str().unwrap());
+    for (accept, id) in [
+        (None, "abc"),
+        (None, "-1"),
+        (Some("text/plain"), "1.5"),
+        (Some("text/event-stream"), "x"),
+    ] {
+        let mut req = c
+            .request(Method::GET, &logs)
+            .header("authorization", format!("Bearer {}", c.read))
+            .header("last-event-id", id);
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let r = c.send(req.body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{accept:?} {id}: {}",
+            r.text
+        );
+        assert!(error(&r).contains("Last-Event-ID"), "{}", r.text);
+    }
+    // Not UTF-8 at all: 400 too, not a 5xx.
+    let req = c
+        .request(Method::GET, &logs)
+        .header("authorization", format!("Bearer {}", c.read))
+        .header(
+            "last-event-id",
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+    let r = c.send(req.body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let req = c
+        .request(Method::GET, &logs)
+        .header("authorization", format!("Bearer {}", c.read))
+        .header("last-event-id", "0");
+    let r = c.send(req.body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let doc = openapi(&c).await;
+    let params = doc["paths"]["/api/builds/{id}/logs"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let header = params
+        .iter()
+        .find(|p| p["name"] == "Last-Event-ID")
+        .unwrap();
+    assert_eq!(header["schema"]["minimum"], 0, "{header}");
+}
+both!(last_event_id_is_checked_in_text_mode);
+
+/// The server refused empty kubernetes target fields while the schema allowed them.
+async fn kubernetes_target_fields_agree_with_the_schema(db: Db) {
+    let c = ctx(db).await;
+    c.workspace("team").await;
+    for field in ["context", "registry", "cluster_registry"] {
+        let mut target = json!({"type": "kubernetes", "registry": "r.test"});
+        target[field] = json!("");
+        let r = c
+            .call(
+                Method::POST,
+                "/api/workspaces/team/deployments",
+                Some(&c.admin),
+                Some(json!({"name": "x", "repo": "https://x.test/r", "target": target})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(error(&r), format!("target.{field}: must not be empty"));
+    }
+    // 253 characters that are not ASCII: the schema counts characters, so does the server.
+    let context = "é".repeat(253);
+    c.deployment(
+        "team",
+        "wide",
+        json!({"target": {"type": "kubernetes", "registry": "r.test", "context": context}}),
+    )
+    .await;
+
+    let doc = openapi(&c).await;
+    let mut targets = Vec::new();
+    with_property(&doc, "cluster_registry", &mut targets);
+    assert!(!targets.is_empty());
+    for t in targets {
+        for field in ["namespace", "context", "registry", "cluster_registry"] {
+            let s = &t["properties"][field];
+            assert_eq!(s["minLength"], 1, "{field}: {s}");
+            assert!(s["maxLength"].is_u64(), "{field}: {s}");
+            assert!(s["pattern"].is_string(), "{field}: {s}");
+        }
+    }
+}
+both!(kubernetes_target_fields_agree_with_the_schema);
+
+/// `"../x"` and `"a/b"` were stored and listed, but the pipeline skips such keys when it
+/// writes `/app/secrets` and Kubernetes refuses them as Secret keys.
+async fn secret_names_are_file_names_and_secret_keys(db: Db) {
+    let c = ctx(db).await;
+    c.workspace("team").await;
+    let d = c.deployment("team", "orders", json!({})).await;
+    let path = format!("/api/deployments/{}/secrets", d["id"].as_str().unwrap());
+    let long = "a".repeat(254);
+    for bad in [
+        "../x",
+        "a/b",
+        ".env",
+        "",
+        " ",
+        "a b",
+        "é",
+        "x\n",
+        long.as_str(),
+    ] {
+        let r = c
+            .call(
+                Method::PUT,
+                &path,
+                Some(&c.admin),
+                Some(json!({"OK": "fine", bad: "hunter2-value"})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad:?}: {}",
+            r.text
+        );
+        assert!(error(&r).starts_with("body: secret name `"), "{}", r.text);
+        assert!(!r.text.contains("hunter2"), "the value leaked: {}", r.text);
+        assert!(r.json["hint"].is_string());
+    }
+    let r = c.call(Method::GET, &path, Some(&c.read), None).await;
+    assert_eq!(r.json["names"], json!([]), "nothing stored: {}", r.text);
+    let r = c
+        .call(
+            Method::PUT,
+            &path,
+            Some(&c.admin),
+            Some(json!({
+                "DATABASE_URL": "x", "api-key.json": {"a": 1}, "_x": 2, "-a.b": "y",
+                "a".repeat(253): "z",
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["names"].as_array().unwrap().len(), 5, "{}", r.text);
+
+    let doc = openapi(&c).await;
+    let body = &doc["paths"]["/api/deployments/{id}/secrets"]["put"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    let body = match body["$ref"].as_str() {
+        Some(r) => component(&doc, r.rsplit('/').next().unwrap()),
+        None => body,
+    };
+    let names = &body["propertyNames"];
+    assert_eq!(names["pattern"], "^[A-Za-z0-9_-][-._A-Za-z0-9]*$", "{body}");
+    assert_eq!(names["maxLength"], 253, "{body}");
+}
+both!(secret_names_are_file_names_and_secret_keys);
+
+/// The schema said `maxLength: 1024` while the server took 4096 bytes: both now say 4096
+/// characters.
+async fn description_limit_agrees_with_the_schema(db: Db) {
+    let c = ctx(db).await;
+    c.workspace("team").await;
+    let d = c
+        .deployment("team", "orders", json!({"description": "é".repeat(4096)}))
+        .await;
+    let path = format!("/api/deployments/{}", d["id"].as_str().unwrap());
+    let r = c
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.admin),
+            Some(json!({"description": "a".repeat(4097)})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(error(&r), "description: must be at most 4096 characters");
+    let r = c
+        .call(
+            Method::POST,
+            "/api/workspaces/team/deployments",
+            Some(&c.admin),
+            Some(
+                json!({"name": "x", "repo": "https://x.test/r", "description": "é".repeat(4097),
+                "target": {"type": "kubernetes", "registry": "r.test"}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+
+    let doc = openapi(&c).await;
+    for body in ["NewDeploymentBody", "PatchDeploymentBody"] {
+        let s = &component(&doc, body)["properties"]["description"];
+        assert_eq!(s["maxLength"], 4096, "{body}: {s}");
+    }
+}
+both!(description_limit_agrees_with_the_schema);
+
+/// `repo: "http://000?e"` was accepted and its build failed later ("plain http:// is only used
+/// for loopback hosts"): the git crate's own rules apply at creation and on PATCH.
+async fn repo_urls_follow_the_git_crates_rules(db: Db) {
+    let c = ctx(db).await;
+    c.workspace("team").await;
+    let create = |repo: &str| json!({"name": "x", "repo": repo, "target": {"type": "kubernetes", "registry": "r.test"}});
+    for (repo, reason) in [
+        (
+            "http://000?e",
+            "plain `http://` is only used for loopback hosts",
+        ),
+        ("http://git.example.test/r.git", "plain `http://`"),
+        (
+            "file://host/srv/r",
+            "a `file://` URL needs an absolute path",
+        ),
+    ] {
+        let r = c
+            .call(
+                Method::POST,
+                "/api/workspaces/team/deployments",
+                Some(&c.admin),
+                Some(create(repo)),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{repo}: {}",
+            r.text
+        );
+        assert!(
+            error(&r).starts_with(&format!("repo: {reason}")),
+            "{}",
+            r.text
+        );
+        assert!(r.json["hint"].is_string(), "{}", r.text);
+    }
+    let d = c
+        .deployment(
+            "team",
+            "orders",
+            json!({"repo": "http://127.0.0.1:8080/r.git"}),
+        )
+        .await;
+    let path = format!("/api/deployments/{}", d["id"].as_str().unwrap());
+    let r = c
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.admin),
+            Some(json!({"repo": "http://000?e"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(error(&r).starts_with("repo: plain `http://`"), "{}", r.text);
+    assert_eq!(r.json["hint"], "use the `https://` URL of the repository");
+    for ok in [
+        "http://localhost/r",
+        "http://[::1]:9/r",
+        "file:///srv/r",
+        "/srv/r",
+    ] {
+        let r = c
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&c.admin),
+                Some(json!({"repo": ok})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{ok}: {}", r.text);
+    }
+}
+both!(repo_urls_follow_the_git_crates_rules);
+
+/// A workspace named like another's id could not be reached by name (the id wins).
+async fn workspace_names_are_not_uuids(db: Db) {
+    let c = ctx(db).await;
+    let id = c.workspace("team").await;
+    let simple = id.replace('-', "");
+    for name in [
+        id.as_str(),
+        simple.as_str(),
+        "00000000-0000-0000-0000-000000000000",
+    ] {
+        let r = c
+            .call(
+                Method::POST,
+                "/api/workspaces",
+                Some(&c.admin),
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}: {}",
+            r.text
+        );
+        assert_eq!(error(&r), "name: must not be a UUID");
+    }
+    // Hex that is not a UUID's shape is a fine name.
+    c.workspace("deadbeef").await;
+}
+both!(workspace_names_are_not_uuids);
