@@ -8,11 +8,14 @@
 //! the tests set the Deployment's status in the fake themselves.
 
 use crate::fake_kube::FakeKube;
+use crate::server_support::{
+    Killed, Server, ServerSetup, free_port, hello_repo, http_status, wait_for,
+};
 use crate::text;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the deployment's secrets hold; it must reach the cluster's Secret and nothing else.
@@ -20,65 +23,6 @@ const SECRET_VALUE: &str = "kube-contract-sekret-4c1f9e7a2b";
 const NAMESPACE: &str = "team-a";
 /// How long an image build and push may take on a loaded 2-core machine (debug engine).
 const BUILD_LIMIT: Duration = Duration::from_secs(300);
-
-/// A child process killed (and reaped) when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A blocking HTTP client for a synchronous test.
-struct Http {
-    client: reqwest::Client,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Http {
-    fn new() -> Http {
-        Http {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-        }
-    }
-
-    /// The status `url` answers a GET with, `None` when nothing answers.
-    fn status(&self, url: &str) -> Option<u16> {
-        self.rt
-            .block_on(async { self.client.get(url).send().await })
-            .ok()
-            .map(|r| r.status().as_u16())
-    }
-}
-
-/// Polls `done` every 100 ms until it returns `Some`, failing with `what` after `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut done: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = done() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Debian's `docker-registry` serving plain HTTP on a free loopback port, storage in `dir`.
 struct Registry {
@@ -88,7 +32,7 @@ struct Registry {
 }
 
 impl Registry {
-    fn start(dir: &Path, http: &Http) -> Registry {
+    fn start(dir: &Path) -> Registry {
         let host = format!("127.0.0.1:{}", free_port());
         let config = dir.join("registry.yml");
         std::fs::write(
@@ -115,9 +59,11 @@ impl Registry {
         };
         let process = Killed(child);
         let url = format!("http://{host}/v2/");
-        wait_for("the registry answers /v2/", Duration::from_secs(20), || {
-            (http.status(&url) == Some(200)).then_some(())
-        });
+        wait_for(
+            "the registry to answer /v2/",
+            Duration::from_secs(20),
+            || (http_status(&url) == Some(200)).then_some(()),
+        );
         Registry {
             _process: process,
             host,
@@ -125,246 +71,63 @@ impl Registry {
     }
 }
 
-/// A running `pipedreamer server` whose kubeconfig (`KUBECONFIG`) points at the fake.
-struct Server {
-    process: Killed,
-    api: String,
-    token: String,
-    log: PathBuf,
-    http: Http,
+/// A `pipedreamer server` in `root` (data in `root/data`) deploying to the cluster `kubeconfig`
+/// names, one build at a time, each rollout waited for at most `rollout_timeout`.
+fn start_server(root: &Path, kubeconfig: &Path, rollout_timeout: &str) -> Server {
+    let config = root.join("server.yml");
+    std::fs::write(
+        &config,
+        format!("builds:\n  concurrency: 1\n  timeouts:\n    rollout: {rollout_timeout}\n"),
+    )
+    .unwrap();
+    ServerSetup::new(&root.join("data"))
+        .arg("--config")
+        .arg(&config)
+        .env("KUBECONFIG", kubeconfig)
+        // The pushed-repositories cache lives under HOME/XDG_CACHE_HOME: keep it private.
+        .env("HOME", root)
+        .env("XDG_CACHE_HOME", root.join("cache"))
+        .start()
 }
 
-impl Server {
-    fn start(root: &Path, kubeconfig: &Path, rollout_timeout: &str) -> Server {
-        let engine =
-            Path::new(env!("CARGO_BIN_EXE_pipedreamer")).with_file_name("pipedreamer-engine");
-        assert!(
-            engine.is_file(),
-            "{} is missing: run `cargo build -p pipedreamer-engine` (scripts/test.sh does)",
-            engine.display()
-        );
-        let port = free_port();
-        let api = format!("http://127.0.0.1:{port}");
-        let config = root.join("server.yml");
-        std::fs::write(
-            &config,
-            format!("builds:\n  concurrency: 1\n  timeouts:\n    rollout: {rollout_timeout}\n"),
-        )
-        .unwrap();
-        let data_dir = root.join("data");
-        let log = root.join("server.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
-            .args(["server", "--port", &port.to_string(), "--public-url", &api])
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("KUBECONFIG", kubeconfig)
-            // The pushed-repositories cache lives under HOME/XDG_CACHE_HOME: keep it private.
-            .env("HOME", root)
-            .env("XDG_CACHE_HOME", root.join("cache"))
-            .env("RUST_LOG", "info")
-            .env_remove("PIPEDREAMER_DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("pipedreamer server starts");
-        let mut server = Server {
-            process: Killed(child),
-            api,
-            token: String::new(),
-            log,
-            http: Http::new(),
-        };
-        wait_for(
-            "the server answers /readyz",
-            Duration::from_secs(30),
-            || {
-                if let Ok(Some(status)) = server.process.0.try_wait() {
-                    panic!("the server exited with {status}:\n{}", server.log());
-                }
-                (server.http.status(&format!("{}/readyz", server.api)) == Some(200)).then_some(())
-            },
-        );
-        server.token = std::fs::read_to_string(data_dir.join("admin-token"))
-            .expect("the first start writes the admin token into the data dir (stdout is not a terminal)")
-            .trim()
-            .to_owned();
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Sends a request (with the admin token unless `headers` carry their own auth) and returns
-    /// the status and the body as JSON (a JSON string when it is not JSON).
-    fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        headers: &[(&str, String)],
-        body: Option<Vec<u8>>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .client
-            .request(method, format!("{}{path}", self.api));
-        if headers.is_empty() {
-            request = request.bearer_auth(&self.token);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
-        }
-        self.http.rt.block_on(async {
-            let response = request.send().await.expect("the API answers");
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap();
-            (
-                status,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            )
-        })
-    }
-
-    fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let (status, answer) = self.send(
-            method.clone(),
-            path,
-            &[],
-            Some(serde_json::to_vec(&body).unwrap()),
-        );
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {answer}"
-        );
-        answer
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.send(reqwest::Method::GET, path, &[], None);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    fn build(&self, id: &str) -> Value {
-        self.get(&format!("/api/builds/{id}"))
-    }
-
-    fn build_log(&self, id: &str) -> String {
-        match self.get(&format!("/api/builds/{id}/logs")) {
-            Value::String(s) => s,
-            other => other.to_string(),
-        }
-    }
-
-    /// Waits until the build has ended and returns it.
-    fn finished(&self, id: &str, limit: Duration) -> Value {
-        wait_for(&format!("build {id} ends"), limit, || {
-            let build = self.build(id);
-            let ended = !matches!(build["status"].as_str(), Some("PENDING" | "BUILDING"));
-            ended.then_some(build)
-        })
-    }
-
-    /// A `kubernetes` deployment of `repo` (the workflow under `flows/hello`) pushing to
-    /// `registry`, with the secrets `{"api": {"key": SECRET_VALUE}}`.
-    fn kube_deployment(&self, name: &str, repo: &Path, registry: &str) -> Value {
-        let (status, _) = self.send(
-            reqwest::Method::GET,
-            &format!("/api/workspaces/{NAMESPACE}/deployments"),
-            &[],
-            None,
-        );
-        if status == 404 {
-            self.call(
-                reqwest::Method::POST,
-                "/api/workspaces",
-                json!({"name": NAMESPACE}),
-            );
-        }
-        let deployment = self.call(
+/// A `kubernetes` deployment of `repo` (the workflow under `flows/hello`) pushing to
+/// `registry`, with the secrets `{"api": {"key": SECRET_VALUE}}`.
+fn kube_deployment(server: &Server, name: &str, repo: &Path, registry: &str) -> Value {
+    let (status, _) = server.call(
+        reqwest::Method::GET,
+        &format!("/api/workspaces/{NAMESPACE}/deployments"),
+        None,
+    );
+    if status == 404 {
+        server.call_ok(
             reqwest::Method::POST,
-            &format!("/api/workspaces/{NAMESPACE}/deployments"),
-            json!({
-                "name": name,
-                "repo": format!("file://{}", repo.display()),
-                "branch": "main",
-                "path": "flows/hello",
-                "target": {"type": "kubernetes", "namespace": NAMESPACE, "registry": registry},
-            }),
+            "/api/workspaces",
+            Some(json!({"name": NAMESPACE})),
         );
-        let id = deployment["id"].as_str().unwrap();
-        self.call(
-            reqwest::Method::PUT,
-            &format!("/api/deployments/{id}/secrets"),
-            json!({"api": {"key": SECRET_VALUE}}),
-        );
-        deployment
     }
-
-    /// POSTs a GitHub push of `commit` to `main`, signed with the deployment's webhook secret;
-    /// returns the queued build's id.
-    fn push(&self, deployment: &Value, commit: &str) -> String {
-        let body = serde_json::to_vec(&json!({
-            "ref": "refs/heads/main",
-            "before": "0".repeat(40),
-            "after": commit,
-            "deleted": false,
-            "head_commit": {"id": commit, "message": "v1"},
-            "repository": {"full_name": "acme/hello"},
-        }))
-        .unwrap();
-        let secret = deployment["webhook_secret"]
-            .as_str()
-            .expect("admins read the webhook secret");
-        let headers = [
-            (
-                "x-hub-signature-256",
-                format!("sha256={}", hmac_sha256_hex(secret, &body)),
-            ),
-            ("x-github-event", "push".to_owned()),
-            ("x-github-delivery", format!("delivery-{commit}")),
-        ];
-        let (status, answer) = self.send(
-            reqwest::Method::POST,
-            &format!(
-                "/api/deployments/{}/webhook",
-                deployment["id"].as_str().unwrap()
-            ),
-            &headers,
-            Some(body),
-        );
-        assert_eq!(status, 202, "the push is accepted: {answer}");
-        answer["build_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("202 names the build: {answer}"))
-            .to_owned()
-    }
+    let deployment = server.call_ok(
+        reqwest::Method::POST,
+        &format!("/api/workspaces/{NAMESPACE}/deployments"),
+        Some(json!({
+            "name": name,
+            "repo": format!("file://{}", repo.display()),
+            "branch": "main",
+            "path": "flows/hello",
+            "target": {"type": "kubernetes", "namespace": NAMESPACE, "registry": registry},
+        })),
+    );
+    let id = deployment["id"].as_str().unwrap();
+    server.call_ok(
+        reqwest::Method::PUT,
+        &format!("/api/deployments/{id}/secrets"),
+        Some(json!({"api": {"key": SECRET_VALUE}})),
+    );
+    deployment
 }
 
-/// GitHub's signature, computed by OpenSSL (not by the server's own code).
-fn hmac_sha256_hex(key: &str, body: &[u8]) -> String {
-    let mut child = Command::new("openssl")
-        .args(["dgst", "-sha256", "-hmac", key, "-r"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("openssl signs the webhook");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    text(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
+/// A GitHub push of `commit` (`v1`) to `main`; returns the queued build's id.
+fn push(server: &Server, deployment: &Value, commit: &str) -> String {
+    server.push(deployment, commit, "v1", &format!("delivery-{commit}"))
 }
 
 fn base64_decode(encoded: &str) -> Vec<u8> {
@@ -383,44 +146,6 @@ fn base64_decode(encoded: &str) -> Vec<u8> {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "not base64: {encoded}");
     out.stdout
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_owned()
-}
-
-/// A git repository holding `examples/hello` under `flows/hello`, one commit on `main`; returns
-/// it and the commit.
-fn hello_repo(root: &Path) -> (PathBuf, String) {
-    let repo = root.join("repo");
-    let example = crate::repo_root().join("examples/hello");
-    let flow = repo.join("flows/hello");
-    for dir in [example.clone(), example.join("nodes")] {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                let to = flow.join(path.strip_prefix(&example).unwrap());
-                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-                std::fs::copy(&path, to).unwrap();
-            }
-        }
-    }
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "v1"]);
-    let commit = git(&repo, &["rev-parse", "HEAD"]);
-    (repo, commit)
 }
 
 fn assert_no_secret(text: &str, what: &str) {
@@ -462,9 +187,9 @@ impl Stack {
         // No controllers run in the fake: every applied Deployment reports a rollout in progress
         // until the test says otherwise.
         fake.state.lock().unwrap().deployment_status = Some(rolling());
-        let registry = Registry::start(root.path(), &Http::new());
-        let server = Server::start(root.path(), &fake.kubeconfig, rollout_timeout);
-        let (repo, commit) = hello_repo(root.path());
+        let registry = Registry::start(root.path());
+        let server = start_server(root.path(), &fake.kubeconfig, rollout_timeout);
+        let (repo, commit) = hello_repo(root.path(), "flows/hello");
         Stack {
             fake,
             registry,
@@ -479,7 +204,7 @@ impl Stack {
     fn applied_deployment(&self, name: &str, build: &str) -> Value {
         let path = deployments_path(name);
         wait_for(
-            "the Deployment is applied (fetch, validate, build, push done)",
+            "the Deployment to be applied (fetch, validate, build, push done)",
             BUILD_LIMIT,
             || {
                 let seen = self
@@ -507,9 +232,9 @@ fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_po
     let stack = Stack::start("2m");
     let server = &stack.server;
     let name = "hello-kube";
-    let deployment = server.kube_deployment(name, &stack.repo, &stack.registry.host);
+    let deployment = kube_deployment(server, name, &stack.repo, &stack.registry.host);
     let started = Instant::now();
-    let build = server.push(&deployment, &stack.commit);
+    let build = push(server, &deployment, &stack.commit);
 
     let applied = stack.applied_deployment(name, &build);
     // Pods not ready: the rollout wait holds the build in BUILDING (the wait polls every second).
@@ -519,7 +244,7 @@ fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_po
             .contains("rollout: 1/1 updated, 0/1 ready")
     };
     wait_for(
-        "the build log shows the rollout waiting",
+        "the build log to show the rollout waiting",
         Duration::from_secs(30),
         || log_has_rollout().then_some(()),
     );
@@ -539,7 +264,7 @@ fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_po
         object["status"] = status;
     }
     let marked_ready = Instant::now();
-    let done = server.finished(&build, Duration::from_secs(60));
+    let done = server.finished_build(&build, Duration::from_secs(60));
     let log = server.build_log(&build);
     assert_eq!(done["status"], "SUCCESS", "{done}\n{log}");
     assert_eq!(done["triggered_by"], "webhook");
@@ -635,10 +360,10 @@ fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_po
 
     // Stop undeploys: the workflow's objects and its Secret are deleted, the records stay.
     stack.fake.clear_requests();
-    let stopped = server.call(
+    let stopped = server.call_ok(
         reqwest::Method::POST,
         &format!("/api/deployments/{id}/stop"),
-        json!({}),
+        Some(json!({})),
     );
     assert_eq!(stopped["status"], "STOPPED", "{stopped}");
     let deletes: Vec<String> = stack
@@ -678,12 +403,12 @@ fn kubernetes_target_fails_the_build_with_the_rollout_reason_when_pods_never_bec
                 "state": {"waiting": {"reason": "ImagePullBackOff",
                     "message": "Back-off pulling image \"10.0.0.9:5000/hello-stuck\""}}}]}}),
     );
-    let deployment = server.kube_deployment(name, &stack.repo, &stack.registry.host);
-    let build = server.push(&deployment, &stack.commit);
+    let deployment = kube_deployment(server, name, &stack.repo, &stack.registry.host);
+    let build = push(server, &deployment, &stack.commit);
     stack.applied_deployment(name, &build);
     let applied_at = Instant::now();
 
-    let done = server.finished(&build, Duration::from_secs(90));
+    let done = server.finished_build(&build, Duration::from_secs(90));
     let waited = applied_at.elapsed();
     let log = server.build_log(&build);
     assert_eq!(done["status"], "FAILED", "{done}\n{log}");
