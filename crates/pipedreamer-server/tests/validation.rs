@@ -465,3 +465,94 @@ async fn workspace_names_are_not_uuids(db: Db) {
     c.workspace("deadbeef").await;
 }
 both!(workspace_names_are_not_uuids);
+
+/// Bad input that used to reach the database: PostgreSQL refuses NUL in `TEXT`, so a `%00` in
+/// an id, a NUL in a description or in a pushed commit message was a 500 there. Also numbers
+/// out of range and headers that are not UTF-8: all 4xx with a JSON error.
+async fn bad_bytes_never_reach_the_database(db: Db) {
+    let c = ctx(db).await;
+    c.workspace("team").await;
+    let d = c.deployment("team", "orders", json!({})).await;
+    let id = d["id"].as_str().unwrap();
+    for path in [
+        "/api/deployments/%00".to_owned(),
+        "/api/deployments/a%00b/builds".to_owned(),
+        "/api/builds/%00".to_owned(),
+        "/api/builds/%00/logs".to_owned(),
+        "/api/workspaces/%00/deployments".to_owned(),
+        "/api/deployments/%FF%FE".to_owned(),
+        format!("/api/deployments/{id}%00"),
+    ] {
+        let r = c.call(Method::GET, &path, Some(&c.admin), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);
+        assert!(r.json["error"].is_string(), "{path}: {}", r.text);
+    }
+    for query in [
+        "before=%00",
+        "before=%C3",
+        "limit=99999999999",
+        "limit=-1",
+        "limit=0",
+        "limit=1e3",
+    ] {
+        let path = format!("/api/deployments/{id}/builds?{query}");
+        let r = c.call(Method::GET, &path, Some(&c.read), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.text);
+        assert!(r.json["error"].is_string(), "{query}: {}", r.text);
+    }
+    let r = c
+        .call(
+            Method::PATCH,
+            &format!("/api/deployments/{id}"),
+            Some(&c.admin),
+            Some(json!({"description": "a\u{0}b"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(error(&r), "description: must not contain NUL characters");
+    let doc = openapi(&c).await;
+    assert_eq!(
+        component(&doc, "PatchDeploymentBody")["properties"]["description"]["pattern"],
+        "^[^\\x00]*$"
+    );
+
+    // A pushed commit message with a NUL is stored (NUL replaced), not a 500.
+    let body = common::push_payload("main", &common::sha(1), "fix\u{0}bug");
+    let signature = common::sign(d["webhook_secret"].as_str().unwrap(), &body);
+    let r = c
+        .send(common::webhook(
+            id,
+            "push",
+            "delivery-nul",
+            body,
+            Some(signature),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let build = c
+        .store
+        .build(r.json["build_id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(build.commit_message.as_deref(), Some("fix\u{fffd}bug"));
+
+    // Headers that are not UTF-8.
+    let req = c
+        .request(Method::GET, &format!("/api/deployments/{id}"))
+        .header(
+            "authorization",
+            axum::http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+        );
+    let r = c.send(req.body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let req = c
+        .request(Method::GET, &format!("/api/deployments/{id}"))
+        .header("authorization", format!("Bearer {}", c.read))
+        .header(
+            "accept",
+            axum::http::HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+    let r = c.send(req.body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+both!(bad_bytes_never_reach_the_database);

@@ -195,7 +195,54 @@ pub fn router(state: AppState) -> axum::Router {
     router
         .route("/api/openapi.json", axum::routing::get(ops::openapi_json))
         .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn(refuse_unstorable_uri))
         .with_state(state)
+}
+
+/// Answers requests whose path or query decodes to a NUL character or to bytes that are not
+/// UTF-8. Nothing stored can be named that way, and PostgreSQL refuses NUL in `TEXT`: such an
+/// id would reach the database and come back as a 500 (and a path that is not UTF-8 as axum's
+/// plain-text rejection).
+async fn refuse_unstorable_uri(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let hint = "percent-encoded NUL (`%00`) and bytes that are not UTF-8 name nothing here";
+    if !decodes_to_text(req.uri().path()) {
+        return ApiError::not_found("no such resource: the path is not text")
+            .hint(hint)
+            .into_response();
+    }
+    if req.uri().query().is_some_and(|q| !decodes_to_text(q)) {
+        return ApiError::bad_request("bad query: it is not text")
+            .hint(hint)
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether percent-decoding `s` gives UTF-8 without NUL.
+fn decodes_to_text(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    !out.contains(&0) && std::str::from_utf8(&out).is_ok()
 }
 
 /// A JSON object body, with rejections answered as `{"error", "hint"}`: 415 without a JSON

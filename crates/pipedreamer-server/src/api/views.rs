@@ -191,9 +191,9 @@ pub struct NewDeploymentBody {
     /// DNS-1123 label, unique in the workspace; immutable.
     #[schema(example = "orders", pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub name: String,
-    /// Free text (at most 4096 characters).
+    /// Free text (at most 4096 characters, no NUL).
     #[serde(default)]
-    #[schema(max_length = 4096)]
+    #[schema(max_length = 4096, pattern = "^[^\\x00]*$")]
     pub description: String,
     /// Git repository: `https://…`, `http://…`, `file://…` or an absolute path. No credentials:
     /// a git token belongs in the deployment's secrets.
@@ -248,9 +248,9 @@ pub struct PatchDeploymentBody {
     /// Immutable: accepted only when equal to the current name.
     #[serde(default)]
     pub name: Option<String>,
-    /// New description (at most 4096 characters).
+    /// New description (at most 4096 characters, no NUL).
     #[serde(default)]
-    #[schema(max_length = 4096)]
+    #[schema(max_length = 4096, pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
     /// New repository.
     #[serde(default)]
@@ -658,6 +658,13 @@ fn workflow_path(value: &str) -> Result<(), ApiError> {
 const MAX_DESCRIPTION: usize = 4096;
 
 fn description(value: &str) -> Result<(), ApiError> {
+    // PostgreSQL's TEXT cannot hold NUL; the schema's pattern says so too.
+    if value.contains('\0') {
+        return Err(ApiError::invalid(
+            "description",
+            "must not contain NUL characters",
+        ));
+    }
     if value.chars().count() > MAX_DESCRIPTION {
         return Err(ApiError::invalid(
             "description",

@@ -228,7 +228,11 @@ pub(super) async fn receive(
         .filter(|s| !s.is_empty() && s.len() <= 200);
     let new = NewBuild {
         commit_hash: Some(after),
-        commit_message: push.head_commit.and_then(|c| c.message),
+        // PostgreSQL's TEXT cannot hold NUL: a payload with one would fail the insert (500).
+        commit_message: push
+            .head_commit
+            .and_then(|c| c.message)
+            .map(|m| m.replace('\0', "\u{fffd}")),
         branch: deployment.branch.clone(),
         triggered_by: Trigger::Webhook,
         delivery_id,
