@@ -208,7 +208,8 @@ async fn deployments_crud(db: Db) {
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
 
-    // PATCH: immutable fields, then a real change.
+    // PATCH: immutable fields (409: the body is valid, it conflicts with the deployment as it
+    // is), then a real change.
     let path = format!("/api/deployments/{id}");
     let r = c
         .call(
@@ -218,7 +219,7 @@ async fn deployments_crud(db: Db) {
             Some(json!({"name": "other"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json["error"], "name: is immutable");
     let r = c
         .call(
@@ -228,7 +229,7 @@ async fn deployments_crud(db: Db) {
             Some(json!({"target": {"type": "local"}})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json["error"], "target.type: is immutable (`kubernetes`)");
     let r = c
         .call(Method::PATCH, &path, Some(&c.admin), Some(json!({"name": "orders", "branch": "release", "auto_rebuild": false, "subdomain": "orders"})))

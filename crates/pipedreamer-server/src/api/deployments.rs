@@ -148,7 +148,7 @@ pub(super) async fn get_deployment(
     Ok(Json(state.deployment_view(d, auth.is_admin())))
 }
 
-/// Changes a deployment; `name` and `target.type` are immutable (422).
+/// Changes a deployment; `name` and `target.type` are immutable (409 when they would change).
 #[utoipa::path(
     patch, path = "/api/deployments/{id}", tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
@@ -160,9 +160,9 @@ pub(super) async fn get_deployment(
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Scope too small", body = ErrorBody),
         (status = 404, description = "No such deployment", body = ErrorBody),
-        (status = 409, description = "Subdomain taken", body = ErrorBody),
+        (status = 409, description = "Subdomain taken, or `name` or `target.type` would change (immutable)", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "A field is invalid or immutable", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
     )
 )]
 pub(super) async fn patch_deployment(

@@ -41,7 +41,7 @@ pub(super) fn wants_event_stream(headers: &HeaderMap) -> bool {
     get, path = "/api/builds/{id}/logs", tag = "builds",
     params(
         ("id" = String, Path, description = "Build id"),
-        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "Resume the event stream after this chunk (a chunk number, 0 or more; 400 otherwise, also without `Accept: text/event-stream`)"),
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "Resume the event stream after this chunk (a chunk number, 0 or more; 400 otherwise, also without `Accept: text/event-stream`)"),
     ),
     security(("bearer" = ["read"])),
     responses(

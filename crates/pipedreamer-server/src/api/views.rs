@@ -693,20 +693,21 @@ impl NewDeploymentBody {
 }
 
 impl PatchDeploymentBody {
-    /// Checks the fields present, and that `name` and `target.type` do not change.
+    /// Checks the fields present (422), and that `name` and `target.type` do not change: 409,
+    /// since such a body is valid and only conflicts with the deployment as it is.
     pub fn validate(&self, current: &Deployment) -> Result<(), ApiError> {
         if let Some(name) = &self.name
             && name != &current.name
         {
-            return Err(ApiError::invalid("name", "is immutable")
+            return Err(ApiError::conflict("name: is immutable")
                 .hint("create a new deployment with the new name and delete this one"));
         }
         if let Some(t) = &self.target {
             if t.0.kind() != current.target.kind() {
-                return Err(ApiError::invalid(
-                    "target.type",
-                    format!("is immutable (`{}`)", current.target.kind()),
-                )
+                return Err(ApiError::conflict(format!(
+                    "target.type: is immutable (`{}`)",
+                    current.target.kind()
+                ))
                 .hint("create a new deployment for the other target type"));
             }
             t.validate()?;
