@@ -8,6 +8,8 @@ SECTIONS = [
     ("# Image benchmark", "Images (`pipedreamer build examples/hello`):"),
     ("# NATS and webhook benchmark",
      "Queue triggers and webhooks (1-node workflow; nats-server, engine and load generator share the cores):"),
+    ("# Control plane benchmark",
+     "Control plane (`pipedreamer server`, SQLite, `local` target under podman and gVisor; `bench/control_plane.py`):"),
 ]
 
 
