@@ -5,7 +5,8 @@
 
 use pipedreamer_pipeline::{Event, LocalConfig, PhaseTimeouts, PipelineConfig, Workers};
 use pipedreamer_store::{
-    BuildStatus, DeploymentStatus, Enqueued, NewBuild, NewDeployment, Store, Target, Trigger,
+    BuildStatus, Deployment, DeploymentStatus, Enqueued, NewBuild, NewDeployment, Store, Target,
+    Trigger,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -111,6 +112,33 @@ fn config(data_dir: &Path) -> PipelineConfig {
         insecure_registry: false,
         poll_interval: Duration::from_millis(500),
     }
+}
+
+/// A store in `root` with workspace `team`, and the local deployment `name` of `repo`'s
+/// `flows/hello`.
+async fn store_with_deployment(
+    root: &Path,
+    repo: &Path,
+    name: &str,
+) -> (Store, NewDeployment, Deployment) {
+    let store = Store::open(&format!("sqlite://{}/pd.db", root.display()))
+        .await
+        .unwrap();
+    let ws = store.create_workspace("team").await.unwrap();
+    let new = NewDeployment {
+        workspace_id: ws.id,
+        name: name.into(),
+        description: String::new(),
+        repo: format!("file://{}", repo.display()),
+        branch: "main".into(),
+        path: "flows/hello".into(),
+        target: Target::Local,
+        auto_rebuild: true,
+        subdomain: None,
+        webhook_secret: "whsec".into(),
+    };
+    let d = store.create_deployment(new.clone()).await.unwrap();
+    (store, new, d)
 }
 
 /// Removes the deployment's containers even when an assertion fails.
@@ -236,25 +264,7 @@ async fn greeting(port: u16) -> Result<String, reqwest::Error> {
 async fn a_local_deployment_goes_live_is_replaced_survives_a_bad_commit_and_stops() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = hello_repo(tmp.path());
-    let store = Store::open(&format!("sqlite://{}/pd.db", tmp.path().display()))
-        .await
-        .unwrap();
-    let ws = store.create_workspace("team").await.unwrap();
-    let d = store
-        .create_deployment(NewDeployment {
-            workspace_id: ws.id.clone(),
-            name: "hello".into(),
-            description: String::new(),
-            repo: format!("file://{}", repo.display()),
-            branch: "main".into(),
-            path: "flows/hello".into(),
-            target: Target::Local,
-            auto_rebuild: true,
-            subdomain: None,
-            webhook_secret: "whsec".into(),
-        })
-        .await
-        .unwrap();
+    let (store, _, d) = store_with_deployment(tmp.path(), &repo, "hello").await;
     let _cleanup = Containers(d.id.clone());
     store
         .put_secrets(&d.id, &serde_json::json!({"api": {"key": SECRET}}))
@@ -382,22 +392,9 @@ async fn a_local_deployment_goes_live_is_replaced_survives_a_bad_commit_and_stop
 async fn a_missing_branch_or_path_fails_the_build_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = hello_repo(tmp.path());
-    let store = Store::open(&format!("sqlite://{}/pd.db", tmp.path().display()))
-        .await
-        .unwrap();
-    let ws = store.create_workspace("team").await.unwrap();
-    let mut new = NewDeployment {
-        workspace_id: ws.id.clone(),
-        name: "wrong-path".into(),
-        description: String::new(),
-        repo: format!("file://{}", repo.display()),
-        branch: "main".into(),
-        path: "flows/missing".into(),
-        target: Target::Local,
-        auto_rebuild: true,
-        subdomain: None,
-        webhook_secret: "whsec".into(),
-    };
+    let (store, mut new, _) = store_with_deployment(tmp.path(), &repo, "right-path").await;
+    new.name = "wrong-path".into();
+    new.path = "flows/missing".into();
     let wrong_path = store.create_deployment(new.clone()).await.unwrap();
     new.name = "escapes".into();
     new.path = "../../etc".into();
@@ -430,25 +427,7 @@ async fn a_missing_branch_or_path_fails_the_build_with_a_clear_message() {
 async fn a_stop_during_the_rollout_cancels_the_build_and_leaves_nothing_running() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = hello_repo(tmp.path());
-    let store = Store::open(&format!("sqlite://{}/pd.db", tmp.path().display()))
-        .await
-        .unwrap();
-    let ws = store.create_workspace("team").await.unwrap();
-    let d = store
-        .create_deployment(NewDeployment {
-            workspace_id: ws.id.clone(),
-            name: "stopped".into(),
-            description: String::new(),
-            repo: format!("file://{}", repo.display()),
-            branch: "main".into(),
-            path: "flows/hello".into(),
-            target: Target::Local,
-            auto_rebuild: true,
-            subdomain: None,
-            webhook_secret: "whsec".into(),
-        })
-        .await
-        .unwrap();
+    let (store, _, d) = store_with_deployment(tmp.path(), &repo, "stopped").await;
     let _cleanup = Containers(d.id.clone());
     let workers = Workers::start(store.clone(), config(&tmp.path().join("data")));
     let mut events = workers.events();
