@@ -126,17 +126,25 @@ impl Workers {
     /// already finished.
     pub async fn cancel_build(&self, build_id: &str) -> Result<Build, PipelineError> {
         let build = self.shared.store.request_cancel(build_id).await?;
-        if let Some(running) = self
+        self.stop_running(build_id);
+        Ok(build)
+    }
+
+    /// Tells a build this server runs to stop its phase now, once the store has recorded the
+    /// cancel (`Store::request_cancel`); `false` when it runs elsewhere or not at all (its
+    /// worker then sees the cancel at its next lease renewal).
+    pub fn stop_running(&self, build_id: &str) -> bool {
+        let running = self
             .shared
             .running
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(build_id)
-        {
-            let _ = running.stop.set(Stop::Cancelled);
-            running.cancel.cancel();
-        }
-        Ok(build)
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(running) = running.get(build_id) else {
+            return false;
+        };
+        let _ = running.stop.set(Stop::Cancelled);
+        running.cancel.cancel();
+        true
     }
 
     /// Undeploys `deployment` and marks it `STOPPED`; its records stay. Its builds in flight are

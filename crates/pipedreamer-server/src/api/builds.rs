@@ -150,16 +150,9 @@ pub(super) async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<BuildView>> {
-    // Through the workers: a build this server runs stops its phase now, not at the next
-    // lease renewal.
-    let build = state
-        .workers()
-        .cancel_build(&id)
-        .await
-        .map_err(|e| match e {
-            pipedreamer_pipeline::PipelineError::Store(e) => ApiError::from(e),
-            other => ApiError::from_message(StatusCode::INTERNAL_SERVER_ERROR, &other.to_string()),
-        })?;
+    let build = state.store().request_cancel(&id).await?;
+    // A build this server runs stops its phase now, not at its next lease renewal.
+    state.workers().stop_running(&id);
     tracing::info!(build = %id, status = %build.status, "cancel requested");
     Ok(Json(build.into()))
 }
