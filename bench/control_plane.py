@@ -29,7 +29,8 @@ import uuid
 from loadgen import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RELEASE = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release")
+# BENCH_BIN_DIR: other binaries (e.g. the debug build, for a quick A/B of a change).
+RELEASE = os.environ.get("BENCH_BIN_DIR", os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release"))
 CLI = os.path.join(RELEASE, "pipedreamer")
 RESULTS = os.path.join(ROOT, "bench/control-plane-results.json")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
