@@ -39,64 +39,30 @@ async fn deployments_crud(db: Db) {
     );
 
     // Read tokens see everything but the webhook secret.
-    let r = c
-        .call(
-            Method::GET,
-            &format!("/api/deployments/{id}"),
-            Some(&c.read),
-            None,
-        )
-        .await;
+    let path = format!("/api/deployments/{id}");
+    let r = c.get(&path, &c.read).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.json.get("webhook_secret").is_none(), "{}", r.text);
     assert!(!r.text.contains(secret));
-    let r = c
-        .call(
-            Method::GET,
-            &format!("/api/deployments/{id}"),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
+    let r = c.get(&path, &c.deploy).await;
     assert!(!r.text.contains(secret));
-    let r = c
-        .call(
-            Method::GET,
-            &format!("/api/deployments/{id}"),
-            Some(&c.admin),
-            None,
-        )
-        .await;
+    let r = c.get(&path, &c.admin).await;
     assert_eq!(r.json["webhook_secret"], secret);
     let r = c
-        .call(
-            Method::GET,
-            &format!("/api/workspaces/{ws}/deployments"),
-            Some(&c.read),
-            None,
-        )
+        .get(&format!("/api/workspaces/{ws}/deployments"), &c.read)
         .await;
     assert_eq!(r.json["deployments"].as_array().unwrap().len(), 1);
     assert!(!r.text.contains(secret));
 
     // A target this server cannot serve: 400 with the workers' hint (`check_target`).
     let r = c
-        .call(
-            Method::POST,
-            "/api/workspaces/team-a/deployments",
-            Some(&c.admin),
-            Some(json!({"name": "no-registry", "repo": "https://x.test/r", "target": {"type": "kubernetes"}})),
+        .create_deployment(
+            "team-a",
+            json!({"name": "no-registry", "repo": "https://x.test/r", "target": {"type": "kubernetes"}}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    assert!(
-        r.json["error"]
-            .as_str()
-            .unwrap()
-            .contains("needs a registry"),
-        "{}",
-        r.text
-    );
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert!(r.error().contains("needs a registry"), "{}", r.text);
     assert!(
         r.json["hint"].as_str().unwrap().contains("target.registry"),
         "{}",
@@ -105,22 +71,15 @@ async fn deployments_crud(db: Db) {
 
     // Duplicates.
     let r = c
-        .call(
-            Method::POST,
-            "/api/workspaces/team-a/deployments",
-            Some(&c.admin),
-            Some(json!({"name": "orders", "repo": "https://github.com/acme/x.git", "target": {"type": "kubernetes", "registry": "r.test"}})),
+        .create_deployment(
+            "team-a",
+            json!({"name": "orders", "repo": "https://github.com/acme/x.git", "target": {"type": "kubernetes", "registry": "r.test"}}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        .await
+        .expect(StatusCode::CONFLICT);
     assert!(r.json["error"].is_string());
     let r = c
-        .call(
-            Method::POST,
-            "/api/workspaces",
-            Some(&c.admin),
-            Some(json!({"name": "team-a"})),
-        )
+        .post("/api/workspaces", &c.admin, json!({"name": "team-a"}))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 
@@ -152,38 +111,23 @@ async fn deployments_crud(db: Db) {
         ),
     ] {
         let r = c
-            .call(
-                Method::POST,
-                "/api/workspaces/team-a/deployments",
-                Some(&c.admin),
-                Some(body),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+            .create_deployment("team-a", body)
+            .await
+            .expect(StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.json["error"], error);
     }
     let r = c
-        .call(
-            Method::POST,
-            "/api/workspaces/team-a/deployments",
-            Some(&c.admin),
-            Some(json!({"name": "a", "repo": "https://x.test/r", "colour": 1})),
+        .create_deployment(
+            "team-a",
+            json!({"name": "a", "repo": "https://x.test/r", "colour": 1}),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        r.json["error"]
-            .as_str()
-            .unwrap()
-            .contains("unknown field `colour`"),
-        "{}",
-        r.text
-    );
+    assert!(r.error().contains("unknown field `colour`"), "{}", r.text);
 
     // Not JSON / broken JSON / too large.
     let req = c
-        .request(Method::POST, "/api/workspaces")
-        .header("authorization", format!("Bearer {}", c.admin))
+        .authorized(Method::POST, "/api/workspaces", &c.admin)
         .header("content-type", "text/plain")
         .body(Body::from("name=x"))
         .unwrap();
@@ -191,78 +135,44 @@ async fn deployments_crud(db: Db) {
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(r.json["hint"], "send `Content-Type: application/json`");
     let req = c
-        .request(Method::POST, "/api/workspaces")
-        .header("authorization", format!("Bearer {}", c.admin))
+        .authorized(Method::POST, "/api/workspaces", &c.admin)
         .header("content-type", "application/json")
         .body(Body::from("{\"name\": "))
         .unwrap();
     assert_eq!(c.send(req).await.status, StatusCode::BAD_REQUEST);
     let big = json!({"name": "x", "description": "y".repeat(2 * 1024 * 1024)});
-    let r = c
-        .call(
-            Method::POST,
-            "/api/workspaces/team-a/deployments",
-            Some(&c.admin),
-            Some(big),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    c.create_deployment("team-a", big)
+        .await
+        .expect(StatusCode::PAYLOAD_TOO_LARGE);
 
     // PATCH: immutable fields (409: the body is valid, it conflicts with the deployment as it
     // is), then a real change.
-    let path = format!("/api/deployments/{id}");
-    let r = c
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.admin),
-            Some(json!({"name": "other"})),
-        )
-        .await;
+    let r = c.patch(&path, json!({"name": "other"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json["error"], "name: is immutable");
-    let r = c
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.admin),
-            Some(json!({"target": {"type": "local"}})),
-        )
-        .await;
+    let r = c.patch(&path, json!({"target": {"type": "local"}})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json["error"], "target.type: is immutable (`kubernetes`)");
     let r = c
-        .call(Method::PATCH, &path, Some(&c.admin), Some(json!({"name": "orders", "branch": "release", "auto_rebuild": false, "subdomain": "orders"})))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .patch(
+            &path,
+            json!({"name": "orders", "branch": "release", "auto_rebuild": false, "subdomain": "orders"}),
+        )
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(r.json["branch"], "release");
     assert_eq!(r.json["auto_rebuild"], false);
     assert_eq!(r.json["subdomain"], "orders");
-    let r = c
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.admin),
-            Some(json!({"subdomain": null})),
-        )
-        .await;
+    let r = c.patch(&path, json!({"subdomain": null})).await;
     assert_eq!(r.json["subdomain"], Value::Null, "{}", r.text);
     assert_eq!(r.json["branch"], "release", "absent fields stay");
 
     // Stop: a queued build of a deployment that never ran is cancelled; the records stay.
+    let queued = c.deploy_now(id).await.field("build_id");
     let r = c
-        .call(
-            Method::POST,
-            &format!("{path}/deploy"),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
-    let queued = r.json["build_id"].as_str().unwrap().to_owned();
-    let r = c
-        .call(Method::POST, &format!("{path}/stop"), Some(&c.deploy), None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .post_empty(&format!("{path}/stop"), &c.deploy)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(r.json["status"], "STOPPED");
     assert!(
         r.json.get("webhook_secret").is_none(),
@@ -272,25 +182,17 @@ async fn deployments_crud(db: Db) {
     assert_eq!(b.status, BuildStatus::Cancelled);
 
     // 404s, then DELETE.
-    let r = c
-        .call(Method::GET, "/api/deployments/nope", Some(&c.read), None)
-        .await;
+    let r = c.get("/api/deployments/nope", &c.read).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.json["error"].is_string());
-    let r = c
-        .call(
-            Method::GET,
-            "/api/workspaces/nope/deployments",
-            Some(&c.read),
-            None,
-        )
-        .await;
+    let r = c.get("/api/workspaces/nope/deployments", &c.read).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = c.call(Method::DELETE, &path, Some(&c.admin), None).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    let r = c.call(Method::GET, &path, Some(&c.admin), None).await;
+    c.delete(&path, &c.admin)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let r = c.get(&path, &c.admin).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = c.call(Method::GET, "/no/such/route", None, None).await;
+    let r = c.get_public("/no/such/route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.json["error"].is_string());
 }
@@ -346,19 +248,12 @@ async fn expired_admin_token(c: &common::Ctx) -> String {
 
 async fn scopes_on_every_route(db: Db) {
     let c = ctx(db).await;
-    let ws = c.workspace("team-a").await;
-    let d = c.deployment(&ws, "orders", json!({})).await;
-    let dep = d["id"].as_str().unwrap().to_owned();
-    let r = c
-        .call(
-            Method::POST,
-            &format!("/api/deployments/{dep}/deploy"),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let build = r.json["build_id"].as_str().unwrap().to_owned();
+    let common::Orders { ws, id: dep, .. } = c.orders(json!({})).await;
+    let build = c
+        .deploy_now(&dep)
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .field("build_id");
 
     let revoked = c.tokens.mint(Scope::Admin, None, None).await.unwrap();
     c.tokens.revoke(&revoked.record.id).await.unwrap();
@@ -374,7 +269,7 @@ async fn scopes_on_every_route(db: Db) {
         .token;
     let expired = expired_admin_token(&c).await;
 
-    let doc = c.call(Method::GET, "/api/openapi.json", None, None).await;
+    let doc = c.get_public("/api/openapi.json").await;
     assert_eq!(doc.status, StatusCode::OK);
     assert_eq!(
         doc.json["components"]["securitySchemes"]["bearer"]["scheme"],
@@ -450,79 +345,42 @@ async fn scopes_on_every_route(db: Db) {
     }
     assert!(checked >= 14, "only {checked} operations walked");
     // The scope itself passes.
-    let r = c
-        .call(
-            Method::GET,
-            &format!("/api/builds/{build}"),
-            Some(&c.read),
-            None,
-        )
-        .await;
+    let r = c.get(&format!("/api/builds/{build}"), &c.read).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 both!(scopes_on_every_route);
 
 async fn secrets_never_come_back(db: Db) {
     let c = ctx(db).await;
-    let ws = c.workspace("team-a").await;
-    let d = c.deployment(&ws, "orders", json!({})).await;
-    let id = d["id"].as_str().unwrap();
+    let common::Orders { ws, id, .. } = c.orders(json!({})).await;
+    let id = id.as_str();
+    let secrets = format!("/api/deployments/{id}/secrets");
     let value = "sk_live_a8f3c1-VERY-SECRET";
     let nested = "hunter2-nested-SECRET";
     let r = c
-        .call(
-            Method::PUT,
-            &format!("/api/deployments/{id}/secrets"),
-            Some(&c.admin),
-            Some(json!({"stripe_key": value, "db": {"password": nested}})),
+        .put(
+            &secrets,
+            &c.admin,
+            json!({"stripe_key": value, "db": {"password": nested}}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .await
+        .expect(StatusCode::OK);
     let mut names: Vec<String> = serde_json::from_value(r.json["names"].clone()).unwrap();
     names.sort();
     assert_eq!(names, ["db", "stripe_key"]);
-    let r = c
-        .call(
-            Method::GET,
-            &format!("/api/deployments/{id}/secrets"),
-            Some(&c.read),
-            None,
-        )
-        .await;
+    let r = c.get(&secrets, &c.read).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json["names"].as_array().unwrap().len(), 2);
     // Not an object → 422; a deploy token may not write secrets.
-    let r = c
-        .call(
-            Method::PUT,
-            &format!("/api/deployments/{id}/secrets"),
-            Some(&c.admin),
-            Some(json!(["x"])),
-        )
-        .await;
+    let r = c.put(&secrets, &c.admin, json!(["x"])).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let r = c
-        .call(
-            Method::PUT,
-            &format!("/api/deployments/{id}/secrets"),
-            Some(&c.deploy),
-            Some(json!({"a": "b"})),
-        )
-        .await;
+    let r = c.put(&secrets, &c.deploy, json!({"a": "b"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // The stored value is intact for the pipeline.
     let stored = c.store.secrets(id).await.unwrap().unwrap();
     assert_eq!(stored["stripe_key"], value);
     // No GET anywhere shows a value, for any token.
-    let r = c
-        .call(
-            Method::POST,
-            &format!("/api/deployments/{id}/deploy"),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
-    let build = r.json["build_id"].as_str().unwrap().to_owned();
+    let build = c.deploy_now(id).await.field("build_id");
     for token in [&c.read, &c.deploy, &c.admin] {
         for path in [
             format!("/api/deployments/{id}"),
@@ -534,7 +392,7 @@ async fn secrets_never_come_back(db: Db) {
             "/metrics".to_owned(),
             "/api/openapi.json".to_owned(),
         ] {
-            let r = c.call(Method::GET, &path, Some(token), None).await;
+            let r = c.get(&path, token).await;
             assert!(r.status.is_success(), "{path}: {}", r.text);
             assert!(
                 !r.text.contains(value) && !r.text.contains(nested),
@@ -548,49 +406,18 @@ both!(secrets_never_come_back);
 
 async fn builds_history_and_cancel(db: Db) {
     let c = ctx(db).await;
-    let ws = c.workspace("team-a").await;
-    let d = c.deployment(&ws, "orders", json!({"branch": "prod"})).await;
-    let id = d["id"].as_str().unwrap();
-    let r = c
-        .call(
-            Method::POST,
-            &format!("/api/deployments/{id}/deploy"),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
+    let common::Orders { id, .. } = c.orders(json!({"branch": "prod"})).await;
+    let r = c.deploy_now(&id).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
-    let first = r.json["build_id"].as_str().unwrap().to_owned();
+    let first = r.field("build_id");
     assert_eq!(r.headers["location"], format!("/api/builds/{first}"));
-    let b = c
-        .call(
-            Method::GET,
-            &format!("/api/builds/{first}"),
-            Some(&c.read),
-            None,
-        )
-        .await;
+    let b = c.get(&format!("/api/builds/{first}"), &c.read).await;
     assert_eq!(b.json["status"], "PENDING");
     assert_eq!(b.json["triggered_by"], "manual");
     assert_eq!(b.json["branch"], "prod");
     // A second manual deploy supersedes the pending one.
-    let r = c
-        .call(
-            Method::POST,
-            &format!("/api/deployments/{id}/deploy"),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
-    let second = r.json["build_id"].as_str().unwrap().to_owned();
-    let b = c
-        .call(
-            Method::GET,
-            &format!("/api/builds/{first}"),
-            Some(&c.read),
-            None,
-        )
-        .await;
+    let second = c.deploy_now(&id).await.field("build_id");
+    let b = c.get(&format!("/api/builds/{first}"), &c.read).await;
     assert_eq!(b.json["status"], "CANCELLED");
     assert!(
         b.json["error_message"]
@@ -601,14 +428,8 @@ async fn builds_history_and_cancel(db: Db) {
         b.text
     );
     // History newest first, paged.
-    let r = c
-        .call(
-            Method::GET,
-            &format!("/api/deployments/{id}/builds"),
-            Some(&c.read),
-            None,
-        )
-        .await;
+    let builds = format!("/api/deployments/{id}/builds");
+    let r = c.get(&builds, &c.read).await;
     let ids: Vec<&str> = r.json["builds"]
         .as_array()
         .unwrap()
@@ -616,63 +437,28 @@ async fn builds_history_and_cancel(db: Db) {
         .map(|b| b["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [second.as_str(), first.as_str()]);
-    let r = c
-        .call(
-            Method::GET,
-            &format!("/api/deployments/{id}/builds?limit=1"),
-            Some(&c.read),
-            None,
-        )
-        .await;
+    let r = c.get(&format!("{builds}?limit=1"), &c.read).await;
     assert_eq!(r.json["builds"].as_array().unwrap().len(), 1);
     let r = c
-        .call(
-            Method::GET,
-            &format!("/api/deployments/{id}/builds?limit=1&before={second}"),
-            Some(&c.read),
-            None,
-        )
+        .get(&format!("{builds}?limit=1&before={second}"), &c.read)
         .await;
     assert_eq!(r.json["builds"][0]["id"], first.as_str());
     for bad in ["limit=0", "limit=101", "limit=x"] {
-        let r = c
-            .call(
-                Method::GET,
-                &format!("/api/deployments/{id}/builds?{bad}"),
-                Some(&c.read),
-                None,
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        c.get(&format!("{builds}?{bad}"), &c.read)
+            .await
+            .expect_for(StatusCode::BAD_REQUEST, bad);
     }
     // Cancel the pending one; cancelling again is a conflict.
+    let cancel = format!("/api/builds/{second}/cancel");
     let r = c
-        .call(
-            Method::POST,
-            &format!("/api/builds/{second}/cancel"),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .post_empty(&cancel, &c.deploy)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(r.json["status"], "CANCELLED");
-    let r = c
-        .call(
-            Method::POST,
-            &format!("/api/builds/{second}/cancel"),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
-    let r = c
-        .call(
-            Method::POST,
-            "/api/builds/nope/cancel",
-            Some(&c.deploy),
-            None,
-        )
-        .await;
+    c.post_empty(&cancel, &c.deploy)
+        .await
+        .expect(StatusCode::CONFLICT);
+    let r = c.post_empty("/api/builds/nope/cancel", &c.deploy).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
         c.store.build(&second).await.unwrap().status,
@@ -735,27 +521,13 @@ fn parse_openmetrics(text: &str) -> Vec<(String, f64)> {
 
 async fn metrics_exposition(db: Db) {
     let c = ctx(db).await;
-    let ws = c.workspace("team-a").await;
-    let d = c.deployment(&ws, "orders", json!({})).await;
-    let id = d["id"].as_str().unwrap();
-    c.call(
-        Method::POST,
-        &format!("/api/deployments/{id}/deploy"),
-        Some(&c.deploy),
-        None,
-    )
-    .await;
-    c.call(
-        Method::POST,
-        &format!("/api/deployments/{id}/deploy"),
-        Some(&c.deploy),
-        None,
-    )
-    .await;
+    let common::Orders { id, .. } = c.orders(json!({})).await;
+    c.deploy_now(&id).await;
+    c.deploy_now(&id).await;
     // One refused webhook.
-    let req = common::webhook(id, "push", "d-1", b"{}".to_vec(), Some("sha256=00".into()));
+    let req = common::webhook(&id, "push", "d-1", b"{}".to_vec(), Some("sha256=00".into()));
     assert_eq!(c.send(req).await.status, StatusCode::UNAUTHORIZED);
-    let r = c.call(Method::GET, "/metrics", None, None).await;
+    let r = c.get_public("/metrics").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
         r.headers["content-type"]
@@ -803,25 +575,22 @@ both!(metrics_exposition);
 
 async fn probes(db: Db) {
     let c = ctx(db).await;
-    let r = c.call(Method::GET, "/healthz", None, None).await;
+    let r = c.get_public("/healthz").await;
     assert_eq!(
         (r.status, r.json["status"].as_str()),
         (StatusCode::OK, Some("ok"))
     );
-    let r = c.call(Method::GET, "/readyz", None, None).await;
+    let r = c.get_public("/readyz").await;
     assert_eq!(
         (r.status, r.json["status"].as_str()),
         (StatusCode::OK, Some("ready"))
     );
     // With the database closed, readiness says so (and liveness does not care).
     c.store.close().await;
-    let r = c.call(Method::GET, "/readyz", None, None).await;
+    let r = c.get_public("/readyz").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
     assert!(r.json["error"].is_string());
-    assert_eq!(
-        c.call(Method::GET, "/healthz", None, None).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(c.get_public("/healthz").await.status, StatusCode::OK);
 }
 both!(probes);
 

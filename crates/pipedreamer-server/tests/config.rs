@@ -17,6 +17,21 @@ fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
     path
 }
 
+/// Flags that name only the configuration file `path`.
+fn with_file(path: PathBuf) -> Overrides {
+    Overrides {
+        config: Some(path),
+        ..Overrides::default()
+    }
+}
+
+/// The message of the error that loading `path` gives, with only `HOME` in the environment.
+fn load_error(path: PathBuf) -> String {
+    Config::load_from(&with_file(path), &env(&[("HOME", "/h")]))
+        .unwrap_err()
+        .to_string()
+}
+
 const FILE: &str = "\
 data_dir: /srv/pd
 database: postgres://pd:file-password@db:5432/pd
@@ -44,10 +59,7 @@ local:
 fn file_then_environment_then_flags() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, FILE);
-    let flags = Overrides {
-        config: Some(path.clone()),
-        ..Overrides::default()
-    };
+    let flags = with_file(path.clone());
     let c = Config::load_from(&flags, &env(&[("HOME", "/home/u")])).unwrap();
     assert_eq!(c.data_dir, PathBuf::from("/srv/pd"));
     assert_eq!(c.public_url, "https://deploy.example.com");
@@ -127,10 +139,7 @@ fn defaults_derive_from_data_dir_and_listen_address() {
 fn unknown_keys_name_the_key_the_place_and_a_suggestion() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "port: 1\nbuilds:\n  concurency: 3\n");
-    let flags = Overrides {
-        config: Some(path.clone()),
-        ..Overrides::default()
-    };
+    let flags = with_file(path.clone());
     let err = Config::load_from(&flags, &env(&[("HOME", "/h")])).unwrap_err();
     assert!(matches!(err, ConfigError::UnknownKey { .. }));
     assert_eq!(
@@ -141,13 +150,7 @@ fn unknown_keys_name_the_key_the_place_and_a_suggestion() {
         )
     );
     let path = write(&dir, "colour: blue\n");
-    let flags = Overrides {
-        config: Some(path),
-        ..Overrides::default()
-    };
-    let msg = Config::load_from(&flags, &env(&[("HOME", "/h")]))
-        .unwrap_err()
-        .to_string();
+    let msg = load_error(path);
     assert!(
         msg.contains("`colour`") && msg.contains("known keys: data_dir"),
         "{msg}"
@@ -185,24 +188,12 @@ fn bad_values_say_where_and_how() {
         ("port: [1\n", "line"),
     ] {
         let path = write(&dir, text);
-        let flags = Overrides {
-            config: Some(path),
-            ..Overrides::default()
-        };
-        let msg = Config::load_from(&flags, &env(&[("HOME", "/h")]))
-            .unwrap_err()
-            .to_string();
+        let msg = load_error(path);
         assert!(msg.contains(needle), "{text:?}: {msg}");
     }
     // A secret's value never appears in its error.
     let path = write(&dir, "auth:\n  jwt_secret: tooshort-but-secret\n");
-    let flags = Overrides {
-        config: Some(path),
-        ..Overrides::default()
-    };
-    let msg = Config::load_from(&flags, &env(&[("HOME", "/h")]))
-        .unwrap_err()
-        .to_string();
+    let msg = load_error(path);
     assert!(!msg.contains("tooshort-but-secret"), "{msg}");
     let msg = Config::load_from(
         &Overrides::default(),
@@ -220,10 +211,7 @@ fn bad_values_say_where_and_how() {
 fn print_config_masks_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, FILE);
-    let flags = Overrides {
-        config: Some(path),
-        ..Overrides::default()
-    };
+    let flags = with_file(path);
     let c = Config::load_from(&flags, &env(&[("HOME", "/h")])).unwrap();
     let text = c.print_config();
     assert!(!text.contains("file-secret"), "{text}");
@@ -243,14 +231,7 @@ fn print_config_masks_secrets() {
         .replace("\"***\"", "\"0123456789abcdef0123456789abcdef\"")
         .replace("pd:***@", "pd:x@");
     let path = write(&dir, &reread);
-    let again = Config::load_from(
-        &Overrides {
-            config: Some(path),
-            ..Overrides::default()
-        },
-        &[],
-    )
-    .unwrap();
+    let again = Config::load_from(&with_file(path), &[]).unwrap();
     assert_eq!(again.builds.timeouts, c.builds.timeouts);
     assert_eq!(again.local.port_range, c.local.port_range);
     assert_eq!(again.public_url, c.public_url);

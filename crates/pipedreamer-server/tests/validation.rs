@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// The OpenAPI document as served.
 async fn openapi(c: &Ctx) -> Value {
-    let r = c.call(Method::GET, "/api/openapi.json", None, None).await;
+    let r = c.get_public("/api/openapi.json").await;
     assert_eq!(r.status, StatusCode::OK);
     r.json
 }
@@ -35,27 +35,16 @@ fn with_property<'a>(v: &'a Value, prop: &str, out: &mut Vec<&'a Value>) {
     }
 }
 
-fn error(r: &common::Reply) -> &str {
-    r.json["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error: {}", r.text))
-}
-
 /// Serde's derived structs accept a JSON array in place of an object (`["x"]` filled `name`
 /// and created workspace `x`; `[]` was an empty PATCH): every body must be an object, and the
 /// other rejections keep their statuses.
 async fn bodies_must_be_objects(db: Db) {
     let c = ctx(db).await;
     let r = c
-        .call(
-            Method::POST,
-            "/api/workspaces",
-            Some(&c.admin),
-            Some(json!(["x"])),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    assert_eq!(error(&r), "body: must be a JSON object");
+        .post("/api/workspaces", &c.admin, json!(["x"]))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error(), "body: must be a JSON object");
     assert!(r.json["hint"].as_str().unwrap().contains("an array"));
     assert!(c.store.workspace("x").await.is_err(), "no workspace `x`");
 
@@ -71,53 +60,30 @@ async fn bodies_must_be_objects(db: Db) {
         json!(true),
     ] {
         let r = c
-            .call(Method::PATCH, &path, Some(&c.admin), Some(body.clone()))
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            r.text
-        );
-        assert_eq!(error(&r), "body: must be a JSON object", "{body}");
+            .patch(&path, body.clone())
+            .await
+            .expect_for(StatusCode::UNPROCESSABLE_ENTITY, &body);
+        assert_eq!(r.error(), "body: must be a JSON object", "{body}");
     }
-    let r = c
-        .call(
-            Method::PUT,
-            &format!("{path}/secrets"),
-            Some(&c.admin),
-            Some(json!([["A", "b"]])),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    c.put(&format!("{path}/secrets"), &c.admin, json!([["A", "b"]]))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
 
     // A wrong field inside an object stays a 422 naming it.
     let r = c
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.admin),
-            Some(json!({"auto_rebuild": "yes"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    assert!(error(&r).contains("invalid type"), "{}", r.text);
+        .patch(&path, json!({"auto_rebuild": "yes"}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.error().contains("invalid type"), "{}", r.text);
     let r = c
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.admin),
-            Some(json!({"colour": "red"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    assert!(error(&r).contains("unknown field `colour`"), "{}", r.text);
+        .patch(&path, json!({"colour": "red"}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.error().contains("unknown field `colour`"), "{}", r.text);
 
     // 415 without a JSON content type, 400 for malformed JSON, 413 above the limit.
     let raw = |content_type: Option<&str>, body: Vec<u8>| {
-        let mut req = c
-            .request(Method::PATCH, &path)
-            .header("authorization", format!("Bearer {}", c.admin));
+        let mut req = c.authorized(Method::PATCH, &path, &c.admin);
         if let Some(t) = content_type {
             req = req.header("content-type", t);
         }
@@ -128,7 +94,7 @@ async fn bodies_must_be_objects(db: Db) {
     let r = c.send(raw(Some("application/json"), b"[".to_vec())).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(
-        error(&r).starts_with("the body is not valid JSON"),
+        r.error().starts_with("the body is not valid JSON"),
         "{}",
         r.text
     );
@@ -138,10 +104,7 @@ async fn bodies_must_be_objects(db: Db) {
     let r = c.send(raw(Some("application/json"), big)).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
     // An object is still accepted.
-    let r = c
-        .call(Method::PATCH, &path, Some(&c.admin), Some(json!({})))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    c.patch(&path, json!({})).await.expect(StatusCode::OK);
 }
 both!(bodies_must_be_objects);
 
@@ -150,16 +113,12 @@ async fn last_event_id_is_checked_in_text_mode(db: Db) {
     let c = ctx(db).await;
     c.workspace("team").await;
     let d = c.deployment("team", "orders", json!({})).await;
-    let r = c
-        .call(
-            Method::POST,
-            &format!("/api/deployments/{}/deploy", d["id"].as_str().unwrap()),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let logs = format!("/api/builds/{}/logs", r.json["build_id"].as_str().unwrap());
+    let build = c
+        .deploy_now(d["id"].as_str().unwrap())
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .field("build_id");
+    let logs = format!("/api/builds/{build}/logs");
     for (accept, id) in [
         (None, "abc"),
         (None, "-1"),
@@ -167,8 +126,7 @@ async fn last_event_id_is_checked_in_text_mode(db: Db) {
         (Some("text/event-stream"), "x"),
     ] {
         let mut req = c
-            .request(Method::GET, &logs)
-            .header("authorization", format!("Bearer {}", c.read))
+            .authorized(Method::GET, &logs, &c.read)
             .header("last-event-id", id);
         if let Some(a) = accept {
             req = req.header("accept", a);
@@ -180,21 +138,17 @@ async fn last_event_id_is_checked_in_text_mode(db: Db) {
             "{accept:?} {id}: {}",
             r.text
         );
-        assert!(error(&r).contains("Last-Event-ID"), "{}", r.text);
+        assert!(r.error().contains("Last-Event-ID"), "{}", r.text);
     }
     // Not UTF-8 at all: 400 too, not a 5xx.
-    let req = c
-        .request(Method::GET, &logs)
-        .header("authorization", format!("Bearer {}", c.read))
-        .header(
-            "last-event-id",
-            axum::http::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
-        );
+    let req = c.authorized(Method::GET, &logs, &c.read).header(
+        "last-event-id",
+        axum::http::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+    );
     let r = c.send(req.body(Body::empty()).unwrap()).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     let req = c
-        .request(Method::GET, &logs)
-        .header("authorization", format!("Bearer {}", c.read))
+        .authorized(Method::GET, &logs, &c.read)
         .header("last-event-id", "0");
     let r = c.send(req.body(Body::empty()).unwrap()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -222,15 +176,13 @@ async fn kubernetes_target_fields_agree_with_the_schema(db: Db) {
         let mut target = json!({"type": "kubernetes", "registry": "r.test"});
         target[field] = json!("");
         let r = c
-            .call(
-                Method::POST,
-                "/api/workspaces/team/deployments",
-                Some(&c.admin),
-                Some(json!({"name": "x", "repo": "https://x.test/r", "target": target})),
+            .create_deployment(
+                "team",
+                json!({"name": "x", "repo": "https://x.test/r", "target": target}),
             )
-            .await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-        assert_eq!(error(&r), format!("target.{field}: must not be empty"));
+            .await
+            .expect(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.error(), format!("target.{field}: must not be empty"));
     }
     // 253 characters that are not ASCII: the schema counts characters, so does the server.
     let context = "é".repeat(253);
@@ -276,37 +228,26 @@ async fn secret_names_are_file_names_and_secret_keys(db: Db) {
         long.as_str(),
     ] {
         let r = c
-            .call(
-                Method::PUT,
-                &path,
-                Some(&c.admin),
-                Some(json!({"OK": "fine", bad: "hunter2-value"})),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{bad:?}: {}",
-            r.text
-        );
-        assert!(error(&r).starts_with("body: secret name `"), "{}", r.text);
+            .put(&path, &c.admin, json!({"OK": "fine", bad: "hunter2-value"}))
+            .await
+            .expect_for(StatusCode::UNPROCESSABLE_ENTITY, format!("{bad:?}"));
+        assert!(r.error().starts_with("body: secret name `"), "{}", r.text);
         assert!(!r.text.contains("hunter2"), "the value leaked: {}", r.text);
         assert!(r.json["hint"].is_string());
     }
-    let r = c.call(Method::GET, &path, Some(&c.read), None).await;
+    let r = c.get(&path, &c.read).await;
     assert_eq!(r.json["names"], json!([]), "nothing stored: {}", r.text);
     let r = c
-        .call(
-            Method::PUT,
+        .put(
             &path,
-            Some(&c.admin),
-            Some(json!({
+            &c.admin,
+            json!({
                 "DATABASE_URL": "x", "api-key.json": {"a": 1}, "_x": 2, "-a.b": "y",
                 "a".repeat(253): "z",
-            })),
+            }),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(r.json["names"].as_array().unwrap().len(), 5, "{}", r.text);
 
     let doc = openapi(&c).await;
@@ -332,27 +273,17 @@ async fn description_limit_agrees_with_the_schema(db: Db) {
         .await;
     let path = format!("/api/deployments/{}", d["id"].as_str().unwrap());
     let r = c
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.admin),
-            Some(json!({"description": "a".repeat(4097)})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    assert_eq!(error(&r), "description: must be at most 4096 characters");
-    let r = c
-        .call(
-            Method::POST,
-            "/api/workspaces/team/deployments",
-            Some(&c.admin),
-            Some(
-                json!({"name": "x", "repo": "https://x.test/r", "description": "é".repeat(4097),
-                "target": {"type": "kubernetes", "registry": "r.test"}}),
-            ),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        .patch(&path, json!({"description": "a".repeat(4097)}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error(), "description: must be at most 4096 characters");
+    c.create_deployment(
+        "team",
+        json!({"name": "x", "repo": "https://x.test/r", "description": "é".repeat(4097),
+            "target": {"type": "kubernetes", "registry": "r.test"}}),
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
 
     let doc = openapi(&c).await;
     for body in ["NewDeploymentBody", "PatchDeploymentBody"] {
@@ -380,21 +311,11 @@ async fn repo_urls_follow_the_git_crates_rules(db: Db) {
         ),
     ] {
         let r = c
-            .call(
-                Method::POST,
-                "/api/workspaces/team/deployments",
-                Some(&c.admin),
-                Some(create(repo)),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{repo}: {}",
-            r.text
-        );
+            .create_deployment("team", create(repo))
+            .await
+            .expect_for(StatusCode::UNPROCESSABLE_ENTITY, repo);
         assert!(
-            error(&r).starts_with(&format!("repo: {reason}")),
+            r.error().starts_with(&format!("repo: {reason}")),
             "{}",
             r.text
         );
@@ -409,15 +330,10 @@ async fn repo_urls_follow_the_git_crates_rules(db: Db) {
         .await;
     let path = format!("/api/deployments/{}", d["id"].as_str().unwrap());
     let r = c
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.admin),
-            Some(json!({"repo": "http://000?e"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    assert!(error(&r).starts_with("repo: plain `http://`"), "{}", r.text);
+        .patch(&path, json!({"repo": "http://000?e"}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.error().starts_with("repo: plain `http://`"), "{}", r.text);
     assert_eq!(r.json["hint"], "use the `https://` URL of the repository");
     for ok in [
         "http://localhost/r",
@@ -425,15 +341,9 @@ async fn repo_urls_follow_the_git_crates_rules(db: Db) {
         "file:///srv/r",
         "/srv/r",
     ] {
-        let r = c
-            .call(
-                Method::PATCH,
-                &path,
-                Some(&c.admin),
-                Some(json!({"repo": ok})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{ok}: {}", r.text);
+        c.patch(&path, json!({"repo": ok}))
+            .await
+            .expect_for(StatusCode::OK, ok);
     }
 }
 both!(repo_urls_follow_the_git_crates_rules);
@@ -449,20 +359,10 @@ async fn workspace_names_are_not_uuids(db: Db) {
         "00000000-0000-0000-0000-000000000000",
     ] {
         let r = c
-            .call(
-                Method::POST,
-                "/api/workspaces",
-                Some(&c.admin),
-                Some(json!({"name": name})),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{name}: {}",
-            r.text
-        );
-        assert_eq!(error(&r), "name: must not be a UUID");
+            .post("/api/workspaces", &c.admin, json!({"name": name}))
+            .await
+            .expect_for(StatusCode::UNPROCESSABLE_ENTITY, name);
+        assert_eq!(r.error(), "name: must not be a UUID");
     }
     // Hex that is not a UUID's shape is a fine name.
     c.workspace("deadbeef").await;
@@ -486,8 +386,10 @@ async fn bad_bytes_never_reach_the_database(db: Db) {
         "/api/deployments/%FF%FE".to_owned(),
         format!("/api/deployments/{id}%00"),
     ] {
-        let r = c.call(Method::GET, &path, Some(&c.admin), None).await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);
+        let r = c
+            .get(&path, &c.admin)
+            .await
+            .expect_for(StatusCode::NOT_FOUND, &path);
         assert!(r.json["error"].is_string(), "{path}: {}", r.text);
     }
     for query in [
@@ -499,20 +401,20 @@ async fn bad_bytes_never_reach_the_database(db: Db) {
         "limit=1e3",
     ] {
         let path = format!("/api/deployments/{id}/builds?{query}");
-        let r = c.call(Method::GET, &path, Some(&c.read), None).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.text);
+        let r = c
+            .get(&path, &c.read)
+            .await
+            .expect_for(StatusCode::BAD_REQUEST, query);
         assert!(r.json["error"].is_string(), "{query}: {}", r.text);
     }
     let r = c
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/api/deployments/{id}"),
-            Some(&c.admin),
-            Some(json!({"description": "a\u{0}b"})),
+            json!({"description": "a\u{0}b"}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    assert_eq!(error(&r), "description: must not contain NUL characters");
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error(), "description: must not contain NUL characters");
     let doc = openapi(&c).await;
     assert_eq!(
         component(&doc, "PatchDeploymentBody")["properties"]["description"]["pattern"],
@@ -521,17 +423,11 @@ async fn bad_bytes_never_reach_the_database(db: Db) {
 
     // A pushed commit message with a NUL is stored (NUL replaced), not a 500.
     let body = common::push_payload("main", &common::sha(1), "fix\u{0}bug");
-    let signature = common::sign(d["webhook_secret"].as_str().unwrap(), &body);
+    let secret = d["webhook_secret"].as_str().unwrap();
     let r = c
-        .send(common::webhook(
-            id,
-            "push",
-            "delivery-nul",
-            body,
-            Some(signature),
-        ))
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        .deliver(id, secret, "push", "delivery-nul", &body)
+        .await
+        .expect(StatusCode::ACCEPTED);
     let build = c
         .store
         .build(r.json["build_id"].as_str().unwrap())
@@ -549,8 +445,7 @@ async fn bad_bytes_never_reach_the_database(db: Db) {
     let r = c.send(req.body(Body::empty()).unwrap()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     let req = c
-        .request(Method::GET, &format!("/api/deployments/{id}"))
-        .header("authorization", format!("Bearer {}", c.read))
+        .authorized(Method::GET, &format!("/api/deployments/{id}"), &c.read)
         .header(
             "accept",
             axum::http::HeaderValue::from_bytes(b"\xff").unwrap(),

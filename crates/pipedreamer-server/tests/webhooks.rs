@@ -11,23 +11,13 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tower::ServiceExt;
 
-/// A deployment on `main`; returns (id, webhook secret).
-async fn setup(c: &Ctx, extra: Value) -> (String, String) {
-    let ws = c.workspace("team-a").await;
-    let d = c.deployment(&ws, "orders", extra).await;
-    (
-        d["id"].as_str().unwrap().to_owned(),
-        d["webhook_secret"].as_str().unwrap().to_owned(),
-    )
-}
-
 async fn builds_of(c: &Ctx, id: &str) -> Vec<pipedreamer_store::Build> {
     c.store.builds(id, 100, None).await.unwrap()
 }
 
 async fn signatures_and_events(db: Db) {
     let c = ctx(db).await;
-    let (id, secret) = setup(&c, json!({})).await;
+    let common::Orders { id, secret, .. } = c.orders(json!({})).await;
     let body = push_payload("main", &sha(1), "fix: orders");
 
     // Wrong, missing, and other-key signatures: 401 and no build row.
@@ -64,56 +54,24 @@ async fn signatures_and_events(db: Db) {
     let ping = json!({"zen": "Design for failure.", "hook_id": 1})
         .to_string()
         .into_bytes();
-    let r = c
-        .send(webhook(
-            &id,
-            "ping",
-            "d-ping",
-            ping.clone(),
-            Some(sign(&secret, &ping)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "ping", "d-ping", &ping).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["status"], "pong");
 
     // Other events, other branches, deleted branches: 202 ignored with a reason.
     let issue = json!({"action": "opened"}).to_string().into_bytes();
-    let r = c
-        .send(webhook(
-            &id,
-            "issues",
-            "d-issue",
-            issue.clone(),
-            Some(sign(&secret, &issue)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "issues", "d-issue", &issue).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(r.json["status"], "ignored");
     let other = push_payload("feature", &sha(2), "wip");
-    let r = c
-        .send(webhook(
-            &id,
-            "push",
-            "d-other",
-            other.clone(),
-            Some(sign(&secret, &other)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "push", "d-other", &other).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(
         r.json,
         json!({"status": "ignored", "reason": "push to `refs/heads/feature`; this deployment builds `refs/heads/main`"})
     );
     let deleted = json!({"ref": "refs/heads/main", "after": "0".repeat(40), "deleted": true, "head_commit": null}).to_string().into_bytes();
-    let r = c
-        .send(webhook(
-            &id,
-            "push",
-            "d-del",
-            deleted.clone(),
-            Some(sign(&secret, &deleted)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "push", "d-del", &deleted).await;
     assert_eq!(
         (r.status, r.json["status"].as_str()),
         (StatusCode::ACCEPTED, Some("ignored")),
@@ -135,39 +93,15 @@ async fn signatures_and_events(db: Db) {
     let r = c.send(req).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text);
     let broken = b"{\"ref\": ".to_vec();
-    let r = c
-        .send(webhook(
-            &id,
-            "push",
-            "d-broken",
-            broken.clone(),
-            Some(sign(&secret, &broken)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "push", "d-broken", &broken).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     let not_push = json!({"ref": "refs/heads/main"}).to_string().into_bytes();
-    let r = c
-        .send(webhook(
-            &id,
-            "push",
-            "d-np",
-            not_push.clone(),
-            Some(sign(&secret, &not_push)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "push", "d-np", &not_push).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(builds_of(&c, &id).await.is_empty());
 
     // Unknown deployment: 404.
-    let r = c
-        .send(webhook(
-            "nope",
-            "push",
-            "d-x",
-            body.clone(),
-            Some(sign(&secret, &body)),
-        ))
-        .await;
+    let r = c.deliver("nope", &secret, "push", "d-x", &body).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // Payloads up to 5 MiB are read (GitHub's list many commits); larger ones are refused.
@@ -177,15 +111,7 @@ async fn signatures_and_events(db: Db) {
             .into_bytes()
     };
     let body2 = big(2 << 20);
-    let r = c
-        .send(webhook(
-            &id,
-            "push",
-            "d-2mib",
-            body2.clone(),
-            Some(sign(&secret, &body2)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "push", "d-2mib", &body2).await;
     assert_eq!(
         (r.status, r.json["status"].as_str()),
         (StatusCode::ACCEPTED, Some("ignored")),
@@ -193,28 +119,12 @@ async fn signatures_and_events(db: Db) {
         r.text
     );
     let body6 = big(6 << 20);
-    let r = c
-        .send(webhook(
-            &id,
-            "push",
-            "d-6mib",
-            body6.clone(),
-            Some(sign(&secret, &body6)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "push", "d-6mib", &body6).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
     assert!(r.json["error"].is_string());
 
     // A good push: 202 with the build id; hash, message and branch from the payload.
-    let r = c
-        .send(webhook(
-            &id,
-            "push",
-            "d-good",
-            body.clone(),
-            Some(sign(&secret, &body)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "push", "d-good", &body).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let build_id = r.json["build_id"].as_str().unwrap();
     let b = c.store.build(build_id).await.unwrap();
@@ -229,17 +139,9 @@ both!(signatures_and_events);
 
 async fn auto_rebuild_off_never_builds(db: Db) {
     let c = ctx(db).await;
-    let (id, secret) = setup(&c, json!({"auto_rebuild": false})).await;
+    let common::Orders { id, secret, .. } = c.orders(json!({"auto_rebuild": false})).await;
     let body = push_payload("main", &sha(1), "x");
-    let r = c
-        .send(webhook(
-            &id,
-            "push",
-            "d-1",
-            body.clone(),
-            Some(sign(&secret, &body)),
-        ))
-        .await;
+    let r = c.deliver(&id, &secret, "push", "d-1", &body).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(
         r.json,
@@ -251,7 +153,7 @@ both!(auto_rebuild_off_never_builds);
 
 async fn same_delivery_five_times_at_once(db: Db) {
     let c = ctx(db).await;
-    let (id, secret) = setup(&c, json!({})).await;
+    let common::Orders { id, secret, .. } = c.orders(json!({})).await;
     let body = push_payload("main", &sha(7), "feat");
     let signature = sign(&secret, &body);
     let sends = (0..5).map(|_| {
@@ -296,18 +198,12 @@ both!(same_delivery_five_times_at_once);
 
 async fn twenty_pushes_newest_wins(db: Db) {
     let c = ctx(db).await;
-    let (id, secret) = setup(&c, json!({})).await;
+    let common::Orders { id, secret, .. } = c.orders(json!({})).await;
     let mut ids = Vec::new();
     for n in 1..=20 {
         let body = push_payload("main", &sha(n), &format!("commit {n}"));
         let r = c
-            .send(webhook(
-                &id,
-                "push",
-                &format!("delivery-{n}"),
-                body.clone(),
-                Some(sign(&secret, &body)),
-            ))
+            .deliver(&id, &secret, "push", &format!("delivery-{n}"), &body)
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         ids.push(r.json["build_id"].as_str().unwrap().to_owned());
@@ -409,16 +305,8 @@ async fn stream_events(
 
 async fn live_logs_and_resume(db: Db) {
     let c = ctx(db).await;
-    let (id, _) = setup(&c, json!({})).await;
-    let r = c
-        .call(
-            Method::POST,
-            &format!("/api/deployments/{id}/deploy"),
-            Some(&c.deploy),
-            None,
-        )
-        .await;
-    let build = r.json["build_id"].as_str().unwrap().to_owned();
+    let common::Orders { id, .. } = c.orders(json!({})).await;
+    let build = c.deploy_now(&id).await.field("build_id");
     // Act as the worker: claim, write three chunks.
     let claimed = c
         .store
@@ -503,14 +391,7 @@ async fn live_logs_and_resume(db: Db) {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     // The plain text log.
-    let r = c
-        .call(
-            Method::GET,
-            &format!("/api/builds/{build}/logs"),
-            Some(&c.read),
-            None,
-        )
-        .await;
+    let r = c.get(&format!("/api/builds/{build}/logs"), &c.read).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
         r.headers["content-type"]
@@ -527,7 +408,7 @@ both!(live_logs_and_resume);
 
 async fn deploy_streams_its_build(db: Db) {
     let c = ctx(db).await;
-    let (id, _) = setup(&c, json!({})).await;
+    let common::Orders { id, .. } = c.orders(json!({})).await;
     let req = Request::builder()
         .method(Method::POST)
         .uri(format!("/api/deployments/{id}/deploy"))

@@ -235,9 +235,55 @@ pub struct Reply {
     pub json: Value,
 }
 
+impl Reply {
+    /// Asserts the status, printing the body when it differs; returns the reply for the
+    /// checks that follow.
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Reply {
+        assert_eq!(self.status, status, "{}", self.text);
+        self
+    }
+
+    /// [`Reply::expect`] for a case in a loop: `case` names what was sent.
+    #[track_caller]
+    pub fn expect_for(self, status: StatusCode, case: impl std::fmt::Display) -> Reply {
+        assert_eq!(self.status, status, "{case}: {}", self.text);
+        self
+    }
+
+    /// The string field `key` of the JSON body (an id, usually); panics when it is missing.
+    #[track_caller]
+    pub fn field(&self, key: &str) -> String {
+        match self.json[key].as_str() {
+            Some(v) => v.to_owned(),
+            None => panic!("no string `{key}` in {}", self.text),
+        }
+    }
+
+    /// The `error` message of a refusal; panics when the body has none.
+    #[track_caller]
+    pub fn error(&self) -> &str {
+        self.json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error: {}", self.text))
+    }
+}
+
 impl Ctx {
     pub fn request(&self, method: Method, path: &str) -> axum::http::request::Builder {
         Request::builder().method(method).uri(path)
+    }
+
+    /// [`Ctx::request`] with `Authorization: Bearer <token>`, for requests the helpers below
+    /// cannot express (odd headers, raw bodies).
+    pub fn authorized(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+    ) -> axum::http::request::Builder {
+        self.request(method, path)
+            .header("authorization", format!("Bearer {token}"))
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
@@ -277,17 +323,87 @@ impl Ctx {
         self.send(req).await
     }
 
+    /// `GET path` with `token`.
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// `GET path` without a token: probes, `/metrics`, the OpenAPI document, unknown routes.
+    pub async fn get_public(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    /// `POST path` with `token` and a JSON body.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// `POST path` with `token` and no body: the actions (`/deploy`, `/stop`, `/cancel`).
+    pub async fn post_empty(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::POST, path, Some(token), None).await
+    }
+
+    /// `PUT path` with `token` and a JSON body.
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// `PATCH path` with the admin token and a JSON body (only admins change deployments).
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(&self.admin), Some(body))
+            .await
+    }
+
+    /// `DELETE path` with `token`.
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// `POST /api/workspaces/{ws}/deployments` with the admin token: `body` as given, so a
+    /// case can send one the server refuses.
+    pub async fn create_deployment(&self, ws: &str, body: Value) -> Reply {
+        self.post(
+            &format!("/api/workspaces/{ws}/deployments"),
+            &self.admin,
+            body,
+        )
+        .await
+    }
+
+    /// `POST /api/deployments/{id}/deploy` with the deploy token: queues a manual build.
+    pub async fn deploy_now(&self, deployment_id: &str) -> Reply {
+        self.post_empty(
+            &format!("/api/deployments/{deployment_id}/deploy"),
+            &self.deploy,
+        )
+        .await
+    }
+
+    /// A push, ping or other event for `deployment_id`, signed with `secret` as GitHub signs.
+    pub async fn deliver(
+        &self,
+        deployment_id: &str,
+        secret: &str,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+    ) -> Reply {
+        let signature = sign(secret, body);
+        self.send(webhook(
+            deployment_id,
+            event,
+            delivery,
+            body.to_vec(),
+            Some(signature),
+        ))
+        .await
+    }
+
     pub async fn workspace(&self, name: &str) -> String {
-        let r = self
-            .call(
-                Method::POST,
-                "/api/workspaces",
-                Some(&self.admin),
-                Some(json!({ "name": name })),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        r.json["id"].as_str().unwrap().to_owned()
+        self.post("/api/workspaces", &self.admin, json!({ "name": name }))
+            .await
+            .expect(StatusCode::CREATED)
+            .field("id")
     }
 
     /// A kubernetes deployment (no container engine needed to create one); returns its JSON.
@@ -300,17 +416,36 @@ impl Ctx {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let r = self
-            .call(
-                Method::POST,
-                &format!("/api/workspaces/{ws}/deployments"),
-                Some(&self.admin),
-                Some(body),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        r.json
+        self.create_deployment(ws, body)
+            .await
+            .expect(StatusCode::CREATED)
+            .json
     }
+
+    /// The deployment most cases work on: `orders` (with `extra` fields) in a new workspace
+    /// `team-a`, addressed by the workspace's id.
+    pub async fn orders(&self, extra: Value) -> Orders {
+        let ws = self.workspace("team-a").await;
+        let json = self.deployment(&ws, "orders", extra).await;
+        Orders {
+            id: json["id"].as_str().unwrap().to_owned(),
+            secret: json["webhook_secret"].as_str().unwrap().to_owned(),
+            ws,
+            json,
+        }
+    }
+}
+
+/// What [`Ctx::orders`] made.
+pub struct Orders {
+    /// The workspace's id.
+    pub ws: String,
+    /// The deployment's id.
+    pub id: String,
+    /// Its webhook secret (the admin token's view shows it).
+    pub secret: String,
+    /// The deployment as the create call answered.
+    pub json: Value,
 }
 
 /// `sha256=<hex>` of `body` under `secret`, as GitHub signs.
