@@ -529,43 +529,29 @@ async fn metrics_exposition(db: Db) {
     assert_eq!(c.send(req).await.status, StatusCode::UNAUTHORIZED);
     let r = c.get_public("/metrics").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(
-        r.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text")
-    );
+    assert!(r.content_type().starts_with("application/openmetrics-text"));
     let samples = parse_openmetrics(&r.text);
     let get = |series: &str| samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v);
-    assert_eq!(
-        get(r#"pipedreamer_server_builds{status="pending"}"#),
-        Some(1.0),
-        "{}",
-        r.text
-    );
-    assert_eq!(
-        get(r#"pipedreamer_server_builds{status="cancelled"}"#),
-        Some(1.0)
-    );
-    assert_eq!(
-        get(r#"pipedreamer_server_builds{status="building"}"#),
-        Some(0.0)
-    );
-    assert_eq!(get("pipedreamer_server_build_queue_depth"), Some(1.0));
-    assert_eq!(
-        get(r#"pipedreamer_server_webhook_deliveries_total{outcome="bad_signature"}"#),
-        Some(1.0)
-    );
-    assert_eq!(
-        get(r#"pipedreamer_server_webhook_deliveries_total{outcome="queued"}"#),
-        Some(0.0)
-    );
-    assert_eq!(
-        get(r#"pipedreamer_server_build_duration_seconds_count{status="success"}"#),
-        Some(0.0),
-        "{}",
-        r.text
-    );
+    for (series, value) in [
+        (r#"pipedreamer_server_builds{status="pending"}"#, 1.0),
+        (r#"pipedreamer_server_builds{status="cancelled"}"#, 1.0),
+        (r#"pipedreamer_server_builds{status="building"}"#, 0.0),
+        ("pipedreamer_server_build_queue_depth", 1.0),
+        (
+            r#"pipedreamer_server_webhook_deliveries_total{outcome="bad_signature"}"#,
+            1.0,
+        ),
+        (
+            r#"pipedreamer_server_webhook_deliveries_total{outcome="queued"}"#,
+            0.0,
+        ),
+        (
+            r#"pipedreamer_server_build_duration_seconds_count{status="success"}"#,
+            0.0,
+        ),
+    ] {
+        assert_eq!(get(series), Some(value), "{series}: {}", r.text);
+    }
     assert!(
         r.text
             .contains("# TYPE pipedreamer_server_build_duration_seconds histogram")

@@ -11,6 +11,24 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tower::ServiceExt;
 
+/// Asserts a delivery was acknowledged (202) and ignored, whatever the reason.
+#[track_caller]
+fn expect_ignored(r: &common::Reply) {
+    assert_eq!(
+        (r.status, r.json["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("ignored")),
+        "{}",
+        r.text
+    );
+}
+
+/// Asserts a delivery was acknowledged (202) and ignored for exactly `reason`.
+#[track_caller]
+fn expect_ignored_for(r: &common::Reply, reason: &str) {
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.json, json!({"status": "ignored", "reason": reason}));
+}
+
 async fn builds_of(c: &Ctx, id: &str) -> Vec<pipedreamer_store::Build> {
     c.store.builds(id, 100, None).await.unwrap()
 }
@@ -65,19 +83,13 @@ async fn signatures_and_events(db: Db) {
     assert_eq!(r.json["status"], "ignored");
     let other = push_payload("feature", &sha(2), "wip");
     let r = c.deliver(&id, &secret, "push", "d-other", &other).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
-    assert_eq!(
-        r.json,
-        json!({"status": "ignored", "reason": "push to `refs/heads/feature`; this deployment builds `refs/heads/main`"})
+    expect_ignored_for(
+        &r,
+        "push to `refs/heads/feature`; this deployment builds `refs/heads/main`",
     );
     let deleted = json!({"ref": "refs/heads/main", "after": "0".repeat(40), "deleted": true, "head_commit": null}).to_string().into_bytes();
     let r = c.deliver(&id, &secret, "push", "d-del", &deleted).await;
-    assert_eq!(
-        (r.status, r.json["status"].as_str()),
-        (StatusCode::ACCEPTED, Some("ignored")),
-        "{}",
-        r.text
-    );
+    expect_ignored(&r);
     assert!(builds_of(&c, &id).await.is_empty());
 
     // Signed but not JSON: 415 by content type, 400 for a broken body.
@@ -112,12 +124,7 @@ async fn signatures_and_events(db: Db) {
     };
     let body2 = big(2 << 20);
     let r = c.deliver(&id, &secret, "push", "d-2mib", &body2).await;
-    assert_eq!(
-        (r.status, r.json["status"].as_str()),
-        (StatusCode::ACCEPTED, Some("ignored")),
-        "{}",
-        r.text
-    );
+    expect_ignored(&r);
     let body6 = big(6 << 20);
     let r = c.deliver(&id, &secret, "push", "d-6mib", &body6).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
@@ -142,11 +149,7 @@ async fn auto_rebuild_off_never_builds(db: Db) {
     let common::Orders { id, secret, .. } = c.orders(json!({"auto_rebuild": false})).await;
     let body = push_payload("main", &sha(1), "x");
     let r = c.deliver(&id, &secret, "push", "d-1", &body).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
-    assert_eq!(
-        r.json,
-        json!({"status": "ignored", "reason": "auto_rebuild is off for this deployment"})
-    );
+    expect_ignored_for(&r, "auto_rebuild is off for this deployment");
     assert!(builds_of(&c, &id).await.is_empty());
 }
 both!(auto_rebuild_off_never_builds);
@@ -233,12 +236,7 @@ async fn twenty_pushes_newest_wins(db: Db) {
         "{first:?}"
     );
     // A worker claiming now gets the newest commit.
-    let claimed = c
-        .store
-        .claim_build("test-worker", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = common::claim(&c.store, "test-worker").await;
     assert_eq!(claimed.commit_hash.as_deref(), Some(sha(20).as_str()));
 }
 both!(twenty_pushes_newest_wins);
@@ -308,12 +306,7 @@ async fn live_logs_and_resume(db: Db) {
     let common::Orders { id, .. } = c.orders(json!({})).await;
     let build = c.deploy_now(&id).await.field("build_id");
     // Act as the worker: claim, write three chunks.
-    let claimed = c
-        .store
-        .claim_build("w1", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = common::claim(&c.store, "w1").await;
     assert_eq!(claimed.id, build);
     c.store.append_log(&build, "fetch: ok\n").await.unwrap();
     c.store
@@ -393,12 +386,7 @@ async fn live_logs_and_resume(db: Db) {
     // The plain text log.
     let r = c.get(&format!("/api/builds/{build}/logs"), &c.read).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(
-        r.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(r.content_type().starts_with("text/plain"));
     assert_eq!(
         r.text,
         "fetch: ok\nvalidate: 2 nodes\nvalidate: ok\nbuild: layer 1/2\rbuild: layer 2/2\nrollout: ready\n"
@@ -425,11 +413,7 @@ async fn deploy_streams_its_build(db: Db) {
         .to_owned();
     let store = c.store.clone();
     let worker = tokio::spawn(async move {
-        let claimed = store
-            .claim_build("w1", Duration::from_secs(30))
-            .await
-            .unwrap()
-            .unwrap();
+        let claimed = common::claim(&store, "w1").await;
         store
             .append_log(&claimed.id, "hello from the worker\n")
             .await

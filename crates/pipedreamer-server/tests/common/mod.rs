@@ -260,6 +260,12 @@ impl Reply {
         }
     }
 
+    /// The `Content-Type` header; panics when there is none.
+    #[track_caller]
+    pub fn content_type(&self) -> &str {
+        self.headers["content-type"].to_str().unwrap()
+    }
+
     /// The `error` message of a refusal; panics when the body has none.
     #[track_caller]
     pub fn error(&self) -> &str {
@@ -446,6 +452,16 @@ pub struct Orders {
     pub secret: String,
     /// The deployment as the create call answered.
     pub json: Value,
+}
+
+/// Acts as a pipeline worker named `worker`: claims the oldest pending build with a 30 s
+/// lease; panics when there is none to claim.
+pub async fn claim(store: &Store, worker: &str) -> pipedreamer_store::Build {
+    store
+        .claim_build(worker, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("a pending build to claim")
 }
 
 /// `sha256=<hex>` of `body` under `secret`, as GitHub signs.
