@@ -7,6 +7,7 @@
 
 use pipedreamer_host::{ContainerSpec, Host, HostError, pick_port};
 use pipedreamer_image::publish::LocalEngine;
+use pipedreamer_image::test_support::test_engine;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
@@ -27,22 +28,6 @@ struct Images {
     /// The v1 archive, for the test of [`Host::load`].
     archive_v1: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-fn engine_binary() -> PathBuf {
-    // tests run from target/<triple>/debug/deps; the engine is built next to them.
-    let exe = std::env::current_exe().unwrap();
-    let engine = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("pipedreamer-engine");
-    assert!(
-        engine.is_file(),
-        "{} is missing: run `cargo build -p pipedreamer-engine` first (scripts/test.sh does)",
-        engine.display()
-    );
-    engine
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -77,7 +62,7 @@ fn build_and_load(root: &Path, version: &str) -> (String, PathBuf) {
     );
     let reference = pipedreamer_image::Reference::parse(&tag).unwrap();
     let request =
-        pipedreamer_image::BuildRequest::new(&dir, resolved, engine_binary(), reference).unwrap();
+        pipedreamer_image::BuildRequest::new(&dir, resolved, test_engine(), reference).unwrap();
     let image = pipedreamer_image::build(&request).unwrap();
     let archive = root.join(format!("hello-{version}.tar"));
     pipedreamer_image::publish::archive::write(&image, &archive).unwrap();

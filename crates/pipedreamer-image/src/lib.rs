@@ -10,6 +10,8 @@ pub mod dockerfile;
 pub mod publish;
 pub mod reference;
 pub mod rootfs;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use builder::{BuildRequest, Image, build, build_async, locate_engine, source_date_epoch};
 pub use publish::{Destination, Published, Publisher};

@@ -5,28 +5,13 @@ use pipedreamer_image::publish::{
     BlobEvent, DaemonPublisher, Destination, LocalEngine, MultiPublisher, OciLayoutPublisher,
     Publisher, RegistryPublisher,
 };
+use pipedreamer_image::test_support::test_engine;
 use pipedreamer_image::{BuildRequest, Error, Reference, cache::PushedRepositories};
 use pipedreamer_spec::source::DirSource;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The static engine next to the test binary's directory (`cargo build -p pipedreamer-engine`).
-fn engine() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let engine = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("pipedreamer-engine");
-    assert!(
-        engine.exists(),
-        "{} is missing: run `cargo build -p pipedreamer-engine` (scripts/test.sh does)",
-        engine.display()
-    );
-    engine
-}
 
 fn workflow(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -117,7 +102,7 @@ fn tool(cmd: &str, args: &[&str]) -> String {
 
 async fn build(dir: &Path, reference: &Reference) -> pipedreamer_image::Image {
     let resolved = pipedreamer_spec::resolve(&DirSource::new(dir)).expect("valid workflow");
-    let mut request = BuildRequest::new(dir, resolved, engine(), reference.clone()).unwrap();
+    let mut request = BuildRequest::new(dir, resolved, test_engine(), reference.clone()).unwrap();
     // One engine layer cache for every test here: compressing the engine once is enough.
     request.cache_dir = Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("image-test-layers"));
     pipedreamer_image::build_async(request).await.unwrap()

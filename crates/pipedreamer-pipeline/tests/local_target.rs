@@ -3,6 +3,7 @@
 //!
 //! One story per test, because each build starts containers and costs seconds.
 
+use pipedreamer_image::test_support::test_engine;
 use pipedreamer_pipeline::{Event, LocalConfig, PhaseTimeouts, PipelineConfig, Workers};
 use pipedreamer_store::{
     BuildStatus, Deployment, DeploymentStatus, Enqueued, NewBuild, NewDeployment, Store, Target,
@@ -14,22 +15,6 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 const SECRET: &str = "s3cr3t-value-never-logged";
-
-/// The static debug engine next to the test binaries (`cargo test --workspace` builds it).
-fn engine() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("pipedreamer-engine");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build -p pipedreamer-engine` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
 
 /// Whether containers run under gVisor here (`pipedreamer-host` uses runsc when installed).
 fn gvisor() -> bool {
@@ -102,7 +87,7 @@ fn config(data_dir: &Path) -> PipelineConfig {
             ..PhaseTimeouts::default()
         },
         data_dir: data_dir.to_owned(),
-        engine: engine(),
+        engine: test_engine(),
         local: LocalConfig {
             port_range: base..=base + 1,
             ..LocalConfig::default()
