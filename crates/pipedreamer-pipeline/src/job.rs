@@ -241,10 +241,17 @@ impl Job<'_> {
         Ok(published)
     }
 
-    /// The tag of this build's image: unique per build, so a rollback can name an older one.
-    pub(crate) fn image_tag(&self) -> String {
+    /// This build's image: `<prefix>/<deployment>:b-<build>`, a tag unique per build so a
+    /// rollback can name an older one.
+    pub(crate) fn image_reference(&self, prefix: &str) -> Result<Reference, PipelineError> {
         let id = self.build.id.replace('-', "");
-        format!("b-{}", &id[id.len().saturating_sub(12)..])
+        let tag = format!("b-{}", &id[id.len().saturating_sub(12)..]);
+        Reference::parse(&format!("{prefix}/{}:{tag}", self.deployment.name)).map_err(|source| {
+            PipelineError::Image {
+                phase: Phase::Build,
+                source,
+            }
+        })
     }
 
     /// A blocking task that stops when the phase is abandoned: `flag` is raised on drop.

@@ -5,7 +5,6 @@
 use crate::error::{PipelineError, TargetError};
 use crate::job::{Checkout, Delivered, Job};
 use crate::{Phase, ROLLOUT_GRACE};
-use pipedreamer_image::Reference;
 use pipedreamer_image::publish::RegistryPublisher;
 use pipedreamer_kube::Cluster;
 use pipedreamer_kube::deploy::ApplyOptions;
@@ -55,16 +54,7 @@ pub(crate) async fn deliver(
     let d = &job.deployment;
     let t = target(d, job.shared.config.registry.as_deref());
     let registry = t.registry.ok_or(TargetError::NoRegistry)?;
-    let reference = Reference::parse(&format!(
-        "{}/{}:{}",
-        registry.trim_end_matches('/'),
-        d.name,
-        job.image_tag()
-    ))
-    .map_err(|source| PipelineError::Image {
-        phase: Phase::Build,
-        source,
-    })?;
+    let reference = job.image_reference(registry.trim_end_matches('/'))?;
     let image = job.build_image(checkout, &reference).await?;
     let publisher = RegistryPublisher::new().insecure(job.shared.config.insecure_registry);
     let published = job.publish(&publisher, &image, &reference).await?;

@@ -7,7 +7,6 @@ use crate::job::{Checkout, Delivered, Job};
 use crate::workers::Shared;
 use crate::{Phase, ROLLOUT_GRACE};
 use pipedreamer_host::{ContainerSpec, Host};
-use pipedreamer_image::Reference;
 use pipedreamer_image::publish::DaemonPublisher;
 use pipedreamer_store::{Deployment, DeploymentStatus, StoreError, Target};
 use std::path::PathBuf;
@@ -33,15 +32,8 @@ pub(crate) async fn deliver(
 ) -> Result<Delivered, PipelineError> {
     let host = host(job.shared)?;
     let d = &job.deployment;
-    let reference = Reference::parse(&format!(
-        "localhost/pipedreamer/{}:{}",
-        d.name,
-        job.image_tag()
-    ))
-    .map_err(|source| PipelineError::Image {
-        phase: Phase::Build,
-        source,
-    })?;
+    // Never pushed anywhere: `localhost/` keeps it from looking like a Docker Hub name.
+    let reference = job.image_reference("localhost/pipedreamer")?;
     let image = job.build_image(checkout, &reference).await?;
     let publisher = DaemonPublisher::new(host.engine())
         .timeout(job.shared.config.timeouts.publish)
