@@ -8,7 +8,7 @@ use pipedreamer_store::{
     Backend, Build, BuildOutcome, BuildStatus, Deployment, DeploymentStatus, LeaseState, Store,
     Target,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast};
@@ -163,10 +163,12 @@ impl Workers {
         Ok(())
     }
 
-    /// Cancels the deployment's pending and running builds and waits until none is running.
+    /// Cancels the deployment's pending and running builds and waits until none is running. A
+    /// build queued meanwhile (a push during the stop) is cancelled too; each build once.
     async fn cancel_in_flight(&self, deployment_id: &str) -> Result<(), PipelineError> {
         let store = &self.shared.store;
         let deadline = Instant::now() + self.shared.config.lease + STOP_WAIT_BEYOND_LEASE;
+        let mut cancelled = HashSet::new();
         loop {
             let in_flight: Vec<Build> = store
                 .builds(deployment_id, 10, None)
@@ -181,9 +183,11 @@ impl Workers {
                 tracing::warn!(deployment = %deployment_id, "a build of the deployment is still running; undeploying anyway");
                 return Ok(());
             }
-            for build in &in_flight {
-                // Ended in between: nothing to cancel.
-                let _ = self.cancel_build(&build.id).await;
+            for build in in_flight {
+                if cancelled.insert(build.id.clone()) {
+                    // Ended in between: nothing to cancel.
+                    let _ = self.cancel_build(&build.id).await;
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
