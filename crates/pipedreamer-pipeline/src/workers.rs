@@ -151,7 +151,8 @@ impl Workers {
     /// cancelled and waited for first: a build in its rollout would otherwise start a container
     /// after the stop removed the old one.
     pub async fn stop_deployment(&self, deployment: &Deployment) -> Result<(), PipelineError> {
-        self.cancel_in_flight(&deployment.id).await?;
+        self.cancel_builds(&self.shared.store, &deployment.id)
+            .await?;
         match &deployment.target {
             Target::Local => local::remove(&self.shared, deployment).await?,
             Target::Kubernetes { .. } => kubernetes::undeploy(deployment).await?,
@@ -163,10 +164,15 @@ impl Workers {
         Ok(())
     }
 
-    /// Cancels the deployment's pending and running builds and waits until none is running. A
-    /// build queued meanwhile (a push during the stop) is cancelled too; each build once.
-    async fn cancel_in_flight(&self, deployment_id: &str) -> Result<(), PipelineError> {
-        let store = &self.shared.store;
+    /// Cancels the deployment's pending and running builds in `store` (the workers' own; the
+    /// server passes the one it reads, which is the same one outside its router tests) and waits
+    /// until none is running, so no build can start a container after the caller undeploys or
+    /// deletes. A build queued meanwhile (a push during the stop) is cancelled too; each once.
+    pub async fn cancel_builds(
+        &self,
+        store: &Store,
+        deployment_id: &str,
+    ) -> Result<(), PipelineError> {
         let deadline = Instant::now() + self.shared.config.lease + STOP_WAIT_BEYOND_LEASE;
         let mut cancelled = HashSet::new();
         loop {
@@ -184,9 +190,11 @@ impl Workers {
                 return Ok(());
             }
             for build in in_flight {
-                if cancelled.insert(build.id.clone()) {
-                    // Ended in between: nothing to cancel.
-                    let _ = self.cancel_build(&build.id).await;
+                // Ended in between: nothing to cancel.
+                if cancelled.insert(build.id.clone())
+                    && store.request_cancel(&build.id).await.is_ok()
+                {
+                    self.stop_running(&build.id);
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -69,7 +69,9 @@ pub(super) struct BuildsQuery {
     /// At most this many builds (1-100, default 20).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
-    /// Only builds older than this build id (the last id of the previous page).
+    /// Only builds older than this build id (the last id of the previous page). Like every
+    /// query, it may not contain NUL (the router refuses it with 400), and the document says so.
+    #[param(pattern = "^[^\\x00]*$")]
     before: Option<String>,
 }
 

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use pipedreamer_store::{DeploymentPatch, DeploymentStatus, NewDeployment, StoreError, Target};
+use pipedreamer_store::{DeploymentPatch, DeploymentStatus, NewDeployment, Target};
 
 /// Creates a workspace.
 #[utoipa::path(
@@ -215,19 +215,22 @@ pub(super) async fn delete_deployment(
 /// deployment that never ran has nothing to undeploy (and a cluster that was never used
 /// need not answer): only its builds in flight are cancelled, as the workers would.
 async fn undeploy(state: &AppState, d: &pipedreamer_store::Deployment) -> ApiResult<()> {
+    // Builds in flight first, cancelled and waited for: one in its rollout could otherwise start
+    // a container after the stop (or after the records are gone). Only then is the deployment's
+    // state read again: such a build may have gone live while it was being cancelled.
+    state
+        .workers()
+        .cancel_builds(state.store(), &d.id)
+        .await
+        .map_err(|e| match e {
+            pipedreamer_pipeline::PipelineError::Store(e) => ApiError::from(e),
+            other => ApiError::from_message(StatusCode::INTERNAL_SERVER_ERROR, &other.to_string()),
+        })?;
+    let d = state.store().deployment(&d.id).await?;
     if d.status == DeploymentStatus::Stopped && d.current_build_id.is_none() {
-        for build in state.store().builds(&d.id, 10, None).await? {
-            if !build.status.is_finished() {
-                match state.store().request_cancel(&build.id).await {
-                    // Claimed or ended in between: the workers saw it.
-                    Ok(_) | Err(StoreError::Conflict { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
         return Ok(());
     }
-    state.workers().stop_deployment(d).await.map_err(|e| {
+    state.workers().stop_deployment(&d).await.map_err(|e| {
         tracing::warn!(deployment = %d.id, error = %e, "undeploy failed");
         ApiError::from_message(
             StatusCode::BAD_GATEWAY,

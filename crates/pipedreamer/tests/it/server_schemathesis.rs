@@ -9,6 +9,7 @@
 //! schemathesis starts are real; every deployment is deleted through the API at the end and no
 //! container of them may outlive that.
 
+use crate::fake_kube::FakeKube;
 use crate::{repo_root, text};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -38,7 +39,11 @@ fn schemathesis_finds_no_server_error_and_no_drift_from_the_openapi_document() {
     );
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let repo = hello_repository(dir.path());
-    let mut server = Server::start(&dir.path().join("data"));
+    // Schemathesis creates `kubernetes` deployments too (with a registry in the target), and
+    // stopping or deleting one undeploys it from its cluster: the server gets one to talk to,
+    // the in-process fake API server, as a server with such deployments has a cluster.
+    let cluster = FakeKube::start();
+    let mut server = Server::start(&dir.path().join("data"), &cluster.kubeconfig);
     let api = Api::new(server.port, server.admin_token());
 
     let ws = api.send(
@@ -199,7 +204,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(data_dir: &Path) -> Server {
+    fn start(data_dir: &Path, kubeconfig: &Path) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -224,6 +229,7 @@ impl Server {
             // Deployment ports of its own: the other server tests use 21000-23800.
             .env("PIPEDREAMER_SERVER_LOCAL__PORT_RANGE", "24000-24199")
             .env_remove("PIPEDREAMER_DATABASE_URL")
+            .env("KUBECONFIG", kubeconfig)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
