@@ -42,9 +42,15 @@ pub(crate) fn classify(url: &str) -> Result<Source, GitError> {
             }
             Ok(Source::Local(PathBuf::from(percent_decode(path))))
         }
-        "https" => Ok(Source::Http(strip_credentials(url))),
+        "https" => {
+            let host = host_of(rest).map_err(|reason| unsupported(reason, HOST_HINT))?;
+            if host.is_empty() {
+                return Err(unsupported("the URL has no host".into(), SCHEME_HINT));
+            }
+            Ok(Source::Http(strip_credentials(url)))
+        }
         "http" => {
-            let host = host_of(rest);
+            let host = host_of(rest).map_err(|reason| unsupported(reason, HOST_HINT))?;
             if is_loopback(&host) {
                 Ok(Source::Http(strip_credentials(url)))
             } else {
@@ -73,16 +79,31 @@ pub fn check_url(url: &str) -> Result<(), GitError> {
     classify(url).map(drop)
 }
 
-/// The host (and port) of the authority after `scheme://`, without user info.
-fn host_of(rest: &str) -> String {
+const HOST_HINT: &str =
+    "name the server by its host name, e.g. `https://git.example.com/owner/repo.git`";
+
+/// The host of the authority after `scheme://` (lower-case, without user info and port). An
+/// IPv6 literal is only taken as `[::1]` (loopback over `http://`), whole: a bracket anywhere
+/// else makes a URL that git clients and URL parsers read differently, or refuse.
+fn host_of(rest: &str) -> Result<String, String> {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    host.to_ascii_lowercase()
+    if let Some(after) = host_port.strip_prefix("[::1]")
+        && (after.is_empty() || after.starts_with(':'))
+        && !after.contains(['[', ']'])
+    {
+        return Ok("::1".into());
+    }
+    if host_port.contains(['[', ']']) {
+        return Err(
+            "an IPv6 address (in `[…]`) is only supported as `http://[::1]`; the host part is not a plain host name".into(),
+        );
+    }
+    Ok(host_port
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase())
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -175,6 +196,26 @@ mod tests {
         ));
         assert!(classify("http://example.com/r.git").is_err());
         assert!(classify("http://127.0.0.1.example.com/r.git").is_err());
+    }
+
+    #[test]
+    fn brackets_only_as_the_whole_loopback_ipv6_host() {
+        // URL parsers refuse these (Python's `urlsplit`: "Invalid IPv6 URL"): no record of one.
+        for bad in [
+            "http://[::1/r.git",
+            "http://[localhost]/r.git",
+            "http://[127.0.0.1]/r.git",
+            "http://[::1]x/r.git",
+            "https://[/r.git",
+            "https://[2001:db8::1]/r.git",
+            "https://host]/r.git",
+        ] {
+            assert!(classify(bad).is_err(), "{bad}");
+        }
+        assert!(classify("http://[::1]/r.git").is_ok());
+        assert!(classify("https:///r.git").is_err());
+        // A bracket in the path is just a character.
+        assert!(classify("https://h/r[1].git").is_ok());
     }
 
     #[test]

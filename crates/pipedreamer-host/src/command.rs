@@ -56,15 +56,14 @@ impl EngineCommand {
     }
 
     /// Runs in the background on the current tokio runtime (for `Drop`, which cannot wait);
-    /// nothing happens outside a runtime.
-    pub(crate) fn spawn_detached(self, timeout: Duration) {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = self.output(timeout).await {
-                    tracing::warn!("{e}");
-                }
-            });
-        }
+    /// `None` (nothing runs) outside a runtime.
+    pub(crate) fn spawn_detached(self, timeout: Duration) -> Option<tokio::task::JoinHandle<()>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        Some(runtime.spawn(async move {
+            if let Err(e) = self.output(timeout).await {
+                tracing::warn!("{e}");
+            }
+        }))
     }
 
     /// Runs to completion within `timeout`: (succeeded, stdout, stderr).

@@ -58,8 +58,8 @@ use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The label every container of a deployment carries (its value: the deployment).
@@ -289,7 +289,14 @@ pub struct Host {
     /// Flags before the verb of every command (e.g. `--root`/`--runroot` for a private store).
     global: Vec<OsString>,
     port_sharing: Arc<AtomicU8>,
+    /// Removals of abandoned new containers still under way (see [`Started`]): whatever works
+    /// on a deployment next waits for its own first, so an `rm` in the background never races
+    /// a `remove` that listed the container (nor outlives the call that undeploys).
+    cleanups: Cleanups,
 }
+
+/// Background removals by deployment.
+type Cleanups = Arc<Mutex<Vec<(String, tokio::task::JoinHandle<()>)>>>;
 
 impl Host {
     /// The engine that answers (docker with a daemon, else podman), under gVisor when `runsc`
@@ -313,6 +320,7 @@ impl Host {
             gvisor: gvisor.filter(|_| engine == LocalEngine::Podman),
             global: Vec::new(),
             port_sharing: Arc::new(AtomicU8::new(PortSharing::Unknown as u8)),
+            cleanups: Cleanups::default(),
         }
     }
 
@@ -357,6 +365,7 @@ impl Host {
     /// is shared during the switch.
     pub async fn replace(&self, spec: &ContainerSpec, ready_timeout: Duration) -> Result<()> {
         spec.validate()?;
+        self.finish_cleanups(&spec.deployment).await;
         let old = self.containers(&spec.deployment).await?;
         let old_running = old.iter().any(|c| c.running);
         let sharing = self.port_sharing();
@@ -400,6 +409,7 @@ impl Host {
         ready_timeout: Duration,
     ) -> Result<()> {
         spec.validate()?;
+        self.finish_cleanups(&spec.deployment).await;
         let current = self.containers(&spec.deployment).await?;
         let keep = current
             .iter()
@@ -420,8 +430,24 @@ impl Host {
 
     /// Stops (gracefully) and removes every container of the deployment.
     pub async fn remove(&self, deployment: &str) -> Result<()> {
+        self.finish_cleanups(deployment).await;
         let all = self.containers(deployment).await?;
         self.stop_and_remove(&all).await
+    }
+
+    /// Waits for the background removals of `deployment`'s abandoned containers (each is
+    /// bounded by its command's timeout).
+    async fn finish_cleanups(&self, deployment: &str) {
+        let mine: Vec<tokio::task::JoinHandle<()>> = {
+            let mut all = self.cleanups.lock().unwrap_or_else(|p| p.into_inner());
+            let (mine, others): (Vec<_>, Vec<_>) =
+                all.drain(..).partition(|(d, _)| d == deployment);
+            all.extend(others.into_iter().filter(|(_, h)| !h.is_finished()));
+            mine.into_iter().map(|(_, h)| h).collect()
+        };
+        for cleanup in mine {
+            let _ = cleanup.await;
+        }
     }
 
     /// The last `tail` log lines of the deployment's newest container (empty when there is
@@ -535,16 +561,21 @@ impl Host {
             "--shutdown-grace".into(),
             format!("{grace}s"),
         ]);
-        let begun = Instant::now();
-        cmd.output(START).await?;
-        tracing::debug!(container = %name, took = ?begun.elapsed(), "container started");
-        Ok(Started {
+        let started = Started {
             name,
             instance,
-            begun,
+            begun: Instant::now(),
             cleanup: self.cmd("rm").args(self.force_remove_args()),
             kept: AtomicBool::new(false),
-        })
+            deployment: spec.deployment.clone(),
+            cleanups: self.cleanups.clone(),
+        };
+        // Guarded from here on: `run` killed halfway (a cancelled build drops this future)
+        // can leave the container created or even running, and a failed `run` a created one.
+        tracing::debug!(container = %started.name, "starting a container");
+        cmd.output(START).await?;
+        tracing::debug!(container = %started.name, took = ?started.begun.elapsed(), "container started");
+        Ok(started)
     }
 
     /// Waits until `started` answers ready on `addr`, at most `timeout` from the start of
@@ -743,6 +774,7 @@ impl Host {
         if all.is_empty() {
             return Ok(());
         }
+        tracing::debug!(containers = ?all, "removing containers");
         self.cmd("rm")
             .arg("-f")
             .args(all)
@@ -849,6 +881,9 @@ struct Started {
     cleanup: EngineCommand,
     /// Ready, or already removed: dropping leaves it alone.
     kept: AtomicBool,
+    deployment: String,
+    /// Where the removal on drop is registered ([`Host::finish_cleanups`] waits for it).
+    cleanups: Cleanups,
 }
 
 impl Started {
@@ -862,7 +897,12 @@ impl Drop for Started {
     fn drop(&mut self) {
         if !self.kept.load(Ordering::Relaxed) {
             tracing::warn!(container = %self.name, "replacement abandoned; removing the new container");
-            self.cleanup.clone().arg(&self.name).spawn_detached(QUICK);
+            if let Some(removal) = self.cleanup.clone().arg(&self.name).spawn_detached(QUICK) {
+                self.cleanups
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((self.deployment.clone(), removal));
+            }
         }
     }
 }

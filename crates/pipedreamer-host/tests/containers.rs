@@ -598,3 +598,45 @@ async fn ensure_running_recreates_a_removed_container_under_runc() {
 async fn ensure_running_recreates_a_removed_container_under_runsc() {
     ensure_running_recreates_a_removed_container(Runtime::Runsc).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+
+/// A build cancelled during its rollout drops `replace` at any point: while `podman run` is
+/// still creating the container, or while it waits for `/readyz`. Whatever was created goes,
+/// by itself (the server's stop may never come), and at the latest when `remove` returns.
+async fn an_abandoned_replace_leaves_no_container(runtime: Runtime) {
+    let Some(host) = host(runtime) else { return };
+    let images = images();
+    let (name, _cleanup) = deployment("abandoned", runtime);
+    let port = port();
+    for (i, after) in [30u64, 120, 250, 500].into_iter().enumerate() {
+        let s = spec(&name, &format!("0199b1aa-010{i}"), &images.v1, port);
+        let abandoned = tokio::time::timeout(Duration::from_millis(after), host.replace(&s, READY))
+            .await
+            .is_err();
+        if abandoned {
+            // On its own: the removal started when `replace` was dropped.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !containers(&name).is_empty() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "abandoned after {after} ms, {:?} still there a minute later",
+                    containers(&name)
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        host.remove(&name).await.unwrap();
+        assert_eq!(containers(&name), Vec::<String>::new(), "after {after} ms");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_replace_leaves_no_container_under_runc() {
+    an_abandoned_replace_leaves_no_container(Runtime::Runc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_replace_leaves_no_container_under_runsc() {
+    an_abandoned_replace_leaves_no_container(Runtime::Runsc).await;
+}

@@ -166,8 +166,11 @@ fn chown_to_engine(path: &std::path::Path) {
 
 /// Removes the deployment's containers and secrets.
 pub(crate) async fn remove(shared: &Shared, d: &Deployment) -> Result<(), PipelineError> {
-    host(shared)?
-        .remove(&d.id)
+    // Without podman or docker no container of it can be running here.
+    let Ok(host) = &shared.host else {
+        return Ok(());
+    };
+    host.remove(&d.id)
         .await
         .map_err(|e| TargetError::Host(e.to_string()))?;
     let _ = tokio::fs::remove_dir_all(shared.config.data_dir.join("secrets").join(&d.id)).await;

@@ -636,3 +636,40 @@ async fn first_admin_token(db: Db) {
     );
 }
 both!(first_admin_token);
+
+/// A deployment whose cluster cannot be reached cannot be undeployed: DELETE says so (502, the
+/// records stay) and how to go on; `?force=true` deletes the records anyway.
+async fn delete_when_the_target_is_unreachable(db: Db) {
+    let c = ctx(db).await;
+    let o = c
+        .orders(
+            json!({"target": {"type": "kubernetes", "namespace": "team-a",
+            "registry": "registry.example.test", "context": "no-such-context"}}),
+        )
+        .await;
+    // It went live once (as far as the records say): undeploying must ask its cluster.
+    c.store
+        .set_deployment_state(&o.id, pipedreamer_store::DeploymentStatus::Failed, None)
+        .await
+        .unwrap();
+    let path = format!("/api/deployments/{}", o.id);
+    let r = c.delete(&path, &c.admin).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.json);
+    assert!(
+        r.error().starts_with("cannot stop the deployment"),
+        "{}",
+        r.json
+    );
+    let hint = r.json["hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("?force=true"), "{}", r.json);
+    c.get(&path, &c.admin).await.expect(StatusCode::OK);
+
+    let r = c.delete(&format!("{path}?force=maybe"), &c.admin).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    c.delete(&format!("{path}?force=true"), &c.admin)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let r = c.get(&path, &c.admin).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+both!(delete_when_the_target_is_unreachable);

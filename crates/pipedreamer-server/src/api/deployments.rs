@@ -8,9 +8,12 @@ use super::{AppState, JsonBody};
 use crate::auth::{Authorized, NeedAdmin, NeedDeploy, NeedRead};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use pipedreamer_store::{DeploymentPatch, DeploymentStatus, NewDeployment, Target};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// Creates a workspace.
 #[utoipa::path(
@@ -186,26 +189,58 @@ pub(super) async fn patch_deployment(
     Ok(Json(state.deployment_view(updated, auth.is_admin())))
 }
 
+/// `DELETE /api/deployments/{id}` options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct DeleteQuery {
+    /// Delete the records even when undeploying fails (an unreachable cluster, a kube context
+    /// that is gone): what still runs there is left as it is, and the answer's log line says so.
+    #[serde(default)]
+    force: bool,
+}
+
 /// Stops a deployment, then deletes it with its builds, logs and secrets.
 #[utoipa::path(
     delete, path = "/api/deployments/{id}", tag = "deployments",
-    params(("id" = String, Path, description = "Deployment id")),
+    params(("id" = String, Path, description = "Deployment id"), DeleteQuery),
     security(("bearer" = ["admin"])),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad query", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Scope too small", body = ErrorBody),
         (status = 404, description = "No such deployment", body = ErrorBody),
-        (status = 502, description = "Undeploying failed; the records stay", body = ErrorBody),
+        (status = 502, description = "Undeploying failed; the records stay (`?force=true` deletes them anyway)", body = ErrorBody),
     )
 )]
 pub(super) async fn delete_deployment(
     _auth: Authorized<NeedAdmin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!("bad query: {}", e.body_text()))
+            .hint("`?force=true` or nothing")
+    })?;
     let d = state.store().deployment(&id).await?;
-    undeploy(&state, &d).await?;
+    match undeploy(&state, &d).await {
+        Ok(()) => {}
+        Err(e) if query.force && e.status == StatusCode::BAD_GATEWAY => {
+            tracing::warn!(deployment = %id, "deleting the records although undeploying failed (force); what runs on the target stays");
+        }
+        Err(mut e) => {
+            if e.status == StatusCode::BAD_GATEWAY {
+                let force = "`DELETE /api/deployments/{id}?force=true` deletes the records anyway and leaves what runs on the target";
+                let hint = match e.body.hint.take() {
+                    Some(fix) => format!("{fix}; or {force}"),
+                    None => force.to_owned(),
+                };
+                e = e.hint(hint);
+            }
+            return Err(e);
+        }
+    }
     state.store().delete_deployment(&id).await?;
     tracing::info!(deployment = %id, "deployment deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -227,7 +262,12 @@ async fn undeploy(state: &AppState, d: &pipedreamer_store::Deployment) -> ApiRes
             other => ApiError::from_message(StatusCode::INTERNAL_SERVER_ERROR, &other.to_string()),
         })?;
     let d = state.store().deployment(&d.id).await?;
-    if d.status == DeploymentStatus::Stopped && d.current_build_id.is_none() {
+    // A cluster that was never used need not answer; on this host, the containers themselves
+    // are asked (cheap, and a cancelled rollout's container is not in the records).
+    if d.status == DeploymentStatus::Stopped
+        && d.current_build_id.is_none()
+        && d.target != pipedreamer_store::Target::Local
+    {
         return Ok(());
     }
     state.workers().stop_deployment(&d).await.map_err(|e| {
