@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod cluster;
+pub mod control_plane;
 pub mod deploy;
 pub mod labels;
 pub mod manifests;
