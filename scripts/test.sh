@@ -13,6 +13,8 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 APT_PACKAGES=(podman runc runsc skopeo umoci nats-server docker-registry wrk python3-pip python3-venv ca-certificates curl git kubernetes-client)
 # PostgreSQL for pipedreamer-store's tests (the server's team database); see postgres_ready.
 APT_PACKAGES+=(postgresql)
+# Caddy, the single-host reverse proxy (pipedreamer-proxy's tests, the server's routing e2e).
+APT_PACKAGES+=(caddy)
 
 setup() {
   local missing=()
