@@ -134,10 +134,19 @@ impl Job<'_> {
             Target::Local => local::deliver(self, &checkout).await?,
             Target::Kubernetes { .. } => kubernetes::deliver(self, &checkout).await?,
         };
-        self.shared
+        if let Err(e) = self
+            .shared
             .store
             .set_deployment_state(&d.id, DeploymentStatus::Running, Some(&self.build.id))
-            .await?;
+            .await
+        {
+            if e.is_not_found() {
+                // Deleted while this build rolled out (a DELETE that found nothing in flight,
+                // then a deploy): what it started must not outlive the records.
+                self.undo_rollout().await;
+            }
+            return Err(e.into());
+        }
         self.log
             .write(&format!(
                 "build succeeded: {}@{} is live",
@@ -145,6 +154,24 @@ impl Job<'_> {
             ))
             .await;
         Ok(delivered)
+    }
+
+    /// Takes down what this build rolled out, for a deployment deleted meanwhile (best effort:
+    /// logged when it fails).
+    async fn undo_rollout(&self) {
+        let d = &self.deployment;
+        let undone = match &d.target {
+            Target::Local => local::remove(self.shared, d).await,
+            Target::Kubernetes { .. } => kubernetes::undeploy(d).await,
+        };
+        match undone {
+            Ok(()) => {
+                tracing::info!(deployment = %d.id, build = %self.build.id, "the deployment was deleted during its rollout; undeployed what the build started")
+            }
+            Err(e) => {
+                tracing::warn!(deployment = %d.id, build = %self.build.id, error = %e, "the deployment was deleted during its rollout, and undeploying what the build started failed")
+            }
+        }
     }
 
     /// Runs one phase: logged, bounded by `limit`, stopped by a cancel.

@@ -438,3 +438,42 @@ async fn a_stop_during_the_rollout_cancels_the_build_and_leaves_nothing_running(
     assert_eq!(after.current_build_id, None);
     workers.shutdown().await;
 }
+
+/// Regression: a deployment deleted while a build of it rolls out (its DELETE saw nothing in
+/// flight, then a deploy queued this build) must not be left with a container nobody knows:
+/// the build finds its records gone when it records the rollout, and takes the container down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_deleted_during_the_rollout_leaves_nothing_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = hello_repo(tmp.path());
+    let (store, _, d) = store_with_deployment(tmp.path(), &repo, "deleted").await;
+    let _cleanup = Containers(d.id.clone());
+    // A long lease: its renewal (every third of it) would otherwise notice the build gone and
+    // cancel the rollout first, now and then.
+    let mut config = config(&tmp.path().join("data"));
+    config.lease = Duration::from_secs(120);
+    let workers = Workers::start(store.clone(), config);
+    let mut events = workers.events();
+    let build = enqueue(&store, &d.id, None, Trigger::Manual).await;
+    workers.wake();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while !log_of(&store, &build).await.contains("==> rollout") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the build reaches its rollout");
+    store.delete_deployment(&d.id).await.unwrap();
+    // Its records are gone: it cannot end as a success.
+    assert_eq!(finished(&mut events, &build).await, BuildStatus::Failed);
+    // The container was started; its removal may still be under way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while running(&d.id) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container of a deleted deployment still runs a minute after its build ended"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    workers.shutdown().await;
+}
