@@ -10,6 +10,7 @@ pub mod dockerfile;
 pub mod publish;
 pub mod reference;
 pub mod rootfs;
+pub mod server_image;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
