@@ -107,6 +107,8 @@ pub struct LocalConfig {
     pub bind: IpAddr,
     /// Memory limit per container.
     pub memory_bytes: u64,
+    /// Public URLs through Caddy for deployments with a subdomain; `None`: only the port.
+    pub routing: Option<LocalRouting>,
 }
 
 impl Default for LocalConfig {
@@ -115,7 +117,38 @@ impl Default for LocalConfig {
             port_range: 20000..=20999,
             bind: IpAddr::from([127, 0, 0, 1]),
             memory_bytes: 256 * 1024 * 1024,
+            routing: None,
         }
+    }
+}
+
+/// Public URLs of `local` deployments: Caddy routes `https://<subdomain>.<base_domain>` to the
+/// deployment's port. A route is added once a rollout is live (and when a restarted server
+/// brings a container back), removed when the deployment stops, and every route is reconciled
+/// every [`LocalRouting::reconcile_every`], so a restarted Caddy gets its routes back.
+#[derive(Debug, Clone)]
+pub struct LocalRouting {
+    /// Deployments answer on `<subdomain>.<base_domain>`.
+    pub base_domain: String,
+    /// Caddy's admin API, its server already set up (`Caddy::ensure_server`).
+    pub caddy: pipedreamer_proxy::Caddy,
+    /// How often the routes are made to match the running deployments.
+    pub reconcile_every: Duration,
+}
+
+impl LocalRouting {
+    /// Routing through `caddy` for subdomains of `base_domain`, reconciled every 10 s.
+    pub fn new(base_domain: impl Into<String>, caddy: pipedreamer_proxy::Caddy) -> LocalRouting {
+        LocalRouting {
+            base_domain: base_domain.into(),
+            caddy,
+            reconcile_every: Duration::from_secs(10),
+        }
+    }
+
+    /// `<subdomain>.<base_domain>`.
+    pub fn host(&self, subdomain: &str) -> String {
+        format!("{subdomain}.{}", self.base_domain)
     }
 }
 

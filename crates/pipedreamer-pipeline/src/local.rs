@@ -1,22 +1,33 @@
 //! The `local` target: the image is loaded into podman or docker (no registry) and runs as a
 //! hardened container on the deployment's own port (`pipedreamer-host`), replaced only once the
 //! new version answers.
+//!
+//! With routing configured ([`crate::LocalRouting`]), a deployment with a subdomain also gets a
+//! Caddy route `https://<subdomain>.<base_domain>` → its port: added once a rollout is live and
+//! when a restarted server brings its container back, removed before its container when it
+//! stops, and [`reconcile_routes`] makes Caddy's routes match the deployments every 10 s (a
+//! restarted Caddy has lost them; a subdomain may have changed).
 
 use crate::error::{PipelineError, TargetError};
 use crate::job::{Checkout, Delivered, Job};
 use crate::workers::Shared;
-use crate::{Phase, ROLLOUT_GRACE};
+use crate::{LocalRouting, Phase, ROLLOUT_GRACE};
 use pipedreamer_host::{ContainerSpec, Host};
 use pipedreamer_image::publish::DaemonPublisher;
+use pipedreamer_proxy::{ProxyError, ProxyRoute, ReconcileReport, public_url, route_id};
 use pipedreamer_store::{Deployment, DeploymentStatus, StoreError, Target};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The user the engine runs as in every image: it must be able to read the mounted secrets.
 const ENGINE_UID: u32 = 65532;
 /// Two builds of different deployments may pick the same free port at once; the store's unique
 /// index refuses the second, which then picks again.
 const PORT_ATTEMPTS: usize = 5;
+/// A whole route change (several admin calls, each with its own timeout) or reconcile pass.
+const ROUTING_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn host(shared: &Shared) -> Result<&Host, PipelineError> {
     shared
@@ -69,10 +80,135 @@ pub(crate) async fn deliver(
             .map_err(|e| PipelineError::Rollout(job.log.masked(&e.to_string())))
     })
     .await?;
+    // The route after the rollout: the new version answers on the same port, so an existing
+    // route keeps working through the swap, and a first one appears once the container is live.
+    // A routing failure does not fail the build: the new version is live on its port and the old
+    // container is gone, so FAILED would misstate the deployment; the build log says why the
+    // public URL is not there yet, and the reconcile loop adds the route within 10 s of Caddy
+    // answering again.
+    if let Some((routing, route)) = route_of(job.shared, d, port) {
+        let url = public_url(&route.host, routing.caddy.https_port().unwrap_or(443));
+        match upsert(routing, &route).await {
+            Ok(()) => {
+                job.log
+                    .write(&format!("routed {url} to {}", route.upstream))
+                    .await;
+            }
+            Err(e) => {
+                job.log
+                    .write(&format!(
+                        "warning: {url} is not routed yet ({e}); the server retries every {} s",
+                        routing.reconcile_every.as_secs()
+                    ))
+                    .await;
+            }
+        }
+    }
     Ok(Delivered {
         image: reference.to_string(),
         digest: published.digest,
     })
+}
+
+/// `d`'s route to `port`, when routing is on and `d` has a subdomain.
+fn route_of<'a>(
+    shared: &'a Shared,
+    d: &Deployment,
+    port: u16,
+) -> Option<(&'a LocalRouting, ProxyRoute)> {
+    let routing = shared.config.local.routing.as_ref()?;
+    let subdomain = d.subdomain.as_deref()?;
+    let route = ProxyRoute {
+        id: route_id(&d.id),
+        host: routing.host(subdomain),
+        upstream: SocketAddr::new(shared.config.local.bind, port),
+    };
+    Some((routing, route))
+}
+
+async fn upsert(routing: &LocalRouting, route: &ProxyRoute) -> Result<(), String> {
+    match tokio::time::timeout(ROUTING_TIMEOUT, routing.caddy.upsert(route)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "Caddy at `{}` did not finish within {} s",
+            routing.caddy.admin(),
+            ROUTING_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// The routes Caddy should have: local deployments with a subdomain and a port that are live
+/// (`RUNNING`) or rolling out (`DEPLOYING`: a first rollout's route is added as it goes live,
+/// and must not be taken away by a pass that read the deployment a moment before).
+async fn desired_routes(shared: &Shared) -> Result<Vec<ProxyRoute>, StoreError> {
+    let deployments = shared.store.all_deployments().await?;
+    Ok(deployments
+        .iter()
+        .filter(|d| d.target == Target::Local)
+        .filter(|d| {
+            matches!(
+                d.status,
+                DeploymentStatus::Running | DeploymentStatus::Deploying
+            )
+        })
+        .filter_map(|d| Some(route_of(shared, d, d.local_port?)?.1))
+        .collect())
+}
+
+/// Makes Caddy's routes match the deployments now and every `reconcile_every` until the
+/// workers shut down. Touches only routes whose `@id` starts with `pipedreamer-`.
+pub(crate) async fn reconcile_routes(shared: Arc<Shared>) {
+    let Some(routing) = shared.config.local.routing.clone() else {
+        return;
+    };
+    // Logged when it starts failing or fails differently, not every 10 s while Caddy is down.
+    let mut last_error: Option<String> = None;
+    loop {
+        let outcome = match desired_routes(&shared).await {
+            Ok(desired) => {
+                match tokio::time::timeout(ROUTING_TIMEOUT, routing.caddy.reconcile(&desired)).await
+                {
+                    Ok(result) => result.map_err(|e: ProxyError| e.to_string()),
+                    Err(_) => Err(format!(
+                        "Caddy at `{}` did not finish reconciling within {} s",
+                        routing.caddy.admin(),
+                        ROUTING_TIMEOUT.as_secs()
+                    )),
+                }
+            }
+            Err(e) => Err(format!("cannot list the deployments: {e}")),
+        };
+        match outcome {
+            Ok(report) => {
+                log_report(&report);
+                if last_error.take().is_some() {
+                    tracing::info!(admin = %routing.caddy.admin(), "Caddy's routes are reconciled again");
+                }
+            }
+            Err(e) => {
+                if last_error.as_deref() != Some(&e) {
+                    tracing::warn!(error = %e, "cannot reconcile the deployments' Caddy routes; retrying every {} s", routing.reconcile_every.as_secs());
+                }
+                last_error = Some(e);
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(routing.reconcile_every) => {}
+            () = shared.shutdown.cancelled() => return,
+        }
+    }
+}
+
+fn log_report(report: &ReconcileReport) {
+    if report.changed() {
+        tracing::info!(
+            added = ?report.added,
+            updated = ?report.updated,
+            removed = ?report.removed,
+            unchanged = report.unchanged,
+            "reconciled the deployments' Caddy routes"
+        );
+    }
 }
 
 /// The deployment's port: the stored one, else a free one from the range, stored for good.
@@ -164,8 +300,23 @@ fn chown_to_engine(path: &std::path::Path) {
     }
 }
 
-/// Removes the deployment's containers and secrets.
+/// Removes the deployment's route, containers and secrets.
 pub(crate) async fn remove(shared: &Shared, d: &Deployment) -> Result<(), PipelineError> {
+    // The route first, so Caddy stops sending requests before the container goes. A failure
+    // does not keep the deployment running: the reconcile loop removes the route of a deployment
+    // that is not live within 10 s of Caddy answering.
+    if let Some(routing) = &shared.config.local.routing {
+        let id = route_id(&d.id);
+        match tokio::time::timeout(ROUTING_TIMEOUT, routing.caddy.remove(&id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(deployment = %d.name, error = %e, "cannot remove the deployment's Caddy route now; the next reconcile does")
+            }
+            Err(_) => {
+                tracing::warn!(deployment = %d.name, "Caddy did not answer removing the deployment's route; the next reconcile removes it")
+            }
+        }
+    }
     // Without podman or docker no container of it can be running here.
     let Ok(host) = &shared.host else {
         return Ok(());
@@ -212,10 +363,16 @@ pub(crate) async fn reconcile(shared: Arc<Shared>) {
             secrets_dir: secrets_dir.is_dir().then_some(secrets_dir),
             memory_bytes: shared.config.local.memory_bytes,
         };
-        if let Err(e) = host
+        let restored = host
             .ensure_running(&spec, shared.config.timeouts.rollout)
-            .await
+            .await;
+        if restored.is_ok()
+            && let Some((routing, route)) = route_of(&shared, &d, port)
+            && let Err(e) = upsert(routing, &route).await
         {
+            tracing::warn!(deployment = %d.name, error = %e, "cannot route the restored deployment yet; the reconcile loop retries");
+        }
+        if let Err(e) = restored {
             tracing::error!(deployment = %d.name, error = %e, "cannot restore the deployment's container");
             let _ = shared
                 .store

@@ -56,7 +56,7 @@ pub(crate) struct Shared {
     /// next lease renewal.
     running: std::sync::Mutex<HashMap<String, Running>>,
     pub(crate) worker_id: String,
-    shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// The running workers. Dropping it does not stop them; call [`Workers::shutdown`].
@@ -67,7 +67,8 @@ pub struct Workers {
 
 impl Workers {
     /// Starts `config.concurrency` workers, the lease reaper and the reconciliation of local
-    /// deployments (their containers come back after a server restart).
+    /// deployments (their containers come back after a server restart; with routing, their
+    /// Caddy routes are reconciled every 10 s).
     ///
     /// On SQLite every `BUILDING` build is ended at once: SQLite means one server, so a build
     /// left `BUILDING` belonged to a server that is gone. On PostgreSQL other replicas may be
@@ -91,6 +92,8 @@ impl Workers {
         let mut tasks = vec![
             tokio::spawn(reap(shared.clone())),
             tokio::spawn(local::reconcile(shared.clone())),
+            // Caddy's routes of local deployments (a no-op without routing).
+            tokio::spawn(local::reconcile_routes(shared.clone())),
         ];
         for _ in 0..shared.config.concurrency.max(1) {
             tasks.push(tokio::spawn(work(shared.clone())));

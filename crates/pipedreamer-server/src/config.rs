@@ -23,6 +23,12 @@
 //! | `insecure_registry` | `false` (push over plain HTTP, e.g. a loopback registry) |
 //! | `git_token` | none (token for `https://` repositories; masked everywhere) |
 //! | `local.port_range`, `local.bind` | `20000-20999`, `127.0.0.1` |
+//! | `routing.base_domain` | none: no public URLs, deployments answer on their local port only |
+//! | `routing.tls` | `acme` (Let's Encrypt) or `internal` (Caddy's own CA) |
+//! | `routing.acme_email` | none (the ACME account's contact for expiry notices) |
+//! | `routing.https_port` | `443` (the port Caddy serves deployments' hosts on) |
+//! | `routing.ingress_class`, `routing.tls_issuer` | none (kubernetes: the Ingress class, cert-manager's ClusterIssuer) |
+//! | `caddy.admin` | `http://127.0.0.1:2019` (Caddy's admin endpoint, for `local` deployments) |
 
 use pipedreamer_pipeline::PhaseTimeouts;
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
@@ -169,7 +175,85 @@ pub struct Config {
     pub git_token: Option<Secret>,
     /// Settings of the `local` target.
     pub local: LocalConfig,
+    /// Public URLs of deployments with a subdomain.
+    pub routing: RoutingConfig,
+    /// The reverse proxy of `local` deployments.
+    pub caddy: CaddyConfig,
 }
+
+/// `routing.*`: a deployment with a subdomain answers on `https://<subdomain>.<base_domain>`
+/// (Caddy on a single host, an Ingress or HTTPRoute on Kubernetes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingConfig {
+    /// The domain deployments' subdomains hang under; `None` turns routing off.
+    pub base_domain: Option<String>,
+    /// Where Caddy gets certificates.
+    pub tls: RoutingTls,
+    /// The ACME account's contact (`tls: acme`).
+    pub acme_email: Option<String>,
+    /// The port Caddy serves the deployments' hosts on.
+    pub https_port: u16,
+    /// Kubernetes: the Ingress class (`None`: the cluster's default).
+    pub ingress_class: Option<String>,
+    /// Kubernetes: cert-manager's ClusterIssuer for the routes' certificates.
+    pub tls_issuer: Option<String>,
+}
+
+/// `routing.tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingTls {
+    /// Let's Encrypt over ACME: the hosts' DNS must point here, ports 80 and 443 reachable.
+    Acme,
+    /// Caddy's internal CA: private networks and tests; clients must trust its root.
+    Internal,
+}
+
+impl RoutingConfig {
+    /// Whether deployments with a subdomain get public URLs.
+    pub fn enabled(&self) -> bool {
+        self.base_domain.is_some()
+    }
+
+    /// Caddy's TLS mode.
+    pub fn tls_mode(&self) -> pipedreamer_proxy::TlsMode {
+        match self.tls {
+            RoutingTls::Acme => pipedreamer_proxy::TlsMode::Acme {
+                email: self.acme_email.clone(),
+            },
+            RoutingTls::Internal => pipedreamer_proxy::TlsMode::Internal,
+        }
+    }
+
+    /// `<subdomain>.<base_domain>`, when routing is on.
+    pub fn host(&self, subdomain: &str) -> Option<String> {
+        self.base_domain
+            .as_ref()
+            .map(|base| format!("{subdomain}.{base}"))
+    }
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            base_domain: None,
+            tls: RoutingTls::Acme,
+            acme_email: None,
+            https_port: 443,
+            ingress_class: None,
+            tls_issuer: None,
+        }
+    }
+}
+
+/// `caddy.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaddyConfig {
+    /// Caddy's admin endpoint (`http://host:port`).
+    pub admin: String,
+}
+
+/// Caddy's own default admin address.
+pub const DEFAULT_CADDY_ADMIN: &str = "http://127.0.0.1:2019";
 
 /// `auth.*`.
 #[derive(Clone)]
@@ -261,10 +345,24 @@ const KEYS: &[&str] = &[
     "git_token",
     "local.port_range",
     "local.bind",
+    "routing.base_domain",
+    "routing.tls",
+    "routing.acme_email",
+    "routing.https_port",
+    "routing.ingress_class",
+    "routing.tls_issuer",
+    "caddy.admin",
 ];
 
 /// Keys whose values are mappings of the keys above.
-const SECTIONS: &[&str] = &["auth", "builds", "builds.timeouts", "local"];
+const SECTIONS: &[&str] = &[
+    "auth",
+    "builds",
+    "builds.timeouts",
+    "local",
+    "routing",
+    "caddy",
+];
 
 /// One value and where it came from.
 #[derive(Debug, Clone)]
@@ -567,6 +665,64 @@ impl Reader<'_> {
         }
     }
 
+    /// A DNS name (lowercased: DNS is case-insensitive, Caddy and Kubernetes want lowercase).
+    fn dns_name(
+        &self,
+        key: &'static str,
+        hint: &'static str,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(text) = self.text(key) else {
+            return Ok(None);
+        };
+        let name = text.trim_end_matches('.').to_ascii_lowercase();
+        if !pipedreamer_proxy::is_dns_name(&name) {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "`{text}` is not a DNS name (letters, digits and inner hyphens, dot-separated)"
+                ),
+                hint,
+            ));
+        }
+        Ok(Some(name))
+    }
+
+    fn email(&self, key: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(text) = self.text(key) else {
+            return Ok(None);
+        };
+        let valid = text.split_once('@').is_some_and(|(user, domain)| {
+            !user.is_empty()
+                && !user.contains(char::is_whitespace)
+                && !user.contains(['<', '>', ',', ';'])
+                && domain.contains('.')
+                && pipedreamer_proxy::is_dns_name(&domain.to_ascii_lowercase())
+        });
+        if !valid {
+            return Err(self.invalid(
+                key,
+                format!("`{text}` is not an email address"),
+                "the address Let's Encrypt sends expiry notices to, e.g. `ops@example.com`",
+            ));
+        }
+        Ok(Some(text))
+    }
+
+    fn routing_tls(&self, key: &'static str) -> Result<RoutingTls, ConfigError> {
+        let Some(text) = self.text(key) else {
+            return Ok(RoutingTls::Acme);
+        };
+        match text.to_ascii_lowercase().as_str() {
+            "acme" => Ok(RoutingTls::Acme),
+            "internal" => Ok(RoutingTls::Internal),
+            _ => Err(self.invalid(
+                key,
+                format!("`{text}` is not a TLS mode"),
+                "`acme` (Let's Encrypt) or `internal` (Caddy's own CA, e.g. for tests)",
+            )),
+        }
+    }
+
     fn port_range(&self, key: &'static str) -> Result<RangeInclusive<u16>, ConfigError> {
         let Some(text) = self.text(key) else {
             return Ok(20000..=20999);
@@ -582,6 +738,26 @@ impl Reader<'_> {
                 "FIRST-LAST with FIRST <= LAST, e.g. `20000-20999`",
             )),
         }
+    }
+}
+
+/// `caddy.admin`, checked and normalised by the client that will use it.
+fn caddy_admin(r: &Reader<'_>) -> Result<String, ConfigError> {
+    let text = r
+        .text("caddy.admin")
+        .unwrap_or_else(|| DEFAULT_CADDY_ADMIN.to_owned());
+    match pipedreamer_proxy::Caddy::new(&text) {
+        Ok(caddy) => Ok(caddy.admin().to_owned()),
+        Err(e) => Err(r.invalid(
+            "caddy.admin",
+            match e {
+                pipedreamer_proxy::ProxyError::InvalidAdmin { reason, .. } => {
+                    format!("`{text}` is not an admin endpoint: {reason}")
+                }
+                other => other.to_string(),
+            },
+            "the address of Caddy's `admin` option, e.g. `http://127.0.0.1:2019`",
+        )),
     }
 }
 
@@ -682,6 +858,26 @@ impl Config {
             local: LocalConfig {
                 port_range: r.port_range("local.port_range")?,
                 bind: r.ip("local.bind", IpAddr::from([127, 0, 0, 1]))?,
+            },
+            routing: RoutingConfig {
+                base_domain: r.dns_name(
+                    "routing.base_domain",
+                    "the domain whose wildcard DNS record points at this host, e.g. `apps.example.com`",
+                )?,
+                tls: r.routing_tls("routing.tls")?,
+                acme_email: r.email("routing.acme_email")?,
+                https_port: r.port("routing.https_port", 443)?,
+                ingress_class: r.dns_name(
+                    "routing.ingress_class",
+                    "the name of an IngressClass, e.g. `nginx` or `traefik`",
+                )?,
+                tls_issuer: r.dns_name(
+                    "routing.tls_issuer",
+                    "the name of a cert-manager ClusterIssuer, e.g. `letsencrypt`",
+                )?,
+            },
+            caddy: CaddyConfig {
+                admin: caddy_admin(&r)?,
             },
         };
         Ok(config)
@@ -794,6 +990,21 @@ impl Config {
             ))),
         );
         line(1, "bind", Some(q(&self.local.bind.to_string())));
+        let opt = |v: &Option<String>| v.as_deref().map_or("null".into(), q);
+        let routing = &self.routing;
+        line(0, "routing", None);
+        line(1, "base_domain", Some(opt(&routing.base_domain)));
+        let tls = match routing.tls {
+            RoutingTls::Acme => "acme",
+            RoutingTls::Internal => "internal",
+        };
+        line(1, "tls", Some(q(tls)));
+        line(1, "acme_email", Some(opt(&routing.acme_email)));
+        line(1, "https_port", Some(routing.https_port.to_string()));
+        line(1, "ingress_class", Some(opt(&routing.ingress_class)));
+        line(1, "tls_issuer", Some(opt(&routing.tls_issuer)));
+        line(0, "caddy", None);
+        line(1, "admin", Some(q(&self.caddy.admin)));
         out
     }
 }
@@ -890,5 +1101,167 @@ mod tests {
             e.contains("did you mean `PIPEDREAMER_SERVER_AUTH__JWT_SECRET`?"),
             "{e}"
         );
+    }
+
+    fn home() -> Vec<(String, String)> {
+        vec![("HOME".to_owned(), "/h".to_owned())]
+    }
+
+    #[test]
+    fn routing_comes_from_the_file_and_the_environment_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.yaml");
+        std::fs::write(
+            &file,
+            "routing:\n  base_domain: Apps.Example.COM\n  tls: internal\n  acme_email: ops@example.com\n  https_port: 8443\n  ingress_class: nginx\n  tls_issuer: letsencrypt\ncaddy:\n  admin: 127.0.0.1:12019\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            config: Some(file),
+            ..Overrides::default()
+        };
+        let c = Config::load_from(&flags, &home()).unwrap();
+        assert_eq!(
+            c.routing,
+            RoutingConfig {
+                base_domain: Some("apps.example.com".into()),
+                tls: RoutingTls::Internal,
+                acme_email: Some("ops@example.com".into()),
+                https_port: 8443,
+                ingress_class: Some("nginx".into()),
+                tls_issuer: Some("letsencrypt".into()),
+            }
+        );
+        assert_eq!(c.caddy.admin, "http://127.0.0.1:12019");
+        assert_eq!(
+            c.routing.host("hello").as_deref(),
+            Some("hello.apps.example.com")
+        );
+        assert_eq!(c.routing.tls_mode(), pipedreamer_proxy::TlsMode::Internal);
+        let printed = c.print_config();
+        assert!(
+            printed.contains("routing:\n  base_domain: \"apps.example.com\"\n  tls: \"internal\"\n  acme_email: \"ops@example.com\"\n  https_port: 8443\n  ingress_class: \"nginx\"\n  tls_issuer: \"letsencrypt\"\ncaddy:\n  admin: \"http://127.0.0.1:12019\"\n"),
+            "{printed}"
+        );
+
+        let mut env = home();
+        env.push(("PIPEDREAMER_SERVER_ROUTING__TLS".into(), "acme".into()));
+        env.push((
+            "PIPEDREAMER_SERVER_ROUTING__HTTPS_PORT".into(),
+            "443".into(),
+        ));
+        env.push((
+            "PIPEDREAMER_SERVER_CADDY__ADMIN".into(),
+            "http://[::1]:2019".into(),
+        ));
+        let c = Config::load_from(&flags, &env).unwrap();
+        assert_eq!(c.routing.https_port, 443);
+        assert_eq!(
+            c.routing.tls_mode(),
+            pipedreamer_proxy::TlsMode::Acme {
+                email: Some("ops@example.com".into())
+            }
+        );
+        assert_eq!(c.caddy.admin, "http://[::1]:2019");
+    }
+
+    #[test]
+    fn routing_is_off_by_default() {
+        let c = Config::load_from(&Overrides::default(), &home()).unwrap();
+        assert_eq!(c.routing, RoutingConfig::default());
+        assert!(!c.routing.enabled());
+        assert_eq!(c.routing.host("x"), None);
+        assert_eq!(c.caddy.admin, DEFAULT_CADDY_ADMIN);
+        assert!(c.print_config().contains("  base_domain: null\n"));
+    }
+
+    #[test]
+    fn bad_routing_values_name_the_key_the_variable_and_a_fix() {
+        let cases = [
+            (
+                "PIPEDREAMER_SERVER_ROUTING__BASE_DOMAIN",
+                "apps_example.com",
+                "is not a DNS name",
+            ),
+            (
+                "PIPEDREAMER_SERVER_ROUTING__BASE_DOMAIN",
+                "-apps.example.com",
+                "is not a DNS name",
+            ),
+            (
+                "PIPEDREAMER_SERVER_ROUTING__ACME_EMAIL",
+                "ops-at-example.com",
+                "is not an email address",
+            ),
+            (
+                "PIPEDREAMER_SERVER_ROUTING__ACME_EMAIL",
+                "ops@localhost",
+                "is not an email address",
+            ),
+            (
+                "PIPEDREAMER_SERVER_ROUTING__TLS",
+                "letsencrypt",
+                "is not a TLS mode",
+            ),
+            (
+                "PIPEDREAMER_SERVER_ROUTING__HTTPS_PORT",
+                "0",
+                "is not a port number",
+            ),
+            (
+                "PIPEDREAMER_SERVER_ROUTING__TLS_ISSUER",
+                "Lets Encrypt",
+                "is not a DNS name",
+            ),
+            (
+                "PIPEDREAMER_SERVER_CADDY__ADMIN",
+                "https://127.0.0.1:2019",
+                "is not an admin endpoint",
+            ),
+            (
+                "PIPEDREAMER_SERVER_CADDY__ADMIN",
+                "unix//run/caddy.sock",
+                "is not an admin endpoint",
+            ),
+        ];
+        for (var, value, problem) in cases {
+            let mut env = home();
+            env.push((var.into(), value.into()));
+            let e = Config::load_from(&Overrides::default(), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(problem), "{var}={value}: {e}");
+            assert!(e.contains(var), "{var}={value}: {e}");
+            assert!(e.contains("hint: "), "{var}={value}: {e}");
+        }
+    }
+
+    #[test]
+    fn misspelt_routing_keys_are_refused_with_a_suggestion() {
+        let mut env = home();
+        env.push((
+            "PIPEDREAMER_SERVER_ROUTING__BASE_DOMIAN".into(),
+            "a.b".into(),
+        ));
+        let e = Config::load_from(&Overrides::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("did you mean `PIPEDREAMER_SERVER_ROUTING__BASE_DOMAIN`?"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.yaml");
+        std::fs::write(&file, "caddy:\n  admin_url: http://127.0.0.1:2019\n").unwrap();
+        let flags = Overrides {
+            config: Some(file),
+            ..Overrides::default()
+        };
+        let e = Config::load_from(&flags, &home()).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown configuration key `caddy.admin_url`"),
+            "{e}"
+        );
+        assert!(e.contains("line 2"), "{e}");
     }
 }

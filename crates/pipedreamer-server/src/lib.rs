@@ -12,7 +12,7 @@ mod serve;
 pub use api::{AppState, router};
 pub use auth::{Claims, Minted, Tokens};
 pub use config::{Config, ConfigError, Overrides};
-pub use serve::{ServeError, open, pipeline_config, serve};
+pub use serve::{ServeError, open, pipeline_config, routing, serve};
 
 /// `N` bytes from the operating system's CSPRNG.
 pub(crate) fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {

@@ -5,7 +5,8 @@ use crate::api::{AppState, router};
 use crate::auth::{AuthError, Tokens, write_admin_token};
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
-use pipedreamer_pipeline::{Event, LocalConfig, PipelineConfig, Workers};
+use pipedreamer_pipeline::{Event, LocalConfig, LocalRouting, PipelineConfig, Workers};
+use pipedreamer_proxy::{Caddy, ProxyError};
 use pipedreamer_store::{Store, StoreError};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -41,6 +42,16 @@ pub enum ServeError {
         addr: std::net::SocketAddr,
         /// Why.
         source: std::io::Error,
+    },
+    /// `routing.base_domain` is set but Caddy cannot be used.
+    #[error(
+        "routing.base_domain is `{base_domain}`, so local deployments are routed through Caddy, but {source}"
+    )]
+    Caddy {
+        /// The configured base domain.
+        base_domain: String,
+        /// What Caddy said, or that it did not answer (with how to start it).
+        source: ProxyError,
     },
     /// The HTTP server failed.
     #[error("the HTTP server failed: {0}")]
@@ -98,19 +109,19 @@ pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), Ser
             tracing::info!(path = %path.display(), token_id = %minted.record.id, "first start: admin token written");
         }
     }
+    let mut pipeline = pipeline_config(&config, engine);
+    pipeline.local.routing = routing(&config).await?;
     let metrics = Arc::new(Metrics::new());
-    let workers = Arc::new(Workers::start(
-        store.clone(),
-        pipeline_config(&config, engine),
-    ));
+    let workers = Arc::new(Workers::start(store.clone(), pipeline));
     let observer = tokio::spawn(observe(workers.events(), metrics.clone()));
-    let state = AppState::new(
+    let state = AppState::with_routing(
         store.clone(),
         tokens,
         workers.clone(),
         metrics,
         &config.public_url,
         config.local.bind,
+        config.routing.clone(),
     );
     let addr = config.listen_addr();
     let listener = tokio::net::TcpListener::bind(addr)
@@ -152,6 +163,32 @@ pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), Ser
     }
     store.close().await;
     served.map_err(ServeError::Http)
+}
+
+/// With `routing.base_domain`: Caddy must answer at start (else the server does not start, and
+/// says how to start Caddy), and gets our HTTPS server and TLS policy. The routes themselves
+/// follow the deployments (the pipeline adds, removes and reconciles them).
+pub async fn routing(config: &Config) -> Result<Option<LocalRouting>, ServeError> {
+    let Some(base_domain) = config.routing.base_domain.clone() else {
+        return Ok(None);
+    };
+    let failed = |source| ServeError::Caddy {
+        base_domain: base_domain.clone(),
+        source,
+    };
+    let caddy = Caddy::new(&config.caddy.admin).map_err(failed)?;
+    caddy.check().await.map_err(failed)?;
+    caddy
+        .ensure_server(config.routing.https_port, &config.routing.tls_mode())
+        .await
+        .map_err(failed)?;
+    tracing::info!(
+        admin = %caddy.admin(),
+        base_domain = %base_domain,
+        https_port = config.routing.https_port,
+        "routing local deployments' subdomains through Caddy"
+    );
+    Ok(Some(LocalRouting::new(base_domain, caddy)))
 }
 
 /// Feeds finished builds' durations into the histogram.

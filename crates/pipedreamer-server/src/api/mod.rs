@@ -48,6 +48,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     public_url: String,
     local_bind: IpAddr,
+    /// Deployments' public URLs (`routing.*`).
+    routing: crate::config::RoutingConfig,
     openapi: serde_json::Value,
     /// Set when the server stops: live log streams end so graceful shutdown is not held
     /// open by them (clients resume elsewhere with `Last-Event-ID`).
@@ -66,6 +68,27 @@ impl AppState {
         public_url: &str,
         local_bind: IpAddr,
     ) -> AppState {
+        Self::with_routing(
+            store,
+            tokens,
+            workers,
+            metrics,
+            public_url,
+            local_bind,
+            crate::config::RoutingConfig::default(),
+        )
+    }
+
+    /// [`AppState::new`] whose deployment views show public URLs under `routing.base_domain`.
+    pub fn with_routing(
+        store: Store,
+        tokens: Tokens,
+        workers: Arc<Workers>,
+        metrics: Arc<Metrics>,
+        public_url: &str,
+        local_bind: IpAddr,
+        routing: crate::config::RoutingConfig,
+    ) -> AppState {
         AppState(Arc::new(Shared {
             store,
             tokens,
@@ -73,6 +96,7 @@ impl AppState {
             metrics,
             public_url: public_url.trim_end_matches('/').to_owned(),
             local_bind,
+            routing,
             openapi: openapi(),
             closing: tokio::sync::watch::Sender::new(false),
         }))
@@ -108,7 +132,13 @@ impl AppState {
         d: pipedreamer_store::Deployment,
         admin: bool,
     ) -> views::DeploymentView {
-        views::DeploymentView::new(d, &self.0.public_url, self.0.local_bind, admin)
+        views::DeploymentView::new(
+            d,
+            &self.0.public_url,
+            self.0.local_bind,
+            &self.0.routing,
+            admin,
+        )
     }
 }
 

@@ -311,8 +311,11 @@ pub struct DeploymentView {
     /// What it is doing.
     #[schema(schema_with = deployment_status_schema)]
     pub status: DeploymentStatus,
-    /// Where it answers: `http://<bind>:<port>` for `local` once it has a port; `null` for
-    /// `kubernetes` until routing exists.
+    /// Where it answers. With a subdomain and the server's `routing.base_domain`:
+    /// `https://<subdomain>.<base_domain>` (`:<https_port>` when not 443) for `local` (Caddy),
+    /// `https://…` (`http://…` without `routing.tls_issuer`) for `kubernetes` (its Ingress or
+    /// HTTPRoute). Otherwise `http://<bind>:<port>` for `local` once it has a port, `null` for
+    /// `kubernetes`.
     pub url: Option<String>,
     /// The URL to give GitHub (content type `application/json`).
     pub webhook_url: String,
@@ -329,14 +332,14 @@ pub struct DeploymentView {
 
 impl DeploymentView {
     /// The view of `d`; `admin` decides whether the webhook secret is included.
-    pub fn new(d: Deployment, public_url: &str, local_bind: std::net::IpAddr, admin: bool) -> Self {
-        let url = match (&d.target, d.local_port) {
-            (Target::Local, Some(port)) => Some(format!(
-                "http://{}",
-                std::net::SocketAddr::new(local_bind, port)
-            )),
-            _ => None,
-        };
+    pub fn new(
+        d: Deployment,
+        public_url: &str,
+        local_bind: std::net::IpAddr,
+        routing: &crate::config::RoutingConfig,
+        admin: bool,
+    ) -> Self {
+        let url = deployment_url(&d, local_bind, routing);
         DeploymentView {
             webhook_url: format!("{public_url}/api/deployments/{}/webhook", d.id),
             webhook_secret: admin.then_some(d.webhook_secret),
@@ -356,6 +359,33 @@ impl DeploymentView {
             created_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
         }
+    }
+}
+
+/// Where `d` answers (see [`DeploymentView::url`]).
+fn deployment_url(
+    d: &Deployment,
+    local_bind: std::net::IpAddr,
+    routing: &crate::config::RoutingConfig,
+) -> Option<String> {
+    let routed = d.subdomain.as_deref().and_then(|s| routing.host(s));
+    match (&d.target, routed, d.local_port) {
+        (Target::Local, Some(host), _) => {
+            Some(pipedreamer_proxy::public_url(&host, routing.https_port))
+        }
+        (Target::Local, None, Some(port)) => Some(format!(
+            "http://{}",
+            std::net::SocketAddr::new(local_bind, port)
+        )),
+        (Target::Kubernetes { .. }, Some(host), _) => {
+            let scheme = if routing.tls_issuer.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            Some(format!("{scheme}://{host}"))
+        }
+        _ => None,
     }
 }
 
