@@ -9,7 +9,7 @@
 //! use pipedreamer_kube::deploy::{self, ApplyOptions};
 //! # async fn example(dir: &std::path::Path, resolved: &pipedreamer_spec::Resolved) -> Result<(), pipedreamer_kube::Error> {
 //! let cluster = deploy::connect(None, Some("team-a")).await?;
-//! let manifests = deploy::render(dir, resolved, "127.0.0.1:5000/hello:1-0", &cluster.namespace, None)?;
+//! let manifests = deploy::render(dir, resolved, "127.0.0.1:5000/hello:1-0", &cluster.namespace, None, None)?;
 //! let options = ApplyOptions { preflight: false, wait: Some(std::time::Duration::from_secs(300)) };
 //! let report = deploy::apply(&cluster, &manifests, &options, |step| eprintln!("{step}")).await?;
 //! # Ok(()) }
@@ -18,6 +18,7 @@
 use crate::apply::ApplyReport;
 use crate::preflight::Report;
 use crate::rollout::Progress;
+use crate::route::RouteOptions;
 use crate::{Cluster, ClusterOptions, DeployOptions, Error, Manifests, cluster, labels, manifests};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -40,13 +41,15 @@ pub async fn connect(context: Option<&str>, namespace: Option<&str>) -> Result<C
 
 /// The manifests of the workflow in `workflow_dir` (checked and resolved as `resolved`) running
 /// `image` (what the cluster pulls, e.g. `registry/name:tag`, optionally `@sha256:…`) in
-/// `namespace`. `cron_image` overrides the curl image of CronJob pods.
+/// `namespace`. `cron_image` overrides the curl image of CronJob pods; `route` publishes the
+/// Service on a host (Ingress or HTTPRoute).
 pub fn render(
     workflow_dir: &Path,
     resolved: &Resolved,
     image: &str,
     namespace: &str,
     cron_image: Option<&str>,
+    route: Option<&RouteOptions>,
 ) -> Result<Manifests, Error> {
     let spec_hash = pipedreamer_image::content::content_digest(workflow_dir, &resolved.modules)
         .map_err(Error::WorkflowContent)?;
@@ -57,6 +60,7 @@ pub fn render(
             image: image.to_owned(),
             spec_hash,
             curl_image: cron_image.map(str::to_owned),
+            route: route.cloned(),
         },
     ))
 }
@@ -78,7 +82,7 @@ pub enum Step<'a> {
     /// The preflight ran; when its report is not `ready`, [`apply`] stops with
     /// [`Error::PreflightFailed`] right after this step. Passing reports may carry warnings.
     Checked(&'a Report),
-    /// Every object was applied (and stale CronJobs pruned).
+    /// Every object was applied (and stale CronJobs and routes pruned).
     Applied(&'a ApplyReport),
     /// The rollout moved (only with [`ApplyOptions::wait`]); called when the picture changes.
     Rollout(&'a Progress),
@@ -97,8 +101,9 @@ impl std::fmt::Display for Step<'_> {
     }
 }
 
-/// Applies `manifests`: preflight when asked, server-side apply (field manager `pipedreamer`),
-/// pruning of CronJobs whose triggers are gone, then, with [`ApplyOptions::wait`], waiting until
+/// Applies `manifests`: preflight when asked (with the route's checks when it has one),
+/// server-side apply (field manager `pipedreamer`), pruning of CronJobs whose triggers are gone
+/// and of a route whose host is, then, with [`ApplyOptions::wait`], waiting until
 /// the Deployment is available; a rollout that is not yields [`Error::RolloutStuck`] with the
 /// reasons read from pods and events.
 pub async fn apply(
@@ -109,8 +114,18 @@ pub async fn apply(
 ) -> Result<ApplyReport, Error> {
     let name = manifests.name();
     if options.preflight {
-        let report =
-            crate::preflight::run(cluster, Some(&name), false, cluster::CONNECT_TIMEOUT).await;
+        let checks = crate::preflight::Options {
+            workflow: Some(&name),
+            fix: false,
+            route: manifests
+                .routing
+                .as_ref()
+                .map(|r| crate::preflight::RouteChecks {
+                    kind: Some(r.kind.clone()),
+                    tls_issuer: r.tls_issuer.clone(),
+                }),
+        };
+        let report = crate::preflight::run_with(cluster, &checks, cluster::CONNECT_TIMEOUT).await;
         on_step(Step::Checked(&report));
         if !report.ready {
             return Err(Error::PreflightFailed(Box::new(report)));
@@ -199,7 +214,7 @@ mod tests {
         std::fs::write(&node, "export default async () => 1").unwrap();
         let render_now = || {
             let resolved = pipedreamer_spec::resolve(&DirSource::new(dir.path())).unwrap();
-            render(dir.path(), &resolved, "r:5000/hello:1", "team", None).unwrap()
+            render(dir.path(), &resolved, "r:5000/hello:1", "team", None, None).unwrap()
         };
         let first = render_now();
         assert_eq!(first.image(), Some("r:5000/hello:1"));
@@ -221,7 +236,7 @@ mod tests {
         std::fs::write(dir.path().join("a.js"), "export default async () => 1").unwrap();
         let resolved = pipedreamer_spec::resolve(&DirSource::new(dir.path())).unwrap();
         let gone = dir.path().join("missing");
-        let err = render(&gone, &resolved, "hello:1", "default", None).unwrap_err();
+        let err = render(&gone, &resolved, "hello:1", "default", None, None).unwrap_err();
         assert!(matches!(err, Error::WorkflowContent(_)), "{err}");
         assert!(
             err.to_string()

@@ -10,14 +10,14 @@ pub const NAME: &str = "app.kubernetes.io/name";
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// The workflow version.
 pub const VERSION: &str = "app.kubernetes.io/version";
-/// `engine`, `cron` or `run`.
+/// `engine`, `cron`, `route` or `run`.
 pub const COMPONENT: &str = "app.kubernetes.io/component";
 /// The workflow name on helper pods, which must not carry [`NAME`]: the Service selects on it.
 pub const WORKFLOW: &str = "pipedreamer.dev/workflow";
 /// The value of [`MANAGED_BY`].
 pub const MANAGER: &str = "pipedreamer";
 
-/// Labels on the Deployment, Service, CronJobs and engine pods.
+/// Labels on the Deployment, Service, route, CronJobs and engine pods.
 pub fn object_labels(workflow: &Workflow, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (NAME.to_owned(), workflow.name.clone()),
@@ -56,6 +56,22 @@ pub fn engine_pods_selector(workflow: &str) -> String {
 /// Selects one workflow's CronJobs.
 pub fn cron_jobs_selector(workflow: &str) -> String {
     format!("{NAME}={workflow},{MANAGED_BY}={MANAGER},{COMPONENT}=cron")
+}
+
+/// Selects every pipedreamer-managed route object (Ingress, HTTPRoute).
+pub fn managed_routes_selector() -> String {
+    format!(
+        "{MANAGED_BY}={MANAGER},{COMPONENT}={}",
+        crate::route::COMPONENT
+    )
+}
+
+/// Selects one workflow's route objects (Ingress, HTTPRoute).
+pub fn routes_selector(workflow: &str) -> String {
+    format!(
+        "{NAME}={workflow},{MANAGED_BY}={MANAGER},{COMPONENT}={}",
+        crate::route::COMPONENT
+    )
 }
 
 /// The optional Secret the engine reads its secrets from.

@@ -1,9 +1,9 @@
-//! Kubernetes for Pipedreamer. Layers, bottom up: [`labels`] and [`manifests`] are pure (what
-//! goes to the cluster); [`cluster`] connects with timeouts and turns API failures into [`Error`]s
-//! a user can act on; [`preflight`], [`apply`], [`rollout`] and [`ops`] are the verbs the CLI
-//! commands call, and [`deploy`] puts render, preflight, apply and rollout wait behind two calls
-//! for the CLI's `deploy` and the server's pipeline. Nothing here prints: callers get data and
-//! progress callbacks.
+//! Kubernetes for Pipedreamer. Layers, bottom up: [`labels`], [`manifests`] and [`route`] are
+//! pure (what goes to the cluster); [`cluster`] connects with timeouts and turns API failures
+//! into [`Error`]s a user can act on; [`preflight`], [`apply`], [`rollout`] and [`ops`] are the
+//! verbs the CLI commands call, and [`deploy`] puts render, preflight, apply and rollout wait
+//! behind two calls for the CLI's `deploy` and the server's pipeline. Nothing here prints:
+//! callers get data and progress callbacks.
 //!
 //! The engine never links this crate; only the CLI (and the server through it) does.
 
@@ -16,10 +16,12 @@ pub mod manifests;
 pub mod ops;
 pub mod preflight;
 pub mod rollout;
+pub mod route;
 pub mod yaml;
 
 pub use cluster::{Cluster, ClusterOptions};
 pub use manifests::{DeployOptions, Manifests};
+pub use route::{RouteKind, RouteOptions};
 
 use std::time::Duration;
 

@@ -1,8 +1,10 @@
 //! The Kubernetes objects of a deployed workflow: a hardened Deployment under gVisor, a ClusterIP
-//! Service, and one CronJob per cron trigger. Pure functions of the workflow and the options, so
+//! Service, with a host an Ingress or HTTPRoute in front of it ([`crate::route`]), and one CronJob
+//! per cron trigger. Pure functions of the workflow and the options, so
 //! `deploy -o yaml`, `--output-dir` and the live apply all ship the same objects.
 
 use crate::labels;
+use crate::route::{Route, RouteOptions};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
@@ -39,6 +41,9 @@ pub struct DeployOptions {
     pub spec_hash: String,
     /// Image for CronJob pods (`--cron-image`, else `config.cron_image`, else the pinned default).
     pub curl_image: Option<String>,
+    /// A public route (Ingress or HTTPRoute) to the Service; `None`: the Service stays
+    /// cluster-internal (and a route left from an earlier deploy is pruned).
+    pub route: Option<RouteOptions>,
 }
 
 /// The objects of one workflow, in apply order.
@@ -48,6 +53,10 @@ pub struct Manifests {
     pub deployment: Deployment,
     /// The ClusterIP Service in front of it.
     pub service: Service,
+    /// The Ingress or HTTPRoute to the Service, when the deploy has a host.
+    pub route: Option<Route>,
+    /// What `route` was rendered from (the preflight checks its IngressClass, Gateway, issuer).
+    pub routing: Option<RouteOptions>,
     /// One per cron trigger, in trigger order.
     pub cron_jobs: Vec<CronJob>,
 }
@@ -57,14 +66,20 @@ pub fn render(workflow: &Workflow, options: &DeployOptions) -> Manifests {
     Manifests {
         deployment: deployment(workflow, options),
         service: service(workflow, options),
+        route: options
+            .route
+            .as_ref()
+            .map(|r| crate::route::render(workflow, &options.namespace, r)),
+        routing: options.route.clone(),
         cron_jobs: cron_jobs(workflow, options),
     }
 }
 
 impl Manifests {
-    /// Every object as JSON, in apply order.
+    /// Every object as JSON, in apply order (Deployment, Service, route, CronJobs).
     pub fn objects(&self) -> Vec<serde_json::Value> {
         let mut all = vec![to_value(&self.deployment), to_value(&self.service)];
+        all.extend(self.route.as_ref().map(Route::to_value));
         all.extend(self.cron_jobs.iter().map(to_value));
         all
     }

@@ -1,10 +1,12 @@
-//! Day-2 operations without kubectl: `list`, `status`, `run` (through a short-lived curl pod),
-//! `logs` and `undeploy`. Each returns data; the CLI decides how to print it.
+//! Day-2 operations without kubectl: `list`, `status` (with the public URL read back from the
+//! workflow's Ingress or HTTPRoute), `run` (through a short-lived curl pod), `logs` and
+//! `undeploy`. Each returns data; the CLI decides how to print it.
 
-use crate::{Cluster, Error, is_not_found, labels, manifests, rollout};
+use crate::{Cluster, Error, apply, is_not_found, labels, manifests, rollout, route};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use serde::Serialize;
@@ -29,6 +31,8 @@ pub struct WorkflowSummary {
     pub status: String,
     /// Seconds since the Deployment was created.
     pub age_seconds: i64,
+    /// The public URL, read from the workflow's Ingress or HTTPRoute; `None` without one.
+    pub url: Option<String>,
 }
 
 fn summarize(deployment: &Deployment) -> WorkflowSummary {
@@ -71,7 +75,46 @@ fn summarize(deployment: &Deployment) -> WorkflowSummary {
         age_seconds: created
             .map(|c| (k8s_openapi::jiff::Timestamp::now().as_second() - c.as_second()).max(0))
             .unwrap_or(0),
+        url: None,
     }
+}
+
+/// Workflow name → public URL, from the route objects `selector` matches. A kind the cluster
+/// does not serve (no Gateway API) or the user may not list is left out: the URL is extra
+/// information, not a reason for `list` to fail.
+async fn route_urls(cluster: &Cluster, selector: &str) -> Result<BTreeMap<String, String>, Error> {
+    let params = ListParams::default().labels(selector);
+    let mut urls = BTreeMap::new();
+    let skippable =
+        |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 404 || s.code == 403);
+    match cluster.api::<Ingress>().list(&params).await {
+        Ok(list) => {
+            for ingress in &list.items {
+                if let (Some(name), Some(url)) =
+                    (ingress.metadata.name.clone(), route::ingress_url(ingress))
+                {
+                    urls.insert(name, url);
+                }
+            }
+        }
+        Err(e) if skippable(&e) => {}
+        Err(e) => return Err(cluster.error("list Ingresses", e)),
+    }
+    match apply::http_routes(cluster).list(&params).await {
+        Ok(list) => {
+            for object in list.items {
+                let value = serde_json::to_value(&object).unwrap_or_default();
+                if let (Some(name), Some(url)) =
+                    (object.metadata.name.clone(), route::http_route_url(&value))
+                {
+                    urls.entry(name).or_insert(url);
+                }
+            }
+        }
+        Err(e) if skippable(&e) => {}
+        Err(e) => return Err(cluster.error("list HTTPRoutes", e)),
+    }
+    Ok(urls)
 }
 
 /// Every pipedreamer-managed workflow in the namespace, by name.
@@ -81,7 +124,16 @@ pub async fn list(cluster: &Cluster) -> Result<Vec<WorkflowSummary>, Error> {
         .list(&ListParams::default().labels(&labels::managed_selector()))
         .await
         .map_err(|e| cluster.error("list Deployments", e))?;
-    let mut all: Vec<_> = deployments.items.iter().map(summarize).collect();
+    let mut urls = route_urls(cluster, &labels::managed_routes_selector()).await?;
+    let mut all: Vec<_> = deployments
+        .items
+        .iter()
+        .map(|d| {
+            let mut summary = summarize(d);
+            summary.url = urls.remove(&summary.name);
+            summary
+        })
+        .collect();
     all.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(all)
 }
@@ -174,7 +226,10 @@ fn pod_summary(pod: &Pod) -> PodSummary {
 /// Readiness of workflow `name`; with `detail`, its pods, cron triggers and recent events too.
 pub async fn status(cluster: &Cluster, name: &str, detail: bool) -> Result<WorkflowStatus, Error> {
     let deployment = get_deployment(cluster, name).await?;
-    let summary = summarize(&deployment);
+    let mut summary = summarize(&deployment);
+    summary.url = route_urls(cluster, &labels::routes_selector(name))
+        .await?
+        .remove(name);
     if !detail {
         return Ok(WorkflowStatus {
             summary,
@@ -472,11 +527,20 @@ pub async fn follow_logs(
 pub struct UndeployReport {
     /// `Kind/name` of each deleted object.
     pub deleted: Vec<String>,
+    /// What could not be checked (a route kind the user may not list).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
-/// Deletes the workflow's Service, Deployment, Secret and CronJobs; missing ones are skipped.
+/// Deletes the workflow's route (Ingress, HTTPRoute), Service, Deployment, Secret and CronJobs;
+/// missing ones, and route kinds the cluster does not serve, are skipped.
 pub async fn undeploy(cluster: &Cluster, name: &str) -> Result<UndeployReport, Error> {
     let mut report = UndeployReport::default();
+    // The route first: the public entry point goes before what it points at.
+    let mut routes = apply::ApplyReport::default();
+    apply::prune_routes(cluster, name, None, &mut routes).await?;
+    report.deleted.extend(routes.pruned);
+    report.warnings.extend(routes.warnings);
     let params = DeleteParams::background();
     macro_rules! delete {
         ($kind:ty, $label:literal, $object:expr) => {{

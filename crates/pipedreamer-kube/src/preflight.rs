@@ -1,16 +1,21 @@
 //! `cluster check`: can this cluster run a workflow, and can this user deploy it? Every check says
 //! what to do when it fails. `--fix` creates the namespace and a least-privilege Role when missing.
+//! With routing ([`RouteChecks`]) it also looks for an IngressClass, the Gateway API and
+//! cert-manager's ClusterIssuer, through API discovery, which every authenticated user may read.
 
+use crate::route::{CERT_MANAGER_API_VERSION, GATEWAY_API_VERSION, RouteKind};
 use crate::{Cluster, Error, is_not_found, labels};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
-use kube::api::{PatchParams, PostParams};
+use kube::api::{ApiResource, DynamicObject};
+use kube::api::{ListParams, PatchParams, PostParams};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -65,7 +70,59 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     ("", "pods", &["get", "list", "create", "delete"]),
     ("", "pods/log", &["get"]),
     ("", "events", &["list"]),
+    (
+        "networking.k8s.io",
+        "ingresses",
+        &["get", "list", "patch", "delete"],
+    ),
+    (
+        "gateway.networking.k8s.io",
+        "httproutes",
+        &["get", "list", "patch", "delete"],
+    ),
 ];
+
+/// The route resources of [`PERMISSIONS`]: denied, they block only a deploy that uses that kind.
+const ROUTE_RESOURCES: &[(&str, RouteResource)] = &[
+    ("ingresses", RouteResource::Ingress),
+    ("httproutes", RouteResource::HttpRoute),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteResource {
+    Ingress,
+    HttpRoute,
+}
+
+/// The routing a deploy will use, for the route checks.
+#[derive(Debug, Clone, Default)]
+pub struct RouteChecks {
+    /// The planned kind; `None`: no route planned yet, so only report whether an IngressClass
+    /// exists (what `cluster check` without routing flags does).
+    pub kind: Option<RouteKind>,
+    /// The cert-manager ClusterIssuer to look for.
+    pub tls_issuer: Option<String>,
+}
+
+/// What [`run_with`] checks.
+#[derive(Debug, Clone, Default)]
+pub struct Options<'a> {
+    /// Adds the workflow's Secret check.
+    pub workflow: Option<&'a str>,
+    /// Repairs what it can (namespace, Role).
+    pub fix: bool,
+    /// Adds the route checks; `None`: no route checks (a deploy without a host).
+    pub route: Option<RouteChecks>,
+}
+
+impl Options<'_> {
+    fn planned(&self) -> Option<RouteResource> {
+        match self.route.as_ref()?.kind.as_ref()? {
+            RouteKind::Ingress { .. } => Some(RouteResource::Ingress),
+            RouteKind::Gateway { .. } => Some(RouteResource::HttpRoute),
+        }
+    }
+}
 
 fn check(status: Status, title: impl Into<String>, remediation: Vec<String>) -> Check {
     Check {
@@ -77,6 +134,17 @@ fn check(status: Status, title: impl Into<String>, remediation: Vec<String>) -> 
 
 /// Runs the checks; `workflow` adds the Secret check, `fix` repairs what it can.
 pub async fn run(cluster: &Cluster, workflow: Option<&str>, fix: bool, limit: Duration) -> Report {
+    let options = Options {
+        workflow,
+        fix,
+        route: None,
+    };
+    run_with(cluster, &options, limit).await
+}
+
+/// Runs the checks `options` asks for.
+pub async fn run_with(cluster: &Cluster, options: &Options<'_>, limit: Duration) -> Report {
+    let fix = options.fix;
     let ns = cluster.namespace.clone();
     let mut checks = Vec::new();
     match cluster.version(limit).await {
@@ -100,10 +168,24 @@ pub async fn run(cluster: &Cluster, workflow: Option<&str>, fix: bool, limit: Du
     }
     checks.push(namespace_check(cluster, fix).await);
     checks.push(runtime_class_check(cluster).await);
-    if let Some(name) = workflow {
+    if let Some(name) = options.workflow {
         checks.push(secret_check(cluster, name).await);
     }
-    checks.push(rbac_check(cluster, fix).await);
+    if let Some(route) = &options.route {
+        match &route.kind {
+            None => checks.push(ingress_class_check(cluster, None).await),
+            Some(RouteKind::Ingress { class }) => {
+                checks.push(ingress_class_check(cluster, class.as_deref()).await)
+            }
+            Some(RouteKind::Gateway { namespace, name }) => {
+                checks.extend(gateway_checks(cluster, namespace, name).await)
+            }
+        }
+        if let Some(issuer) = &route.tls_issuer {
+            checks.extend(cert_manager_checks(cluster, issuer).await);
+        }
+    }
+    checks.push(rbac_check(cluster, fix, options.planned()).await);
     finish(ns, checks)
 }
 
@@ -217,6 +299,241 @@ async fn secret_check(cluster: &Cluster, workflow: &str) -> Check {
     }
 }
 
+/// The annotation that marks the cluster's default IngressClass.
+pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
+/// Where the Gateway API's CRDs come from (pinned release of the standard channel).
+pub const GATEWAY_API_INSTALL: &str =
+    "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.3.0/standard-install.yaml";
+/// cert-manager's installation guide.
+pub const CERT_MANAGER_DOCS: &str = "https://cert-manager.io/docs/installation/";
+
+fn forbidden(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 403)
+}
+
+async fn ingress_class_check(cluster: &Cluster, class: Option<&str>) -> Check {
+    let install = "Install an ingress controller (e.g. ingress-nginx or Traefik); it creates its IngressClass".to_owned();
+    let api: Api<IngressClass> = Api::all(cluster.client.clone());
+    let classes = match api.list(&ListParams::default()).await {
+        Ok(list) => list.items,
+        Err(e) if forbidden(&e) => {
+            return check(
+                Status::Warn,
+                "IngressClasses cannot be read (forbidden); an Ingress needs a controller to serve it",
+                vec![],
+            );
+        }
+        Err(e) => {
+            return check(
+                Status::Warn,
+                "IngressClasses could not be checked",
+                vec![first_line(
+                    &cluster.error("list ingressclasses", e).to_string(),
+                )],
+            );
+        }
+    };
+    let names: Vec<String> = classes
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    let available = || format!("Available IngressClasses: {}", names.join(", "));
+    match class {
+        Some(wanted) if names.iter().any(|n| n == wanted) => check(
+            Status::Ok,
+            format!("IngressClass {wanted:?} exists"),
+            vec![],
+        ),
+        Some(wanted) => check(
+            Status::Warn,
+            format!("IngressClass {wanted:?} not found: no controller will serve the Ingress"),
+            if names.is_empty() {
+                vec![install]
+            } else {
+                vec![
+                    available(),
+                    format!("Pass one of them with --ingress-class, or {install}"),
+                ]
+            },
+        ),
+        None => {
+            let default = classes.iter().find(|c| {
+                c.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
+                    .is_some_and(|v| v == "true")
+            });
+            match default {
+                Some(c) => check(
+                    Status::Ok,
+                    format!(
+                        "IngressClass {:?} is the cluster default",
+                        c.metadata.name.clone().unwrap_or_default()
+                    ),
+                    vec![],
+                ),
+                None if names.is_empty() => check(
+                    Status::Warn,
+                    "No IngressClass: nothing serves Ingresses (needed for deploy --host)",
+                    vec![install],
+                ),
+                None => check(
+                    Status::Warn,
+                    "No default IngressClass: an Ingress without --ingress-class is served by no controller",
+                    vec![
+                        available(),
+                        format!(
+                            "Pass --ingress-class, or make one the default: `kubectl annotate ingressclass {} {DEFAULT_CLASS_ANNOTATION}=true`",
+                            names[0]
+                        ),
+                    ],
+                ),
+            }
+        }
+    }
+}
+
+/// Whether the API server serves `api_version` (e.g. `cert-manager.io/v1`) with `resource`, by
+/// discovery; `Ok(false)` when the group is not installed.
+async fn serves(cluster: &Cluster, api_version: &str, resource: &str) -> Result<bool, Error> {
+    match cluster.client.list_api_group_resources(api_version).await {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == resource)),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(cluster.error(format!("discover {api_version}"), e)),
+    }
+}
+
+async fn gateway_checks(cluster: &Cluster, namespace: &str, name: &str) -> Vec<Check> {
+    match serves(cluster, GATEWAY_API_VERSION, "httproutes").await {
+        Ok(true) => {}
+        Ok(false) => {
+            return vec![check(
+                Status::Fail,
+                "Gateway API not installed: the cluster serves no gateway.networking.k8s.io/v1 HTTPRoutes",
+                vec![
+                    format!(
+                        "Install its CRDs: `kubectl apply -f {GATEWAY_API_INSTALL}`, and a Gateway controller (e.g. Envoy Gateway, Istio, Cilium or Traefik)"
+                    ),
+                    "Or route with an Ingress: drop --route gateway".to_owned(),
+                ],
+            )];
+        }
+        Err(e) => {
+            return vec![check(
+                Status::Warn,
+                "Gateway API could not be checked",
+                vec![first_line(&e.to_string())],
+            )];
+        }
+    }
+    let mut checks = vec![check(
+        Status::Ok,
+        "Gateway API installed (gateway.networking.k8s.io/v1 HTTPRoute)",
+        vec![],
+    )];
+    let resource = ApiResource {
+        group: crate::route::GATEWAY_GROUP.to_owned(),
+        version: "v1".to_owned(),
+        api_version: GATEWAY_API_VERSION.to_owned(),
+        kind: "Gateway".to_owned(),
+        plural: "gateways".to_owned(),
+    };
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client.clone(), namespace, &resource);
+    checks.push(match api.get_metadata(name).await {
+        Ok(_) => check(Status::Ok, format!("Gateway \"{namespace}/{name}\" exists"), vec![]),
+        Err(e) if is_not_found(&e) => check(
+            Status::Warn,
+            format!("Gateway \"{namespace}/{name}\" not found: the HTTPRoute will not be attached"),
+            vec![
+                "List the Gateways with `kubectl get gateways -A` and pass one as --gateway NAMESPACE/NAME, or create it".to_owned(),
+            ],
+        ),
+        Err(e) if forbidden(&e) => check(
+            Status::Warn,
+            format!("Gateway \"{namespace}/{name}\" cannot be read (forbidden); assuming it exists"),
+            vec![],
+        ),
+        Err(e) => check(
+            Status::Warn,
+            format!("Gateway \"{namespace}/{name}\" could not be checked"),
+            vec![first_line(&cluster.error("get gateway", e).to_string())],
+        ),
+    });
+    checks
+}
+
+async fn cert_manager_checks(cluster: &Cluster, issuer: &str) -> Vec<Check> {
+    match serves(cluster, CERT_MANAGER_API_VERSION, "clusterissuers").await {
+        Ok(true) => {}
+        Ok(false) => {
+            return vec![check(
+                Status::Warn,
+                "cert-manager not installed (no ClusterIssuer CRD): the TLS certificate will never be issued",
+                vec![format!(
+                    "Install cert-manager ({CERT_MANAGER_DOCS}), then create ClusterIssuer {issuer:?} (e.g. Let's Encrypt: https://cert-manager.io/docs/configuration/acme/)"
+                )],
+            )];
+        }
+        Err(e) => {
+            return vec![check(
+                Status::Warn,
+                "cert-manager could not be checked",
+                vec![first_line(&e.to_string())],
+            )];
+        }
+    }
+    let mut checks = vec![check(
+        Status::Ok,
+        "cert-manager installed (ClusterIssuer CRD)",
+        vec![],
+    )];
+    let resource = ApiResource {
+        group: "cert-manager.io".to_owned(),
+        version: "v1".to_owned(),
+        api_version: CERT_MANAGER_API_VERSION.to_owned(),
+        kind: "ClusterIssuer".to_owned(),
+        plural: "clusterissuers".to_owned(),
+    };
+    let api: Api<DynamicObject> = Api::all_with(cluster.client.clone(), &resource);
+    checks.push(match api.get(issuer).await {
+        Ok(found) => {
+            let ready = found.data["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Ready");
+            match ready {
+                Some(c) if c["status"] != "True" => check(
+                    Status::Warn,
+                    format!("ClusterIssuer {issuer:?} is not Ready: {}", c["message"].as_str().unwrap_or("no message")),
+                    vec![format!("See `kubectl describe clusterissuer {issuer}`")],
+                ),
+                _ => check(Status::Ok, format!("ClusterIssuer {issuer:?} exists"), vec![]),
+            }
+        }
+        Err(e) if is_not_found(&e) => check(
+            Status::Warn,
+            format!("ClusterIssuer {issuer:?} not found: the TLS certificate will never be issued"),
+            vec![
+                format!("Create it (e.g. Let's Encrypt: https://cert-manager.io/docs/configuration/acme/), or pass an existing one with --tls-issuer (`kubectl get clusterissuers`)"),
+            ],
+        ),
+        Err(e) if forbidden(&e) => check(
+            Status::Warn,
+            format!("ClusterIssuer {issuer:?} cannot be read (forbidden); assuming it exists"),
+            vec![],
+        ),
+        Err(e) => check(
+            Status::Warn,
+            format!("ClusterIssuer {issuer:?} could not be checked"),
+            vec![first_line(&cluster.error("get clusterissuer", e).to_string())],
+        ),
+    });
+    checks
+}
+
 /// Asks the API server whether the current user may do each thing in [`PERMISSIONS`].
 pub async fn denied_permissions(cluster: &Cluster) -> Result<Vec<String>, Error> {
     let api: Api<SelfSubjectAccessReview> = Api::all(cluster.client.clone());
@@ -257,7 +574,16 @@ pub async fn denied_permissions(cluster: &Cluster) -> Result<Vec<String>, Error>
     Ok(denied)
 }
 
-async fn rbac_check(cluster: &Cluster, fix: bool) -> Check {
+/// The route kind a denied `verb resource` is about, if it is one.
+fn route_resource(denied: &str) -> Option<RouteResource> {
+    let resource = denied.rsplit(' ').next()?;
+    ROUTE_RESOURCES
+        .iter()
+        .find(|(r, _)| *r == resource)
+        .map(|(_, kind)| *kind)
+}
+
+async fn rbac_check(cluster: &Cluster, fix: bool, planned: Option<RouteResource>) -> Check {
     let ns = &cluster.namespace;
     let total: usize = PERMISSIONS.iter().map(|(_, _, v)| v.len()).sum();
     let denied = match denied_permissions(cluster).await {
@@ -299,6 +625,11 @@ async fn rbac_check(cluster: &Cluster, fix: bool) -> Check {
             ),
         };
     }
+    // Route permissions block only a deploy that uses that kind of route; for the other kind
+    // they only keep pruning from seeing a stale route.
+    let blocking = denied
+        .iter()
+        .any(|d| route_resource(d).is_none_or(|kind| Some(kind) == planned));
     let mut remediation: Vec<String> = denied
         .iter()
         .map(|d| format!("Missing permission: {d} in {ns:?}"))
@@ -306,14 +637,25 @@ async fn rbac_check(cluster: &Cluster, fix: bool) -> Check {
     remediation.push(format!(
         "Ask a cluster admin to run `pipedreamer cluster check -n {ns} --fix`, which creates a least-privilege Role {DEPLOYER:?}"
     ));
-    check(
-        Status::Fail,
-        format!(
-            "RBAC denies {} of {total} actions pipedreamer uses",
-            denied.len()
-        ),
-        remediation,
-    )
+    if blocking {
+        check(
+            Status::Fail,
+            format!(
+                "RBAC denies {} of {total} actions pipedreamer uses",
+                denied.len()
+            ),
+            remediation,
+        )
+    } else {
+        check(
+            Status::Warn,
+            format!(
+                "RBAC denies {} of {total} actions, all on routes this deploy does not use (a stale one would not be pruned)",
+                denied.len()
+            ),
+            remediation,
+        )
+    }
 }
 
 /// The Role `--fix` creates: exactly [`PERMISSIONS`].

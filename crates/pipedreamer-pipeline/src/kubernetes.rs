@@ -100,6 +100,7 @@ pub(crate) async fn deliver(
             &pinned,
             &cluster.namespace,
             None,
+            None,
         )
         .map_err(|e| TargetError::Kubernetes(e.to_string()))?;
         // Steps arrive inside the apply's future; they reach the log as it is awaited.

@@ -46,7 +46,7 @@ pub enum Command {
     Run(RunArgs),
     /// Print (or follow) a deployed workflow's logs.
     Logs(LogsArgs),
-    /// Remove a deployed workflow: Deployment, Service, CronJobs and its Secret.
+    /// Remove a deployed workflow: its route, Deployment, Service, CronJobs and Secret.
     Undeploy(UndeployArgs),
     /// Run the control plane: deployments from git, build queue, GitHub webhooks, live logs.
     Server(ServerArgs),
@@ -112,6 +112,42 @@ pub struct DeployArgs {
     /// Write the manifests as a kustomize base to this directory instead of applying them.
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
+    /// Publish the workflow on this host (e.g. `api.example.com`): an Ingress (or an HTTPRoute
+    /// with `--route gateway`) routes `/run` and `/hooks/` to its Service. Without it, a route
+    /// left from an earlier deploy is deleted.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// How the host is routed.
+    #[command(flatten)]
+    pub route: RouteArgs,
+}
+
+/// What routes a workflow's host (shared by `deploy --host` and `cluster check`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RouteArgs {
+    /// The Ingress's IngressClass (default: the cluster's default class).
+    #[arg(long, value_name = "CLASS")]
+    pub ingress_class: Option<String>,
+    /// A cert-manager ClusterIssuer (e.g. `letsencrypt-prod`): TLS with secret `<name>-tls`, and
+    /// the URL is https.
+    #[arg(long, value_name = "ISSUER")]
+    pub tls_issuer: Option<String>,
+    /// Route with an Ingress or a Gateway API HTTPRoute.
+    #[arg(long, value_enum, default_value_t)]
+    pub route: RouteFlavor,
+    /// The Gateway an HTTPRoute attaches to, as NAMESPACE/NAME (with `--route gateway`).
+    #[arg(long, value_name = "NS/NAME", required_if_eq("route", "gateway"))]
+    pub gateway: Option<String>,
+}
+
+/// `--route`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum RouteFlavor {
+    /// A networking.k8s.io/v1 Ingress.
+    #[default]
+    Ingress,
+    /// A gateway.networking.k8s.io/v1 HTTPRoute (needs --gateway).
+    Gateway,
 }
 
 /// `pipedreamer cluster ...`.
@@ -133,6 +169,10 @@ pub struct ClusterCheckArgs {
     /// The workflow directory, for the Secret check (default: `.` when it has a workflow.yaml).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// The routing to check for: the IngressClass (or the Gateway API with `--route gateway`) and
+    /// cert-manager's ClusterIssuer.
+    #[command(flatten)]
+    pub route: RouteArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,

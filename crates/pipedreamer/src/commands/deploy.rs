@@ -1,8 +1,9 @@
 //! `pipedreamer deploy`: manifests for a built workflow, printed (`-o yaml|json`), written as a
 //! kustomize base (`--output-dir`), or preflighted, server-side applied and optionally awaited.
+//! `--host` adds an Ingress (or an HTTPRoute with `--route gateway`).
 
 use crate::cli::{DeployArgs, DeployOutput};
-use crate::commands::kube::{connect, options, render_report};
+use crate::commands::kube::{connect, options, render_report, route_options};
 use crate::output;
 use anyhow::{Context, bail};
 use pipedreamer_image::Reference;
@@ -60,8 +61,14 @@ fn render(args: &DeployArgs, resolved: &Resolved, namespace: &str) -> anyhow::Re
     }
     let image = image.to_string();
     let cron_image = args.cron_image.as_deref();
+    let route = route_options(args.host.as_deref(), &args.route)?;
     Ok(pipedreamer_kube::deploy::render(
-        &args.dir, resolved, &image, namespace, cron_image,
+        &args.dir,
+        resolved,
+        &image,
+        namespace,
+        cron_image,
+        route.as_ref(),
     )?)
 }
 
@@ -83,6 +90,8 @@ fn write_kustomize_base(dir: &Path, manifests: &Manifests) -> anyhow::Result<()>
 
 /// Runs the command.
 pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
+    // Bad routing flags fail before anything is read or contacted.
+    route_options(args.host.as_deref(), &args.route)?;
     let resolved = load_workflow(&args.dir)?;
     let workflow = &resolved.workflow;
     let offline = args.output != DeployOutput::Text || args.output_dir.is_some();
@@ -130,7 +139,15 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
                     println!("{object} applied");
                 }
                 for object in &report.pruned {
-                    println!("{object} deleted (its trigger is gone)");
+                    let why = if object.starts_with("CronJob/") {
+                        "its trigger is gone"
+                    } else {
+                        "its host is gone"
+                    };
+                    println!("{object} deleted ({why})");
+                }
+                for warning in &report.warnings {
+                    eprintln!("warning: {warning}");
                 }
                 eprintln!(
                     "deployed {} {} to namespace {:?} ({image})",
@@ -161,6 +178,13 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
         Err(e) => return Err(e.into()),
+    }
+    if let Some(route) = &manifests.routing {
+        eprintln!(
+            "public URL: {} (routes /run and /hooks/ once the {} is served)",
+            route.url(),
+            manifests.route.as_ref().map_or("route", |r| r.kind())
+        );
     }
     if args.wait {
         output::success(&format!("{} is available", workflow.name));

@@ -1,8 +1,10 @@
 //! What every Kubernetes command shares: connecting with the `-n`/`--context` flags and printing
 //! preflight checks in one style.
 
-use crate::cli::KubeArgs;
-use pipedreamer_kube::preflight::{Report, Status};
+use crate::cli::{KubeArgs, RouteArgs, RouteFlavor};
+use anyhow::bail;
+use pipedreamer_kube::preflight::{Report, RouteChecks, Status};
+use pipedreamer_kube::route::{self, RouteKind, RouteOptions};
 use pipedreamer_kube::{Cluster, ClusterOptions, cluster};
 
 /// Connects with the standard timeouts.
@@ -25,6 +27,78 @@ pub fn options(args: &KubeArgs, request_timeout: Option<std::time::Duration>) ->
         namespace: args.namespace.clone(),
         request_timeout,
     }
+}
+
+/// The route kind `args` ask for, with its names checked.
+fn route_kind(args: &RouteArgs) -> anyhow::Result<RouteKind> {
+    match args.route {
+        RouteFlavor::Ingress => {
+            if args.gateway.is_some() {
+                bail!(
+                    "--gateway attaches an HTTPRoute, but the route is an Ingress\nhint: add `--route gateway`, or drop --gateway"
+                );
+            }
+            if let Some(class) = &args.ingress_class {
+                route::validate_name("--ingress-class", class)?;
+            }
+            Ok(RouteKind::Ingress {
+                class: args.ingress_class.clone(),
+            })
+        }
+        RouteFlavor::Gateway => {
+            if args.ingress_class.is_some() {
+                bail!(
+                    "--ingress-class applies to an Ingress, but the route is an HTTPRoute (--route gateway)\nhint: drop --ingress-class; the Gateway given with --gateway decides which controller serves the route"
+                );
+            }
+            // clap requires --gateway with --route gateway.
+            let (namespace, name) = route::parse_gateway(args.gateway.as_deref().unwrap_or(""))?;
+            Ok(RouteKind::Gateway { namespace, name })
+        }
+    }
+}
+
+/// `deploy --host` and its routing flags as the library's options; routing flags without a
+/// host are an error that says so.
+pub fn route_options(host: Option<&str>, args: &RouteArgs) -> anyhow::Result<Option<RouteOptions>> {
+    let Some(host) = host else {
+        let given = [
+            (args.ingress_class.is_some(), "--ingress-class"),
+            (args.tls_issuer.is_some(), "--tls-issuer"),
+            (args.route != RouteFlavor::Ingress, "--route"),
+            (args.gateway.is_some(), "--gateway"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
+            bail!(
+                "{flag} configures the route to a host, but no --host is given\nhint: add `--host api.example.com` to publish the workflow, or drop {flag}"
+            );
+        }
+        return Ok(None);
+    };
+    Ok(Some(RouteOptions::new(
+        host,
+        route_kind(args)?,
+        args.tls_issuer.clone(),
+    )?))
+}
+
+/// `cluster check`'s route checks: the planned kind when a routing flag is given, else only
+/// whether an IngressClass exists.
+pub fn route_checks(args: &RouteArgs) -> anyhow::Result<RouteChecks> {
+    if let Some(issuer) = &args.tls_issuer {
+        route::validate_name("--tls-issuer", issuer)?;
+    }
+    let planned = args.ingress_class.is_some()
+        || args.route != RouteFlavor::Ingress
+        || args.gateway.is_some();
+    Ok(RouteChecks {
+        kind: if planned {
+            Some(route_kind(args)?)
+        } else {
+            None
+        },
+        tls_issuer: args.tls_issuer.clone(),
+    })
 }
 
 /// Renders a preflight report: a line per check, remediation under failures, a verdict last.

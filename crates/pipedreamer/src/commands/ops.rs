@@ -21,17 +21,18 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Text => {
             let width = all.iter().map(|w| w.name.len()).max().unwrap_or(4).max(4);
             println!(
-                "{:width$}  {:7}  {:5}  {:12}  AGE",
-                "NAME", "VERSION", "READY", "STATUS"
+                "{:width$}  {:7}  {:5}  {:12}  {:5}  URL",
+                "NAME", "VERSION", "READY", "STATUS", "AGE"
             );
             for w in &all {
                 println!(
-                    "{:width$}  {:7}  {:5}  {:12}  {}",
+                    "{:width$}  {:7}  {:5}  {:12}  {:5}  {}",
                     w.name,
                     w.version,
                     format!("{}/{}", w.ready, w.desired),
                     w.status,
-                    age(w.age_seconds)
+                    age(w.age_seconds),
+                    w.url.as_deref().unwrap_or("-")
                 );
             }
         }
@@ -58,6 +59,9 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         s.desired,
         age(s.age_seconds)
     );
+    if let Some(url) = &s.url {
+        println!("  url:            {url}");
+    }
     if let Some(d) = &status.detail {
         let pairs = |m: &std::collections::BTreeMap<String, String>| {
             m.iter()
@@ -189,7 +193,7 @@ pub async fn undeploy(args: UndeployArgs) -> anyhow::Result<ExitCode> {
             );
         }
         eprint!(
-            "Delete workflow {:?} in namespace {:?} (Deployment, Service, CronJobs and Secret {:?})? [y/N] ",
+            "Delete workflow {:?} in namespace {:?} (Deployment, Service, route, CronJobs and Secret {:?})? [y/N] ",
             args.name,
             cluster.namespace,
             pipedreamer_kube::labels::secret_name(&args.name)
@@ -207,6 +211,9 @@ pub async fn undeploy(args: UndeployArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Text => {
             for d in &report.deleted {
                 println!("{d} deleted");
+            }
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
             }
             if report.deleted.is_empty() {
                 eprintln!(

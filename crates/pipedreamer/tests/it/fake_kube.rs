@@ -2,6 +2,9 @@
 //! paths the CLI uses with real Kubernetes JSON shapes, keeps objects in memory, and records every
 //! request so tests can check verbs, paths, patch types, field managers and label selectors.
 //! It is not a cluster: no controllers run, so tests set pod and Deployment statuses themselves.
+//! Like a real API server, it serves a group outside the built-in ones (the Gateway API,
+//! cert-manager) only while a CustomResourceDefinition for it is stored ([`FakeKube::install_crd`]):
+//! without one, its paths and its discovery document answer 404.
 
 use axum::body::Bytes;
 use axum::extract::Query;
@@ -87,8 +90,37 @@ fn kind_of(resource: &str) -> &'static str {
         "rolebindings" => "RoleBinding",
         "serviceaccounts" => "ServiceAccount",
         "namespaces" => "Namespace",
+        "ingresses" => "Ingress",
+        "ingressclasses" => "IngressClass",
+        "httproutes" => "HTTPRoute",
+        "gateways" => "Gateway",
+        "clusterissuers" => "ClusterIssuer",
+        "customresourcedefinitions" => "CustomResourceDefinition",
         _ => "Unknown",
     }
+}
+
+/// API groups every cluster serves; any other group needs a CRD.
+const BUILT_IN_GROUPS: &[&str] = &[
+    "apps",
+    "batch",
+    "networking.k8s.io",
+    "node.k8s.io",
+    "rbac.authorization.k8s.io",
+    "authorization.k8s.io",
+    "apiextensions.k8s.io",
+];
+
+/// Where CRDs are stored.
+const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+
+/// The stored CRDs of `group`.
+fn crds_of<'a>(objects: &'a BTreeMap<String, Value>, group: &str) -> Vec<&'a Value> {
+    objects
+        .iter()
+        .filter(|(k, v)| k.starts_with(&format!("{CRDS}/")) && v["spec"]["group"] == group)
+        .map(|(_, v)| v)
+        .collect()
 }
 
 /// Splits `/api/v1/namespaces/ns/pods/name/log` into (collection path, resource, name, sub).
@@ -161,6 +193,40 @@ fn handle(
         let mut review = parsed.clone();
         review["status"] = json!({"allowed": !st.denied.contains(&key)});
         return (StatusCode::CREATED, axum::Json(review)).into_response();
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if parts.first() == Some(&"apis") && parts.len() >= 3 && !BUILT_IN_GROUPS.contains(&parts[1]) {
+        let group = parts[1];
+        let crds = crds_of(&st.objects, group);
+        if parts.len() == 3 {
+            // Discovery of a CRD-backed group/version.
+            let resources: Vec<Value> = crds
+                .iter()
+                .map(|c| json!({"name": c["spec"]["names"]["plural"], "singularName": "",
+                    "namespaced": c["spec"]["scope"] == "Namespaced", "kind": c["spec"]["names"]["kind"],
+                    "verbs": ["delete", "get", "list", "patch", "create", "update", "watch"]}))
+                .collect();
+            if resources.is_empty() {
+                return status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource".into(),
+                );
+            }
+            return ok(json!({"kind": "APIResourceList", "apiVersion": "v1",
+                "groupVersion": format!("{group}/{}", parts[2]), "resources": resources}));
+        }
+        let served = split(&path).is_some_and(|(_, resource, _, _)| {
+            crds.iter()
+                .any(|c| c["spec"]["names"]["plural"] == resource.as_str())
+        });
+        if !served {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+            );
+        }
     }
     let Some((collection, resource, name, sub)) = split(&path) else {
         return status(404, "NotFound", format!("the server could not find {path}"));
@@ -339,6 +405,29 @@ impl FakeKube {
             .unwrap()
             .objects
             .insert(path.to_owned(), object);
+    }
+
+    /// Stores the CRD of `plural.group` (kind `kind`), which makes the API serve that resource.
+    pub(crate) fn install_crd(&self, group: &str, plural: &str, kind: &str, namespaced: bool) {
+        self.put(
+            &format!("{CRDS}/{plural}.{group}"),
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": format!("{plural}.{group}")},
+                "spec": {"group": group, "scope": if namespaced { "Namespaced" } else { "Cluster" },
+                    "names": {"plural": plural, "kind": kind},
+                    "versions": [{"name": "v1", "served": true, "storage": true}]}}),
+        );
+    }
+
+    /// The Gateway API's HTTPRoute and Gateway CRDs.
+    pub(crate) fn install_gateway_api(&self) {
+        self.install_crd("gateway.networking.k8s.io", "httproutes", "HTTPRoute", true);
+        self.install_crd("gateway.networking.k8s.io", "gateways", "Gateway", true);
+    }
+
+    /// A stored object, if any.
+    pub(crate) fn get(&self, path: &str) -> Option<Value> {
+        self.state.lock().unwrap().objects.get(path).cloned()
     }
 
     pub(crate) fn remove(&self, path: &str) {

@@ -97,7 +97,7 @@ fn deploy_preflights_then_server_side_applies_and_prunes_removed_cron_jobs() {
         .iter()
         .filter(|r| r.path.ends_with("selfsubjectaccessreviews"))
         .count();
-    assert_eq!(reviews, 19, "one review per verb the CLI uses");
+    assert_eq!(reviews, 27, "one review per verb the CLI uses");
     let apply = "fieldManager=pipedreamer&force=true";
     assert_eq!(
         fake.writes(),
@@ -245,6 +245,17 @@ fn cluster_check_fix_creates_the_namespace_and_a_least_privilege_role() {
             .all(|r| r["verbs"].as_array().unwrap().iter().all(|v| v != "*")),
         "least privilege: {rules:?}"
     );
+    for (group, resource) in [
+        ("networking.k8s.io", "ingresses"),
+        ("gateway.networking.k8s.io", "httproutes"),
+    ] {
+        assert!(
+            rules.iter().any(|r| r["apiGroups"] == json!([group])
+                && r["resources"] == json!([resource])
+                && r["verbs"] == json!(["get", "list", "patch", "delete"])),
+            "{resource}: {rules:?}"
+        );
+    }
     assert!(text(&out.stdout).contains("✓ Namespace \"prod\" created"));
 }
 
@@ -690,4 +701,412 @@ fn logs_follow_streams_until_the_stream_ends() {
         "{}",
         log.query
     );
+}
+
+const INGRESSES: &str = "/apis/networking.k8s.io/v1/namespaces/prod/ingresses";
+const HTTPROUTES: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/prod/httproutes";
+
+/// An IngressClass, the cluster default when `default`.
+fn ingress_class(fake: &FakeKube, name: &str, default: bool) {
+    let annotations = if default {
+        json!({"ingressclass.kubernetes.io/is-default-class": "true"})
+    } else {
+        json!({})
+    };
+    fake.put(
+        &format!("/apis/networking.k8s.io/v1/ingressclasses/{name}"),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"controller": format!("example.com/{name}")}}),
+    );
+}
+
+/// cert-manager's ClusterIssuer CRD and a Ready issuer `name`.
+fn cert_manager(fake: &FakeKube, name: &str) {
+    fake.install_crd("cert-manager.io", "clusterissuers", "ClusterIssuer", false);
+    fake.put(
+        &format!("/apis/cert-manager.io/v1/clusterissuers/{name}"),
+        json!({"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": name},
+            "spec": {"acme": {}}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+    );
+}
+
+#[test]
+fn deploy_with_a_host_applies_an_ingress_shows_its_url_and_dropping_the_host_prunes_it() {
+    let fake = FakeKube::start();
+    ingress_class(&fake, "nginx", true);
+    cert_manager(&fake, "letsencrypt");
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), 1);
+    fake.state.lock().unwrap().deployment_status = Some(available());
+    let host = [
+        "deploy",
+        ".",
+        "--host",
+        "api.example.com",
+        "--tls-issuer",
+        "letsencrypt",
+    ];
+    let out = cli(&fake.kubeconfig, &host, d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let apply = "fieldManager=pipedreamer&force=true";
+    assert_eq!(
+        fake.writes(),
+        [
+            format!("PATCH {DEPLOYMENTS}/digest?{apply}"),
+            format!("PATCH {SERVICES}/digest?{apply}"),
+            format!("PATCH {INGRESSES}/digest?{apply}"),
+            format!("PATCH {CRONJOBS}/digest-cron?{apply}"),
+        ]
+    );
+    // The preflight looked for the default class and the issuer, and found both.
+    let reads: Vec<String> = fake.requests().iter().map(|r| r.line()).collect();
+    for read in [
+        "GET /apis/networking.k8s.io/v1/ingressclasses",
+        "GET /apis/cert-manager.io/v1",
+        "GET /apis/cert-manager.io/v1/clusterissuers/letsencrypt",
+    ] {
+        assert!(reads.iter().any(|r| r == read), "{read} in {reads:?}");
+    }
+    let stderr = text(&out.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(
+        warnings,
+        ["warning: Secret \"digest-secrets\" not found (optional: nodes will see no secrets)"],
+        "no route warnings: {stderr}"
+    );
+    assert!(
+        stderr.contains("public URL: https://api.example.com"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).contains("Ingress/digest applied"));
+
+    // What the fake stored is what the controller and cert-manager would read.
+    let ingress = fake.get(&format!("{INGRESSES}/digest")).unwrap();
+    assert_eq!(
+        ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+        "letsencrypt"
+    );
+    assert_eq!(
+        ingress["metadata"]["labels"]["app.kubernetes.io/component"],
+        "route"
+    );
+    let spec = &ingress["spec"];
+    assert!(
+        spec.get("ingressClassName").is_none(),
+        "the default class: {spec}"
+    );
+    assert_eq!(spec["rules"][0]["host"], "api.example.com");
+    let paths: Vec<(String, String)> = spec["rules"][0]["http"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["backend"]["service"]["name"], "digest");
+            assert_eq!(p["backend"]["service"]["port"]["number"], 8080);
+            (
+                p["path"].as_str().unwrap().to_owned(),
+                p["pathType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("/run".to_owned(), "Exact".to_owned()),
+            ("/hooks/".to_owned(), "Prefix".to_owned())
+        ]
+    );
+    assert_eq!(
+        spec["tls"],
+        json!([{"hosts": ["api.example.com"], "secretName": "digest-tls"}])
+    );
+
+    // list and status read the URL back from the Ingress on the cluster.
+    let list = cli(&fake.kubeconfig, &["list", "-o", "json"], d.path());
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["url"], "https://api.example.com");
+    let table = cli(&fake.kubeconfig, &["list"], d.path());
+    assert!(
+        text(&table.stdout).contains("  https://api.example.com\n"),
+        "{}",
+        text(&table.stdout)
+    );
+    let status = cli(
+        &fake.kubeconfig,
+        &["status", "digest", "-o", "json"],
+        d.path(),
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["url"], "https://api.example.com");
+    // A hand edit on the cluster shows: the URL is read, not remembered.
+    let mut edited = ingress.clone();
+    edited["spec"]["tls"] = json!(null);
+    fake.put(&format!("{INGRESSES}/digest"), edited);
+    let status = cli(&fake.kubeconfig, &["status", "digest"], d.path());
+    assert!(
+        text(&status.stdout).contains("\n  url:            http://api.example.com\n"),
+        "{}",
+        text(&status.stdout)
+    );
+
+    // No host: the Ingress goes, by label, like a stale CronJob. The cluster has no Gateway API,
+    // so the HTTPRoute list answers 404 and is skipped.
+    fake.clear_requests();
+    let out = cli(
+        &fake.kubeconfig,
+        &["deploy", ".", "--skip-checks"],
+        d.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fake.writes().last().unwrap(),
+        &format!("DELETE {INGRESSES}/digest")
+    );
+    assert!(!fake.has(&format!("{INGRESSES}/digest")));
+    assert!(
+        text(&out.stdout).contains("Ingress/digest deleted (its host is gone)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let listed = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "GET" && r.path == INGRESSES)
+        .unwrap();
+    assert!(
+        listed
+            .query
+            .contains("app.kubernetes.io%2Fcomponent%3Droute")
+            && listed.query.contains("app.kubernetes.io%2Fname%3Ddigest"),
+        "{}",
+        listed.query
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path == HTTPROUTES),
+        "the HTTPRoute kind was asked for and found absent"
+    );
+    let list = cli(&fake.kubeconfig, &["list", "-o", "json"], d.path());
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["url"], serde_json::Value::Null);
+}
+
+#[test]
+fn an_http_route_needs_the_gateway_api_attaches_to_the_gateway_and_gives_way_to_an_ingress() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), 0);
+    let gateway = [
+        "deploy",
+        ".",
+        "--host",
+        "hooks.example.com",
+        "--route",
+        "gateway",
+        "--gateway",
+        "infra/public",
+    ];
+    // No Gateway API: the preflight blocks the deploy and says how to install it.
+    let out = cli(&fake.kubeconfig, &gateway, d.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("✗ Gateway API not installed") && stderr.contains("standard-install.yaml"),
+        "{stderr}"
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    // Skipping the checks, the apply itself refuses with the same advice.
+    let mut skipped = gateway.to_vec();
+    skipped.push("--skip-checks");
+    let out = cli(&fake.kubeconfig, &skipped, d.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("does not serve gateway.networking.k8s.io/v1 HTTPRoutes"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    fake.install_gateway_api();
+    fake.put(
+        "/apis/gateway.networking.k8s.io/v1/namespaces/infra/gateways/public",
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "public", "namespace": "infra"}, "spec": {"gatewayClassName": "eg", "listeners": []}}),
+    );
+    fake.clear_requests();
+    let out = cli(&fake.kubeconfig, &gateway, d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fake.requests().iter().any(|r| r.line()
+            == "GET /apis/gateway.networking.k8s.io/v1/namespaces/infra/gateways/public"),
+        "the preflight looked for the Gateway"
+    );
+    let route = fake.get(&format!("{HTTPROUTES}/digest")).unwrap();
+    assert_eq!(
+        route["spec"]["parentRefs"],
+        json!([{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "infra", "name": "public"}])
+    );
+    assert_eq!(route["spec"]["hostnames"], json!(["hooks.example.com"]));
+    assert_eq!(
+        route["spec"]["rules"][0]["matches"],
+        json!([{"path": {"type": "Exact", "value": "/run"}}, {"path": {"type": "PathPrefix", "value": "/hooks/"}}])
+    );
+    assert_eq!(
+        route["spec"]["rules"][0]["backendRefs"],
+        json!([{"group": "", "kind": "Service", "name": "digest", "port": 8080}])
+    );
+    let list = cli(&fake.kubeconfig, &["list", "-o", "json"], d.path());
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["url"], "http://hooks.example.com");
+
+    // Same host through an Ingress: the HTTPRoute is pruned.
+    fake.clear_requests();
+    let out = cli(
+        &fake.kubeconfig,
+        &[
+            "deploy",
+            ".",
+            "--host",
+            "hooks.example.com",
+            "--skip-checks",
+        ],
+        d.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let apply = "fieldManager=pipedreamer&force=true";
+    assert_eq!(
+        fake.writes(),
+        [
+            format!("PATCH {DEPLOYMENTS}/digest?{apply}"),
+            format!("PATCH {SERVICES}/digest?{apply}"),
+            format!("PATCH {INGRESSES}/digest?{apply}"),
+            format!("DELETE {HTTPROUTES}/digest"),
+        ]
+    );
+    assert!(!fake.has(&format!("{HTTPROUTES}/digest")));
+
+    // undeploy takes the route too.
+    fake.clear_requests();
+    let out = cli(&fake.kubeconfig, &["undeploy", "digest", "--yes"], d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fake.writes().first().unwrap(),
+        &format!("DELETE {INGRESSES}/digest")
+    );
+    assert!(text(&out.stdout).starts_with("Ingress/digest deleted\n"));
+}
+
+#[test]
+fn cluster_check_reports_ingress_classes_cert_manager_and_route_permissions() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    let check = |args: &[&str]| {
+        let mut all = vec!["cluster", "check"];
+        all.extend_from_slice(args);
+        cli(&fake.kubeconfig, &all, d.path())
+    };
+    // Nothing installed: warnings with remediation, still ready.
+    let out = check(&["--tls-issuer", "letsencrypt"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("! No IngressClass: nothing serves Ingresses")
+            && stdout.contains("-> Install an ingress controller"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("! cert-manager not installed (no ClusterIssuer CRD)")
+            && stdout.contains("cert-manager.io/docs/installation"),
+        "{stdout}"
+    );
+
+    ingress_class(&fake, "nginx", false);
+    cert_manager(&fake, "staging");
+    let out = check(&["--ingress-class", "traefik", "--tls-issuer", "letsencrypt"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("! IngressClass \"traefik\" not found")
+            && stdout.contains("-> Available IngressClasses: nginx"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✓ cert-manager installed")
+            && stdout.contains("! ClusterIssuer \"letsencrypt\" not found"),
+        "{stdout}"
+    );
+    let out = check(&[]);
+    assert!(
+        text(&out.stdout).contains("! No default IngressClass")
+            && text(&out.stdout).contains("kubectl annotate ingressclass nginx"),
+        "{}",
+        text(&out.stdout)
+    );
+    let json = check(&[
+        "--ingress-class",
+        "nginx",
+        "--tls-issuer",
+        "staging",
+        "-o",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let titles: Vec<(&str, &str)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["status"].as_str().unwrap(), c["title"].as_str().unwrap()))
+        .collect();
+    for want in [
+        ("ok", "IngressClass \"nginx\" exists"),
+        ("ok", "cert-manager installed (ClusterIssuer CRD)"),
+        ("ok", "ClusterIssuer \"staging\" exists"),
+    ] {
+        assert!(titles.contains(&want), "{want:?} in {titles:?}");
+    }
+
+    // Route permissions block only the kind in use.
+    fake.state.lock().unwrap().denied = vec!["patch httproutes".into()];
+    let out = check(&[]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout)
+            .contains("! RBAC denies 1 of 27 actions, all on routes this deploy does not use"),
+        "{}",
+        text(&out.stdout)
+    );
+    fake.install_gateway_api();
+    let out = check(&["--route", "gateway", "--gateway", "infra/public"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("✗ RBAC denies 1 of 27 actions pipedreamer uses")
+            && stdout.contains("-> Missing permission: patch httproutes in \"prod\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✓ Gateway API installed")
+            && stdout.contains("! Gateway \"infra/public\" not found"),
+        "{stdout}"
+    );
+    // Flags that cannot go together are refused before any request.
+    fake.clear_requests();
+    let out = check(&[
+        "--ingress-class",
+        "nginx",
+        "--route",
+        "gateway",
+        "--gateway",
+        "a/b",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--ingress-class applies to an Ingress"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(fake.requests().is_empty());
 }
