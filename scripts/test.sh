@@ -53,6 +53,10 @@ setup() {
     .venv/bin/pip install -q --disable-pip-version-check kubernetes-validate "schemathesis==$schemathesis"
   fi
 
+  # The Gateway API's published schema, which judges the HTTPRoute `deploy --route gateway`
+  # writes (pinned npm package; the tests call the same script, which installs once per lockfile).
+  bash scripts/gateway-api-schema.sh >/dev/null
+
   command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
 
   # cargo-fuzz for the parser fuzz target (libFuzzer; RUSTC_BOOTSTRAP lets stable build it).
