@@ -120,6 +120,9 @@ pub struct Tokens {
     decoding: DecodingKey,
     validation: Validation,
     default_ttl: Duration,
+    /// Signs the dashboard's session cookies and CSRF tokens: derived from the token secret
+    /// (so every replica agrees) but never equal to it (a session MAC is not a JWT signature).
+    session_key: ring::hmac::Key,
 }
 
 fn now_millis() -> i64 {
@@ -134,7 +137,12 @@ impl Tokens {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "jti"]);
+        let derived = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes()),
+            b"pipedreamer dashboard session key v1",
+        );
         Tokens {
+            session_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
             store,
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
@@ -197,10 +205,22 @@ impl Tokens {
                 return Err(unauthorized(why));
             }
         };
-        if self.store.token_revoked(&claims.jti).await? {
+        self.check_recorded(&claims.jti).await?;
+        Ok(claims)
+    }
+
+    /// Checks that the store still knows token `jti` unrevoked: [`Tokens::verify`]'s last step,
+    /// and what a dashboard session (which keeps only the id) repeats on every request.
+    pub async fn check_recorded(&self, jti: &str) -> Result<(), ApiError> {
+        if self.store.token_revoked(jti).await? {
             return Err(unauthorized("the token has been revoked"));
         }
-        Ok(claims)
+        Ok(())
+    }
+
+    /// The key of the dashboard's session cookies and CSRF tokens.
+    pub(crate) fn session_key(&self) -> &ring::hmac::Key {
+        &self.session_key
     }
 
     /// Every token record, newest first.

@@ -1,6 +1,7 @@
 //! The control plane's HTTP side (`pipedreamer server`): configuration ([`config`]), API tokens
 //! ([`auth`]), the REST API with GitHub webhooks, live build logs and metrics ([`api`]), and
-//! [`serve`], which opens the store, starts the build workers and listens.
+//! [`serve`], which opens the store, starts the build workers and listens; the web dashboard
+//! ([`ui`]) is served from the same router.
 
 pub mod api;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 mod serve;
+pub mod ui;
 
 pub use api::{AppState, router};
 pub use auth::{Claims, Minted, Tokens};

@@ -1,7 +1,7 @@
 //! Builds: manual deploys, history, one build, cancel.
 
 use super::AppState;
-use super::logs::{log_stream, wants_event_stream};
+use super::logs::{StreamFormat, log_stream, wants_event_stream};
 use super::views::{BuildList, BuildView, Queued};
 use crate::auth::{Authorized, NeedDeploy, NeedRead};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -10,7 +10,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pipedreamer_store::{Enqueued, NewBuild, Trigger};
+use pipedreamer_store::{Build, Enqueued, NewBuild, Trigger};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -34,7 +34,25 @@ pub(super) async fn deploy(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let d = state.store().deployment(&id).await?;
+    let build = queue_manual_build(&state, &id).await?;
+    tracing::info!(deployment = %id, build = %build.id, token_id = %auth.claims.jti, "manual build queued");
+    let location = format!("/api/builds/{}", build.id);
+    if wants_event_stream(&headers) {
+        let stream = log_stream(state.clone(), build.id, 0, StreamFormat::API);
+        return Ok(([(header::LOCATION, location)], stream).into_response());
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(Queued { build_id: build.id }),
+    )
+        .into_response())
+}
+
+/// Queues a build of the deployment's branch head and wakes the workers (the API's deploy and
+/// the dashboard's Deploy).
+pub(crate) async fn queue_manual_build(state: &AppState, id: &str) -> ApiResult<Build> {
+    let d = state.store().deployment(id).await?;
     let new = NewBuild {
         commit_hash: None,
         commit_message: None,
@@ -48,18 +66,7 @@ pub(super) async fn deploy(
         Enqueued::Duplicate(build_id) => state.store().build(&build_id).await?,
     };
     state.workers().wake();
-    tracing::info!(deployment = %d.id, build = %build.id, token_id = %auth.claims.jti, "manual build queued");
-    let location = format!("/api/builds/{}", build.id);
-    if wants_event_stream(&headers) {
-        let stream = log_stream(state.clone(), build.id, 0);
-        return Ok(([(header::LOCATION, location)], stream).into_response());
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(Queued { build_id: build.id }),
-    )
-        .into_response())
+    Ok(build)
 }
 
 /// Paging of the build history.
@@ -152,9 +159,14 @@ pub(super) async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<BuildView>> {
-    let build = state.store().request_cancel(&id).await?;
+    Ok(Json(cancel_build(&state, &id).await?.into()))
+}
+
+/// Records the cancel and signals the worker (the API's cancel and the dashboard's Cancel).
+pub(crate) async fn cancel_build(state: &AppState, id: &str) -> ApiResult<Build> {
+    let build = state.store().request_cancel(id).await?;
     // A build this server runs stops its phase now, not at its next lease renewal.
-    state.workers().stop_running(&id);
+    state.workers().stop_running(id);
     tracing::info!(build = %id, status = %build.status, "cancel requested");
-    Ok(Json(build.into()))
+    Ok(build)
 }

@@ -35,15 +35,23 @@ pub(super) async fn create_workspace(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewWorkspaceBody>,
 ) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
-    dns_label("name", &body.name)?;
+    let ws = new_workspace(&state, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(ws.into())))
+}
+
+/// Validates and creates a workspace (the API's handler and the dashboard's form).
+pub(crate) async fn new_workspace(
+    state: &AppState,
+    name: &str,
+) -> ApiResult<pipedreamer_store::Workspace> {
+    dns_label("name", name)?;
     // `{ws}` paths take an id or a name and the id wins: a name shaped like an id could be
     // shadowed by another workspace's id and never be reached by name.
-    if uuid::Uuid::parse_str(&body.name).is_ok() {
+    if uuid::Uuid::parse_str(name).is_ok() {
         return Err(ApiError::invalid("name", "must not be a UUID")
             .hint("workspaces are addressed by id or name; pick a name that is not shaped like an id, e.g. `team-a`"));
     }
-    let ws = state.store().create_workspace(&body.name).await?;
-    Ok((StatusCode::CREATED, Json(ws.into())))
+    Ok(state.store().create_workspace(name).await?)
 }
 
 /// Creates a deployment in a workspace (by id or name). `local` targets need podman or docker
@@ -70,8 +78,22 @@ pub(super) async fn create_deployment(
     Path(ws): Path<String>,
     JsonBody(body): JsonBody<NewDeploymentBody>,
 ) -> ApiResult<(StatusCode, Json<DeploymentView>)> {
+    let created = new_deployment(&state, &ws, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(state.deployment_view(created, auth.is_admin())),
+    ))
+}
+
+/// Validates and creates a deployment in workspace `ws` (the API's handler and the
+/// dashboard's form).
+pub(crate) async fn new_deployment(
+    state: &AppState,
+    ws: &str,
+    body: NewDeploymentBody,
+) -> ApiResult<pipedreamer_store::Deployment> {
     body.validate()?;
-    let workspace = state.store().workspace(&ws).await?;
+    let workspace = state.store().workspace(ws).await?;
     let target: Target = body.target.map_or(Target::Local, |t| t.0);
     if let Err(e) = state.workers().check_target(&target) {
         return Err(ApiError::from_message(
@@ -97,10 +119,7 @@ pub(super) async fn create_deployment(
         })
         .await?;
     tracing::info!(deployment = %created.id, name = %created.name, "deployment created");
-    Ok((
-        StatusCode::CREATED,
-        Json(state.deployment_view(created, auth.is_admin())),
-    ))
+    Ok(created)
 }
 
 /// Lists a workspace's deployments.
@@ -174,7 +193,17 @@ pub(super) async fn patch_deployment(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PatchDeploymentBody>,
 ) -> ApiResult<Json<DeploymentView>> {
-    let current = state.store().deployment(&id).await?;
+    let updated = change_deployment(&state, &id, body).await?;
+    Ok(Json(state.deployment_view(updated, auth.is_admin())))
+}
+
+/// Validates and applies a change (the API's handler and the dashboard's edit form).
+pub(crate) async fn change_deployment(
+    state: &AppState,
+    id: &str,
+    body: PatchDeploymentBody,
+) -> ApiResult<pipedreamer_store::Deployment> {
+    let current = state.store().deployment(id).await?;
     body.validate(&current)?;
     let patch = DeploymentPatch {
         description: body.description,
@@ -185,8 +214,7 @@ pub(super) async fn patch_deployment(
         auto_rebuild: body.auto_rebuild,
         subdomain: body.subdomain,
     };
-    let updated = state.store().update_deployment(&id, patch).await?;
-    Ok(Json(state.deployment_view(updated, auth.is_admin())))
+    Ok(state.store().update_deployment(id, patch).await?)
 }
 
 /// `DELETE /api/deployments/{id}` options.
@@ -223,10 +251,17 @@ pub(super) async fn delete_deployment(
         ApiError::bad_request(format!("bad query: {}", e.body_text()))
             .hint("`?force=true` or nothing")
     })?;
-    let d = state.store().deployment(&id).await?;
-    match undeploy(&state, &d).await {
+    remove_deployment(&state, &id, query.force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Undeploys and deletes a deployment's records; `force` deletes them even when undeploying
+/// answered 502 (the API's handler and the dashboard's Delete).
+pub(crate) async fn remove_deployment(state: &AppState, id: &str, force: bool) -> ApiResult<()> {
+    let d = state.store().deployment(id).await?;
+    match undeploy(state, &d).await {
         Ok(()) => {}
-        Err(e) if query.force && e.status == StatusCode::BAD_GATEWAY => {
+        Err(e) if force && e.status == StatusCode::BAD_GATEWAY => {
             tracing::warn!(deployment = %id, "deleting the records although undeploying failed (force); what runs on the target stays");
         }
         Err(mut e) => {
@@ -241,9 +276,9 @@ pub(super) async fn delete_deployment(
             return Err(e);
         }
     }
-    state.store().delete_deployment(&id).await?;
+    state.store().delete_deployment(id).await?;
     tracing::info!(deployment = %id, "deployment deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Stops what serves the deployment; the workers cancel its builds in flight first. A
@@ -297,10 +332,18 @@ pub(super) async fn stop(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeploymentView>> {
-    let d = state.store().deployment(&id).await?;
-    undeploy(&state, &d).await?;
-    let d = state.store().deployment(&id).await?;
+    let d = stop_deployment(&state, &id).await?;
     Ok(Json(state.deployment_view(d, auth.is_admin())))
+}
+
+/// Undeploys; the records stay (the API's handler and the dashboard's Stop).
+pub(crate) async fn stop_deployment(
+    state: &AppState,
+    id: &str,
+) -> ApiResult<pipedreamer_store::Deployment> {
+    let d = state.store().deployment(id).await?;
+    undeploy(state, &d).await?;
+    Ok(state.store().deployment(id).await?)
 }
 
 /// Replaces the deployment's secrets with a `.secrets.yaml` document given as a JSON object.

@@ -60,20 +60,10 @@ pub(super) async fn build_logs(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     // Checked whatever the Accept header says: the document promises 400 for a bad one.
-    let after = match headers.get("last-event-id") {
-        None => 0,
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| {
-                ApiError::bad_request("Last-Event-ID must be a chunk number (0, 1, 2, …)")
-            })?,
-    };
+    let after = last_event_id(&headers)?;
     let build = state.store().build(&id).await?;
     if wants_event_stream(&headers) {
-        return Ok(log_stream(state, build.id, after).into_response());
+        return Ok(log_stream(state, build.id, after, StreamFormat::API).into_response());
     }
     let chunks = state.store().logs_after(&build.id, 0).await?;
     // A chunk is one or more whole lines; the pipeline writes them without the last newline.
@@ -90,16 +80,56 @@ pub(super) async fn build_logs(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
+/// `Last-Event-ID` as a chunk number (0 when absent; 400 for anything else).
+pub(crate) fn last_event_id(headers: &HeaderMap) -> ApiResult<i64> {
+    Ok(match headers.get("last-event-id") {
+        None => 0,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                ApiError::bad_request("Last-Event-ID must be a chunk number (0, 1, 2, …)")
+            })?,
+    })
+}
+
+/// How a stream writes its events' data: the API's plain text and JSON, or the dashboard's
+/// HTML fragments (escaped), over the same resumable stream.
+#[derive(Clone, Copy)]
+pub(crate) struct StreamFormat {
+    /// The `data` of a `log` event from a chunk's text.
+    pub(crate) log: fn(&str) -> String,
+    /// The `data` of the `end` event from the ended build.
+    pub(crate) end: fn(&pipedreamer_store::Build) -> String,
+}
+
+impl StreamFormat {
+    /// The API's: log lines as they are, `{"status", "error_message"}` at the end.
+    pub(crate) const API: StreamFormat = StreamFormat {
+        log: data_lines,
+        end: |build| {
+            serde_json::json!({
+                "status": build.status,
+                "error_message": build.error_message,
+            })
+            .to_string()
+        },
+    };
+}
+
 /// The live event stream of a build's log from chunk `after + 1`.
-pub(super) fn log_stream(
+pub(crate) fn log_stream(
     state: AppState,
     build_id: String,
     after: i64,
+    format: StreamFormat,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let (tx, rx) = mpsc::channel::<Event>(64);
     let events = state.workers().events();
     let closing = state.0.closing.subscribe();
-    tokio::spawn(follow(state, build_id, after, events, closing, tx));
+    tokio::spawn(follow(state, build_id, after, format, events, closing, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok(event), rx))
     });
@@ -107,7 +137,7 @@ pub(super) fn log_stream(
 }
 
 /// SSE cannot carry a carriage return inside `data`; a progress line's `\r` becomes a newline.
-fn data_lines(text: &str) -> String {
+pub(crate) fn data_lines(text: &str) -> String {
     text.replace("\r\n", "\n")
         .replace('\r', "\n")
         .trim_end_matches('\n')
@@ -119,6 +149,7 @@ async fn follow(
     state: AppState,
     build_id: String,
     mut after: i64,
+    format: StreamFormat,
     mut events: broadcast::Receiver<WorkerEvent>,
     mut closing: tokio::sync::watch::Receiver<bool>,
     tx: mpsc::Sender<Event>,
@@ -149,7 +180,7 @@ async fn follow(
                     let event = Event::default()
                         .id(chunk.seq.to_string())
                         .event("log")
-                        .data(data_lines(&chunk.text));
+                        .data((format.log)(&chunk.text));
                     if tx.send(event).await.is_err() {
                         return; // the client left
                     }
@@ -160,12 +191,8 @@ async fn follow(
             }
         }
         if build.status.is_finished() {
-            let end = serde_json::json!({
-                "status": build.status,
-                "error_message": build.error_message,
-            });
             let _ = tx
-                .send(Event::default().event("end").data(end.to_string()))
+                .send(Event::default().event("end").data((format.end)(&build)))
                 .await;
             return;
         }

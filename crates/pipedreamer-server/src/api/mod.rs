@@ -9,10 +9,10 @@
 //! Bodies: 1 MiB everywhere, 5 MiB for webhooks (GitHub's push payloads grow with the commits
 //! they list). JSON bodies must say `Content-Type: application/json` (415 otherwise).
 
-mod builds;
-mod deployments;
-mod logs;
-mod ops;
+pub(crate) mod builds;
+pub(crate) mod deployments;
+pub(crate) mod logs;
+pub(crate) mod ops;
 pub mod views;
 mod webhook;
 
@@ -127,7 +127,13 @@ impl AppState {
         &self.0.metrics
     }
 
-    fn deployment_view(
+    /// The URL the server is reached at (no trailing slash): the dashboard's `Secure` cookie
+    /// and same-origin checks.
+    pub(crate) fn public_url(&self) -> &str {
+        &self.0.public_url
+    }
+
+    pub(crate) fn deployment_view(
         &self,
         d: pipedreamer_store::Deployment,
         admin: bool,
@@ -224,7 +230,8 @@ pub fn router(state: AppState) -> axum::Router {
     let (router, _) = routes().split_for_parts();
     router
         .route("/api/openapi.json", axum::routing::get(ops::openapi_json))
-        .fallback(ops::not_found)
+        .merge(crate::ui::routes())
+        .fallback(crate::ui::not_found)
         .layer(axum::middleware::from_fn(refuse_unstorable_uri))
         .with_state(state)
 }

@@ -74,7 +74,7 @@ pub(super) async fn openapi_json(State(state): State<AppState>) -> Response {
 }
 
 /// Unknown routes.
-pub(super) async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     ApiError::not_found("no such route")
         .hint("`/api/openapi.json` lists the routes")
         .into_response()

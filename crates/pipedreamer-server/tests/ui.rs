@@ -1,0 +1,536 @@
+//! The dashboard through the router, against SQLite and PostgreSQL: sessions (sign-in, cookie
+//! flags, expiry bound to the token, revocation), CSRF and origin checks on form posts, the
+//! `read` scope, the deployment form's inline errors, the escaped live log, the security
+//! headers and the content-hashed assets. The real-browser test is in the CLI's
+//! `tests/it/dashboard.rs`.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use common::{Ctx, Db, Reply};
+use serde_json::json;
+
+/// Where the test's requests say they come from: the server itself (`Host`) and its origin.
+const HOST: &str = "deploy.example.test";
+const ORIGIN: &str = "https://deploy.example.test";
+
+/// `GET path` as a browser with `cookie`.
+async fn page(c: &Ctx, path: &str, cookie: Option<&str>) -> Reply {
+    let mut req = c
+        .request(Method::GET, path)
+        .header("host", HOST)
+        .header("accept", "text/html");
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    c.send(req.body(Body::empty()).unwrap()).await
+}
+
+/// A form post with `cookie`, from `origin` (`None`: no Origin or Referer at all).
+async fn form(
+    c: &Ctx,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    fields: &[(&str, &str)],
+) -> Reply {
+    let body: String = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut req = c
+        .request(Method::POST, path)
+        .header("host", HOST)
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    if let Some(origin) = origin {
+        req = req.header("origin", origin);
+    }
+    c.send(req.body(Body::from(body)).unwrap()).await
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Signs in with `token`; returns the `Cookie` header value and the `Set-Cookie` header.
+async fn sign_in(c: &Ctx, token: &str) -> (String, String) {
+    let r = form(c, "/signin", None, Some(ORIGIN), &[("token", token)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let set = r.headers["set-cookie"].to_str().unwrap().to_owned();
+    let pair = set.split(';').next().unwrap().to_owned();
+    (pair, set)
+}
+
+/// The CSRF token of the forms on a page.
+fn csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn sessions_and_cookie_flags(db: Db) {
+    let c = common::ctx(db).await;
+    // Without a session: to the sign-in page, which carries the strict CSP.
+    let r = page(&c, "/", None).await.expect(StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/signin");
+    let r = page(&c, "/signin", None).await.expect(StatusCode::OK);
+    assert!(r.content_type().starts_with("text/html"));
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(r.headers["x-frame-options"], "DENY");
+    // A bad token is refused on the page, with why.
+    let r = form(&c, "/signin", None, Some(ORIGIN), &[("token", "nope")])
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    assert!(
+        r.text.contains("not a valid Pipedreamer token"),
+        "{}",
+        r.text
+    );
+    assert!(!r.headers.contains_key("set-cookie"));
+    // A report token cannot sign in.
+    let r = form(&c, "/signin", None, Some(ORIGIN), &[("token", &c.report)])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert!(!r.headers.contains_key("set-cookie"));
+
+    let (cookie, set) = sign_in(&c, &c.admin).await;
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(set.contains(flag), "{flag} missing from {set}");
+    }
+    // Never longer than the token (these tokens live 1 h, less than the 12 h cap).
+    let max_age: u64 = set
+        .split("; ")
+        .find_map(|a| a.strip_prefix("Max-Age="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(max_age <= 3600 && max_age > 3500, "{set}");
+    // The cookie is not the token.
+    assert!(!cookie.contains(&c.admin));
+    assert!(!cookie.contains(c.admin.split('.').nth(1).unwrap()));
+
+    c.workspace("team-a").await;
+    let r = page(&c, "/", Some(&cookie)).await.expect(StatusCode::OK);
+    assert!(r.text.contains("team-a"), "{}", r.text);
+    // A tampered cookie (another scope, same MAC) is no session.
+    let forged = cookie.replacen(".admin.", ".read.", 1);
+    assert_ne!(forged, cookie);
+    page(&c, "/", Some(&forged))
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+
+    // /api stays bearer-only: the cookie opens nothing there.
+    let r = page(&c, "/api/workspaces/team-a/deployments", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+
+    // Sign-out clears the cookie.
+    let token = csrf(&page(&c, "/", Some(&cookie)).await.text);
+    let r = form(
+        &c,
+        "/signout",
+        Some(&cookie),
+        Some(ORIGIN),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    assert!(
+        r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+
+    // Revoking the token ends its sessions at once, with a page that says so.
+    let (cookie, _) = sign_in(&c, &c.deploy).await;
+    page(&c, "/", Some(&cookie)).await.expect(StatusCode::OK);
+    let jti = c.tokens.verify(&c.deploy).await.unwrap().jti;
+    c.tokens.revoke(&jti).await.unwrap();
+    let r = page(&c, "/", Some(&cookie))
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    assert!(r.text.contains("revoked"), "{}", r.text);
+    assert!(
+        r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}
+both!(sessions_and_cookie_flags);
+
+async fn cross_site_posts_are_refused(db: Db) {
+    let c = common::ctx(db).await;
+    let o = c.orders(json!({})).await;
+    let (cookie, _) = sign_in(&c, &c.admin).await;
+    let path = format!("/deployments/{}", o.id);
+    let token = csrf(&page(&c, &path, Some(&cookie)).await.text);
+    let deploy = format!("{path}/deploy");
+    // Another site's form (its Origin), a post without any origin, a wrong or missing token:
+    // all refused, nothing queued.
+    for (origin, t) in [
+        (Some("https://evil.example"), token.as_str()),
+        (Some("null"), token.as_str()),
+        (None, token.as_str()),
+        (Some(ORIGIN), "0000"),
+        (Some(ORIGIN), ""),
+    ] {
+        let r = form(&c, &deploy, Some(&cookie), origin, &[("csrf", t)]).await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{origin:?} {t}: {}",
+            r.text
+        );
+    }
+    // Another session's token does not fit this session.
+    let (other, _) = sign_in(&c, &c.admin).await;
+    let other_token = csrf(&page(&c, &path, Some(&other)).await.text);
+    assert_ne!(other_token, token);
+    form(
+        &c,
+        &deploy,
+        Some(&cookie),
+        Some(ORIGIN),
+        &[("csrf", &other_token)],
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    let builds = c
+        .get(&format!("/api/deployments/{}/builds", o.id), &c.read)
+        .await;
+    assert_eq!(builds.json["builds"].as_array().unwrap().len(), 0);
+    // The page's own form is accepted: to the new build's page.
+    let r = form(
+        &c,
+        &deploy,
+        Some(&cookie),
+        Some(ORIGIN),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    let location = r.headers["location"].to_str().unwrap();
+    assert!(location.starts_with("/builds/"), "{location}");
+    let builds = c
+        .get(&format!("/api/deployments/{}/builds", o.id), &c.read)
+        .await;
+    assert_eq!(builds.json["builds"].as_array().unwrap().len(), 1);
+    // Signing in from another site is refused too (login CSRF).
+    form(
+        &c,
+        "/signin",
+        None,
+        Some("https://evil.example"),
+        &[("token", &c.admin)],
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+}
+both!(cross_site_posts_are_refused);
+
+async fn read_scope_sees_and_changes_nothing(db: Db) {
+    let c = common::ctx(db).await;
+    let o = c.orders(json!({})).await;
+    let path = format!("/deployments/{}", o.id);
+    let (admin, _) = sign_in(&c, &c.admin).await;
+    let admin_page = page(&c, &path, Some(&admin)).await.expect(StatusCode::OK);
+    assert!(admin_page.text.contains(&o.secret), "admin sees the secret");
+    assert!(admin_page.text.contains("id=\"deploy\""));
+
+    let (read, _) = sign_in(&c, &c.read).await;
+    let r = page(&c, &path, Some(&read)).await.expect(StatusCode::OK);
+    assert!(!r.text.contains(&o.secret), "read must not see the secret");
+    for button in ["id=\"deploy\"", "id=\"stop\"", "id=\"delete\"", "/edit\""] {
+        assert!(!r.text.contains(button), "{button} shown to read");
+    }
+    let ws_page = page(&c, "/workspaces/team-a", Some(&read))
+        .await
+        .expect(StatusCode::OK);
+    assert!(!ws_page.text.contains(&o.secret));
+    assert!(!ws_page.text.contains("New deployment"));
+    // The server refuses what the buttons would do, with a valid CSRF token.
+    let token = csrf(&r.text);
+    for action in ["deploy", "stop", "delete", "edit"] {
+        let r = form(
+            &c,
+            &format!("{path}/{action}"),
+            Some(&read),
+            Some(ORIGIN),
+            &[("csrf", &token), ("repo", "https://github.com/x/y.git")],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{action}: {}", r.text);
+    }
+    page(&c, &format!("{path}/edit"), Some(&read))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    page(&c, "/workspaces/team-a/new", Some(&read))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    // Still there, never built.
+    c.get(&format!("/api/deployments/{}", o.id), &c.read)
+        .await
+        .expect(StatusCode::OK);
+    let builds = c
+        .get(&format!("/api/deployments/{}/builds", o.id), &c.read)
+        .await;
+    assert_eq!(builds.json["builds"].as_array().unwrap().len(), 0);
+}
+both!(read_scope_sees_and_changes_nothing);
+
+async fn the_form_shows_the_apis_errors_inline(db: Db) {
+    let c = common::ctx(db).await;
+    c.workspace("team-a").await;
+    let (cookie, _) = sign_in(&c, &c.admin).await;
+    let new = page(&c, "/workspaces/team-a/new", Some(&cookie))
+        .await
+        .expect(StatusCode::OK);
+    let token = csrf(&new.text);
+    let mut fields = vec![
+        ("csrf", token.as_str()),
+        ("name", "Bad_Name"),
+        ("repo", "https://github.com/acme/orders.git"),
+        ("branch", "main"),
+        ("path", "."),
+        ("target", "kubernetes"),
+        ("namespace", "team-a"),
+        ("registry", "registry.example.test"),
+        ("auto_rebuild", "on"),
+    ];
+    let r = form(
+        &c,
+        "/workspaces/team-a/new",
+        Some(&cookie),
+        Some(ORIGIN),
+        &fields,
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    // The API's own message, next to the field, which keeps what was typed.
+    assert!(
+        r.text.contains(
+            "id=\"f-name-error\" class=\"field-error\" role=\"alert\">name: must be a DNS-1123 label"
+        ),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("value=\"Bad_Name\""));
+    assert!(r.text.contains("aria-invalid=\"true\""));
+    // A bad repository is reported at the repository field.
+    fields[1] = ("name", "orders");
+    fields[2] = ("repo", "https://user:pw@github.com/a/b");
+    let r = form(
+        &c,
+        "/workspaces/team-a/new",
+        Some(&cookie),
+        Some(ORIGIN),
+        &fields,
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text
+            .contains("id=\"f-repo-error\" class=\"field-error\" role=\"alert\">repo: must not contain credentials"),
+        "{}",
+        r.text
+    );
+    fields[2] = ("repo", "https://github.com/acme/orders.git");
+    let r = form(
+        &c,
+        "/workspaces/team-a/new",
+        Some(&cookie),
+        Some(ORIGIN),
+        &fields,
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    let location = r.headers["location"].to_str().unwrap().to_owned();
+    let id = location.strip_prefix("/deployments/").unwrap();
+    let d = c
+        .get(&format!("/api/deployments/{id}"), &c.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(d.json["name"], "orders");
+    assert_eq!(d.json["target"]["namespace"], "team-a");
+    assert_eq!(d.json["auto_rebuild"], true);
+    // The same name again: the store's conflict, shown above the form.
+    let r = form(
+        &c,
+        "/workspaces/team-a/new",
+        Some(&cookie),
+        Some(ORIGIN),
+        &fields,
+    )
+    .await
+    .expect(StatusCode::CONFLICT);
+    assert!(
+        r.text.contains("class=\"error\" role=\"alert\""),
+        "{}",
+        r.text
+    );
+    // Edit: a bad branch inline, then a good change.
+    let edit = format!("/deployments/{id}/edit");
+    let mut changes = fields.clone();
+    changes[3] = ("branch", "a..b");
+    let r = form(&c, &edit, Some(&cookie), Some(ORIGIN), &changes)
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("id=\"f-branch-error\""), "{}", r.text);
+    changes[3] = ("branch", "release");
+    form(&c, &edit, Some(&cookie), Some(ORIGIN), &changes)
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    let d = c.get(&format!("/api/deployments/{id}"), &c.admin).await;
+    assert_eq!(d.json["branch"], "release");
+    // Delete through its confirmation page, which names it.
+    let confirm = page(&c, &format!("/deployments/{id}/delete"), Some(&cookie))
+        .await
+        .expect(StatusCode::OK);
+    assert!(confirm.text.contains("Delete orders"));
+    form(
+        &c,
+        &format!("/deployments/{id}/delete"),
+        Some(&cookie),
+        Some(ORIGIN),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    c.get(&format!("/api/deployments/{id}"), &c.admin)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+both!(the_form_shows_the_apis_errors_inline);
+
+async fn the_live_log_is_escaped_and_resumes(db: Db) {
+    let c = common::ctx(db).await;
+    let o = c.orders(json!({})).await;
+    let build = c.deploy_now(&o.id).await.field("build_id");
+    let claimed = common::claim(&c.store, "w1").await;
+    assert_eq!(claimed.id, build);
+    c.store
+        .append_log(&build, "<img src=x onerror=alert(1)> first")
+        .await
+        .unwrap();
+    c.store.append_log(&build, "second & last").await.unwrap();
+    c.store
+        .finish_build(
+            &build,
+            "w1",
+            pipedreamer_store::BuildOutcome {
+                status: pipedreamer_store::BuildStatus::Success,
+                image: Some("registry.example.test/orders:1".into()),
+                image_digest: Some(format!("sha256:{}", "ab".repeat(32))),
+                error_message: None,
+            },
+        )
+        .await
+        .unwrap();
+    let (cookie, _) = sign_in(&c, &c.read).await;
+    let path = format!("/builds/{build}/log");
+    let r = page(&c, &path, Some(&cookie)).await.expect(StatusCode::OK);
+    assert!(r.content_type().starts_with("text/event-stream"));
+    assert!(
+        r.text
+            .contains("id: 1\nevent: log\ndata: &lt;img src=x onerror=alert(1)&gt; first\n"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("<img"), "{}", r.text);
+    assert!(r.text.contains("data: second &amp; last"));
+    // The end: the result fragment with the status and the digest.
+    let end = r.text.split("event: end\n").nth(1).expect("an end event");
+    assert!(end.contains("data-status=\"SUCCESS\""), "{end}");
+    assert!(end.contains(&"ab".repeat(32)));
+    // Resuming after chunk 1 (the browser's Last-Event-ID, or `?after=` for a new
+    // EventSource) sends chunk 2 only.
+    for (header, query) in [(Some("1"), ""), (None, "?after=1")] {
+        let mut req = c
+            .request(Method::GET, &format!("{path}{query}"))
+            .header("cookie", &cookie);
+        if let Some(h) = header {
+            req = req.header("last-event-id", h);
+        }
+        let r = c.send(req.body(Body::empty()).unwrap()).await;
+        assert!(!r.text.contains("first"), "{}", r.text);
+        assert!(r.text.contains("id: 2\n"), "{}", r.text);
+    }
+    // The build page itself: the stream is connected, the escaped result is there.
+    let r = page(&c, &format!("/builds/{build}"), Some(&cookie))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        r.text
+            .contains(&format!("sse-connect=\"/builds/{build}/log\""))
+    );
+    assert!(!r.text.contains("id=\"cancel\""), "no Cancel for read");
+    // Without a session the stream is refused.
+    page(&c, &path, None).await.expect(StatusCode::SEE_OTHER);
+}
+both!(the_live_log_is_escaped_and_resumes);
+
+async fn assets_are_hashed_and_immutable(db: Db) {
+    let c = common::ctx(db).await;
+    let r = page(&c, "/signin", None).await.expect(StatusCode::OK);
+    let mut seen = 0;
+    for name in [
+        "htmx-2.0.11.min.js",
+        "htmx-ext-sse-2.2.4.min.js",
+        "dashboard.js",
+        "dashboard.css",
+    ] {
+        let end = r.text.find(&format!("/{name}\"")).expect(name);
+        let start = r.text[..end].rfind("/assets/").unwrap();
+        let url = &r.text[start..end + name.len() + 1];
+        let hash = url.split('/').nth(2).unwrap();
+        assert_eq!(hash.len(), 16, "{url}");
+        let a = page(&c, url, None).await.expect(StatusCode::OK);
+        assert_eq!(
+            a.headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        let file = std::fs::read(format!("{}/assets/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert_eq!(a.text.as_bytes(), &file[..], "{name}");
+        // The hash is the content's: the first 8 bytes of its SHA-256.
+        use sha2::Digest;
+        assert_eq!(hash, hex::encode(&sha2::Sha256::digest(&file)[..8]));
+        // An old hash is not served (it would be cached forever under new content).
+        page(&c, &format!("/assets/0000000000000000/{name}"), None)
+            .await
+            .expect(StatusCode::NOT_FOUND);
+        seen += 1;
+    }
+    assert_eq!(seen, 4);
+    // Nothing is loaded from elsewhere.
+    assert!(
+        !r.text.contains("http://") && !r.text.contains("https://"),
+        "{}",
+        r.text
+    );
+    // Unknown pages: an HTML 404 for a browser, the API's JSON otherwise.
+    let r = page(&c, "/no/such/page", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert!(r.text.contains("Page not found"));
+    let r = c
+        .get_public("/no/such/page")
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert_eq!(r.error(), "no such route");
+}
+both!(assets_are_hashed_and_immutable);
