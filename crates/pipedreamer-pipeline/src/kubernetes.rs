@@ -94,13 +94,25 @@ pub(crate) async fn deliver(
                 .write(&format!("Secret {}-secrets applied", d.name))
                 .await;
         }
+        let route = job
+            .shared
+            .config
+            .kube_routing
+            .as_ref()
+            .zip(d.subdomain.as_deref())
+            .map(|(routing, subdomain)| routing.route(subdomain));
+        if let Some(route) = &route {
+            job.log
+                .write(&format!("public URL: {} (Ingress)", route.url()))
+                .await;
+        }
         let manifests = pipedreamer_kube::deploy::render(
             &checkout.dir,
             &resolved,
             &pinned,
             &cluster.namespace,
             None,
-            None,
+            route.as_ref(),
         )
         .map_err(|e| TargetError::Kubernetes(e.to_string()))?;
         // Steps arrive inside the apply's future; they reach the log as it is awaited.

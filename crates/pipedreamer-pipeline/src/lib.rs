@@ -32,6 +32,12 @@ pub use error::{PipelineError, TargetError};
 pub use log::mask;
 pub use workers::Workers;
 
+/// Whether this machine can run `local` deployments (podman or docker answers). Blocks up to
+/// 5 s per engine asked.
+pub fn container_engine_available() -> bool {
+    pipedreamer_host::Host::detect().is_ok()
+}
+
 use pipedreamer_store::BuildStatus;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
@@ -62,6 +68,35 @@ pub struct PipelineConfig {
     /// How often an idle worker looks for work another server replica queued (a local enqueue
     /// wakes it at once).
     pub poll_interval: Duration,
+    /// Public URLs of `kubernetes` deployments with a subdomain; `None`: no route objects.
+    pub kube_routing: Option<KubeRouting>,
+}
+
+/// Public URLs of `kubernetes` deployments: an Ingress for `<subdomain>.<base_domain>` in front
+/// of the workflow's Service (only `/run` and `/hooks/`), with a cert-manager certificate when a
+/// ClusterIssuer is named. A deployment without a subdomain gets no route, and loses the one it
+/// had at its next rollout (pruned like a stale CronJob).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeRouting {
+    /// Deployments answer on `<subdomain>.<base_domain>`.
+    pub base_domain: String,
+    /// The Ingress's `ingressClassName` (`None`: the cluster's default class).
+    pub ingress_class: Option<String>,
+    /// cert-manager's ClusterIssuer for the `<name>-tls` certificate (`None`: plain HTTP).
+    pub tls_issuer: Option<String>,
+}
+
+impl KubeRouting {
+    /// The route of a deployment with `subdomain`.
+    pub fn route(&self, subdomain: &str) -> pipedreamer_kube::route::RouteOptions {
+        pipedreamer_kube::route::RouteOptions {
+            host: format!("{subdomain}.{}", self.base_domain),
+            kind: pipedreamer_kube::route::RouteKind::Ingress {
+                class: self.ingress_class.clone(),
+            },
+            tls_issuer: self.tls_issuer.clone(),
+        }
+    }
 }
 
 /// What the rollout phase allows beyond `builds.timeouts.rollout`: the target's own wait (a

@@ -96,6 +96,7 @@ fn config(data_dir: &Path) -> PipelineConfig {
         git_token: None,
         insecure_registry: false,
         poll_interval: Duration::from_millis(500),
+        kube_routing: None,
     }
 }
 

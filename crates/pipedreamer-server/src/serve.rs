@@ -5,7 +5,9 @@ use crate::api::{AppState, router};
 use crate::auth::{AuthError, Tokens, write_admin_token};
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
-use pipedreamer_pipeline::{Event, LocalConfig, LocalRouting, PipelineConfig, Workers};
+use pipedreamer_pipeline::{
+    Event, KubeRouting, LocalConfig, LocalRouting, PipelineConfig, Workers,
+};
 use pipedreamer_proxy::{Caddy, ProxyError};
 use pipedreamer_store::{Store, StoreError};
 use std::io::IsTerminal;
@@ -88,6 +90,15 @@ pub fn pipeline_config(config: &Config, engine: std::path::PathBuf) -> PipelineC
         git_token: config.git_token.as_ref().map(|s| s.0.clone()),
         insecure_registry: config.insecure_registry,
         poll_interval: config.builds.poll_interval,
+        kube_routing: config
+            .routing
+            .base_domain
+            .clone()
+            .map(|base_domain| KubeRouting {
+                base_domain,
+                ingress_class: config.routing.ingress_class.clone(),
+                tls_issuer: config.routing.tls_issuer.clone(),
+            }),
     }
 }
 
@@ -167,11 +178,20 @@ pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), Ser
 
 /// With `routing.base_domain`: Caddy must answer at start (else the server does not start, and
 /// says how to start Caddy), and gets our HTTPS server and TLS policy. The routes themselves
-/// follow the deployments (the pipeline adds, removes and reconciles them).
+/// follow the deployments (the pipeline adds, removes and reconciles them). A server without a
+/// container engine (the control plane in a cluster) runs no local deployments: it needs no
+/// Caddy, and the base domain only names its kubernetes deployments' Ingress hosts.
 pub async fn routing(config: &Config) -> Result<Option<LocalRouting>, ServeError> {
     let Some(base_domain) = config.routing.base_domain.clone() else {
         return Ok(None);
     };
+    if !pipedreamer_pipeline::container_engine_available() {
+        tracing::info!(
+            base_domain = %base_domain,
+            "no podman or docker here, so no local deployments to route through Caddy; the base domain names kubernetes deployments' Ingress hosts"
+        );
+        return Ok(None);
+    }
     let failed = |source| ServeError::Caddy {
         base_domain: base_domain.clone(),
         source,

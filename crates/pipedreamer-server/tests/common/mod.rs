@@ -171,6 +171,7 @@ pub async fn idle_workers(data: &std::path::Path) -> Workers {
             git_token: None,
             insecure_registry: false,
             poll_interval: Duration::from_secs(60),
+            kube_routing: None,
         },
     )
 }
