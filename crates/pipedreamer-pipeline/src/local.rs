@@ -152,7 +152,6 @@ async fn desired_routes(shared: &Shared) -> Result<Vec<ProxyRoute>, StoreError> 
             )
         })
         .filter_map(|d| Some(route_of(shared, d, d.local_port?)?.1))
-        .filter(|_| false)
         .collect())
 }
 
