@@ -73,11 +73,11 @@ impl Registry {
 
 /// A `pipedreamer server` in `root` (data in `root/data`) deploying to the cluster `kubeconfig`
 /// names, one build at a time, each rollout waited for at most `rollout_timeout`.
-fn start_server(root: &Path, kubeconfig: &Path, rollout_timeout: &str) -> Server {
+fn start_server(root: &Path, kubeconfig: &Path, rollout_timeout: &str, extra: &str) -> Server {
     let config = root.join("server.yml");
     std::fs::write(
         &config,
-        format!("builds:\n  concurrency: 1\n  timeouts:\n    rollout: {rollout_timeout}\n"),
+        format!("builds:\n  concurrency: 1\n  timeouts:\n    rollout: {rollout_timeout}\n{extra}"),
     )
     .unwrap();
     ServerSetup::new(&root.join("data"))
@@ -182,13 +182,18 @@ struct Stack {
 
 impl Stack {
     fn start(rollout_timeout: &str) -> Stack {
+        Stack::start_with(rollout_timeout, "")
+    }
+
+    /// With `extra` appended to the server's YAML configuration.
+    fn start_with(rollout_timeout: &str, extra: &str) -> Stack {
         let root = tempfile::tempdir().unwrap();
         let fake = FakeKube::start();
         // No controllers run in the fake: every applied Deployment reports a rollout in progress
         // until the test says otherwise.
         fake.state.lock().unwrap().deployment_status = Some(rolling());
         let registry = Registry::start(root.path());
-        let server = start_server(root.path(), &fake.kubeconfig, rollout_timeout);
+        let server = start_server(root.path(), &fake.kubeconfig, rollout_timeout, extra);
         let (repo, commit) = hello_repo(root.path(), "flows/hello");
         Stack {
             fake,
@@ -198,6 +203,16 @@ impl Stack {
             repo,
             commit,
         }
+    }
+
+    /// Marks the Deployment `name` ready for the generation last applied, as its controller
+    /// would.
+    fn mark_available(&self, name: &str) {
+        let mut state = self.fake.state.lock().unwrap();
+        let object = state.objects.get_mut(&deployments_path(name)).unwrap();
+        let mut status = available();
+        status["observedGeneration"] = object["metadata"]["generation"].clone();
+        object["status"] = status;
     }
 
     /// Waits until the fake has seen the Deployment `name` applied; returns the apply's body.
@@ -434,4 +449,117 @@ fn kubernetes_target_fails_the_build_with_the_rollout_reason_when_pods_never_bec
     let d = server.get(&format!("/api/deployments/{id}"));
     assert_eq!(d["status"], "FAILED", "{d}");
     assert!(d["current_build_id"].is_null(), "{d}");
+}
+
+/// A deployment with a subdomain under the server's `routing.base_domain` is published through
+/// an Ingress for `<subdomain>.<base_domain>` (the configured class, a cert-manager certificate
+/// from the configured ClusterIssuer, only `/run` and `/hooks/`); its URL is `https://…`; without
+/// the subdomain its next rollout prunes the Ingress.
+#[test]
+fn a_subdomain_publishes_the_deployment_through_an_ingress_and_its_removal_prunes_it() {
+    // This machine has podman, so a server with a base domain routes local deployments through
+    // Caddy too and needs one answering.
+    let caddy = pipedreamer_proxy::test_support::TestCaddy::start();
+    let stack = Stack::start_with(
+        "2m",
+        &format!(
+            "routing:\n  base_domain: apps.example.test\n  tls: internal\n  https_port: {}\n  ingress_class: nginx\n  tls_issuer: letsencrypt-prod\ncaddy:\n  admin: {}\n",
+            caddy.https_port,
+            caddy.admin()
+        ),
+    );
+    let server = &stack.server;
+    let name = "hello-routed";
+    let deployment = kube_deployment(server, name, &stack.repo, &stack.registry.host);
+    let id = deployment["id"].as_str().unwrap();
+    let routed = server.call_ok(
+        reqwest::Method::PATCH,
+        &format!("/api/deployments/{id}"),
+        Some(json!({"subdomain": "orders"})),
+    );
+    assert_eq!(
+        routed["url"], "https://orders.apps.example.test",
+        "{routed}"
+    );
+
+    let build = push(server, &deployment, &stack.commit);
+    stack.applied_deployment(name, &build);
+    stack.mark_available(name);
+    let done = server.finished_build(&build, Duration::from_secs(60));
+    let log = server.build_log(&build);
+    assert_eq!(done["status"], "SUCCESS", "{done}\n{log}");
+    assert!(
+        log.contains("public URL: https://orders.apps.example.test (Ingress)"),
+        "{log}"
+    );
+    let ingress_path =
+        format!("/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/{name}");
+    let ingress = stack
+        .fake
+        .get(&ingress_path)
+        .unwrap_or_else(|| panic!("the Ingress is applied: {:?}", stack.fake.writes()));
+    assert_eq!(ingress["spec"]["ingressClassName"], "nginx", "{ingress}");
+    assert_eq!(
+        ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+        "letsencrypt-prod"
+    );
+    assert_eq!(
+        ingress["spec"]["tls"],
+        json!([{"hosts": ["orders.apps.example.test"], "secretName": format!("{name}-tls")}])
+    );
+    let rule = &ingress["spec"]["rules"][0];
+    assert_eq!(rule["host"], "orders.apps.example.test");
+    let paths: Vec<(String, String)> = rule["http"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["backend"]["service"]["name"], name, "{p}");
+            (
+                p["path"].as_str().unwrap().to_owned(),
+                p["pathType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("/run".to_owned(), "Exact".to_owned()),
+            ("/hooks/".to_owned(), "Prefix".to_owned())
+        ],
+        "only the public entry points: /metrics, /healthz and /readyz stay private"
+    );
+    let live = server.get(&format!("/api/deployments/{id}"));
+    assert_eq!(live["url"], "https://orders.apps.example.test");
+
+    // The subdomain goes: the next rollout prunes the Ingress.
+    let unrouted = server.call_ok(
+        reqwest::Method::PATCH,
+        &format!("/api/deployments/{id}"),
+        Some(json!({"subdomain": null})),
+    );
+    assert_eq!(unrouted["url"], Value::Null, "{unrouted}");
+    stack.fake.clear_requests();
+    let again = server.call_ok(
+        reqwest::Method::POST,
+        &format!("/api/deployments/{id}/deploy"),
+        None,
+    )["build_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.applied_deployment(name, &again);
+    stack.mark_available(name);
+    let done = server.finished_build(&again, BUILD_LIMIT);
+    assert_eq!(
+        done["status"],
+        "SUCCESS",
+        "{done}\n{}",
+        server.build_log(&again)
+    );
+    assert!(
+        !stack.fake.has(&ingress_path),
+        "the Ingress is pruned: {:?}",
+        stack.fake.writes()
+    );
 }
