@@ -20,6 +20,7 @@
 //! random number generator).
 
 use crate::labels;
+use crate::route::CLUSTER_ISSUER_ANNOTATION;
 use crate::manifests::{hardened_container, hardened_pod};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
@@ -68,8 +69,6 @@ pub const DEFAULT_POSTGRES_REPLICAS: u32 = 2;
 pub const DEFAULT_STORAGE: &str = "1Gi";
 /// The pod-template annotation whose change (a new configuration) rolls the pods.
 pub const CONFIG_HASH_ANNOTATION: &str = "pipedreamer.dev/config-hash";
-/// The annotation cert-manager's ingress-shim reads to issue the Ingress's certificate.
-pub const CLUSTER_ISSUER_ANNOTATION: &str = "cert-manager.io/cluster-issuer";
 
 /// What the server does in a namespace it deploys to, as `(apiGroup, resource, verbs)`, and
 /// nothing more. Each line names its callers, so a new API call shows up here in review:
@@ -251,17 +250,11 @@ pub enum ControlPlaneError {
     /// An image reference with spaces or nothing in it.
     #[error("--image {0:?} is not an image reference\nhint: e.g. `ghcr.io/acme/pipedreamer:0.1.0`")]
     Image(String),
-    /// A host an Ingress cannot carry.
-    #[error(
-        "--host {value:?} is not a valid host name: {reason}\nhint: pass just the DNS name, e.g. `pipedreamer.example.com`"
-    )]
-    Host {
-        /// What was given.
-        value: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// An IngressClass, ClusterIssuer or StorageClass name Kubernetes would refuse.
+    /// A host or IngressClass/ClusterIssuer name the Ingress cannot carry (the same rules as a
+    /// workflow's route).
+    #[error(transparent)]
+    Route(#[from] crate::route::RouteError),
+    /// A StorageClass name Kubernetes would refuse.
     #[error(
         "{flag} {value:?} is not a valid Kubernetes name\nhint: use lowercase letters, digits, '-' and '.', e.g. `nginx` or `letsencrypt-prod`"
     )]
@@ -296,31 +289,9 @@ fn valid_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-/// A DNS-1123 subdomain: IngressClass, ClusterIssuer and StorageClass names.
+/// A DNS-1123 subdomain: StorageClass names.
 fn valid_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(valid_label)
-}
-
-fn check_host(host: &str) -> Result<(), ControlPlaneError> {
-    let bad = |reason| ControlPlaneError::Host {
-        value: host.to_owned(),
-        reason,
-    };
-    if host.contains("://") || host.contains('/') || host.contains(':') {
-        return Err(bad("it has a scheme, port or path"));
-    }
-    if host.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(bad("it has uppercase letters"));
-    }
-    if host.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err(bad("it is an IP address; an Ingress matches DNS names"));
-    }
-    if !valid_subdomain(host) {
-        return Err(bad(
-            "each dot-separated label must be 1-63 of a-z, 0-9 and '-', not starting or ending with '-'",
-        ));
-    }
-    Ok(())
 }
 
 /// Checks the options; [`render`] calls it first.
@@ -380,17 +351,12 @@ pub fn validate(options: &ControlPlaneOptions) -> Result<(), ControlPlaneError> 
         }
     }
     if let Some(route) = &options.route {
-        check_host(&route.host)?;
-        for (flag, value) in [
-            ("--ingress-class", &route.ingress_class),
-            ("--tls-issuer", &route.tls_issuer),
-        ] {
-            if let Some(v) = value.as_ref().filter(|v| !valid_subdomain(v)) {
-                return Err(ControlPlaneError::Name {
-                    flag,
-                    value: v.clone(),
-                });
-            }
+        crate::route::validate_host("--host", &route.host)?;
+        if let Some(class) = &route.ingress_class {
+            crate::route::validate_name("--ingress-class", class)?;
+        }
+        if let Some(issuer) = &route.tls_issuer {
+            crate::route::validate_name("--tls-issuer", issuer)?;
         }
     }
     if let Some(url) = &options.public_url

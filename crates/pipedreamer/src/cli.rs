@@ -391,6 +391,92 @@ pub enum ServerCommand {
     /// API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print what runs the server in a cluster (Deployment, RBAC, config Secret, Service,
+    /// Ingress); touch no cluster.
+    Manifests(ServerManifestsArgs),
+    /// Build the server's own image (FROM scratch: static `pipedreamer` and
+    /// `pipedreamer-engine`, non-root), without a Docker daemon.
+    Image(ServerImageArgs),
+}
+
+/// Output format of `server manifests`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ManifestsOutput {
+    /// A multi-document YAML stream.
+    #[default]
+    Yaml,
+    /// A v1 List.
+    Json,
+}
+
+/// `pipedreamer server manifests`. `--host` and `--database` share their names (and values)
+/// with the server's own flags: here they are the API's public host and the cluster's database.
+#[derive(Debug, clap::Args)]
+pub struct ServerManifestsArgs {
+    /// `postgres://…` (as the pods reach it): N stateless replicas; default SQLite on a volume,
+    /// one replica. Also read from PIPEDREAMER_DATABASE_URL. It goes only into the Secret.
+    #[arg(long, hide_env_values = true)]
+    pub database: Option<String>,
+    /// A namespace besides its own the server may deploy workflows to (repeatable).
+    #[arg(long = "workspace-namespace", value_name = "NS")]
+    pub workspace_namespaces: Vec<String>,
+    /// The namespace the server runs in.
+    #[arg(long, short = 'n', default_value = pipedreamer_kube::control_plane::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// Pods (default 1 with SQLite, which allows no more; 2 with PostgreSQL).
+    #[arg(long)]
+    pub replicas: Option<u32>,
+    /// The server image (default `pipedreamer:<version>`, what `server image` tags).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Public host of the API and webhooks: adds an Ingress for `/api`.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The Ingress's ingressClassName (default: the cluster's default class).
+    #[arg(long)]
+    pub ingress_class: Option<String>,
+    /// A cert-manager ClusterIssuer: HTTPS with a certificate in Secret `pipedreamer-tls`.
+    #[arg(long)]
+    pub tls_issuer: Option<String>,
+    /// Size of the SQLite data volume.
+    #[arg(long, default_value = pipedreamer_kube::control_plane::DEFAULT_STORAGE)]
+    pub storage: String,
+    /// StorageClass of the SQLite data volume (default: the cluster's default).
+    #[arg(long)]
+    pub storage_class: Option<String>,
+    /// Print as yaml or json.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: ManifestsOutput,
+    /// Write a kustomize base (`kubectl apply -k DIR`) to this directory instead of printing.
+    #[arg(long, conflicts_with = "output")]
+    pub output_dir: Option<PathBuf>,
+}
+
+/// `pipedreamer server image`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("destination").required(true).multiple(true).args(["push", "archive", "oci_layout"])))]
+pub struct ServerImageArgs {
+    /// Image tag (default `pipedreamer:<version>`).
+    #[arg(long, short)]
+    pub tag: Option<String>,
+    /// Registry (and optional namespace) to prefix the tag with, e.g. `ghcr.io/acme`.
+    #[arg(long, short)]
+    pub registry: Option<String>,
+    /// Push to the registry over the OCI distribution API.
+    #[arg(long)]
+    pub push: bool,
+    /// Allow plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    pub insecure_registry: bool,
+    /// Write a tar that `docker load` and `podman load` accept.
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
+    /// Write an OCI image layout directory.
+    #[arg(long)]
+    pub oci_layout: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// `pipedreamer server token <command>`.

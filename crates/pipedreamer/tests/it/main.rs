@@ -9,6 +9,7 @@ mod init;
 mod kube_contract;
 mod server_e2e;
 mod server_kube_contract;
+mod server_manifests;
 mod server_schemathesis;
 mod server_support;
 mod validate;
