@@ -10,6 +10,7 @@ mod kube_contract;
 mod server_e2e;
 mod server_kube_contract;
 mod server_manifests;
+mod server_routing;
 mod server_schemathesis;
 mod server_support;
 mod validate;
