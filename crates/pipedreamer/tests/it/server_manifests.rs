@@ -503,3 +503,192 @@ fn the_server_image_holds_two_static_binaries_and_serves_under_podman_as_nonroot
         "{uid}"
     );
 }
+
+/// `(group, resource, verb, namespace)` of a request to a namespaced resource, as RBAC sees
+/// it; `None` for discovery and other non-resource paths (allowed to every authenticated user
+/// by the `system:discovery` ClusterRole).
+fn rbac_request(method: &str, path: &str, query: &str) -> Option<(String, String, String, String)> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", "namespaces", rest @ ..] => ("", rest),
+        ["apis", group, _version, "namespaces", rest @ ..] => (*group, rest),
+        _ => return None,
+    };
+    let (namespace, resource, named) = match rest {
+        [ns, resource] => (*ns, resource.to_string(), false),
+        [ns, resource, _name] => (*ns, resource.to_string(), true),
+        [ns, resource, _name, sub] => (*ns, format!("{resource}/{sub}"), true),
+        _ => panic!("unexpected API path {path}"),
+    };
+    let verb = match (method, named) {
+        ("GET", _) if query.contains("watch=true") => "watch",
+        ("GET", true) => "get",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => panic!("unexpected method {method} {path}"),
+    };
+    Some((
+        group.to_owned(),
+        resource,
+        verb.to_owned(),
+        namespace.to_owned(),
+    ))
+}
+
+/// Debian's `docker-registry` on a free loopback port, killed on drop.
+fn start_registry(dir: &Path) -> (crate::server_support::Killed, String) {
+    let host = format!("127.0.0.1:{}", crate::server_support::free_port());
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {host}}}\n",
+            dir.join("blobs").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker-registry is not installed; run scripts/test.sh");
+    let process = crate::server_support::Killed(child);
+    let url = format!("http://{host}/v2/");
+    crate::server_support::wait_for(
+        "the registry to answer /v2/",
+        Duration::from_secs(20),
+        || (crate::server_support::http_status(&url) == Some(200)).then_some(()),
+    );
+    (process, host)
+}
+
+/// Contract test between the Role `server manifests` grants and what the server does: the real
+/// server deploys a `kubernetes` deployment (Secret, Deployment, Service, a rollout that waits
+/// and diagnoses), then stops it (undeploy, route pruning) against the fake API server, and
+/// every request it made must be allowed by `control_plane::SERVER_PERMISSIONS` in the
+/// workspace namespace. A new API call in the pipeline without its verb in the Role fails here
+/// instead of with a 403 in a cluster.
+#[test]
+fn the_role_allows_every_request_the_server_makes_for_a_kubernetes_deployment() {
+    use crate::server_support::{ServerSetup, hello_repo, wait_for};
+    use pipedreamer_kube::control_plane::SERVER_PERMISSIONS;
+    use serde_json::json;
+    const NS: &str = "team-a";
+    let root = tempfile::tempdir().unwrap();
+    let fake = crate::fake_kube::FakeKube::start();
+    // No controllers run in the fake: the rollout waits (and diagnoses) until the test marks it.
+    fake.state.lock().unwrap().deployment_status = Some(json!({"replicas": 1,
+        "updatedReplicas": 1, "unavailableReplicas": 1,
+        "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]}));
+    let (_registry, registry) = start_registry(root.path());
+    let config = root.path().join("server.yml");
+    std::fs::write(
+        &config,
+        "builds:\n  concurrency: 1\n  timeouts:\n    rollout: 2m\n",
+    )
+    .unwrap();
+    let server = ServerSetup::new(&root.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .env("KUBECONFIG", &fake.kubeconfig)
+        .env("HOME", root.path())
+        .env("XDG_CACHE_HOME", root.path().join("cache"))
+        .start();
+    let (repo, commit) = hello_repo(root.path(), "flows/hello");
+    server.call_ok(
+        reqwest::Method::POST,
+        "/api/workspaces",
+        Some(json!({"name": NS})),
+    );
+    let deployment = server.call_ok(
+        reqwest::Method::POST,
+        &format!("/api/workspaces/{NS}/deployments"),
+        Some(json!({
+            "name": "hello-rbac",
+            "repo": format!("file://{}", repo.display()),
+            "branch": "main",
+            "path": "flows/hello",
+            "target": {"type": "kubernetes", "namespace": NS, "registry": registry},
+        })),
+    );
+    let id = deployment["id"].as_str().unwrap().to_owned();
+    server.call_ok(
+        reqwest::Method::PUT,
+        &format!("/api/deployments/{id}/secrets"),
+        Some(json!({"api": {"key": "value"}})),
+    );
+    let build = server.push(&deployment, &commit, "v1", "delivery-rbac");
+    // The rollout waits and lists pods and events to say why; then the pods become ready.
+    let path = format!("/apis/apps/v1/namespaces/{NS}/deployments/hello-rbac");
+    wait_for(
+        "the rollout to look at the pods",
+        Duration::from_secs(300),
+        || {
+            let b = server.build(&build);
+            assert!(
+                matches!(b["status"].as_str(), Some("PENDING" | "BUILDING")),
+                "the build ended before its rollout: {b}\n{}",
+                server.build_log(&build)
+            );
+            fake.requests()
+                .iter()
+                .any(|r| r.method == "GET" && r.path.ends_with("/pods"))
+                .then_some(())
+        },
+    );
+    {
+        let mut state = fake.state.lock().unwrap();
+        let object = state.objects.get_mut(&path).unwrap();
+        object["status"] = json!({"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
+            "availableReplicas": 1, "observedGeneration": object["metadata"]["generation"],
+            "conditions": [{"type": "Available", "status": "True"}]});
+    }
+    let done = server.finished_build(&build, Duration::from_secs(60));
+    assert_eq!(done["status"], "SUCCESS", "{}", server.build_log(&build));
+    let stopped = server.call_ok(
+        reqwest::Method::POST,
+        &format!("/api/deployments/{id}/stop"),
+        None,
+    );
+    assert_eq!(stopped["status"], "STOPPED", "{stopped}");
+
+    let allowed = |group: &str, resource: &str, verb: &str| {
+        SERVER_PERMISSIONS
+            .iter()
+            .any(|(g, r, verbs)| *g == group && *r == resource && verbs.contains(&verb))
+    };
+    let mut used = std::collections::BTreeSet::new();
+    for r in fake.requests() {
+        let Some((group, resource, verb, namespace)) = rbac_request(&r.method, &r.path, &r.query)
+        else {
+            continue;
+        };
+        assert_eq!(namespace, NS, "{}", r.line());
+        assert!(
+            allowed(&group, &resource, &verb),
+            "the server's Role does not allow `{verb}` on `{resource}` (group {group:?}), which the server did: {}\nadd it to control_plane::SERVER_PERMISSIONS",
+            r.line()
+        );
+        used.insert(format!("{verb} {resource}"));
+    }
+    // Not vacuous: the deploy, the rollout's diagnosis and the undeploy all reached the fake.
+    for expected in [
+        "patch secrets",
+        "patch deployments",
+        "get deployments",
+        "list pods",
+        "list events",
+        "patch services",
+        "delete deployments",
+        "delete services",
+    ] {
+        assert!(used.contains(expected), "{expected} not seen: {used:?}");
+    }
+    eprintln!("requests the Role covered: {used:?}");
+}
