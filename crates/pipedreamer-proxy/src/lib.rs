@@ -625,6 +625,12 @@ impl Caddy {
                         self.call(Method::PUT, policies, Some(&json!([policy])))
                             .await?
                     }
+                    // Caddy refuses an insert at index 0 of an empty list (out of bounds):
+                    // replace the empty list. It is empty after our last host went.
+                    Value::Array(list) if list.is_empty() => {
+                        self.call(Method::PATCH, policies, Some(&json!([policy])))
+                            .await?
+                    }
                     // First, so that a hand-made catch-all policy does not shadow ours.
                     Value::Array(_) => {
                         self.call(Method::PUT, &format!("{policies}/0"), Some(&policy))

@@ -206,6 +206,19 @@ async fn two_hosts_reach_their_own_upstream_over_https_and_removal_leaves_the_ot
     assert!(client.routes().await.unwrap().is_empty());
     let policies = admin_get(&caddy, "/config/apps/tls/automation/policies").await;
     assert_eq!(policies, json!([]));
+
+    // A deployment that starts again after the last one stopped gets its route and policy back
+    // (regression: inserting into the emptied policy list was refused as out of bounds).
+    client
+        .upsert(&route("b", "beta.example.test", b.addr))
+        .await
+        .unwrap();
+    let policy = admin_get(&caddy, &format!("/id/{TLS_POLICY_ID}")).await;
+    assert_eq!(policy["subjects"], json!(["beta.example.test"]));
+    assert_eq!(
+        post(&https, &caddy, "beta.example.test", "/run").await,
+        (200, "beta POST /run".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
