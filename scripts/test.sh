@@ -15,6 +15,9 @@ APT_PACKAGES=(podman runc runsc skopeo umoci nats-server docker-registry wrk pyt
 APT_PACKAGES+=(postgresql)
 # Caddy, the single-host reverse proxy (pipedreamer-proxy's tests, the server's routing e2e).
 APT_PACKAGES+=(caddy)
+# Headless Chromium and its WebDriver for the dashboard's browser test (tests/it/dashboard.rs);
+# axe-core comes from npm through scripts/axe-fixture.sh when that test runs.
+APT_PACKAGES+=(chromium chromium-driver)
 
 setup() {
   local missing=()

@@ -2,6 +2,7 @@
 //! snapshots of what users read.
 
 mod build;
+mod dashboard;
 mod deploy;
 mod dev;
 mod fake_kube;

@@ -1,0 +1,397 @@
+//! The dashboard as a person uses it, in a real headless Chromium driven over WebDriver
+//! (chromedriver, started here on a free port) against the real `pipedreamer server` building
+//! `examples/hello` from a real git repository with podman: sign in, create a workspace and a
+//! deployment through the forms (a bad name first, to see the API's error inline), Deploy,
+//! watch the log arrive and the badge turn SUCCESS without a reload, Stop, Delete. Every page
+//! is checked with axe-core (no serious or critical violations) and screenshotted into a temp
+//! dir; `PIPEDREAMER_SCREENSHOTS=DIR` copies the README's ones to DIR (`docs/screenshots`).
+
+use crate::repo_root;
+use crate::server_support::{Killed, Server, ServerSetup, free_port, hello_repo, wait_for};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How long a page step may take.
+const STEP: Duration = Duration::from_secs(30);
+/// How long the build (fetch, image, container) may take.
+const BUILD: Duration = Duration::from_secs(300);
+
+struct Browser {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    _driver: Killed,
+    shots: PathBuf,
+    axe: String,
+    base: String,
+}
+
+impl Browser {
+    fn start(base: &str, shots: &Path) -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (apt-get install chromium chromium-driver; scripts/test.sh does)");
+        let driver = Killed(driver);
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for("chromedriver to answer", STEP, || {
+            crate::server_support::http_status(&format!("{url}/status")).filter(|s| *s == 200)
+        });
+        // A worker thread of its own: fantoccini's session task runs there.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--disable-dev-shm-usage"]}),
+        );
+        let client = rt.block_on(async {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            tokio::time::timeout(
+                STEP,
+                ClientBuilder::new(connector)
+                    .capabilities(caps)
+                    .connect(&url),
+            )
+            .await
+            .expect("a WebDriver session within 30 s")
+            .expect("a WebDriver session")
+        });
+        let axe_path = Command::new("bash")
+            .arg(repo_root().join("scripts/axe-fixture.sh"))
+            .output()
+            .expect("run scripts/axe-fixture.sh");
+        assert!(
+            axe_path.status.success(),
+            "axe-core is needed (npm): {}",
+            crate::text(&axe_path.stderr)
+        );
+        let axe = std::fs::read_to_string(crate::text(&axe_path.stdout).trim()).unwrap();
+        Browser {
+            rt,
+            client,
+            _driver: driver,
+            shots: shots.to_owned(),
+            axe,
+            base: base.to_owned(),
+        }
+    }
+
+    fn block<T>(&self, what: &str, f: impl std::future::Future<Output = T>) -> T {
+        // The timer is made inside the runtime (it needs its reactor).
+        self.rt
+            .block_on(async { tokio::time::timeout(STEP, f).await })
+            .unwrap_or_else(|_| panic!("timed out: {what}"))
+    }
+
+    fn goto(&self, path: &str) {
+        let url = format!("{}{path}", self.base);
+        self.block(path, self.client.goto(&url))
+            .unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    }
+
+    fn path(&self) -> String {
+        let url = self
+            .block("current url", self.client.current_url())
+            .unwrap();
+        url.path().to_owned()
+    }
+
+    fn click(&self, css: &str) {
+        self.block(css, async {
+            self.client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("{css}: {e}"))
+                .click()
+                .await
+                .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        });
+    }
+
+    /// Clicks `css` and waits for the page it leads to (a new document, fully loaded).
+    fn navigate(&self, css: &str) {
+        self.js("window.__before = true; return null;");
+        self.click(css);
+        wait_for(&format!("the page after clicking {css}"), STEP, || {
+            let done =
+                self.js("return window.__before !== true && document.readyState === 'complete';");
+            (done == json!(true)).then_some(())
+        });
+    }
+
+    fn fill(&self, css: &str, text: &str) {
+        self.block(css, async {
+            let field = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("{css}: {e}"));
+            field.clear().await.unwrap();
+            field.send_keys(text).await.unwrap();
+        });
+    }
+
+    fn text(&self, css: &str) -> String {
+        self.block(css, async {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap(),
+                Err(e) => {
+                    let url = self.client.current_url().await.map(|u| u.to_string());
+                    let page = self.client.source().await.unwrap_or_default();
+                    panic!("{css}: {e}\non {url:?}:\n{page}")
+                }
+            }
+        })
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.block(script, self.client.execute(script, vec![]))
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    fn screenshot(&self, name: &str) {
+        let png = self.block("screenshot", self.client.screenshot()).unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Runs axe-core in the page; fails on any serious or critical violation.
+    fn axe(&self, page: &str) {
+        self.js(&self.axe);
+        let found = self
+            .block(
+                "axe",
+                self.client.execute_async(
+                    "const done = arguments[arguments.length - 1];
+                     axe.run(document, {resultTypes: ['violations']}).then(r => done(
+                       r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                        .map(v => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)))
+                      .catch(e => done(['axe failed: ' + e]));",
+                    vec![],
+                ),
+            )
+            .unwrap();
+        let found = found.as_array().cloned().unwrap_or_default();
+        assert!(found.is_empty(), "axe on {page}: {found:#?}");
+    }
+
+    /// Screenshot and accessibility check of the page shown.
+    fn check(&self, name: &str) {
+        self.screenshot(name);
+        self.axe(name);
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let _ = self
+            .rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(5), client.close()).await });
+    }
+}
+
+/// Removes the deployment's containers even when an assertion fails.
+struct Containers(String);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        let label = format!("label=pipedreamer.deployment={}", self.0);
+        let out = Command::new("podman")
+            .args(["ps", "-aq", "--filter", &label])
+            .output();
+        if let Ok(out) = out {
+            for id in crate::text(&out.stdout).split_whitespace() {
+                let _ = Command::new("podman")
+                    .args(["rm", "-f", "-t", "0", id])
+                    .output();
+            }
+        }
+    }
+}
+
+#[test]
+fn dashboard_in_a_real_browser() {
+    let root = tempfile::tempdir().unwrap();
+    let shots = root.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let (repo, _) = hello_repo(root.path(), "");
+    let base_port = 22000 + (free_port() % 900) * 2;
+    let server: Server = ServerSetup::new(&root.path().join("data"))
+        .env(
+            "PIPEDREAMER_SERVER_LOCAL__PORT_RANGE",
+            format!("{base_port}-{}", base_port + 1),
+        )
+        .env("PIPEDREAMER_SERVER_BUILDS__POLL_INTERVAL", "500ms")
+        .start();
+    let token = std::fs::read_to_string(root.path().join("data/admin-token")).unwrap();
+    let b = Browser::start(&server.api, &shots);
+
+    // Signed out: the sign-in page.
+    b.goto("/");
+    assert_eq!(b.path(), "/signin");
+    b.check("signin");
+    b.fill("#token", "not-a-token");
+    b.navigate("form[action='/signin'] button[type=submit]");
+    assert!(b.text(".error").contains("cannot sign in"));
+    b.fill("#token", token.trim());
+    b.navigate("form[action='/signin'] button[type=submit]");
+    assert_eq!(b.path(), "/");
+    // The session cookie exists but script cannot read it (HttpOnly).
+    let cookies = b.js("return document.cookie;");
+    assert_eq!(cookies, json!(""), "document.cookie shows {cookies}");
+    let all = b.block("cookies", b.client.get_all_cookies()).unwrap();
+    assert!(
+        all.iter().any(|c| c.name() == "pd_session"),
+        "the browser holds the session cookie"
+    );
+    b.check("workspaces-empty");
+
+    // A workspace, then its empty state.
+    b.fill("#ws-name", "team");
+    b.navigate("form[action='/'] button[type=submit]");
+    assert_eq!(b.path(), "/workspaces/team");
+    assert!(b.text(".empty").contains("Create a deployment"));
+    b.check("deployments-empty");
+
+    // The form: a bad name first, the API's message inline next to the field.
+    b.navigate("a[href='/workspaces/team/new']");
+    b.check("new-deployment");
+    b.fill("#f-name", "Hello_World");
+    b.fill("#f-repo", &format!("file://{}", repo.display()));
+    b.navigate("form.form button[type=submit]");
+    let error = b.text("#f-name-error");
+    assert!(error.contains("name: must be a DNS-1123 label"), "{error}");
+    b.check("new-deployment-error");
+    b.fill("#f-name", "hello");
+    b.navigate("form.form button[type=submit]");
+    let path = b.path();
+    let id = path
+        .strip_prefix("/deployments/")
+        .unwrap_or_else(|| panic!("on {path}"))
+        .to_owned();
+    let _containers = Containers(id.clone());
+    assert_eq!(b.text(".card-head .badge"), "STOPPED");
+    b.check("deployment-new");
+
+    // Deploy: the build page; the log fills while it runs, the badge turns SUCCESS by itself.
+    b.js("window.__sameDocument = true; return null;");
+    b.navigate("#deploy");
+    let build_path = b.path();
+    let build_id = build_path.strip_prefix("/builds/").unwrap().to_owned();
+    b.js("window.__sameDocument = true; return null;");
+    let mut saw_lines_while_running = false;
+    let status = wait_for("the badge to show the build's end", BUILD, || {
+        let status = b.js("return document.getElementById('build-status').dataset.status;");
+        let lines = b.js("return document.getElementById('log').textContent.length;");
+        let status = status.as_str().unwrap_or_default().to_owned();
+        if lines.as_u64().unwrap_or(0) > 0 && matches!(status.as_str(), "PENDING" | "BUILDING") {
+            saw_lines_while_running = true;
+        }
+        matches!(status.as_str(), "SUCCESS" | "FAILED" | "CANCELLED").then_some(status)
+    });
+    let api_log = server.build_log(&build_id);
+    assert_eq!(status, "SUCCESS", "{api_log}");
+    assert!(
+        saw_lines_while_running,
+        "no log line was shown before the build ended"
+    );
+    assert_eq!(
+        b.js("return window.__sameDocument === true;"),
+        json!(true),
+        "the page reloaded"
+    );
+    // Every line once, in order: the page's log is the API's.
+    let shown = b.js("return document.getElementById('log').textContent;");
+    assert_eq!(
+        shown.as_str().unwrap().trim_end(),
+        api_log.trim_end(),
+        "the page's log differs from the API's"
+    );
+    let digest = b.text("#digest");
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert!(
+        b.block("cancel gone", b.client.find(Locator::Id("cancel")))
+            .is_err(),
+        "Cancel is still offered after the end"
+    );
+    b.check("build");
+
+    // The deployment runs; its page says so and links its URL.
+    b.goto(&format!("/deployments/{id}"));
+    assert_eq!(b.text(".card-head .badge"), "RUNNING");
+    let url = b.text(".facts dd a");
+    assert!(url.starts_with("http://"), "{url}");
+    b.check("deployment");
+    b.goto("/workspaces/team");
+    b.check("deployments");
+    // Readable on a phone: nothing wider than the screen.
+    b.block("resize", b.client.set_window_size(390, 844))
+        .unwrap();
+    b.goto(&format!("/deployments/{id}"));
+    let overflow = b.js("return document.documentElement.scrollWidth - window.innerWidth;");
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "wider than a phone by {overflow}"
+    );
+    b.screenshot("deployment-phone");
+    b.block("resize", b.client.set_window_size(1280, 900))
+        .unwrap();
+
+    // Stop, then Delete through the confirmation that names it.
+    b.goto(&format!("/deployments/{id}"));
+    b.navigate("#stop");
+    assert_eq!(b.text(".card-head .badge"), "STOPPED");
+    b.navigate("#delete");
+    assert!(b.text("h1").contains("Delete hello?"));
+    b.check("delete");
+    b.navigate("#confirm-delete");
+    assert_eq!(b.path(), "/workspaces/team");
+    let (status, _) = server.call(
+        reqwest::Method::GET,
+        &format!("/api/deployments/{id}"),
+        None,
+    );
+    assert_eq!(status, 404);
+
+    // A page that does not exist.
+    b.goto("/no/such/page");
+    assert!(b.text("h1").contains("Page not found"));
+    b.check("not-found");
+
+    // Signing out ends the session in the browser.
+    b.goto("/");
+    b.navigate("form[action='/signout'] button");
+    assert_eq!(b.path(), "/signin");
+    b.goto("/workspaces/team");
+    assert_eq!(b.path(), "/signin");
+
+    if let Ok(dir) = std::env::var("PIPEDREAMER_SCREENSHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "signin",
+            "deployments",
+            "new-deployment-error",
+            "deployment",
+            "build",
+            "deployment-phone",
+        ] {
+            std::fs::copy(
+                shots.join(format!("{name}.png")),
+                dir.join(format!("dashboard-{name}.png")),
+            )
+            .unwrap();
+        }
+    }
+    drop(b);
+    drop(server);
+}
