@@ -441,8 +441,8 @@ async fn gateway_checks(cluster: &Cluster, namespace: &str, name: &str) -> Vec<C
     };
     let api: Api<DynamicObject> =
         Api::namespaced_with(cluster.client.clone(), namespace, &resource);
-    checks.push(match api.get_metadata(name).await {
-        Ok(_) => check(Status::Ok, format!("Gateway \"{namespace}/{name}\" exists"), vec![]),
+    checks.push(match api.get(name).await {
+        Ok(gateway) => admits_routes_from(&gateway, &cluster.namespace),
         Err(e) if is_not_found(&e) => check(
             Status::Warn,
             format!("Gateway \"{namespace}/{name}\" not found: the HTTPRoute will not be attached"),
@@ -462,6 +462,42 @@ async fn gateway_checks(cluster: &Cluster, namespace: &str, name: &str) -> Vec<C
         ),
     });
     checks
+}
+
+/// Whether the Gateway's listeners take HTTPRoutes from `route_namespace`: `allowedRoutes`
+/// defaults to `Same`, so a Gateway in another namespace ignores the route unless a listener says
+/// `All` (or a `Selector` does, which needs the namespace's labels: left to the Gateway's status).
+fn admits_routes_from(gateway: &DynamicObject, route_namespace: &str) -> Check {
+    let gateway_namespace = gateway.metadata.namespace.clone().unwrap_or_default();
+    let name = gateway.metadata.name.clone().unwrap_or_default();
+    let title = format!("Gateway \"{gateway_namespace}/{name}\" exists");
+    if gateway_namespace == route_namespace {
+        return check(Status::Ok, title, vec![]);
+    }
+    let froms: Vec<String> = gateway.data["spec"]["listeners"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            l["allowedRoutes"]["namespaces"]["from"]
+                .as_str()
+                .unwrap_or("Same")
+                .to_owned()
+        })
+        .collect();
+    if froms.iter().any(|f| f == "All" || f == "Selector") {
+        check(Status::Ok, title, vec![])
+    } else {
+        check(
+            Status::Warn,
+            format!(
+                "Gateway \"{gateway_namespace}/{name}\" takes routes only from namespace {gateway_namespace:?}, not {route_namespace:?}: the HTTPRoute will not be attached"
+            ),
+            vec![format!(
+                "Set `allowedRoutes.namespaces.from: All` (or a Selector matching {route_namespace:?}) on a listener of the Gateway"
+            )],
+        )
+    }
 }
 
 async fn cert_manager_checks(cluster: &Cluster, issuer: &str) -> Vec<Check> {

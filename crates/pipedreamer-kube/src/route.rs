@@ -223,7 +223,18 @@ impl RouteOptions {
         kind: RouteKind,
         tls_issuer: Option<String>,
     ) -> Result<Self, RouteError> {
-        validate_host("--host", host)?;
+        Self::named("--host", host, kind, tls_issuer)
+    }
+
+    /// Like [`RouteOptions::new`], with errors about the host naming `source` (e.g. the server's
+    /// `routing.base_domain` setting, when the host is `<subdomain>.<base_domain>`).
+    pub fn named(
+        source: &'static str,
+        host: &str,
+        kind: RouteKind,
+        tls_issuer: Option<String>,
+    ) -> Result<Self, RouteError> {
+        validate_host(source, host)?;
         if let RouteKind::Ingress { class: Some(class) } = &kind {
             validate_name("--ingress-class", class)?;
         }

@@ -935,7 +935,8 @@ fn an_http_route_needs_the_gateway_api_attaches_to_the_gateway_and_gives_way_to_
     fake.put(
         "/apis/gateway.networking.k8s.io/v1/namespaces/infra/gateways/public",
         json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-            "metadata": {"name": "public", "namespace": "infra"}, "spec": {"gatewayClassName": "eg", "listeners": []}}),
+            "metadata": {"name": "public", "namespace": "infra"}, "spec": {"gatewayClassName": "eg", "listeners": [
+                {"name": "https", "port": 443, "protocol": "HTTPS", "allowedRoutes": {"namespaces": {"from": "All"}}}]}}),
     );
     fake.clear_requests();
     let out = cli(&fake.kubeconfig, &gateway, d.path());
@@ -1090,6 +1091,21 @@ fn cluster_check_reports_ingress_classes_cert_manager_and_route_permissions() {
     assert!(
         stdout.contains("✓ Gateway API installed")
             && stdout.contains("! Gateway \"infra/public\" not found"),
+        "{stdout}"
+    );
+    // A Gateway in another namespace with the default `allowedRoutes` (Same) ignores the route.
+    fake.put(
+        "/apis/gateway.networking.k8s.io/v1/namespaces/infra/gateways/public",
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "public", "namespace": "infra"},
+            "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}}),
+    );
+    let out = check(&["--route", "gateway", "--gateway", "infra/public"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "! Gateway \"infra/public\" takes routes only from namespace \"infra\", not \"prod\""
+        ) && stdout.contains("allowedRoutes.namespaces.from: All"),
         "{stdout}"
     );
     // Flags that cannot go together are refused before any request.
