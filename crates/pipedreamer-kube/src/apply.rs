@@ -129,10 +129,10 @@ pub async fn apply(cluster: &Cluster, manifests: &Manifests) -> Result<ApplyRepo
     Ok(report)
 }
 
-/// Deletes the workflow's route objects of every kind but `keep` (`None`: all of them). A kind
-/// the cluster does not serve (no Gateway API CRDs: 404 on the list) has nothing to prune; one
-/// the user may not list (403) is skipped with a warning, unless it is the kind being kept, whose
-/// apply already needed the permission.
+/// Deletes the workflow's route objects of every kind but `keep` (`None`: all of them), found by
+/// label. A kind the cluster does not serve (no Gateway API CRDs: 404 on the list) has nothing
+/// to prune; one the user may not list (403) is skipped with a warning in the report rather than
+/// failing a deploy that does not use that kind.
 pub(crate) async fn prune_routes(
     cluster: &Cluster,
     workflow: &str,
