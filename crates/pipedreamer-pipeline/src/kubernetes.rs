@@ -100,7 +100,9 @@ pub(crate) async fn deliver(
             .kube_routing
             .as_ref()
             .zip(d.subdomain.as_deref())
-            .map(|(routing, subdomain)| routing.route(subdomain));
+            .map(|(routing, subdomain)| routing.route(subdomain))
+            .transpose()
+            .map_err(|e| TargetError::Kubernetes(e.to_string()))?;
         if let Some(route) = &route {
             job.log
                 .write(&format!("public URL: {} (Ingress)", route.url()))
@@ -134,9 +136,15 @@ pub(crate) async fn deliver(
         while let Ok(line) = rx.try_recv() {
             job.log.write(&line).await;
         }
-        result
-            .map(|_| ())
-            .map_err(|e| PipelineError::Rollout(job.log.masked(&e.to_string())))
+        let report = result.map_err(|e| PipelineError::Rollout(job.log.masked(&e.to_string())))?;
+        for pruned in &report.pruned {
+            job.log.write(&format!("pruned {pruned}")).await;
+        }
+        // E.g. a route left from an earlier rollout that this account may not list.
+        for warning in &report.warnings {
+            job.log.write(&format!("warning: {warning}")).await;
+        }
+        Ok(())
     })
     .await?;
     Ok(Delivered {

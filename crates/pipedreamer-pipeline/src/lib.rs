@@ -87,15 +87,20 @@ pub struct KubeRouting {
 }
 
 impl KubeRouting {
-    /// The route of a deployment with `subdomain`.
-    pub fn route(&self, subdomain: &str) -> pipedreamer_kube::route::RouteOptions {
-        pipedreamer_kube::route::RouteOptions {
-            host: format!("{subdomain}.{}", self.base_domain),
-            kind: pipedreamer_kube::route::RouteKind::Ingress {
+    /// The route of a deployment with `subdomain`; an error names `routing.base_domain` when
+    /// the two do not make a host name (e.g. longer than 253 characters).
+    pub fn route(
+        &self,
+        subdomain: &str,
+    ) -> Result<pipedreamer_kube::RouteOptions, pipedreamer_kube::route::RouteError> {
+        pipedreamer_kube::RouteOptions::named(
+            "routing.base_domain",
+            &format!("{subdomain}.{}", self.base_domain),
+            pipedreamer_kube::RouteKind::Ingress {
                 class: self.ingress_class.clone(),
             },
-            tls_issuer: self.tls_issuer.clone(),
-        }
+            self.tls_issuer.clone(),
+        )
     }
 }
 

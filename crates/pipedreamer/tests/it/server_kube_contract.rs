@@ -562,4 +562,6 @@ fn a_subdomain_publishes_the_deployment_through_an_ingress_and_its_removal_prune
         "the Ingress is pruned: {:?}",
         stack.fake.writes()
     );
+    let log = server.build_log(&again);
+    assert!(log.contains(&format!("pruned Ingress/{name}")), "{log}");
 }
