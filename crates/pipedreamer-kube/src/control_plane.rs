@@ -20,8 +20,8 @@
 //! random number generator).
 
 use crate::labels;
-use crate::route::CLUSTER_ISSUER_ANNOTATION;
 use crate::manifests::{hardened_container, hardened_pod};
+use crate::route::CLUSTER_ISSUER_ANNOTATION;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
@@ -147,7 +147,7 @@ impl Default for Database {
     }
 }
 
-/// The public address of the API and webhooks: an Ingress for `host`.
+/// The public address of the API, its webhooks and the dashboard: an Ingress for `host`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRoute {
     /// A DNS name, e.g. `pipedreamer.example.com`.
@@ -184,7 +184,7 @@ pub struct ControlPlaneOptions {
     pub replicas: Option<u32>,
     /// Namespaces besides its own the server deploys workflows to.
     pub workspace_namespaces: Vec<String>,
-    /// The public address of the API and webhooks.
+    /// The public address of the API, its webhooks and the dashboard.
     pub route: Option<ApiRoute>,
     /// `public_url` when it is not the route's URL (e.g. another load balancer in front).
     pub public_url: Option<String>,
@@ -396,7 +396,7 @@ pub struct ControlPlane {
     pub deployment: Deployment,
     /// The ClusterIP Service in front of it.
     pub service: Service,
-    /// The public route of the API and webhooks (with a host).
+    /// The public route of the API, webhooks and dashboard (with a host).
     pub ingress: Option<Ingress>,
 }
 
@@ -814,8 +814,20 @@ fn service(namespace: &str) -> Service {
     }
 }
 
-/// Routes `/api` (the API and the webhooks under it) and nothing else: `/metrics`, `/healthz`
-/// and `/readyz` stay inside the cluster.
+/// What the Ingress routes, as `(path, pathType)`: the API and its webhooks (`/api`) and the
+/// dashboard's pages and assets. `/metrics`, `/healthz` and `/readyz` are left out, so they stay
+/// inside the cluster (Prefix matches whole path segments: `/builds` is not `/buildsx`).
+pub const ROUTED_PATHS: &[(&str, &str)] = &[
+    ("/api", "Prefix"),
+    ("/", "Exact"),
+    ("/signin", "Exact"),
+    ("/signout", "Exact"),
+    ("/workspaces", "Prefix"),
+    ("/deployments", "Prefix"),
+    ("/builds", "Prefix"),
+    ("/assets", "Prefix"),
+];
+
 fn ingress(namespace: &str, route: &ApiRoute) -> Ingress {
     let mut metadata = meta(NAME, namespace);
     if let Some(issuer) = &route.tls_issuer {
@@ -824,6 +836,16 @@ fn ingress(namespace: &str, route: &ApiRoute) -> Ingress {
             issuer.clone(),
         )]));
     }
+    let backend = IngressBackend {
+        service: Some(IngressServiceBackend {
+            name: NAME.to_owned(),
+            port: Some(ServiceBackendPort {
+                name: Some("http".to_owned()),
+                ..ServiceBackendPort::default()
+            }),
+        }),
+        ..IngressBackend::default()
+    };
     Ingress {
         metadata,
         spec: Some(IngressSpec {
@@ -837,20 +859,14 @@ fn ingress(namespace: &str, route: &ApiRoute) -> Ingress {
             rules: Some(vec![IngressRule {
                 host: Some(route.host.clone()),
                 http: Some(HTTPIngressRuleValue {
-                    paths: vec![HTTPIngressPath {
-                        path: Some("/api".to_owned()),
-                        path_type: "Prefix".to_owned(),
-                        backend: IngressBackend {
-                            service: Some(IngressServiceBackend {
-                                name: NAME.to_owned(),
-                                port: Some(ServiceBackendPort {
-                                    name: Some("http".to_owned()),
-                                    ..ServiceBackendPort::default()
-                                }),
-                            }),
-                            ..IngressBackend::default()
-                        },
-                    }],
+                    paths: ROUTED_PATHS
+                        .iter()
+                        .map(|(path, path_type)| HTTPIngressPath {
+                            path: Some((*path).to_owned()),
+                            path_type: (*path_type).to_owned(),
+                            backend: backend.clone(),
+                        })
+                        .collect(),
                 }),
             }]),
             ..IngressSpec::default()

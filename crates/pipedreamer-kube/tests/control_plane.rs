@@ -361,8 +361,32 @@ fn a_host_gets_an_ingress_for_the_api_only_with_cert_manager_tls() {
         .iter()
         .map(|p| (p.path.clone().unwrap(), p.path_type.clone()))
         .collect();
-    // The API and its webhooks; /metrics, /healthz and /readyz stay private.
-    assert_eq!(paths, [("/api".to_owned(), "Prefix".to_owned())]);
+    // The API and its webhooks, the dashboard; /metrics, /healthz and /readyz stay private.
+    let expected: Vec<(String, String)> = [
+        ("/api", "Prefix"),
+        ("/", "Exact"),
+        ("/signin", "Exact"),
+        ("/signout", "Exact"),
+        ("/workspaces", "Prefix"),
+        ("/deployments", "Prefix"),
+        ("/builds", "Prefix"),
+        ("/assets", "Prefix"),
+    ]
+    .iter()
+    .map(|(p, t)| (p.to_string(), t.to_string()))
+    .collect();
+    assert_eq!(paths, expected);
+    // How an Ingress matches: Exact is the whole path, Prefix whole segments ("/" is all).
+    let routed = |path: &str| {
+        paths.iter().any(|(p, t)| match t.as_str() {
+            "Exact" => p == path,
+            _ => p == "/" || path == p || path.starts_with(&format!("{p}/")),
+        })
+    };
+    for private in ["/metrics", "/healthz", "/readyz"] {
+        assert!(!routed(private), "{private} is routed");
+    }
+    assert!(routed("/api/deployments/x/webhook") && routed("/builds/x/log"));
     let config = config_text(&cp);
     assert!(
         config.contains("public_url: \"https://pipedreamer.example.com\""),

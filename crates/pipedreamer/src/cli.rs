@@ -429,7 +429,8 @@ pub struct ServerManifestsArgs {
     /// The server image (default `pipedreamer:<version>`, what `server image` tags).
     #[arg(long)]
     pub image: Option<String>,
-    /// Public host of the API and webhooks: adds an Ingress for `/api`.
+    /// Public host of the API, webhooks and dashboard: adds an Ingress (not for /metrics or
+    /// the probes).
     #[arg(long)]
     pub host: Option<String>,
     /// The Ingress's ingressClassName (default: the cluster's default class).

@@ -495,6 +495,36 @@ fn the_server_image_holds_two_static_binaries_and_serves_under_podman_as_nonroot
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Contract with the manifests' Ingress: every path it routes is one this server serves.
+    let curl = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "5", "-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .output()
+            .unwrap();
+        let body = text(&out.stdout);
+        let (body, code) = body.rsplit_once('\n').unwrap();
+        (code.to_owned(), body.to_owned())
+    };
+    let (_, signin) = curl("/signin");
+    let asset = signin
+        .split(['"', '\''])
+        .find(|s| s.starts_with("/assets/"))
+        .unwrap_or_else(|| panic!("no /assets/ URL on the sign-in page: {signin}"))
+        .to_owned();
+    for (path, kind) in pipedreamer_kube::control_plane::ROUTED_PATHS {
+        let probe = match (*path, *kind) {
+            (p, "Exact") => p.to_owned(),
+            ("/api", _) => "/api/openapi.json".to_owned(),
+            ("/assets", _) => asset.clone(),
+            (p, _) => format!("{p}/x"),
+        };
+        let (code, _) = curl(&probe);
+        assert!(
+            code != "404" && code != "000",
+            "{probe} (routed as {path} {kind}): {code}"
+        );
+    }
     let (_, pid) = podman.run(&["inspect", "-f", "{{.State.Pid}}", &podman.name]);
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
     let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
