@@ -255,7 +255,13 @@ async fn read_scope_sees_and_changes_nothing(db: Db) {
     let (read, _) = sign_in(&c, &c.read).await;
     let r = page(&c, &path, Some(&read)).await.expect(StatusCode::OK);
     assert!(!r.text.contains(&o.secret), "read must not see the secret");
-    for button in ["id=\"deploy\"", "id=\"stop\"", "id=\"delete\"", "/edit\""] {
+    for button in [
+        "id=\"deploy\"",
+        "id=\"stop\"",
+        "id=\"delete\"",
+        "/edit\"",
+        "/auto-rebuild\"",
+    ] {
         assert!(!r.text.contains(button), "{button} shown to read");
     }
     let ws_page = page(&c, "/workspaces/team-a", Some(&read))
@@ -265,13 +271,17 @@ async fn read_scope_sees_and_changes_nothing(db: Db) {
     assert!(!ws_page.text.contains("New deployment"));
     // The server refuses what the buttons would do, with a valid CSRF token.
     let token = csrf(&r.text);
-    for action in ["deploy", "stop", "delete", "edit"] {
+    for action in ["deploy", "stop", "delete", "edit", "auto-rebuild"] {
         let r = form(
             &c,
             &format!("{path}/{action}"),
             Some(&read),
             Some(ORIGIN),
-            &[("csrf", &token), ("repo", "https://github.com/x/y.git")],
+            &[
+                ("csrf", &token),
+                ("repo", "https://github.com/x/y.git"),
+                ("auto_rebuild", "off"),
+            ],
         )
         .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{action}: {}", r.text);
@@ -397,6 +407,30 @@ async fn the_form_shows_the_apis_errors_inline(db: Db) {
         .expect(StatusCode::SEE_OTHER);
     let d = c.get(&format!("/api/deployments/{id}"), &c.admin).await;
     assert_eq!(d.json["branch"], "release");
+    // The card's auto-rebuild toggle (admins only; read sees no such form).
+    let detail = page(&c, &format!("/deployments/{id}"), Some(&cookie))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        detail
+            .text
+            .contains(&format!("action=\"/deployments/{id}/auto-rebuild\""))
+    );
+    form(
+        &c,
+        &format!("/deployments/{id}/auto-rebuild"),
+        Some(&cookie),
+        Some(ORIGIN),
+        &[("csrf", &token), ("auto_rebuild", "off")],
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    let d = c.get(&format!("/api/deployments/{id}"), &c.admin).await;
+    assert_eq!(d.json["auto_rebuild"], false);
+    assert_eq!(
+        d.json["branch"], "release",
+        "the toggle changes nothing else"
+    );
     // Delete through its confirmation page, which names it.
     let confirm = page(&c, &format!("/deployments/{id}/delete"), Some(&cookie))
         .await

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `/`, `/workspaces/{ws}`, `/deployments/{id}`, `/builds/{id}`, `/builds/{id}/log` | read (webhook secrets for admin only) |
 //! | Deploy, Stop, Cancel | deploy |
-//! | new workspace, new / edit / delete deployment | admin |
+//! | new workspace, new / edit / delete deployment, the auto-rebuild toggle | admin |
 //!
 //! Every POST needs the session's CSRF token and a same-origin `Origin` (or `Referer`); every
 //! answer carries a strict Content-Security-Policy (`default-src 'self'`, no inline script).
@@ -64,6 +64,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .route("/deployments/{id}/edit", get(edit_form).post(edit))
         .route("/deployments/{id}/deploy", post(deploy))
         .route("/deployments/{id}/stop", post(stop))
+        .route("/deployments/{id}/auto-rebuild", post(auto_rebuild))
         .route("/deployments/{id}/delete", get(delete_page).post(delete))
         .route("/builds/{id}", get(build))
         .route("/builds/{id}/log", get(build_log))
@@ -340,7 +341,7 @@ async fn deployments(
             .await
             .map_err(|e| fail(e.into()))?;
         let view = state.deployment_view(d, session.is_admin());
-        cards.push(Card::new(view, last.first()));
+        cards.push(Card::new(view, last.first(), &session));
     }
     Ok(html(
         StatusCode::OK,
@@ -672,7 +673,7 @@ async fn live_fragment(
     let rows: Vec<BuildRow> = builds.iter().map(BuildRow::from).collect();
     let last = builds.first().filter(|_| before.is_none());
     let view = state.deployment_view(d, session.is_admin());
-    let card = Card::new(view, last);
+    let card = Card::new(view, last, session);
     let query = before
         .as_ref()
         .map(|b| format!("?before={b}"))
@@ -750,6 +751,44 @@ async fn stop(
 ) -> Page2 {
     guard(&state, &session, &headers, &form.csrf, Scope::Deploy)?;
     stop_deployment(&state, &id)
+        .await
+        .map_err(|e| failed(&session, e))?;
+    Ok(Redirect::to(&format!("/deployments/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct AutoRebuildForm {
+    #[serde(default)]
+    csrf: String,
+    /// `on` or `off`.
+    #[serde(default)]
+    auto_rebuild: String,
+}
+
+/// The cards' auto-rebuild toggle: a change of that one field, as a PATCH would make it.
+async fn auto_rebuild(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<AutoRebuildForm>,
+) -> Page2 {
+    guard(&state, &session, &headers, &form.csrf, Scope::Admin)?;
+    let on = match form.auto_rebuild.as_str() {
+        "on" => true,
+        "off" => false,
+        other => {
+            return Err(failed(
+                &session,
+                ApiError::invalid("auto_rebuild", format!("`{other}` is not `on` or `off`")),
+            ));
+        }
+    };
+    let change = PatchDeploymentBody {
+        auto_rebuild: Some(on),
+        ..PatchDeploymentBody::default()
+    };
+    change_deployment(&state, &id, change)
         .await
         .map_err(|e| failed(&session, e))?;
     Ok(Redirect::to(&format!("/deployments/{id}")).into_response())

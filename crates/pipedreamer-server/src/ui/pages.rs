@@ -210,10 +210,12 @@ pub(crate) struct Card {
     /// Only for admins.
     pub(crate) webhook_secret: Option<String>,
     pub(crate) last: Option<BuildRow>,
+    /// The form token, for admins (the auto-rebuild toggle).
+    pub(crate) csrf: Option<String>,
 }
 
 impl Card {
-    pub(crate) fn new(v: DeploymentView, last: Option<&Build>) -> Card {
+    pub(crate) fn new(v: DeploymentView, last: Option<&Build>, session: &Session) -> Card {
         let target = match &v.target.0 {
             Target::Local => "local (this host)".to_owned(),
             Target::Kubernetes {
@@ -243,6 +245,7 @@ impl Card {
             webhook_url: v.webhook_url,
             webhook_secret: v.webhook_secret,
             last: last.map(BuildRow::from),
+            csrf: session.is_admin().then(|| session.csrf.clone()),
         }
     }
 }

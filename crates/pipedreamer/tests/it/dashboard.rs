@@ -325,6 +325,47 @@ fn dashboard_in_a_real_browser() {
     );
     b.check("build");
 
+    // A dropped connection: a second build, the server killed while the page follows its log
+    // and started again on the same port. The browser reconnects with Last-Event-ID; the page
+    // ends with the API's log, no line lost or repeated, without a reload.
+    b.goto(&format!("/deployments/{id}"));
+    b.navigate("#deploy");
+    let second = b.path().strip_prefix("/builds/").unwrap().to_owned();
+    b.js("window.__sameDocument = true; return null;");
+    wait_for("the second build's first log lines", BUILD, || {
+        let after = b.js("return Number(document.getElementById('log').dataset.after);");
+        (after.as_i64().unwrap_or(0) > 0).then_some(())
+    });
+    let at_kill = server.build(&second);
+    assert!(
+        !crate::server_support::finished(&at_kill),
+        "the build ended before the server could be killed: {at_kill}"
+    );
+    let server = server.kill_and_restart();
+    let status = wait_for("the second build's end on the page", BUILD, || {
+        let status = b.js("return document.getElementById('build-status').dataset.status;");
+        let status = status.as_str().unwrap_or_default().to_owned();
+        matches!(status.as_str(), "SUCCESS" | "FAILED" | "CANCELLED").then_some(status)
+    });
+    let api_log = server.build_log(&second);
+    assert_eq!(status, "FAILED", "interrupted by the kill: {api_log}");
+    assert_eq!(
+        b.js("return window.__sameDocument === true;"),
+        json!(true),
+        "the page reloaded"
+    );
+    let shown = b.js("return document.getElementById('log').textContent;");
+    assert_eq!(
+        shown.as_str().unwrap().trim_end(),
+        api_log.trim_end(),
+        "after the reconnect the page's log differs from the API's"
+    );
+
+    // The card's auto-rebuild toggle.
+    b.goto(&format!("/deployments/{id}"));
+    b.navigate("button.toggle");
+    assert!(b.text(".facts").contains("off: only Deploy builds it"));
+
     // The deployment runs; its page says so and links its URL.
     b.goto(&format!("/deployments/{id}"));
     assert_eq!(b.text(".card-head .badge"), "RUNNING");
