@@ -599,8 +599,8 @@ fn start_registry(dir: &Path) -> (crate::server_support::Killed, String) {
 }
 
 /// Contract test between the Role `server manifests` grants and what the server does: the real
-/// server deploys a `kubernetes` deployment (Secret, Deployment, Service, a rollout that waits
-/// and diagnoses), then stops it (undeploy, route pruning) against the fake API server, and
+/// server deploys a `kubernetes` deployment (Secret, Deployment, Service, Ingress, a rollout that
+/// waits and diagnoses), then stops it (undeploy, route pruning) against the fake API server, and
 /// every request it made must be allowed by `control_plane::SERVER_PERMISSIONS` in the
 /// workspace namespace. A new API call in the pipeline without its verb in the Role fails here
 /// instead of with a 403 in a cluster.
@@ -618,9 +618,16 @@ fn the_role_allows_every_request_the_server_makes_for_a_kubernetes_deployment() 
         "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]}));
     let (_registry, registry) = start_registry(root.path());
     let config = root.path().join("server.yml");
+    // A base domain publishes the deployment through an Ingress (the routing verbs); with
+    // podman on this machine the server also needs a Caddy answering for local deployments.
+    let caddy = pipedreamer_proxy::test_support::TestCaddy::start();
     std::fs::write(
         &config,
-        "builds:\n  concurrency: 1\n  timeouts:\n    rollout: 2m\n",
+        format!(
+            "builds:\n  concurrency: 1\n  timeouts:\n    rollout: 2m\nrouting:\n  base_domain: apps.example.test\n  tls: internal\n  https_port: {}\n  ingress_class: nginx\ncaddy:\n  admin: {}\n",
+            caddy.https_port,
+            caddy.admin()
+        ),
     )
     .unwrap();
     let server = ServerSetup::new(&root.path().join("data"))
@@ -652,6 +659,11 @@ fn the_role_allows_every_request_the_server_makes_for_a_kubernetes_deployment() 
         reqwest::Method::PUT,
         &format!("/api/deployments/{id}/secrets"),
         Some(json!({"api": {"key": "value"}})),
+    );
+    server.call_ok(
+        reqwest::Method::PATCH,
+        &format!("/api/deployments/{id}"),
+        Some(json!({"subdomain": "rbac"})),
     );
     let build = server.push(&deployment, &commit, "v1", "delivery-rbac");
     // The rollout waits and lists pods and events to say why; then the pods become ready.
@@ -715,8 +727,10 @@ fn the_role_allows_every_request_the_server_makes_for_a_kubernetes_deployment() 
         "list pods",
         "list events",
         "patch services",
+        "patch ingresses",
         "delete deployments",
         "delete services",
+        "delete ingresses",
     ] {
         assert!(used.contains(expected), "{expected} not seen: {used:?}");
     }
