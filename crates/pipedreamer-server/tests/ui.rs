@@ -224,12 +224,46 @@ async fn cross_site_posts_are_refused(db: Db) {
     )
     .await
     .expect(StatusCode::SEE_OTHER);
-    let location = r.headers["location"].to_str().unwrap();
+    let location = r.headers["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("/builds/"), "{location}");
     let builds = c
         .get(&format!("/api/deployments/{}/builds", o.id), &c.read)
         .await;
     assert_eq!(builds.json["builds"].as_array().unwrap().len(), 1);
+    // Cancel while it has not ended: offered on its page, refused cross-site, then done.
+    let build_page = page(&c, &location, Some(&cookie))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        build_page.text.contains("id=\"cancel\""),
+        "{}",
+        build_page.text
+    );
+    let cancel = format!("{location}/cancel");
+    form(
+        &c,
+        &cancel,
+        Some(&cookie),
+        Some("https://evil.example"),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    form(
+        &c,
+        &cancel,
+        Some(&cookie),
+        Some(ORIGIN),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    let build = c.get(&format!("/api{location}"), &c.read).await;
+    assert_eq!(build.json["status"], "CANCELLED", "{}", build.text);
+    let build_page = page(&c, &location, Some(&cookie))
+        .await
+        .expect(StatusCode::OK);
+    assert!(!build_page.text.contains("id=\"cancel\""));
     // Signing in from another site is refused too (login CSRF).
     form(
         &c,
