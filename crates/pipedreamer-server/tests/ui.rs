@@ -602,3 +602,43 @@ async fn assets_are_hashed_and_immutable(db: Db) {
     assert_eq!(r.error(), "no such route");
 }
 both!(assets_are_hashed_and_immutable);
+
+async fn build_history_is_paged(db: Db) {
+    let c = common::ctx(db).await;
+    let o = c.orders(json!({})).await;
+    // 25 manual deploys: each supersedes the pending one, so 25 builds in the history.
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        ids.push(c.deploy_now(&o.id).await.field("build_id"));
+    }
+    let (cookie, _) = sign_in(&c, &c.read).await;
+    let path = format!("/deployments/{}", o.id);
+    let first = page(&c, &path, Some(&cookie)).await.expect(StatusCode::OK);
+    let rows = |html: &str| html.matches("<tr>").count() - 1; // minus the header row
+    assert_eq!(rows(&first.text), 20);
+    // Newest first: the last deploy's build is on the first page, the first one is not.
+    assert!(first.text.contains(&format!("/builds/{}\"", ids[24])));
+    assert!(!first.text.contains(&format!("/builds/{}\"", ids[0])));
+    let older = format!("{path}?before={}", ids[5]);
+    assert!(
+        first.text.contains(&format!("href=\"{older}\"")),
+        "{}",
+        first.text
+    );
+    let second = page(&c, &older, Some(&cookie)).await.expect(StatusCode::OK);
+    assert_eq!(rows(&second.text), 5);
+    assert!(second.text.contains(&format!("/builds/{}\"", ids[0])));
+    assert!(!second.text.contains("Older builds"));
+    assert!(second.text.contains(&format!("href=\"{path}\">Newest")));
+    // The refresh keeps the page it refreshes.
+    assert!(
+        second
+            .text
+            .contains(&format!("hx-get=\"{path}/live?before={}\"", ids[5]))
+    );
+    let live = page(&c, &format!("{path}/live?before={}", ids[5]), Some(&cookie))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(rows(&live.text), 5);
+}
+both!(build_history_is_paged);
