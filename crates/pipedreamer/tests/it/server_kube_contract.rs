@@ -8,9 +8,7 @@
 //! the tests set the Deployment's status in the fake themselves.
 
 use crate::fake_kube::FakeKube;
-use crate::server_support::{
-    Killed, Server, ServerSetup, free_port, hello_repo, http_status, wait_for,
-};
+use crate::server_support::{Registry, Server, ServerSetup, hello_repo, wait_for};
 use crate::text;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -24,55 +22,9 @@ const NAMESPACE: &str = "team-a";
 /// How long an image build and push may take on a loaded 2-core machine (debug engine).
 const BUILD_LIMIT: Duration = Duration::from_secs(300);
 
-/// Debian's `docker-registry` serving plain HTTP on a free loopback port, storage in `dir`.
-struct Registry {
-    _process: Killed,
-    /// `127.0.0.1:PORT`.
-    host: String,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Registry {
-        let host = format!("127.0.0.1:{}", free_port());
-        let config = dir.join("registry.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {host}}}\n",
-                dir.join("blobs").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
-        let child = match Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "`docker-registry` is not installed, so the kubernetes target cannot push: run scripts/test.sh (it installs Debian's docker-registry)"
-            ),
-            Err(e) => panic!("cannot start docker-registry: {e}"),
-        };
-        let process = Killed(child);
-        let url = format!("http://{host}/v2/");
-        wait_for(
-            "the registry to answer /v2/",
-            Duration::from_secs(20),
-            || (http_status(&url) == Some(200)).then_some(()),
-        );
-        Registry {
-            _process: process,
-            host,
-        }
-    }
-}
-
 /// A `pipedreamer server` in `root` (data in `root/data`) deploying to the cluster `kubeconfig`
-/// names, one build at a time, each rollout waited for at most `rollout_timeout`.
+/// names, one build at a time, each rollout waited for at most `rollout_timeout`; `extra` is
+/// appended to its YAML configuration.
 fn start_server(root: &Path, kubeconfig: &Path, rollout_timeout: &str, extra: &str) -> Server {
     let config = root.join("server.yml");
     std::fs::write(

@@ -569,35 +569,6 @@ fn rbac_request(method: &str, path: &str, query: &str) -> Option<(String, String
     ))
 }
 
-/// Debian's `docker-registry` on a free loopback port, killed on drop.
-fn start_registry(dir: &Path) -> (crate::server_support::Killed, String) {
-    let host = format!("127.0.0.1:{}", crate::server_support::free_port());
-    let config = dir.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {host}}}\n",
-            dir.join("blobs").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("docker-registry is not installed; run scripts/test.sh");
-    let process = crate::server_support::Killed(child);
-    let url = format!("http://{host}/v2/");
-    crate::server_support::wait_for(
-        "the registry to answer /v2/",
-        Duration::from_secs(20),
-        || (crate::server_support::http_status(&url) == Some(200)).then_some(()),
-    );
-    (process, host)
-}
-
 /// Contract test between the Role `server manifests` grants and what the server does: the real
 /// server deploys a `kubernetes` deployment (Secret, Deployment, Service, Ingress, a rollout that
 /// waits and diagnoses), then stops it (undeploy, route pruning) against the fake API server, and
@@ -616,7 +587,8 @@ fn the_role_allows_every_request_the_server_makes_for_a_kubernetes_deployment() 
     fake.state.lock().unwrap().deployment_status = Some(json!({"replicas": 1,
         "updatedReplicas": 1, "unavailableReplicas": 1,
         "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]}));
-    let (_registry, registry) = start_registry(root.path());
+    let registry = crate::server_support::Registry::start(root.path());
+    let registry = &registry.host;
     let config = root.path().join("server.yml");
     // A base domain publishes the deployment through an Ingress (the routing verbs); with
     // podman on this machine the server also needs a Caddy answering for local deployments.

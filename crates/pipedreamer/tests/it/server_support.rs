@@ -367,3 +367,50 @@ fn answer(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
+
+/// Debian's `docker-registry` serving plain HTTP on a free loopback port, storage in `dir`.
+pub(crate) struct Registry {
+    _process: Killed,
+    /// `127.0.0.1:PORT`.
+    pub(crate) host: String,
+}
+
+impl Registry {
+    pub(crate) fn start(dir: &Path) -> Registry {
+        let host = format!("127.0.0.1:{}", free_port());
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {host}}}\n",
+                dir.join("blobs").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let child = match Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "`docker-registry` is not installed, so the kubernetes target cannot push: run scripts/test.sh (it installs Debian's docker-registry)"
+            ),
+            Err(e) => panic!("cannot start docker-registry: {e}"),
+        };
+        let process = Killed(child);
+        let url = format!("http://{host}/v2/");
+        wait_for(
+            "the registry to answer /v2/",
+            Duration::from_secs(20),
+            || (http_status(&url) == Some(200)).then_some(()),
+        );
+        Registry {
+            _process: process,
+            host,
+        }
+    }
+}
