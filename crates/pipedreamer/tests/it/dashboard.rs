@@ -199,6 +199,31 @@ impl Drop for Browser {
     }
 }
 
+/// Serves `html` to every request on a port of its own (another origin than the dashboard's)
+/// from a background thread for the rest of the test; returns its URL.
+fn attacker_page(html: &str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/",
+        listener.local_addr().unwrap().port()
+    );
+    let page = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+        html.len()
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(page.as_bytes());
+        }
+    });
+    url
+}
+
 /// Removes the deployment's containers even when an assertion fails.
 struct Containers(String);
 
@@ -281,6 +306,30 @@ fn dashboard_in_a_real_browser() {
     let _containers = Containers(id.clone());
     assert_eq!(b.text(".card-head .badge"), "STOPPED");
     b.check("deployment-new");
+
+    // Another site (another port of this host: same-site, so SameSite=Strict still sends the
+    // cookie) posts the Deploy form, even with this session's real CSRF token: refused by the
+    // origin check, nothing queued.
+    let token = b.js("return document.querySelector('input[name=csrf]').value;");
+    let attacker = attacker_page(&format!(
+        "<!doctype html><title>win a prize</title><form method=post action=\"{}/deployments/{id}/deploy\">\
+         <input type=hidden name=csrf value=\"{}\"><button id=go>Claim</button></form>",
+        server.api,
+        token.as_str().unwrap()
+    ));
+    b.block("attacker", b.client.goto(&attacker)).unwrap();
+    b.navigate("#go");
+    assert!(
+        b.text("h1").contains("Refused"),
+        "the cross-site post was not refused"
+    );
+    let builds = server.get(&format!("/api/deployments/{id}/builds"));
+    assert_eq!(
+        builds["builds"],
+        json!([]),
+        "a cross-site post queued a build"
+    );
+    b.goto(&format!("/deployments/{id}"));
 
     // Deploy: the build page; the log fills while it runs, the badge turns SUCCESS by itself.
     b.js("window.__sameDocument = true; return null;");
