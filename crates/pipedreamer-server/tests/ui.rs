@@ -154,6 +154,14 @@ async fn sessions_and_cookie_flags(db: Db) {
             .unwrap()
             .contains("Max-Age=0")
     );
+    // Signing out ends the session on the server too: a copy of the cookie is refused.
+    let r = page(&c, "/", Some(&cookie))
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    assert!(r.text.contains("signed out"), "{}", r.text);
+    // Another session of the same token goes on.
+    let (other, _) = sign_in(&c, &c.admin).await;
+    page(&c, "/", Some(&other)).await.expect(StatusCode::OK);
 
     // Revoking the token ends its sessions at once, with a page that says so.
     let (cookie, _) = sign_in(&c, &c.deploy).await;

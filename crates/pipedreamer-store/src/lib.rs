@@ -261,8 +261,14 @@ fn mask_password(url: &str) -> String {
 struct EmbeddedMigrations;
 
 /// `(version, description, sql)`, in order. Never edit an applied one: add the next.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "ended sessions",
+        include_str!("../migrations/0002_ended_sessions.sql"),
+    ),
+];
 
 impl<'s> MigrationSource<'s> for EmbeddedMigrations {
     fn resolve(

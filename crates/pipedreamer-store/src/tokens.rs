@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use crate::deployments::found;
 use crate::error::{StoreError, Violation, violation};
 use crate::rows::{self, token_columns};
-use crate::{Result, Store, TokenRecord};
+use crate::{Result, Store, TokenRecord, now_ms};
 
 /// Lower-case hex SHA-256 of a token, as stored in [`TokenRecord::token_hash`].
 pub fn token_hash(token: &str) -> String {
@@ -67,6 +67,34 @@ impl Store {
             .execute(self.writer())
             .await?;
         found(done.rows_affected(), "token", id)
+    }
+
+    /// Ends a dashboard session (`sid`) that would last until `expires_at` (unix seconds):
+    /// [`Store::session_ended`] says so from now on, on every replica. Ending it twice is fine;
+    /// rows of sessions past their expiry go at the same time.
+    pub async fn end_session(&self, sid: &str, expires_at: i64) -> Result<()> {
+        let now = now_ms() / 1000;
+        sqlx::query("DELETE FROM ended_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        sqlx::query(
+            "INSERT INTO ended_sessions (sid, expires_at) VALUES ($1, $2) ON CONFLICT (sid) DO NOTHING",
+        )
+        .bind(sid)
+        .bind(expires_at)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the dashboard session `sid` was ended by signing out.
+    pub async fn session_ended(&self, sid: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS ended FROM ended_sessions WHERE sid = $1")
+            .bind(sid)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Whether a token id must be refused: revoked, or unknown (a token this database never

@@ -41,6 +41,24 @@ fn conflict(err: StoreError) -> String {
 }
 
 both_backends! {
+    async fn a_signed_out_session_stays_ended_and_expired_rows_go(db) {
+        let store = db.open().await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(!store.session_ended("s1").await.unwrap());
+        store.end_session("s1", now + 3600).await.unwrap();
+        store.end_session("s1", now + 3600).await.unwrap();
+        assert!(store.session_ended("s1").await.unwrap());
+        assert!(!store.session_ended("s2").await.unwrap());
+        // A row past its session's expiry is useless: the next sign-out deletes it.
+        store.end_session("old", now - 10).await.unwrap();
+        store.end_session("s3", now + 3600).await.unwrap();
+        assert!(!store.session_ended("old").await.unwrap());
+        assert!(store.session_ended("s1").await.unwrap());
+    }
+
     async fn workspaces_are_found_by_id_or_name_and_unique(db) {
         let store = db.open().await;
         let team = store.create_workspace("team").await.unwrap();
@@ -547,13 +565,13 @@ both_backends! {
             common::Kind::Postgres => pipedreamer_store::Backend::Postgres,
         };
         assert_eq!(a.backend(), expected);
-        // One migration recorded however often the database was opened.
+        // Each migration (two) recorded once however often the database was opened.
         let mut raw = sqlx::AnyConnection::connect(&db.url).await.unwrap();
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
             .fetch_one(&mut raw)
             .await
             .unwrap();
-        assert_eq!(applied, 1);
+        assert_eq!(applied, 2);
         if db.kind == common::Kind::Sqlite {
             // WAL (readers beside the writer) is a property of the file, set on open.
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut raw).await.unwrap();

@@ -234,6 +234,10 @@ async fn signout(
     Form(form): Form<CsrfForm>,
 ) -> Page2 {
     guard(&state, &session, &headers, &form.csrf, Scope::Read)?;
+    session
+        .end(&state)
+        .await
+        .map_err(|e| failed(&session, e.into()))?;
     let mut res = Redirect::to("/signin").into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, session::clear_cookie(&state));

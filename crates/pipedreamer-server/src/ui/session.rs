@@ -50,6 +50,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// Ends this session for every replica (signing out): a copy of its cookie is refused too.
+    pub(crate) async fn end(&self, state: &AppState) -> Result<(), pipedreamer_store::StoreError> {
+        let expires = i64::try_from(self.expires).unwrap_or(i64::MAX);
+        state.store().end_session(&self.sid, expires).await
+    }
+
     /// May start, stop and cancel builds.
     pub(crate) fn can_deploy(&self) -> bool {
         grants(self.scope, Scope::Deploy)
@@ -142,6 +148,8 @@ pub(crate) enum NoSession {
     Expired,
     /// The token was revoked (or this database never knew it).
     Revoked,
+    /// Signed out (the cookie may have been copied before).
+    SignedOut,
     /// The store could not be asked.
     Unavailable,
 }
@@ -185,6 +193,11 @@ pub(crate) async fn read(state: &AppState, headers: &HeaderMap) -> Result<Sessio
         }
         Err(_) => return Err(NoSession::Unavailable),
     }
+    match state.store().session_ended(sid).await {
+        Ok(false) => {}
+        Ok(true) => return Err(NoSession::SignedOut),
+        Err(_) => return Err(NoSession::Unavailable),
+    }
     Ok(Session {
         token_id: token_id.to_owned(),
         scope,
@@ -213,6 +226,7 @@ impl NoSession {
                     NoSession::Revoked => {
                         "The token this session was started with has been revoked."
                     }
+                    NoSession::SignedOut => "This session was signed out.",
                     _ => "Your session is not valid on this server.",
                 };
                 let mut res = Page::signin(Some(why.to_owned()))
