@@ -16,6 +16,7 @@ use pipedreamer_host::{ContainerSpec, Host};
 use pipedreamer_image::publish::DaemonPublisher;
 use pipedreamer_proxy::{ProxyError, ProxyRoute, ReconcileReport, public_url, route_id};
 use pipedreamer_store::{Deployment, DeploymentStatus, StoreError, Target};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -137,22 +138,30 @@ async fn upsert(routing: &LocalRouting, route: &ProxyRoute) -> Result<(), String
     }
 }
 
-/// The routes Caddy should have: local deployments with a subdomain and a port that are live
-/// (`RUNNING`) or rolling out (`DEPLOYING`: a first rollout's route is added as it goes live,
-/// and must not be taken away by a pass that read the deployment a moment before).
-async fn desired_routes(shared: &Shared) -> Result<Vec<ProxyRoute>, StoreError> {
+/// The routes Caddy should have: those of live (`RUNNING`) local deployments with a subdomain
+/// and a port; and the `@id`s of those rolling out (`DEPLOYING`), whose route is kept when Caddy
+/// has it but not added: a rollout adds its route once the new version answers (a route to
+/// nothing would answer 502), and a pass that read the deployment a moment before must not
+/// remove the route that rollout has just added.
+async fn desired_routes(
+    shared: &Shared,
+) -> Result<(Vec<ProxyRoute>, BTreeSet<String>), StoreError> {
     let deployments = shared.store.all_deployments().await?;
-    Ok(deployments
-        .iter()
-        .filter(|d| d.target == Target::Local)
-        .filter(|d| {
-            matches!(
-                d.status,
-                DeploymentStatus::Running | DeploymentStatus::Deploying
-            )
-        })
-        .filter_map(|d| Some(route_of(shared, d, d.local_port?)?.1))
-        .collect())
+    let mut desired = Vec::new();
+    let mut keep = BTreeSet::new();
+    for d in deployments.iter().filter(|d| d.target == Target::Local) {
+        let Some((_, route)) = d.local_port.and_then(|port| route_of(shared, d, port)) else {
+            continue;
+        };
+        match d.status {
+            DeploymentStatus::Running => desired.push(route),
+            DeploymentStatus::Deploying => {
+                keep.insert(route.id);
+            }
+            _ => {}
+        }
+    }
+    Ok((desired, keep))
 }
 
 /// Makes Caddy's routes match the deployments now and every `reconcile_every` until the
@@ -165,9 +174,9 @@ pub(crate) async fn reconcile_routes(shared: Arc<Shared>) {
     let mut last_error: Option<String> = None;
     loop {
         let outcome = match desired_routes(&shared).await {
-            Ok(desired) => {
-                match tokio::time::timeout(ROUTING_TIMEOUT, routing.caddy.reconcile(&desired)).await
-                {
+            Ok((desired, keep)) => {
+                let pass = routing.caddy.reconcile_keeping(&desired, &keep);
+                match tokio::time::timeout(ROUTING_TIMEOUT, pass).await {
                     Ok(result) => result.map_err(|e: ProxyError| e.to_string()),
                     Err(_) => Err(format!(
                         "Caddy at `{}` did not finish reconciling within {} s",

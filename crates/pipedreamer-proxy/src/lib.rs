@@ -446,6 +446,18 @@ impl Caddy {
     /// ours that are not wanted. Routes whose `@id` does not start with [`ROUTE_ID_PREFIX`] are
     /// never touched. Sets our server up again first if Caddy lost it (a restart).
     pub async fn reconcile(&self, desired: &[ProxyRoute]) -> Result<ReconcileReport> {
+        self.reconcile_keeping(desired, &BTreeSet::new()).await
+    }
+
+    /// [`Caddy::reconcile`] that leaves the routes named in `keep` as they are when Caddy has
+    /// them (neither removed nor added): a deployment rolling out gets its route from the rollout
+    /// itself, and a pass that read the deployments a moment before must not take it away. The
+    /// decision is made under the same lock as [`Caddy::upsert`], so it sees such a route.
+    pub async fn reconcile_keeping(
+        &self,
+        desired: &[ProxyRoute],
+        keep: &BTreeSet<String>,
+    ) -> Result<ReconcileReport> {
         let mut wanted: BTreeMap<&str, &ProxyRoute> = BTreeMap::new();
         let mut hosts = BTreeSet::new();
         for route in desired {
@@ -496,6 +508,7 @@ impl Caddy {
                         report.updated.push(id.to_string());
                     }
                 }
+                None if keep.contains(id) => report.unchanged += 1,
                 None => {
                     self.call(Method::DELETE, &path, None).await?;
                     report.removed.push(id.to_string());
@@ -509,6 +522,8 @@ impl Caddy {
                 report.added.push(id.to_string());
             }
         }
+        // Exactly the hosts of our routes now (the desired ones and any kept).
+        let hosts = self.our_hosts().await?;
         self.sync_tls(&settings, hosts).await?;
         Ok(report)
     }

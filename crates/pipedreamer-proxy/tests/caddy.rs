@@ -329,6 +329,32 @@ async fn reconcile_touches_only_our_routes_and_hand_made_ones_survive() {
         (200, "delta POST /run".into())
     );
 
+    // A route named in `keep` stays when present (a deployment rolling out) and is not added
+    // when absent; its host stays covered by the TLS policy.
+    let keep: std::collections::BTreeSet<String> = [
+        "pipedreamer-d".to_string(),
+        "pipedreamer-absent".to_string(),
+    ]
+    .into();
+    let report = client
+        .reconcile_keeping(&desired[..2], &keep)
+        .await
+        .unwrap();
+    assert!(
+        report.removed.is_empty() && report.added.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(report.unchanged, 3);
+    let policy = admin_get(&caddy, &format!("/id/{TLS_POLICY_ID}")).await;
+    assert_eq!(
+        policy["subjects"],
+        json!([
+            "alpha.example.test",
+            "beta.example.test",
+            "delta.example.test"
+        ])
+    );
+
     // Everything of ours removed; the hand-made route stays.
     let report = client.reconcile(&[]).await.unwrap();
     assert_eq!(report.removed.len(), 3);
