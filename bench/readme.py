@@ -10,6 +10,8 @@ SECTIONS = [
      "Queue triggers and webhooks (1-node workflow; nats-server, engine and load generator share the cores):"),
     ("# Control plane benchmark",
      "Control plane (`pipedreamer server`, SQLite, `local` target under podman and gVisor; `bench/control_plane.py`):"),
+    ("# Proxy benchmark",
+     "Public URLs on a single host (Caddy with `tls internal` in front of a `local` deployment; `bench/proxy.py`):"),
 ]
 
 
