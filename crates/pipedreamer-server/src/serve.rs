@@ -47,13 +47,14 @@ pub enum ServeError {
     },
     /// `routing.base_domain` is set but Caddy cannot be used.
     #[error(
-        "routing.base_domain is `{base_domain}`, so local deployments are routed through Caddy, but {source}"
+        "routing.base_domain is `{base_domain}`, so local deployments are routed through Caddy, but {error}"
     )]
     Caddy {
         /// The configured base domain.
         base_domain: String,
-        /// What Caddy said, or that it did not answer (with how to start it).
-        source: ProxyError,
+        /// What Caddy said, or that it did not answer (with how to start it). Not a `source`:
+        /// the message already says it, and the CLI would print it twice.
+        error: ProxyError,
     },
     /// The HTTP server failed.
     #[error("the HTTP server failed: {0}")]
@@ -106,6 +107,8 @@ pub fn pipeline_config(config: &Config, engine: std::path::PathBuf) -> PipelineC
 /// with.
 pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), ServeError> {
     let (store, tokens) = open(&config).await?;
+    // Before anything is written: a server that cannot route does not start.
+    let routing = routing(&config).await?;
     // Builds a previous process left BUILDING are ended by `Workers::start` (all of them on
     // SQLite, one server by definition; expired leases on PostgreSQL, where other replicas may
     // be working).
@@ -121,7 +124,7 @@ pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), Ser
         }
     }
     let mut pipeline = pipeline_config(&config, engine);
-    pipeline.local.routing = routing(&config).await?;
+    pipeline.local.routing = routing;
     let metrics = Arc::new(Metrics::new());
     let workers = Arc::new(Workers::start(store.clone(), pipeline));
     let observer = tokio::spawn(observe(workers.events(), metrics.clone()));
@@ -192,9 +195,9 @@ pub async fn routing(config: &Config) -> Result<Option<LocalRouting>, ServeError
         );
         return Ok(None);
     }
-    let failed = |source| ServeError::Caddy {
+    let failed = |error| ServeError::Caddy {
         base_domain: base_domain.clone(),
-        source,
+        error,
     };
     let caddy = Caddy::new(&config.caddy.admin).map_err(failed)?;
     caddy.check().await.map_err(failed)?;
