@@ -766,6 +766,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn urls_are_public_with_a_subdomain_and_a_base_domain_else_local() {
+        let mut d = Deployment {
+            id: "d1".into(),
+            workspace_id: "w".into(),
+            name: "hello".into(),
+            description: String::new(),
+            repo: "file:///r".into(),
+            branch: "main".into(),
+            path: String::new(),
+            target: Target::Local,
+            auto_rebuild: true,
+            subdomain: Some("hello".into()),
+            webhook_secret: String::new(),
+            status: DeploymentStatus::Running,
+            current_build_id: None,
+            local_port: Some(20001),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let bind = std::net::IpAddr::from([127, 0, 0, 1]);
+        let off = crate::config::RoutingConfig::default();
+        let mut on = crate::config::RoutingConfig {
+            base_domain: Some("apps.example.com".into()),
+            ..off.clone()
+        };
+        let url = |d: &Deployment, r: &crate::config::RoutingConfig| deployment_url(d, bind, r);
+        assert_eq!(url(&d, &off).as_deref(), Some("http://127.0.0.1:20001"));
+        assert_eq!(
+            url(&d, &on).as_deref(),
+            Some("https://hello.apps.example.com")
+        );
+        on.https_port = 8443;
+        assert_eq!(
+            url(&d, &on).as_deref(),
+            Some("https://hello.apps.example.com:8443")
+        );
+        d.subdomain = None;
+        assert_eq!(url(&d, &on).as_deref(), Some("http://127.0.0.1:20001"));
+        d.subdomain = Some("hello".into());
+        d.target = Target::Kubernetes {
+            namespace: None,
+            context: None,
+            registry: None,
+            cluster_registry: None,
+        };
+        assert_eq!(url(&d, &off), None);
+        assert_eq!(
+            url(&d, &on).as_deref(),
+            Some("http://hello.apps.example.com")
+        );
+        on.tls_issuer = Some("letsencrypt".into());
+        assert_eq!(
+            url(&d, &on).as_deref(),
+            Some("https://hello.apps.example.com")
+        );
+    }
+
+    #[test]
     fn dns_labels() {
         for ok in ["a", "orders", "a-1", "0a"] {
             assert!(dns_label("name", ok).is_ok(), "{ok}");
