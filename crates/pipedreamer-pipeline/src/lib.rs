@@ -174,6 +174,9 @@ pub struct LocalRouting {
     pub caddy: pipedreamer_proxy::Caddy,
     /// How often the routes are made to match the running deployments.
     pub reconcile_every: Duration,
+    /// The control plane's own route (its `public_url` through the same Caddy), reconciled
+    /// with the deployments' routes.
+    pub server_route: Option<pipedreamer_proxy::ProxyRoute>,
 }
 
 impl LocalRouting {
@@ -183,6 +186,7 @@ impl LocalRouting {
             base_domain: base_domain.into(),
             caddy,
             reconcile_every: Duration::from_secs(10),
+            server_route: None,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::workers::Shared;
 use crate::{LocalRouting, Phase, ROLLOUT_GRACE};
 use pipedreamer_host::{ContainerSpec, Host};
 use pipedreamer_image::publish::DaemonPublisher;
-use pipedreamer_proxy::{ProxyError, ProxyRoute, ReconcileReport, public_url, route_id};
+use pipedreamer_proxy::{Exposure, ProxyError, ProxyRoute, ReconcileReport, public_url, route_id};
 use pipedreamer_store::{Deployment, DeploymentStatus, StoreError, Target};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -123,6 +123,7 @@ fn route_of<'a>(
         id: route_id(&d.id),
         host: routing.host(subdomain),
         upstream: SocketAddr::new(shared.config.local.bind, port),
+        exposure: Exposure::Workflow,
     };
     Some((routing, route))
 }
@@ -160,6 +161,15 @@ async fn desired_routes(
             }
             _ => {}
         }
+    }
+    if let Some(server) = shared
+        .config
+        .local
+        .routing
+        .as_ref()
+        .and_then(|r| r.server_route.clone())
+    {
+        desired.push(server);
     }
     Ok((desired, keep))
 }

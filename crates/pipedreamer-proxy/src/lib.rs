@@ -45,6 +45,20 @@ pub const TLS_POLICY_ID: &str = "pipedreamer_tls";
 /// The paths a deployment's public host forwards, as Caddy path matchers: what a workflow
 /// serves to the outside (`POST /run`, webhooks). The rest answers 404.
 pub const ROUTED_PATHS: [&str; 3] = ["/run", "/hooks", "/hooks/*"];
+/// What the control plane's own host keeps private (404 from Caddy): metrics and probes are for
+/// the machine, as a workflow's are.
+pub const PRIVATE_PATHS: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
+/// The `@id` of the control plane's own route (its `public_url`), beside the deployments'.
+pub const SERVER_ROUTE_ID: &str = "pipedreamer-server";
+
+/// Which paths of its host a route forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// A workflow: [`ROUTED_PATHS`] only.
+    Workflow,
+    /// The control plane (API, webhooks, dashboard): everything but [`PRIVATE_PATHS`].
+    ControlPlane,
+}
 /// Until the TCP connection to the admin endpoint is up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A whole admin call; a config change reloads Caddy's apps, which takes milliseconds, but the
@@ -165,6 +179,8 @@ pub struct ProxyRoute {
     pub host: String,
     /// Where the deployment listens; an unspecified address (`0.0.0.0`) is dialled on loopback.
     pub upstream: SocketAddr,
+    /// Which paths are forwarded.
+    pub exposure: Exposure,
 }
 
 /// The `@id` of a deployment's route.
@@ -233,22 +249,25 @@ impl ProxyRoute {
     /// The route as Caddy stores it. Caddy keeps the JSON as given, so reading it back compares
     /// equal when nothing changed.
     fn to_json(&self) -> Value {
+        let proxy = json!({
+            "handler": "reverse_proxy",
+            "upstreams": [{"dial": self.dial()}]
+        });
+        let not_found = json!({"handler": "static_response", "status_code": 404});
+        let routes = match self.exposure {
+            Exposure::Workflow => json!([
+                {"match": [{"path": ROUTED_PATHS}], "handle": [proxy]},
+                {"handle": [not_found]}
+            ]),
+            Exposure::ControlPlane => json!([
+                {"match": [{"path": PRIVATE_PATHS}], "handle": [not_found]},
+                {"handle": [proxy]}
+            ]),
+        };
         json!({
             "@id": self.id,
             "match": [{"host": [self.host]}],
-            "handle": [{
-                "handler": "subroute",
-                "routes": [
-                    {
-                        "match": [{"path": ROUTED_PATHS}],
-                        "handle": [{
-                            "handler": "reverse_proxy",
-                            "upstreams": [{"dial": self.dial()}]
-                        }]
-                    },
-                    {"handle": [{"handler": "static_response", "status_code": 404}]}
-                ]
-            }],
+            "handle": [{"handler": "subroute", "routes": routes}],
             "terminal": true
         })
     }
@@ -827,6 +846,7 @@ mod tests {
             id: route_id("d1"),
             host: "hello.example.test".into(),
             upstream: "0.0.0.0:20001".parse().unwrap(),
+            exposure: Exposure::Workflow,
         };
         route.validate().unwrap();
         let json = route.to_json();
@@ -845,11 +865,35 @@ mod tests {
     }
 
     #[test]
+    fn the_control_plane_route_forwards_all_but_metrics_and_probes() {
+        let route = ProxyRoute {
+            id: SERVER_ROUTE_ID.into(),
+            host: "deploy.example.test".into(),
+            upstream: "127.0.0.1:7070".parse().unwrap(),
+            exposure: Exposure::ControlPlane,
+        };
+        route.validate().unwrap();
+        let json = route.to_json();
+        let sub = &json["handle"][0]["routes"];
+        assert_eq!(
+            sub[0]["match"][0]["path"],
+            json!(["/metrics", "/healthz", "/readyz"])
+        );
+        assert_eq!(sub[0]["handle"][0]["status_code"], 404);
+        assert!(sub[1].get("match").is_none(), "{json}");
+        assert_eq!(
+            sub[1]["handle"][0]["upstreams"][0]["dial"],
+            "127.0.0.1:7070"
+        );
+    }
+
+    #[test]
     fn invalid_routes_are_refused_with_the_reason() {
         let ok = ProxyRoute {
             id: route_id("d1"),
             host: "hello.example.test".into(),
             upstream: "127.0.0.1:1".parse().unwrap(),
+            exposure: Exposure::Workflow,
         };
         let mut r = ok.clone();
         r.id = "other".into();
@@ -912,6 +956,7 @@ mod tests {
             id: route_id("d1"),
             host: "a.b".into(),
             upstream: "127.0.0.1:1".parse().unwrap(),
+            exposure: Exposure::Workflow,
         };
         assert!(matches!(
             caddy.upsert(&route).await,

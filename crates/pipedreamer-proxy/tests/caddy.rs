@@ -3,7 +3,7 @@
 //! real upstreams through it.
 
 use pipedreamer_proxy::test_support::TestCaddy;
-use pipedreamer_proxy::{Caddy, ProxyRoute, TLS_POLICY_ID, TlsMode, route_id};
+use pipedreamer_proxy::{Caddy, Exposure, ProxyRoute, TLS_POLICY_ID, TlsMode, route_id};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,6 +58,7 @@ fn route(deployment: &str, host: &str, upstream: SocketAddr) -> ProxyRoute {
         id: route_id(deployment),
         host: host.into(),
         upstream,
+        exposure: Exposure::Workflow,
     }
 }
 

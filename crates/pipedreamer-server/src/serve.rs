@@ -8,7 +8,7 @@ use crate::metrics::Metrics;
 use pipedreamer_pipeline::{
     Event, KubeRouting, LocalConfig, LocalRouting, PipelineConfig, Workers,
 };
-use pipedreamer_proxy::{Caddy, ProxyError};
+use pipedreamer_proxy::{Caddy, ProxyError, ProxyRoute};
 use pipedreamer_store::{Store, StoreError};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -211,7 +211,29 @@ pub async fn routing(config: &Config) -> Result<Option<LocalRouting>, ServeError
         https_port = config.routing.https_port,
         "routing local deployments' subdomains through Caddy"
     );
-    Ok(Some(LocalRouting::new(base_domain, caddy)))
+    let mut routing = LocalRouting::new(base_domain, caddy);
+    routing.server_route = server_route(config);
+    if let Some(route) = &routing.server_route {
+        tracing::info!(public_url = %config.public_url, upstream = %route.upstream, "routing the server's own public URL through Caddy (all but /metrics and the probes)");
+    }
+    Ok(Some(routing))
+}
+
+/// The control plane's own route through Caddy: its API, webhooks (what GitHub calls) and
+/// dashboard on `public_url`'s host, when that is an `https://` URL on Caddy's HTTPS port.
+/// Another `public_url` (plain HTTP, another port, an IP address) is left to whatever serves it.
+fn server_route(config: &Config) -> Option<ProxyRoute> {
+    let url = url::Url::parse(&config.public_url).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    let on_caddy = url.scheme() == "https"
+        && url.port_or_known_default() == Some(config.routing.https_port)
+        && pipedreamer_proxy::is_dns_name(&host);
+    on_caddy.then(|| ProxyRoute {
+        id: pipedreamer_proxy::SERVER_ROUTE_ID.into(),
+        host,
+        upstream: config.listen_addr(),
+        exposure: pipedreamer_proxy::Exposure::ControlPlane,
+    })
 }
 
 /// Feeds finished builds' durations into the histogram.

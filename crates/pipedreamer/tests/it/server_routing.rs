@@ -174,12 +174,31 @@ fn deployments_with_subdomains_answer_over_https_through_caddy_and_their_routes_
             caddy.https_port.to_string(),
         )
         .env("PIPEDREAMER_SERVER_CADDY__ADMIN", caddy.admin())
+        .public_url(format!("https://deploy.example.test:{}", caddy.https_port))
         .start();
     server.call_ok(
         reqwest::Method::POST,
         "/api/workspaces",
         Some(json!({"name": "team"})),
     );
+    // The server's own public URL goes through the same Caddy: API, webhooks and dashboard,
+    // but not its metrics and probes.
+    let (status, body) = wait_for(
+        "https://deploy.example.test/api/openapi.json through Caddy",
+        Duration::from_secs(60),
+        || {
+            curl(&caddy, "GET", "deploy.example.test", "/api/openapi.json")
+                .filter(|(status, _)| *status == 200)
+        },
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"openapi\""), "{body}");
+    let (status, body) = curl(&caddy, "GET", "deploy.example.test", "/signin").unwrap();
+    assert_eq!(status, 200, "the dashboard: {body}");
+    for private in ["/metrics", "/healthz", "/readyz"] {
+        let (status, _) = curl(&caddy, "GET", "deploy.example.test", private).unwrap();
+        assert_eq!(status, 404, "{private} stays private");
+    }
     let a = deploy(&server, "hello", &hello);
     let b = deploy(&server, "howdy", &howdy);
     let (a_id, b_id) = (

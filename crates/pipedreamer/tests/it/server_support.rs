@@ -131,6 +131,8 @@ pub(crate) struct ServerSetup {
     port: u16,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    /// `--public-url`; the loopback API address when `None`.
+    public_url: Option<String>,
 }
 
 impl ServerSetup {
@@ -142,7 +144,14 @@ impl ServerSetup {
             port: free_port(),
             args: Vec::new(),
             env: Vec::new(),
+            public_url: None,
         }
+    }
+
+    /// The `public_url` webhook URLs are built from (the tests still call the loopback port).
+    pub(crate) fn public_url(mut self, url: impl Into<String>) -> ServerSetup {
+        self.public_url = Some(url.into());
+        self
     }
 
     /// One more command-line argument after the common ones.
@@ -180,7 +189,7 @@ impl ServerSetup {
                 "--port",
                 &self.port.to_string(),
                 "--public-url",
-                &api,
+                self.public_url.as_deref().unwrap_or(&api),
             ])
             .arg("--data-dir")
             .arg(&self.data_dir)
