@@ -419,18 +419,12 @@ impl ControlPlane {
 
     /// The objects as a multi-document YAML stream.
     pub fn to_yaml(&self) -> String {
-        self.objects()
-            .iter()
-            .map(crate::yaml::to_string)
-            .collect::<Vec<_>>()
-            .join("---\n")
+        crate::yaml::stream(&self.objects())
     }
 
     /// The objects as a `v1/List`, the JSON form `kubectl apply -f` accepts.
     pub fn to_json(&self) -> String {
-        let list =
-            serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": self.objects() });
-        serde_json::to_string_pretty(&list).unwrap_or_default()
+        crate::yaml::json_list(self.objects())
     }
 
     /// The files of a kustomize base (`kubectl apply -k DIR`): `kustomization.yaml` plus one

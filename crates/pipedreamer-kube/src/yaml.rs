@@ -25,6 +25,22 @@ fn to_yaml(value: &Value) -> Yaml<'_> {
     }
 }
 
+/// Several objects as one multi-document YAML stream (`---` between them): what `kubectl apply
+/// -f -` reads.
+pub fn stream(objects: &[Value]) -> String {
+    objects
+        .iter()
+        .map(to_string)
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Several objects as a `v1/List` in pretty JSON, the JSON form `kubectl apply -f` accepts.
+pub fn json_list(objects: Vec<Value>) -> String {
+    let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": objects });
+    serde_json::to_string_pretty(&list).unwrap_or_default()
+}
+
 /// One YAML document (no `---` header), ending in a newline.
 pub fn to_string(value: &Value) -> String {
     let yaml = to_yaml(value);

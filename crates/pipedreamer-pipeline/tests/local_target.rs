@@ -234,6 +234,17 @@ async fn log_of(store: &Store, build: &str) -> String {
         .collect()
 }
 
+/// Waits (up to 2 minutes) until `build`'s log says its rollout began.
+async fn reaches_rollout(store: &Store, build: &str) {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while !log_of(store, build).await.contains("==> rollout") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the build reaches its rollout");
+}
+
 async fn greeting(port: u16) -> Result<String, reqwest::Error> {
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/run"))
@@ -419,13 +430,7 @@ async fn a_stop_during_the_rollout_cancels_the_build_and_leaves_nothing_running(
     let mut events = workers.events();
     let build = enqueue(&store, &d.id, None, Trigger::Manual).await;
     workers.wake();
-    tokio::time::timeout(Duration::from_secs(120), async {
-        while !log_of(&store, &build).await.contains("==> rollout") {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the build reaches its rollout");
+    reaches_rollout(&store, &build).await;
     let current = store.deployment(&d.id).await.unwrap();
     workers.stop_deployment(&current).await.unwrap();
     // The stop returned after the build ended: nothing can start a container any more.
@@ -457,13 +462,7 @@ async fn a_deployment_deleted_during_the_rollout_leaves_nothing_running() {
     let mut events = workers.events();
     let build = enqueue(&store, &d.id, None, Trigger::Manual).await;
     workers.wake();
-    tokio::time::timeout(Duration::from_secs(120), async {
-        while !log_of(&store, &build).await.contains("==> rollout") {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the build reaches its rollout");
+    reaches_rollout(&store, &build).await;
     store.delete_deployment(&d.id).await.unwrap();
     // Its records are gone: it cannot end as a success.
     assert_eq!(finished(&mut events, &build).await, BuildStatus::Failed);

@@ -256,15 +256,10 @@ pub struct UndeployArgs {
     pub output: OutputFormat,
 }
 
-/// `pipedreamer build`.
+/// Where `build` and `server image` publish: a registry, an archive, an OCI layout (several at
+/// once).
 #[derive(Debug, clap::Args)]
-pub struct BuildArgs {
-    /// The workflow directory.
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-    /// Image tag (default: `<name>:<version with dots as dashes>`).
-    #[arg(long, short)]
-    pub tag: Option<String>,
+pub struct PublishArgs {
     /// Registry (and optional namespace) to prefix the tag with, e.g. `ghcr.io/acme`.
     #[arg(long, short)]
     pub registry: Option<String>,
@@ -280,6 +275,20 @@ pub struct BuildArgs {
     /// Write an OCI image layout directory.
     #[arg(long)]
     pub oci_layout: Option<PathBuf>,
+}
+
+/// `pipedreamer build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The workflow directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Image tag (default: `<name>:<version with dots as dashes>`).
+    #[arg(long, short)]
+    pub tag: Option<String>,
+    /// Where the image goes.
+    #[command(flatten)]
+    pub publish: PublishArgs,
     /// Generate Dockerfile.pipedreamer and run `docker build` / `podman build` instead.
     #[arg(long)]
     pub dockerfile: bool,
@@ -460,21 +469,9 @@ pub struct ServerImageArgs {
     /// Image tag (default `pipedreamer:<version>`).
     #[arg(long, short)]
     pub tag: Option<String>,
-    /// Registry (and optional namespace) to prefix the tag with, e.g. `ghcr.io/acme`.
-    #[arg(long, short)]
-    pub registry: Option<String>,
-    /// Push to the registry over the OCI distribution API.
-    #[arg(long)]
-    pub push: bool,
-    /// Allow plain HTTP to a registry that is not on loopback.
-    #[arg(long)]
-    pub insecure_registry: bool,
-    /// Write a tar that `docker load` and `podman load` accept.
-    #[arg(long)]
-    pub archive: Option<PathBuf>,
-    /// Write an OCI image layout directory.
-    #[arg(long)]
-    pub oci_layout: Option<PathBuf>,
+    /// Where the image goes.
+    #[command(flatten)]
+    pub publish: PublishArgs,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

@@ -1,6 +1,6 @@
 //! `pipedreamer build`: image reference and digest on stdout, progress and notes on stderr.
 
-use crate::cli::{BuildArgs, OutputFormat};
+use crate::cli::{BuildArgs, OutputFormat, PublishArgs};
 use crate::output;
 use anyhow::{Context, bail};
 use pipedreamer_image::content::Excluded;
@@ -24,14 +24,10 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
     let reference = Reference::for_workflow(
         &resolved.workflow,
         args.tag.as_deref(),
-        args.registry.as_deref(),
+        args.publish.registry.as_deref(),
     )?;
     let engine = pipedreamer_image::locate_engine(args.engine.clone())?;
-    if args.push && reference.registry.is_none() {
-        bail!(
-            "`--push` needs a registry\nhint: pass `-r REGISTRY` (e.g. `-r ghcr.io/acme` or `-r 127.0.0.1:5000`) or a `--tag` that starts with one"
-        );
-    }
+    require_registry(&args.publish, &reference)?;
     if args.dockerfile {
         let tool = daemon::detect().context(
             "`--dockerfile` needs docker (with a daemon) or podman, and neither answered",
@@ -55,18 +51,43 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
         mib(image.uncompressed_size())
     );
 
+    let mut publishers = publishers(&args.publish);
+    if publishers.is_empty() {
+        // No target given: load into a local engine if one answers, else keep an OCI layout.
+        publishers.push(DefaultPublisher::new(args.dir.join(".pipedreamer/oci")));
+    }
+    let published = publishers
+        .publish_each(&image, &reference, announce)
+        .await?;
+    let push_report = published.iter().find_map(Published::push_report);
+    print_result(&args, &reference, Some(&image), push_report)
+}
+
+/// `--push` needs a registry: from `-r` or the tag.
+pub(crate) fn require_registry(publish: &PublishArgs, reference: &Reference) -> anyhow::Result<()> {
+    if publish.push && reference.registry.is_none() {
+        bail!(
+            "`--push` needs a registry\nhint: pass `-r REGISTRY` (e.g. `-r ghcr.io/acme` or `-r 127.0.0.1:5000`) or a `--tag` that starts with one"
+        );
+    }
+    Ok(())
+}
+
+/// The publishers the flags ask for, in the order they run: `--oci-layout`, `--archive`,
+/// `--push` (its blobs listed on stderr on a terminal). Empty when none was given.
+pub(crate) fn publishers(publish: &PublishArgs) -> MultiPublisher {
     let mut publishers = MultiPublisher::new();
-    if let Some(dir) = &args.oci_layout {
+    if let Some(dir) = &publish.oci_layout {
         publishers.push(OciLayoutPublisher::new(dir));
     }
-    if let Some(path) = &args.archive {
+    if let Some(path) = &publish.archive {
         publishers.push(ArchivePublisher::new(path));
     }
-    if args.push {
+    if publish.push {
         let verbose = output::color();
         publishers.push(
             RegistryPublisher::new()
-                .insecure(args.insecure_registry)
+                .insecure(publish.insecure_registry)
                 .on_blob(move |e| match e {
                     BlobEvent::Skipped { digest } if verbose => {
                         eprintln!("  {} exists", short(digest))
@@ -81,19 +102,11 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
                 }),
         );
     }
-    if publishers.is_empty() {
-        // No target given: load into a local engine if one answers, else keep an OCI layout.
-        publishers.push(DefaultPublisher::new(args.dir.join(".pipedreamer/oci")));
-    }
-    let published = publishers
-        .publish_each(&image, &reference, announce)
-        .await?;
-    let push_report = published.iter().find_map(Published::push_report);
-    print_result(&args, &reference, Some(&image), push_report)
+    publishers
 }
 
 /// One stderr line per place the image went, as soon as it is there.
-fn announce(published: &Published) {
+pub(crate) fn announce(published: &Published) {
     let reference = &published.reference;
     match &published.destination {
         Destination::OciLayout { dir, tag } => {

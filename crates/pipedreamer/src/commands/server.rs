@@ -8,11 +8,8 @@ use crate::cli::{
 };
 use crate::output;
 use anyhow::{Context, bail};
-use pipedreamer_image::publish::{
-    ArchivePublisher, Destination, MultiPublisher, OciLayoutPublisher, RegistryPublisher,
-};
+use pipedreamer_image::Reference;
 use pipedreamer_image::server_image::{self, ServerImageRequest};
-use pipedreamer_image::{Published, Reference};
 use pipedreamer_kube::control_plane::{self, ApiRoute, ControlPlaneOptions, Database};
 use pipedreamer_server::{Config, Overrides};
 use pipedreamer_store::Scope;
@@ -238,12 +235,8 @@ fn write_files(dir: &Path, files: &[control_plane::OutputFile]) -> anyhow::Resul
 async fn image(args: &ServerArgs, i: &ServerImageArgs) -> anyhow::Result<ExitCode> {
     refuse_local_flags(args, "image")?;
     let tag = i.tag.clone().unwrap_or_else(server_image::default_tag);
-    let reference = Reference::qualified(&tag, i.registry.as_deref())?;
-    if i.push && reference.registry.is_none() {
-        bail!(
-            "`--push` needs a registry\nhint: pass `-r REGISTRY` (e.g. `-r ghcr.io/acme` or `-r 127.0.0.1:5000`) or a `--tag` that starts with one"
-        );
-    }
+    let reference = Reference::qualified(&tag, i.publish.registry.as_deref())?;
+    crate::commands::build::require_registry(&i.publish, &reference)?;
     let cli = server_image::locate_cli(None)?;
     let engine = pipedreamer_image::locate_engine(args.engine.clone())?;
     let request = ServerImageRequest::new(cli, engine, reference.clone())?;
@@ -252,28 +245,8 @@ async fn image(args: &ServerArgs, i: &ServerImageArgs) -> anyhow::Result<ExitCod
         "built {reference}: {:.1} MiB compressed",
         image.compressed_size() as f64 / 1048576.0
     );
-    let mut publishers = MultiPublisher::new();
-    if let Some(dir) = &i.oci_layout {
-        publishers.push(OciLayoutPublisher::new(dir));
-    }
-    if let Some(path) = &i.archive {
-        publishers.push(ArchivePublisher::new(path));
-    }
-    if i.push {
-        publishers.push(RegistryPublisher::new().insecure(i.insecure_registry));
-    }
-    publishers
-        .publish_each(&image, &reference, |p: &Published| match &p.destination {
-            Destination::OciLayout { dir, tag } => {
-                eprintln!("wrote OCI layout {}:{tag}", dir.display())
-            }
-            Destination::Archive { path } => eprintln!(
-                "wrote archive {} (load with `podman load -i` or `kind load image-archive`)",
-                path.display()
-            ),
-            Destination::Registry(_) => eprintln!("pushed {}", p.reference),
-            _ => {}
-        })
+    crate::commands::build::publishers(&i.publish)
+        .publish_each(&image, &reference, crate::commands::build::announce)
         .await?;
     match i.output {
         OutputFormat::Text => println!("{reference}@{}", image.digest()),
