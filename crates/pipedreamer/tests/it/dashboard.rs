@@ -423,6 +423,10 @@ fn dashboard_in_a_real_browser() {
     b.check("deployment");
     b.goto("/workspaces/team");
     b.check("deployments");
+    b.goto("/");
+    b.check("workspaces");
+    b.goto(&format!("/deployments/{id}/edit"));
+    b.check("edit-deployment");
     // Readable on a phone: nothing wider than the screen.
     b.block("resize", b.client.set_window_size(390, 844))
         .unwrap();
@@ -457,12 +461,31 @@ fn dashboard_in_a_real_browser() {
     assert!(b.text("h1").contains("Page not found"));
     b.check("not-found");
 
-    // Signing out ends the session in the browser.
+    // Signing out ends the session in the browser, and on the server: the cookie it held is
+    // refused when sent again.
+    let cookie = b
+        .block("cookies", b.client.get_all_cookies())
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name() == "pd_session")
+        .expect("the session cookie")
+        .value()
+        .to_owned();
     b.goto("/");
     b.navigate("form[action='/signout'] button");
     assert_eq!(b.path(), "/signin");
     b.goto("/workspaces/team");
     assert_eq!(b.path(), "/signin");
+    let replayed = reqwest::blocking::Client::new()
+        .get(format!("{}/workspaces/team", server.api))
+        .header("cookie", format!("pd_session={cookie}"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        replayed.status(),
+        401,
+        "a signed-out cookie still opens pages"
+    );
 
     if let Ok(dir) = std::env::var("PIPEDREAMER_SCREENSHOTS") {
         let dir = PathBuf::from(dir);
