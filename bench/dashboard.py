@@ -235,8 +235,9 @@ def main():
             json.dump(result, f, indent=2)
             f.write("\n")
         build = os.path.basename(os.path.dirname(CLI))
-        line = (f"\n## Dashboard ({result['when']}, {build} binary, {os.cpu_count()} cores)\n\n"
-                f"| metric | value | target |\n|---|---|---|\n"
+        line = (f"\n# Dashboard benchmark\n\n`pipedreamer server` ({build} binary, {result['when']}), Chromium "
+                f"headless on the same {os.cpu_count()} cores.\n\n"
+                f"| measure | result | target |\n|---|---|---|\n"
                 f"| first contentful paint, {DEPLOYMENTS} deployments / {BUILDS} builds (median of {len(paints)}) "
                 f"| {result['first_contentful_paint_ms']['median']} ms | < 300 ms |\n"
                 f"| page weight, {cards} deployments + assets, gzip | {gz / 1024:.1f} KB (HTML {html_gz / 1024:.1f} KB) | < 100 KB |\n")

@@ -12,6 +12,8 @@ SECTIONS = [
      "Control plane (`pipedreamer server`, SQLite, `local` target under podman and gVisor; `bench/control_plane.py`):"),
     ("# Proxy benchmark",
      "Public URLs on a single host (Caddy with `tls internal` in front of a `local` deployment; `bench/proxy.py`):"),
+    ("# Dashboard benchmark",
+     "Dashboard (`bench/dashboard.py`, measured in headless Chromium):"),
 ]
 
 
