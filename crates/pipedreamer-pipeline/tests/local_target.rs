@@ -77,8 +77,12 @@ fn commit(repo: &Path, message: &str) -> String {
 }
 
 fn config(data_dir: &Path) -> PipelineConfig {
-    // A port range of our own, so parallel test binaries do not collide.
-    let base = 21000 + (std::process::id() % 400) as u16 * 2;
+    // A port range of our own for each test (they run in parallel, each with its own store, so
+    // none knows the ports the others picked) and each test binary: two ports per test, four
+    // tests per process.
+    static TESTS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let test = TESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4;
+    let base = 21000 + (std::process::id() % 100) as u16 * 8 + test * 2;
     PipelineConfig {
         concurrency: 2,
         lease: Duration::from_secs(6),
