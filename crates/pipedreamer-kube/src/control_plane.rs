@@ -21,22 +21,22 @@
 
 use crate::labels;
 use crate::manifests::{hardened_container, hardened_pod};
+use crate::manifests::{probe, quantity, to_value};
 use crate::route::CLUSTER_ISSUER_ANNOTATION;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, Namespace,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, Secret, SecretVolumeSource, Service,
-    ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    Container, ContainerPort, EmptyDirVolumeSource, Namespace, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
+    ResourceRequirements, Secret, SecretVolumeSource, Service, ServiceAccount, ServicePort,
+    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
     IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
 };
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
@@ -477,11 +477,6 @@ pub struct OutputFile {
     pub secret: bool,
 }
 
-fn to_value<T: serde::Serialize>(object: &T) -> serde_json::Value {
-    // k8s-openapi types always serialize; the fallback only keeps this infallible in signature.
-    serde_json::to_value(object).unwrap_or_default()
-}
-
 /// Labels on every control-plane object (and its pods).
 pub fn object_labels() -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -580,17 +575,7 @@ pub fn render(options: &ControlPlaneOptions) -> Result<ControlPlane, ControlPlan
 pub fn server_role(namespace: &str) -> Role {
     Role {
         metadata: meta(ROLE, namespace),
-        rules: Some(
-            SERVER_PERMISSIONS
-                .iter()
-                .map(|(group, resource, verbs)| PolicyRule {
-                    api_groups: Some(vec![(*group).to_owned()]),
-                    resources: Some(vec![(*resource).to_owned()]),
-                    verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
-                    ..PolicyRule::default()
-                })
-                .collect(),
-        ),
+        rules: Some(crate::preflight::policy_rules(SERVER_PERMISSIONS)),
     }
 }
 
@@ -611,10 +596,6 @@ fn role_binding(namespace: &str, server_namespace: &str) -> RoleBinding {
     }
 }
 
-fn quantity(s: &str) -> Quantity {
-    Quantity(s.to_owned())
-}
-
 fn data_claim(namespace: &str, storage: &str, class: Option<&str>) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: meta(DATA_CLAIM, namespace),
@@ -628,20 +609,6 @@ fn data_claim(namespace: &str, storage: &str, class: Option<&str>) -> Persistent
             ..PersistentVolumeClaimSpec::default()
         }),
         ..PersistentVolumeClaim::default()
-    }
-}
-
-fn probe(path: &str, period: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.to_owned()),
-            port: IntOrString::String("http".to_owned()),
-            ..HTTPGetAction::default()
-        }),
-        period_seconds: Some(period),
-        timeout_seconds: Some(2),
-        failure_threshold: Some(3),
-        ..Probe::default()
     }
 }
 

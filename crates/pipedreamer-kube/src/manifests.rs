@@ -151,7 +151,7 @@ impl Manifests {
     }
 }
 
-fn to_value<T: serde::Serialize>(object: &T) -> serde_json::Value {
+pub(crate) fn to_value<T: serde::Serialize>(object: &T) -> serde_json::Value {
     // k8s-openapi types always serialize; the fallback only keeps this infallible in signature.
     serde_json::to_value(object).unwrap_or_default()
 }
@@ -165,7 +165,7 @@ fn meta(workflow: &Workflow, options: &DeployOptions, name: String, component: &
     }
 }
 
-fn quantity(s: &str) -> Quantity {
+pub(crate) fn quantity(s: &str) -> Quantity {
     Quantity(s.to_owned())
 }
 
@@ -224,7 +224,8 @@ pub(crate) fn hardened_pod() -> PodSecurityContext {
     }
 }
 
-fn probe(path: &str, period: i32) -> Probe {
+/// An HTTP probe of `path` on the container's `http` port (engine and control-plane pods).
+pub(crate) fn probe(path: &str, period: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),

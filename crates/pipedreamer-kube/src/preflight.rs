@@ -703,18 +703,21 @@ pub fn deployer_role(namespace: &str) -> Role {
             labels: Some([(labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned())].into()),
             ..ObjectMeta::default()
         },
-        rules: Some(
-            PERMISSIONS
-                .iter()
-                .map(|(group, resource, verbs)| PolicyRule {
-                    api_groups: Some(vec![(*group).to_owned()]),
-                    resources: Some(vec![(*resource).to_owned()]),
-                    verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
-                    ..PolicyRule::default()
-                })
-                .collect(),
-        ),
+        rules: Some(policy_rules(PERMISSIONS)),
     }
+}
+
+/// A Role's rules from a `(API group, resource, verbs)` table: one rule per row.
+pub(crate) fn policy_rules(table: &[(&str, &str, &[&str])]) -> Vec<PolicyRule> {
+    table
+        .iter()
+        .map(|(group, resource, verbs)| PolicyRule {
+            api_groups: Some(vec![(*group).to_owned()]),
+            resources: Some(vec![(*resource).to_owned()]),
+            verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+            ..PolicyRule::default()
+        })
+        .collect()
 }
 
 async fn create_deployer_role(cluster: &Cluster) -> Result<(), Error> {
