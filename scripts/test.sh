@@ -104,6 +104,17 @@ fi
 postgres_ready
 export PATH="$PWD/.venv/bin:$PATH"
 
+# A one-shot suite gains nothing from incremental state, and it is most of a debug target's size
+# (tens of GiB over a few builds): CI once failed with "No space left on device".
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+need_gib=10
+free_gib=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+if [ "${free_gib:-0}" -lt "$need_gib" ]; then
+  echo "error: only ${free_gib} GiB free on $(df -P . | awk 'NR==2 {print $6}'); the suite needs about ${need_gib} GiB" >&2
+  echo "  (the debug build, test images and a registry); free some space, e.g. 'cargo clean' in other checkouts" >&2
+  exit 1
+fi
+
 log "building (debug) and running the test suite"
 cargo test --workspace --no-fail-fast 2>&1
 
