@@ -40,13 +40,8 @@ pub(crate) async fn execute(
     let started = Instant::now();
     let program = &wl.program;
     let n = program.workflow.nodes.len();
-    let mut reports: Vec<NodeReport> = vec![
-        NodeReport {
-            status: NodeStatus::Skipped,
-            duration_ms: 0.0
-        };
-        n
-    ];
+    let started_at = std::time::SystemTime::now();
+    let mut reports: Vec<NodeReport> = vec![NodeReport::SKIPPED; n];
     let (result, release) = run_dag(wl, &req, &run_id, client, &mut reports).await;
     let redact = |s: &str| wl.secrets.redactor().redact(s);
     let (output, error) = match result {
@@ -76,6 +71,8 @@ pub(crate) async fn execute(
         error,
         nodes,
         duration: started.elapsed(),
+        started_at,
+        journal: Default::default(),
     });
     if let Some(Release { runtime, realm }) = release {
         runtime.finish(realm, wl, client).await;
@@ -196,10 +193,8 @@ async fn run_dag(
                     let ms = elapsed.as_secs_f64() * 1000.0;
                     match result {
                         Ok(json) => {
-                            reports[i] = NodeReport {
-                                status: NodeStatus::Succeeded,
-                                duration_ms: round_ms(ms),
-                            };
+                            reports[i].status = NodeStatus::Succeeded;
+                            reports[i].duration_ms = round_ms(ms);
                             outputs[i] = Some(json);
                             for &d in &program.dag.dependents[i] {
                                 waiting[d] -= 1;
@@ -245,19 +240,17 @@ async fn run_dag(
                                 NodeFailure::Js(m) => (i, FailureKind::Thrown, m),
                             };
                             cancel_running(&started_at, reports);
-                            reports[culprit] = NodeReport {
-                                status: if kind == FailureKind::Timeout {
-                                    NodeStatus::TimedOut
-                                } else {
-                                    NodeStatus::Failed
-                                },
-                                duration_ms: round_ms(if culprit == i {
-                                    ms
-                                } else {
-                                    started_at[culprit]
-                                        .map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0)
-                                }),
+                            reports[culprit].status = if kind == FailureKind::Timeout {
+                                NodeStatus::TimedOut
+                            } else {
+                                NodeStatus::Failed
                             };
+                            reports[culprit].duration_ms = round_ms(if culprit == i {
+                                ms
+                            } else {
+                                started_at[culprit]
+                                    .map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0)
+                            });
                             return Err(RunError {
                                 node: Some(program.workflow.nodes[culprit].id.clone()),
                                 message,
@@ -347,10 +340,8 @@ fn cancel_running(started_at: &[Option<Instant>], reports: &mut [NodeReport]) {
         if let Some(start) = start
             && reports[k].status == NodeStatus::Skipped
         {
-            reports[k] = NodeReport {
-                status: NodeStatus::Cancelled,
-                duration_ms: round_ms(start.elapsed().as_secs_f64() * 1000.0),
-            };
+            reports[k].status = NodeStatus::Cancelled;
+            reports[k].duration_ms = round_ms(start.elapsed().as_secs_f64() * 1000.0);
         }
     }
 }

@@ -4,6 +4,8 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::value::RawValue;
 
+pub use pipedreamer_runs::{FailureKind, Journal, NodeStatus, RunStatus};
+
 /// A fresh, time-ordered run id.
 pub fn new_run_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -86,6 +88,13 @@ pub struct RunOutcome {
     /// Wall time of the whole run.
     #[serde(skip)]
     pub duration: std::time::Duration,
+    /// When the run started (wall clock), for its record.
+    #[serde(skip)]
+    pub started_at: std::time::SystemTime,
+    /// What node code logged, reported as progress and named as outputs (`ctx.log`,
+    /// `ctx.progress`, `ctx.output`), secrets redacted; for the run record.
+    #[serde(skip)]
+    pub journal: Journal,
 }
 
 impl RunOutcome {
@@ -112,18 +121,10 @@ impl RunOutcome {
             }),
             nodes: NodeReports::default(),
             duration: Default::default(),
+            started_at: std::time::SystemTime::now(),
+            journal: Journal::default(),
         }
     }
-}
-
-/// Run status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Every node succeeded.
-    Succeeded,
-    /// A node failed, timed out or ran out of memory.
-    Failed,
 }
 
 /// Why a run failed.
@@ -139,42 +140,29 @@ pub struct RunError {
     pub kind: FailureKind,
 }
 
-/// The kinds of failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The node threw or returned a rejected promise or a non-JSON value.
-    Thrown,
-    /// The node exceeded its timeout.
-    Timeout,
-    /// The run exceeded its memory limit.
-    Memory,
-    /// The sandbox failed (a bug or resource exhaustion outside node code).
-    Internal,
-}
-
-/// A node's state after a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeStatus {
-    /// Returned a value.
-    Succeeded,
-    /// Threw or exceeded the memory limit.
-    Failed,
-    /// Exceeded its timeout.
-    TimedOut,
-    /// Was running when another node failed.
-    Cancelled,
-    /// Never started because the run failed first.
-    Skipped,
-}
-
-/// Status and duration of one node.
+/// Status, attempts and timing of one node.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeReport {
     /// Final state.
     pub status: NodeStatus,
-    /// Milliseconds from start to end (0 when skipped).
+    /// Attempts made (0 when skipped; more than 1 only with the node's `retries`).
+    pub attempts: u32,
+    /// Milliseconds from the run's start to the node's first attempt (0 when skipped); kept for
+    /// the run record's timeline, not in `POST /run` answers.
+    #[serde(skip)]
+    pub started_ms: f64,
+    /// Milliseconds from the first attempt's start to the last one's end (0 when skipped).
     pub duration_ms: f64,
+}
+
+impl NodeReport {
+    /// A node that never started.
+    pub const SKIPPED: NodeReport = NodeReport {
+        status: NodeStatus::Skipped,
+        attempts: 0,
+        started_ms: 0.0,
+        duration_ms: 0.0,
+    };
 }
 
 /// Reports keyed by node id, serialized as a JSON object in workflow order.
