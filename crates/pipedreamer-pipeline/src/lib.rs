@@ -38,7 +38,7 @@ pub fn container_engine_available() -> bool {
     pipedreamer_host::Host::detect().is_ok()
 }
 
-use pipedreamer_store::BuildStatus;
+use pipedreamer_store::{BuildStatus, Deployment};
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -136,6 +136,44 @@ impl Default for PhaseTimeouts {
             rollout: Duration::from_secs(300),
         }
     }
+}
+
+/// Run reporting: deployments made by the control plane send their run records to it.
+///
+/// With this set, each rollout gets a `report`-scope token bound to its deployment (from
+/// [`ReportTokens`]) as a file the engine reads (`--report-token-file`: a read-only mount for
+/// `local`, a Secret `<name>-report` mounted as a volume for `kubernetes`; never an environment
+/// variable), and `--report-to <url>`.
+#[derive(Clone)]
+pub struct RunReporting {
+    /// The control plane's URL as the engines reach it (`http://127.0.0.1:<port>` for local
+    /// targets; for kubernetes an in-cluster or public URL): the engine posts to
+    /// `<url>/api/ingest/runs`.
+    pub url: String,
+    /// Mints (or hands out an unexpired) report token per deployment.
+    pub tokens: std::sync::Arc<dyn ReportTokens>,
+}
+
+impl std::fmt::Debug for RunReporting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token source is opaque (and what it returns is a secret).
+        f.debug_struct("RunReporting")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`ReportTokens::token_for`] returns: the token, or why none could be had (it fails the
+/// rollout phase with that message).
+pub type TokenFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>;
+
+/// Where report tokens come from (the server implements it over its token service). A boxed
+/// future rather than `async fn` so that it can be a trait object.
+pub trait ReportTokens: Send + Sync {
+    /// A `report`-scope token bound to `deployment`, valid long enough for the engine to use
+    /// it until its next rollout.
+    fn token_for<'a>(&'a self, deployment: &'a Deployment) -> TokenFuture<'a>;
 }
 
 /// Where `local` deployments listen.
