@@ -1,5 +1,5 @@
 //! The control plane's database: workspaces, deployments and their secrets, the build queue
-//! and history, build logs, and API tokens.
+//! and history, build logs, API tokens, and run records (also `pipedreamer dev`'s `runs.db`).
 //!
 //! One [`Store`] over `sqlx` Any pools: SQLite by default (one file under the data dir, WAL,
 //! one writer connection and a few readers), PostgreSQL for teams and several server replicas. Both run the same schema
@@ -21,6 +21,7 @@ mod logs;
 mod model;
 mod queue;
 mod rows;
+mod runs;
 mod tokens;
 mod workspaces;
 
@@ -38,6 +39,7 @@ pub use model::{
     LeaseState, LogChunk, NewBuild, NewDeployment, Scope, Target, TokenRecord, Trigger, Workspace,
 };
 pub use queue::{CANCELLED_BY_USER, INTERRUPTED};
+pub use runs::{MAX_RUNS_LIMIT, RunFilter, StoredRun};
 pub use tokens::token_hash;
 
 /// Results of the store.
@@ -268,6 +270,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ended sessions",
         include_str!("../migrations/0002_ended_sessions.sql"),
     ),
+    (3, "runs", include_str!("../migrations/0003_runs.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for EmbeddedMigrations {

@@ -565,13 +565,13 @@ both_backends! {
             common::Kind::Postgres => pipedreamer_store::Backend::Postgres,
         };
         assert_eq!(a.backend(), expected);
-        // Each migration (two) recorded once however often the database was opened.
+        // Each migration (three) recorded once however often the database was opened.
         let mut raw = sqlx::AnyConnection::connect(&db.url).await.unwrap();
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
             .fetch_one(&mut raw)
             .await
             .unwrap();
-        assert_eq!(applied, 2);
+        assert_eq!(applied, 3);
         if db.kind == common::Kind::Sqlite {
             // WAL (readers beside the writer) is a property of the file, set on open.
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut raw).await.unwrap();
