@@ -141,7 +141,7 @@ pub fn find_cycle(deps: &[Vec<usize>]) -> Option<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DEFAULT_NODE_TIMEOUT, NodePositions};
+    use crate::model::{DEFAULT_NODE_TIMEOUT, DEFAULT_RETRY_DELAY, NodePositions};
 
     fn nodes(spec: &[(&str, &[&str])]) -> Vec<NodeSpec> {
         spec.iter()
@@ -150,6 +150,8 @@ mod tests {
                 file: format!("nodes/{id}.ts"),
                 depends_on: deps.iter().map(|d| (*d).into()).collect(),
                 timeout: DEFAULT_NODE_TIMEOUT,
+                retries: 0,
+                retry_delay: DEFAULT_RETRY_DELAY,
                 pos: NodePositions::default(),
             })
             .collect()

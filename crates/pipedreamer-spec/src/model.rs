@@ -11,6 +11,12 @@ use std::time::Duration;
 pub const WORKFLOW_FILE: &str = "workflow.yaml";
 /// The default per-node timeout.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most `retries` a node may have (at most this many attempts after the first).
+pub const MAX_RETRIES: u32 = 10;
+/// The default wait before a node's second attempt (it doubles for each later one).
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts of a node, `retry_delay` included.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// The local secrets file `pipedreamer dev` and `validate` read (never shipped in an image).
 pub const SECRETS_FILE: &str = ".secrets.yaml";
 /// The default per-run memory limit of the JS sandbox.
@@ -85,9 +91,16 @@ pub struct NodeSpec {
     pub file: String,
     /// Ids of the nodes whose output this node consumes.
     pub depends_on: Vec<String>,
-    /// How long one call may take.
+    /// How long one call (one attempt) may take.
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
+    /// Attempts after the first when the node throws or times out (never after it exceeds the
+    /// memory limit); 0 to [`MAX_RETRIES`].
+    pub retries: u32,
+    /// The wait before the second attempt; it doubles for each later one (±20 % jitter, at most
+    /// [`MAX_RETRY_DELAY`]).
+    #[serde(with = "humantime_serde_compat")]
+    pub retry_delay: Duration,
     /// Where the parts of this node were written.
     #[serde(skip)]
     pub pos: NodePositions,
@@ -186,6 +199,9 @@ pub struct Config {
     pub resources: Option<Resources>,
     /// Image the cron jobs use to call the engine.
     pub cron_image: Option<String>,
+    /// Whether run records keep the run's input and final output (redacted, size-capped), which
+    /// replay needs. Off by default: payloads may hold personal data.
+    pub record_io: bool,
 }
 
 impl Config {

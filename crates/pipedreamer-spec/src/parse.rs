@@ -71,7 +71,14 @@ const TOP_KEYS: &[&str] = &[
     "config",
     "fetch",
 ];
-const NODE_KEYS: &[&str] = &["id", "file", "depends_on", "timeout"];
+const NODE_KEYS: &[&str] = &[
+    "id",
+    "file",
+    "depends_on",
+    "timeout",
+    "retries",
+    "retry_delay",
+];
 const CRON_KEYS: &[&str] = &["type", "name", "schedule", "timezone"];
 const QUEUE_KEYS: &[&str] = &["type", "subject", "stream", "durable"];
 const WEBHOOK_KEYS: &[&str] = &["type", "name", "secret", "events", "branches"];
@@ -81,6 +88,7 @@ const CONFIG_KEYS: &[&str] = &[
     "max_body",
     "resources",
     "cron_image",
+    "record_io",
 ];
 const FETCH_KEYS: &[&str] = &["allow", "auth"];
 const AUTH_KEYS: &[&str] = &["host", "secret", "scheme", "allow_http"];
@@ -278,6 +286,8 @@ impl Parser<'_> {
             file: String::new(),
             depends_on: Vec::new(),
             timeout: DEFAULT_NODE_TIMEOUT,
+            retries: 0,
+            retry_delay: DEFAULT_RETRY_DELAY,
             pos: NodePositions {
                 id: start,
                 file: start,
@@ -285,6 +295,7 @@ impl Parser<'_> {
             },
         };
         let (mut has_id, mut has_file) = (false, false);
+        let mut retry_delay_pos = None;
         for (key, _, value) in &entries {
             match key.as_str() {
                 "id" => {
@@ -311,8 +322,27 @@ impl Parser<'_> {
                         node.timeout = d;
                     }
                 }
+                "retries" => node.retries = self.retries(value).unwrap_or(0),
+                "retry_delay" => {
+                    retry_delay_pos = Some(yaml::pos(value));
+                    if let Some(d) = self.retry_delay(value) {
+                        node.retry_delay = d;
+                    }
+                }
                 _ => {}
             }
+        }
+        if let Some(pos) = retry_delay_pos
+            && node.retries == 0
+        {
+            let d = Diagnostic::warning(
+                "retry-delay-without-retries",
+                self.file,
+                pos,
+                "`retry_delay` has no effect: the node has no `retries`",
+            )
+            .with_hint("add e.g. `retries: 2` to the node, or remove `retry_delay`");
+            self.diags.push(d);
         }
         if !has_id {
             self.err("missing-field", start, "node is missing `id`")
@@ -344,6 +374,60 @@ impl Parser<'_> {
                     format!("invalid duration `{text}` for {what}"),
                 )
                 .hint = Some("use a number with a unit, e.g. `500ms`, `10s`, `2m`".into());
+                None
+            }
+        }
+    }
+
+    /// A node's `retries`: a whole number from 0 to [`MAX_RETRIES`].
+    fn retries(&mut self, value: &MarkedYaml<'_>) -> Option<u32> {
+        let text = yaml::scalar_text(value).unwrap_or_else(|| kind(value).to_owned());
+        let problem = match text.parse::<i64>() {
+            Ok(n) if (0..=i64::from(MAX_RETRIES)).contains(&n) => return u32::try_from(n).ok(),
+            Ok(n) if n < 0 => format!("`retries: {n}` is negative"),
+            Ok(n) => format!("`retries: {n}` is too many"),
+            Err(_) => format!("`retries` must be a whole number, found `{text}`"),
+        };
+        self.err("bad-retries", yaml::pos(value), problem).hint = Some(format!(
+            "use a whole number from 0 to {MAX_RETRIES}: the attempts after the first when the node throws or times out (the default is 0)"
+        ));
+        None
+    }
+
+    /// A node's `retry_delay`: a duration, at most [`MAX_RETRY_DELAY`].
+    fn retry_delay(&mut self, value: &MarkedYaml<'_>) -> Option<Duration> {
+        let d = self.duration(value, "`retry_delay`")?;
+        if d <= MAX_RETRY_DELAY {
+            return Some(d);
+        }
+        let text = yaml::scalar_text(value).unwrap_or_default();
+        self.err(
+            "bad-duration",
+            yaml::pos(value),
+            format!(
+                "`retry_delay: {text}` is longer than the {}s cap on the wait between attempts",
+                MAX_RETRY_DELAY.as_secs()
+            ),
+        )
+        .hint = Some(format!(
+            "use at most `{}s` (the wait doubles for each later attempt, up to that cap; the default is `{}s`)",
+            MAX_RETRY_DELAY.as_secs(),
+            DEFAULT_RETRY_DELAY.as_secs()
+        ));
+        None
+    }
+
+    /// A `true`/`false` value.
+    fn boolean(&mut self, value: &MarkedYaml<'_>, what: &str) -> Option<bool> {
+        match yaml::scalar_text(value).as_deref() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => {
+                self.err(
+                    "wrong-type",
+                    yaml::pos(value),
+                    format!("{what} must be true or false, found {}", kind(value)),
+                );
                 None
             }
         }
@@ -533,6 +617,9 @@ impl Parser<'_> {
                 "max_body" => config.max_body = self.size(v, "`config.max_body`"),
                 "cron_image" => config.cron_image = self.string(v, "`config.cron_image`"),
                 "resources" => config.resources = Some(self.resources(v)),
+                "record_io" => {
+                    config.record_io = self.boolean(v, "`config.record_io`").unwrap_or(false)
+                }
                 _ => {}
             }
         }
@@ -705,18 +792,7 @@ impl Parser<'_> {
         };
         let allow_http = match get("allow_http") {
             None => false,
-            Some(v) => match yaml::scalar_text(v).as_deref() {
-                Some("true") => true,
-                Some("false") => false,
-                _ => {
-                    self.err(
-                        "wrong-type",
-                        yaml::pos(v),
-                        format!("`allow_http` must be true or false, found {}", kind(v)),
-                    );
-                    false
-                }
-            },
+            Some(v) => self.boolean(v, "`allow_http`").unwrap_or(false),
         };
         Some(FetchAuth {
             host: host?,
@@ -873,6 +949,95 @@ mod tests {
         assert!(
             d.hint.as_deref().unwrap().contains("`4Mi` and `4Gi`"),
             "{d}"
+        );
+    }
+
+    /// Issue 15: `retries` (0 to 10), `retry_delay` (a duration up to 1m) and `config.record_io`
+    /// (a boolean) are checked where written.
+    #[test]
+    fn retries_retry_delay_and_record_io_are_checked_where_written() {
+        let wf = |node: &str, config: &str| {
+            format!(
+                "name: r\nversion: \"1\"\nnodes:\n  - {{id: a, file: a.js, {node}}}\nconfig:\n  record_io: {config}\n"
+            )
+        };
+        let parsed = parse_workflow(&wf("retries: 3, retry_delay: 250ms", "true"), "w.yaml");
+        assert_eq!(parsed.diagnostics, [], "{:?}", parsed.diagnostics);
+        let w = parsed.workflow.unwrap();
+        assert_eq!(
+            (w.nodes[0].retries, w.nodes[0].retry_delay),
+            (3, Duration::from_millis(250))
+        );
+        assert!(w.config.record_io);
+        // Defaults: no retries, a 1 s delay, no input/output kept.
+        let w = parse_workflow(
+            "name: r\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+            "w.yaml",
+        )
+        .workflow
+        .unwrap();
+        assert_eq!(
+            (
+                w.nodes[0].retries,
+                w.nodes[0].retry_delay,
+                w.config.record_io
+            ),
+            (0, DEFAULT_RETRY_DELAY, false)
+        );
+        let cases = [
+            ("retries: -1", "false", ("bad-retries", 4, 34), "negative"),
+            ("retries: 11", "false", ("bad-retries", 4, 34), "too many"),
+            (
+                "retries: two",
+                "false",
+                ("bad-retries", 4, 34),
+                "whole number",
+            ),
+            (
+                "retries: 1.5",
+                "false",
+                ("bad-retries", 4, 34),
+                "whole number",
+            ),
+            (
+                "retries: 1, retry_delay: soon",
+                "false",
+                ("bad-duration", 4, 50),
+                "invalid duration",
+            ),
+            (
+                "retries: 1, retry_delay: 2m",
+                "false",
+                ("bad-duration", 4, 50),
+                "longer than the 60s cap",
+            ),
+            (
+                "retries: 1, retry_delay: 0s",
+                "false",
+                ("bad-duration", 4, 50),
+                "longer than zero",
+            ),
+            ("retries: 0", "yes", ("wrong-type", 6, 14), "true or false"),
+        ];
+        for (node, config, at, says) in cases {
+            let parsed = parse_workflow(&wf(node, config), "w.yaml");
+            let found: Vec<_> = parsed
+                .diagnostics
+                .iter()
+                .map(|d| (d.code, d.pos.line, d.pos.col))
+                .collect();
+            assert_eq!(found, [at], "{node} / {config}: {:?}", parsed.diagnostics);
+            let d = &parsed.diagnostics[0];
+            assert!(d.message.contains(says), "{node}: {d}");
+            assert!(d.is_error(), "{node}: {d}");
+        }
+        // A delay without retries does nothing: a warning where it is written.
+        let parsed = parse_workflow(&wf("retry_delay: 5s", "false"), "w.yaml");
+        let d = &parsed.diagnostics[..];
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (d[0].code, d[0].pos.line, d[0].pos.col, d[0].is_error()),
+            ("retry-delay-without-retries", 4, 38, false)
         );
     }
 
