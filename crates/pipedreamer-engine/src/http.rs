@@ -3,11 +3,12 @@
 
 use crate::input::{json_input, read_body};
 use crate::metrics::Source;
-use crate::state::EngineState;
+use crate::record::{REPLAY_HEADER, valid_run_id};
+use crate::state::{EngineState, RunOptions};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use pipedreamer_sandbox::FailureKind;
@@ -65,9 +66,30 @@ fn not_loaded() -> Response {
     )
 }
 
-async fn run(State(state): State<Arc<EngineState>>, body: Body) -> Response {
+/// The run id in [`REPLAY_HEADER`], if any; an answer when it is not a run id.
+fn replay_of(headers: &HeaderMap) -> Result<Option<String>, Response> {
+    let Some(value) = headers.get(REPLAY_HEADER) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(id) if valid_run_id(id) => Ok(Some(id.to_owned())),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("header `{REPLAY_HEADER}` must be a run id"),
+            Some(
+                "a run id is 1 to 64 characters of [A-Za-z0-9_-], e.g. the `run_id` of an earlier answer",
+            ),
+        )),
+    }
+}
+
+async fn run(State(state): State<Arc<EngineState>>, headers: HeaderMap, body: Body) -> Response {
     let Some(workload) = state.workload() else {
         return not_loaded();
+    };
+    let replay_of = match replay_of(&headers) {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     let input = match read_body(&state, Source::Http, body).await {
         Ok(bytes) => json_input(&state, Source::Http, &bytes),
@@ -77,7 +99,13 @@ async fn run(State(state): State<Arc<EngineState>>, body: Body) -> Response {
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };
-    let outcome = state.run(workload, input, Trigger::Http).await;
+    let options = RunOptions {
+        run_id: None,
+        replay_of,
+    };
+    let outcome = state
+        .run_with(workload, input, Trigger::Http, options)
+        .await;
     let status = match outcome.failure() {
         None => StatusCode::OK,
         Some(FailureKind::Timeout) => StatusCode::GATEWAY_TIMEOUT,

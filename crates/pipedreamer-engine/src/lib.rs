@@ -8,15 +8,19 @@ pub mod input;
 pub mod logging;
 pub mod metrics;
 pub mod nats;
+pub mod record;
+pub mod report;
 pub mod secrets_source;
 pub mod server;
 pub mod state;
 pub mod webhook;
 
 pub use nats::NatsOptions;
+pub use record::RunSink;
+pub use report::{Reporter, ReporterOptions};
 pub use secrets_source::SecretsSource;
 pub use server::HttpLimits;
-pub use state::EngineState;
+pub use state::{EngineState, RunOptions};
 
 use pipedreamer_sandbox::{PoolHealth, Program, Workload};
 use pipedreamer_spec::source::DirSource;

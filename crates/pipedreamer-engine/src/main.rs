@@ -2,7 +2,9 @@
 
 use clap::Parser;
 use pipedreamer_engine::logging::{self, LogFormat};
-use pipedreamer_engine::{EngineState, HttpLimits, LoadError, SecretsSource, ServeOptions};
+use pipedreamer_engine::{
+    EngineState, HttpLimits, LoadError, Reporter, ReporterOptions, SecretsSource, ServeOptions,
+};
 use pipedreamer_sandbox::{PoolOptions, Sandbox};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -83,6 +85,13 @@ struct Args {
     /// hold it and leave a quarter for fetches, NATS and files.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Report every run's record to the control plane at this URL (`POST <URL>/api/ingest/runs`,
+    /// batched, in the background; a run never waits for it).
+    #[arg(long, value_name = "URL", requires = "report_token_file")]
+    report_to: Option<String>,
+    /// File holding the `report` token for --report-to (read once at start; a mounted secret).
+    #[arg(long, value_name = "FILE", requires = "report_to")]
+    report_token_file: Option<PathBuf>,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -158,6 +167,28 @@ async fn run(args: Args) -> ExitCode {
         }
     };
     let state = EngineState::new(sandbox, Some(workload), args.max_body);
+    // Stopped after `serve` returns, so the runs that finish while draining are reported too.
+    let report_stop = CancellationToken::new();
+    let reporter = match (&args.report_to, &args.report_token_file) {
+        (Some(url), Some(file)) => {
+            let started = pipedreamer_engine::report::read_token(file).and_then(|token| {
+                let options = ReporterOptions::new(url.clone(), token);
+                Reporter::start(options, state.metrics.reports(), report_stop.clone())
+            });
+            match started {
+                Ok((reporter, handle)) => {
+                    state.set_sink(std::sync::Arc::new(reporter));
+                    tracing::info!(url = %url, "reporting runs to the control plane");
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        _ => None,
+    };
     let addr = SocketAddr::new(args.host, args.port);
     let listener =
         match pipedreamer_engine::server::listen_when_free(addr, args.reuse_port, args.port_wait)
@@ -188,7 +219,13 @@ async fn run(args: Args) -> ExitCode {
         },
     };
     // `serve` has logged why it failed.
-    match pipedreamer_engine::serve(state, listener, options, stop).await {
+    let served = pipedreamer_engine::serve(state, listener, options, stop).await;
+    if let Some(handle) = reporter {
+        // Bounded by the reporter's own shutdown flush limit.
+        report_stop.cancel();
+        let _ = handle.await;
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
     }

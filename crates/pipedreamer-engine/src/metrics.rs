@@ -169,6 +169,20 @@ pub struct Metrics {
     nats_messages: Family<MessageLabels, Counter>,
     workers_lost: Counter,
     workers_stuck: Gauge,
+    reports: ReportMetrics,
+}
+
+/// The run reporter's counters (`--report-to`), shared with its background task.
+#[derive(Clone, Debug, Default)]
+pub struct ReportMetrics {
+    /// Records the control plane accepted (202), duplicates included.
+    pub sent: Counter,
+    /// Records dropped: the oldest when the buffer was full, or ones the control plane refused.
+    pub dropped: Counter,
+    /// Report requests that failed (unreachable, timed out, or answered with an error).
+    pub failed: Counter,
+    /// Records waiting to be sent.
+    pub buffered: Gauge,
 }
 
 impl Default for Metrics {
@@ -185,6 +199,7 @@ impl Default for Metrics {
         let nats_messages = Family::<MessageLabels, Counter>::default();
         let workers_lost = Counter::default();
         let workers_stuck = Gauge::default();
+        let reports = ReportMetrics::default();
         registry.register(
             "runs",
             "Workflow runs by final status and trigger",
@@ -230,6 +245,26 @@ impl Default for Metrics {
             "Replaced sandbox workers still busy (capacity lost until they return)",
             workers_stuck.clone(),
         );
+        registry.register(
+            "run_reports_sent",
+            "Run records the control plane accepted (--report-to)",
+            reports.sent.clone(),
+        );
+        registry.register(
+            "run_reports_dropped",
+            "Run records dropped: the oldest when the report buffer was full, or refused by the control plane",
+            reports.dropped.clone(),
+        );
+        registry.register(
+            "run_reports_failed",
+            "Run report requests that failed (control plane unreachable, timed out or erring)",
+            reports.failed.clone(),
+        );
+        registry.register(
+            "run_reports_buffered",
+            "Run records waiting to be reported",
+            reports.buffered.clone(),
+        );
         Self {
             registry,
             runs,
@@ -241,6 +276,7 @@ impl Default for Metrics {
             nats_messages,
             workers_lost,
             workers_stuck,
+            reports,
         }
     }
 }
@@ -315,6 +351,11 @@ impl Metrics {
         }
         self.workers_stuck
             .set(i64::try_from(health.stuck).unwrap_or(i64::MAX));
+    }
+
+    /// The run reporter's counters (clones share the registered series).
+    pub fn reports(&self) -> ReportMetrics {
+        self.reports.clone()
     }
 
     /// Prometheus text exposition.

@@ -3,6 +3,7 @@
 //! the same whichever way a run arrives.
 
 use crate::metrics::Metrics;
+use crate::record::{self, RecordContext, RunSink};
 use arc_swap::ArcSwapOption;
 use pipedreamer_sandbox::outcome::Trigger;
 use pipedreamer_sandbox::{PoolHealth, RunOutcome, RunRequest, Sandbox, Workload};
@@ -25,6 +26,17 @@ pub struct EngineState {
     pub readiness: std::sync::Mutex<serde_json::Map<String, serde_json::Value>>,
     /// The sandbox workers' state as last polled (see [`EngineState::observe_health`]).
     health: std::sync::Mutex<PoolHealth>,
+    /// Where run records go; without one, none are built.
+    sink: std::sync::OnceLock<Arc<dyn RunSink>>,
+}
+
+/// How [`EngineState::run_with`] runs: all optional.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The run id, chosen by the caller (answered before the run ends); fresh when `None`.
+    pub run_id: Option<String>,
+    /// The run this one replays (`x-pipedreamer-replay-of`), for its record.
+    pub replay_of: Option<String>,
 }
 
 impl EngineState {
@@ -44,7 +56,14 @@ impl EngineState {
             readiness: Default::default(),
             in_flight: Default::default(),
             health: Default::default(),
+            sink: Default::default(),
         })
+    }
+
+    /// Sends every finished run's record to `sink` from now on. Set once (at start); `false`
+    /// when a sink was already set (the new one is ignored).
+    pub fn set_sink(&self, sink: Arc<dyn RunSink>) -> bool {
+        self.sink.set(sink).is_ok()
     }
 
     /// Asks the sandbox how its workers are (cheap; polled every second by `serve`).
@@ -132,16 +151,37 @@ impl EngineState {
         trigger: Trigger,
         run_id: Option<String>,
     ) -> RunOutcome {
+        let options = RunOptions {
+            run_id,
+            replay_of: None,
+        };
+        self.run_with(workload, input, trigger, options).await
+    }
+
+    /// Runs the workflow once (see [`EngineState::run`]) and, when a sink is set, hands it the
+    /// run's record.
+    pub async fn run_with(
+        &self,
+        workload: Arc<Workload>,
+        input: String,
+        trigger: Trigger,
+        options: RunOptions,
+    ) -> RunOutcome {
         let _guard = self.metrics.in_flight();
-        let run_id = run_id.unwrap_or_else(pipedreamer_sandbox::outcome::new_run_id);
+        let run_id = options
+            .run_id
+            .unwrap_or_else(pipedreamer_sandbox::outcome::new_run_id);
         self.track(&run_id, true);
         // Logged as text, exactly as node code sees it in `ctx.trigger`.
         let trigger_text = trigger.to_string();
+        let sink = self.sink.get();
+        // The input is copied only when it will be kept.
+        let kept_input = (sink.is_some() && record::records_io(&workload)).then(|| input.clone());
         let request = RunRequest {
             run_id: Some(run_id.clone()),
             ..RunRequest::new(input, trigger.clone())
         };
-        let outcome = self.sandbox.run(workload, request).await;
+        let mut outcome = self.sandbox.run(workload.clone(), request).await;
         self.track(&run_id, false);
         self.metrics.record(&trigger, &outcome);
         let duration_ms = (outcome.duration.as_secs_f64() * 1e6).round() / 1e3;
@@ -158,6 +198,15 @@ impl EngineState {
                 error = %e.message,
                 "run failed"
             ),
+        }
+        if let Some(sink) = sink {
+            let cx = RecordContext {
+                workload: &workload,
+                trigger: &trigger,
+                input: kept_input.as_deref(),
+                replay_of: options.replay_of.as_deref(),
+            };
+            sink.record(record::build(&mut outcome, cx));
         }
         outcome
     }
