@@ -40,6 +40,7 @@ pub mod limits {
 }
 
 /// How a run ended.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -73,6 +74,7 @@ impl std::str::FromStr for RunStatus {
 }
 
 /// A node's state after a run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
@@ -89,6 +91,7 @@ pub enum NodeStatus {
 }
 
 /// The kinds of failure.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
@@ -111,6 +114,7 @@ impl FailureKind {
 }
 
 /// The level of a `ctx.log` (or `console`) line.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
@@ -138,6 +142,7 @@ impl LogLevel {
 }
 
 /// One log line of a run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogLine {
     /// Milliseconds since the run started.
@@ -151,6 +156,7 @@ pub struct LogLine {
 }
 
 /// One `ctx.progress(percent, message?)` call.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     /// Milliseconds since the run started.
@@ -165,6 +171,7 @@ pub struct Progress {
 }
 
 /// Entries a run produced past the caps, counted instead of kept.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dropped {
     /// Log lines past [`limits::MAX_LOG_LINES`].
@@ -265,6 +272,7 @@ pub fn cut(text: &str, max: usize) -> String {
 }
 
 /// One node in a run record.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeRecord {
     /// Final state.
@@ -287,6 +295,36 @@ impl Nodes {
     /// The record of a node.
     pub fn get(&self, id: &str) -> Option<&NodeRecord> {
         self.0.iter().find(|(k, _)| k == id).map(|(_, r)| r)
+    }
+}
+
+/// On the wire an object of [`NodeRecord`]s keyed by node id.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Nodes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder};
+        ObjectBuilder::new()
+            .additional_properties(Some(AdditionalProperties::RefOr(
+                utoipa::openapi::Ref::from_schema_name("NodeRecord").into(),
+            )))
+            .description(Some("Node records keyed by node id, in workflow order"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Nodes {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "NodeRecord".into(),
+            <NodeRecord as utoipa::PartialSchema>::schema(),
+        ));
+        <NodeRecord as utoipa::ToSchema>::schemas(schemas);
     }
 }
 
@@ -321,6 +359,7 @@ impl<'de> Deserialize<'de> for Nodes {
 }
 
 /// Why a run failed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunFailure {
     /// The node that failed (absent for sandbox failures).
@@ -334,6 +373,7 @@ pub struct RunFailure {
 
 /// Everything kept of one run: `GET /api/runs/:id`, `pipedreamer runs show -o json`, and each
 /// entry of a [`ReportBatch`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The run id (UUIDv7, time-ordered), also in every log line of the run.
@@ -360,6 +400,7 @@ pub struct RunRecord {
     pub progress: Vec<Progress>,
     /// Named outputs (`ctx.output`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub outputs: serde_json::Map<String, Value>,
     /// Why it failed.
     #[serde(default)]
@@ -370,9 +411,11 @@ pub struct RunRecord {
     /// The root input, only with `config.record_io: true` (redacted, at most
     /// [`limits::MAX_IO_BYTES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
     pub input: Option<Value>,
     /// The final output, only with `config.record_io: true` (redacted, capped like `input`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
     pub output: Option<Value>,
     /// Entries past the caps.
     #[serde(default, skip_serializing_if = "Dropped::is_empty")]
@@ -460,6 +503,7 @@ pub struct RecordError {
 }
 
 /// The body of `POST /api/ingest/runs`: at most [`limits::MAX_BATCH_BYTES`] of JSON.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBatch {
@@ -468,6 +512,7 @@ pub struct ReportBatch {
 }
 
 /// The answer to `POST /api/ingest/runs` (202 Accepted).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestReply {
     /// Records stored now.
