@@ -29,6 +29,8 @@
 //! | `routing.https_port` | `443` (the port Caddy serves deployments' hosts on) |
 //! | `routing.ingress_class`, `routing.tls_issuer` | none (kubernetes: the Ingress class, cert-manager's ClusterIssuer) |
 //! | `caddy.admin` | `http://127.0.0.1:2019` (Caddy's admin endpoint, for `local` deployments) |
+//! | `runs.retention` | `14d` (run records older than this are deleted in the background) |
+//! | `runs.report_url` | `http://127.0.0.1:<port>` for `local` deployments (the URL engines report runs to; set it for kubernetes) |
 
 use pipedreamer_pipeline::PhaseTimeouts;
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
@@ -179,7 +181,22 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// The reverse proxy of `local` deployments.
     pub caddy: CaddyConfig,
+    /// Run records.
+    pub runs: RunsConfig,
 }
+
+/// `runs.*`: the run records deployed engines report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsConfig {
+    /// Records whose run started longer ago than this are deleted.
+    pub retention: Duration,
+    /// The base URL engines send their records to (`<url>/api/ingest/runs`); `None`: this
+    /// server's own address as a `local` engine reaches it.
+    pub report_url: Option<String>,
+}
+
+/// `runs.retention` when not set: two weeks.
+pub const DEFAULT_RUN_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// `routing.*`: a deployment with a subdomain answers on `https://<subdomain>.<base_domain>`
 /// (Caddy on a single host, an Ingress or HTTPRoute on Kubernetes).
@@ -352,6 +369,8 @@ const KEYS: &[&str] = &[
     "routing.ingress_class",
     "routing.tls_issuer",
     "caddy.admin",
+    "runs.retention",
+    "runs.report_url",
 ];
 
 /// Keys whose values are mappings of the keys above.
@@ -362,6 +381,7 @@ const SECTIONS: &[&str] = &[
     "local",
     "routing",
     "caddy",
+    "runs",
 ];
 
 /// One value and where it came from.
@@ -607,6 +627,24 @@ impl Reader<'_> {
                 "e.g. `30s`, `10m` or `24h`",
             )),
         }
+    }
+
+    /// An `http(s)://` URL without a trailing slash.
+    fn http_url(
+        &self,
+        key: &'static str,
+        hint: &'static str,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(text) = self.text(key) else {
+            return Ok(None);
+        };
+        let parsed = url::Url::parse(&text).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        });
+        if parsed.is_none() {
+            return Err(self.invalid(key, format!("`{text}` is not an http(s) URL"), hint));
+        }
+        Ok(Some(text.trim_end_matches('/').to_owned()))
     }
 
     fn ip(&self, key: &'static str, default: IpAddr) -> Result<IpAddr, ConfigError> {
@@ -879,6 +917,13 @@ impl Config {
             caddy: CaddyConfig {
                 admin: caddy_admin(&r)?,
             },
+            runs: RunsConfig {
+                retention: r.duration("runs.retention", DEFAULT_RUN_RETENTION)?,
+                report_url: r.http_url(
+                    "runs.report_url",
+                    "the control plane's URL as the deployments' engines reach it, e.g. `http://pipedreamer.pipedreamer.svc:7070`",
+                )?,
+            },
         };
         Ok(config)
     }
@@ -1005,6 +1050,9 @@ impl Config {
         line(1, "tls_issuer", Some(opt(&routing.tls_issuer)));
         line(0, "caddy", None);
         line(1, "admin", Some(q(&self.caddy.admin)));
+        line(0, "runs", None);
+        line(1, "retention", Some(q(&d(self.runs.retention))));
+        line(1, "report_url", Some(opt(&self.runs.report_url)));
         out
     }
 }
