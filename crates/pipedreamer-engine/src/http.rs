@@ -66,20 +66,14 @@ fn not_loaded() -> Response {
     )
 }
 
-/// The run id in [`REPLAY_HEADER`], if any; an answer when it is not a run id.
-fn replay_of(headers: &HeaderMap) -> Result<Option<String>, Response> {
+/// The run id in [`REPLAY_HEADER`], if any; `Err` when the header is there but no run id.
+fn replay_of(headers: &HeaderMap) -> Result<Option<String>, ()> {
     let Some(value) = headers.get(REPLAY_HEADER) else {
         return Ok(None);
     };
     match value.to_str() {
         Ok(id) if valid_run_id(id) => Ok(Some(id.to_owned())),
-        _ => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("header `{REPLAY_HEADER}` must be a run id"),
-            Some(
-                "a run id is 1 to 64 characters of [A-Za-z0-9_-], e.g. the `run_id` of an earlier answer",
-            ),
-        )),
+        _ => Err(()),
     }
 }
 
@@ -87,9 +81,14 @@ async fn run(State(state): State<Arc<EngineState>>, headers: HeaderMap, body: Bo
     let Some(workload) = state.workload() else {
         return not_loaded();
     };
-    let replay_of = match replay_of(&headers) {
-        Ok(r) => r,
-        Err(r) => return r,
+    let Ok(replay_of) = replay_of(&headers) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("header `{REPLAY_HEADER}` must be a run id"),
+            Some(
+                "a run id is 1 to 64 characters of [A-Za-z0-9_-], e.g. the `run_id` of an earlier answer",
+            ),
+        );
     };
     let input = match read_body(&state, Source::Http, body).await {
         Ok(bytes) => json_input(&state, Source::Http, &bytes),

@@ -92,6 +92,9 @@ struct Args {
     /// File holding the `report` token for --report-to (read once at start; a mounted secret).
     #[arg(long, value_name = "FILE", requires = "report_to")]
     report_token_file: Option<PathBuf>,
+    /// Run records kept while the control plane is unreachable (the oldest are dropped past it).
+    #[arg(long, default_value_t = 10_000, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    report_buffer: u32,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -172,7 +175,10 @@ async fn run(args: Args) -> ExitCode {
     let reporter = match (&args.report_to, &args.report_token_file) {
         (Some(url), Some(file)) => {
             let started = pipedreamer_engine::report::read_token(file).and_then(|token| {
-                let options = ReporterOptions::new(url.clone(), token);
+                let options = ReporterOptions {
+                    buffer: args.report_buffer as usize,
+                    ..ReporterOptions::new(url.clone(), token)
+                };
                 Reporter::start(options, state.metrics.reports(), report_stop.clone())
             });
             match started {
