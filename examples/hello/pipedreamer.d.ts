@@ -1,6 +1,9 @@
 // Types for the `ctx` object Pipedreamer passes to every node:
 //   export default async function run(ctx: Ctx, input: In): Promise<Out>
 // Import with `import type { Ctx } from "../pipedreamer";` (types only; nothing is loaded).
+// A node with `retries: N` in workflow.yaml is called again (with a fresh `ctx` and the same
+// input) when it throws or times out, at most N more times; module-level state is per run, so
+// it carries over from one attempt to the next.
 
 /** A WHATWG-like response; the body is read in full before `ctx.fetch` resolves. */
 export interface FetchResponse {
@@ -55,8 +58,23 @@ export interface Ctx {
     readonly NotCapable: new (message?: string) => Error;
     readonly TimeoutError: new (message?: string) => Error;
   };
-  /** Structured log lines tagged with the run and node id; secret values are redacted. */
+  /**
+   * Structured log lines tagged with the run and node id; secret values are redacted. Lines
+   * (and `console` output) are also kept with the run's record (at most 1,000 per run).
+   */
   readonly log: Log;
+  /**
+   * Reports how far the node is, recorded with the run (`pipedreamer runs show`, the
+   * dashboard's run page): `percent` from 0 to 100 (clamped; a non-number is a `TypeError`),
+   * an optional message. Secret values are redacted.
+   */
+  progress(percent: number, message?: string): void;
+  /**
+   * Records a named value with the run; a later call with the same name replaces it. The value
+   * must be JSON-serializable (else a `TypeError`); at most 32 names per run and 64 KiB of JSON
+   * each (else a `RangeError`). Secret values are redacted.
+   */
+  output(name: string, value: unknown): void;
   /** The current run: its id and what started it (`http`, `cron:<name>`, `webhook:<name>`, `queue:<subject>`). */
   readonly run: { readonly id: string; readonly trigger: string };
   /** The node being called. */

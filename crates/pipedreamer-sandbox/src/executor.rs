@@ -12,22 +12,43 @@
 use crate::Workload;
 use crate::exception::describe_exception;
 use crate::outcome::*;
-use crate::realm::{Deadlines, PooledRuntime, Realm, RunEnd};
+use crate::realm::{CurrentRun, Deadlines, PooledRuntime, Realm, RunEnd};
 use crate::slot::{slot_name, unslot};
 use crate::web::timers::{TimerEvent, yield_to_jobs};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use pipedreamer_spec::MAX_RETRY_DELAY;
 use rquickjs::{Ctx, Function, Module, Object, Value};
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How one attempt of a node failed, as seen from its own call.
 enum NodeFailure {
     Js(String),
     Timeout,
 }
+
+/// A node's failure, attributed: the node at fault (another one when that node's deadline
+/// stopped this node's code), the kind and the message.
+struct Failure {
+    culprit: usize,
+    kind: FailureKind,
+    message: String,
+}
+
+/// When a node first started and how many attempts it has begun; shared by its future and the
+/// run loop, which reports a node cancelled mid-retry with the attempts it made.
+#[derive(Clone, Copy, Default)]
+struct NodeClock {
+    first_start: Option<Instant>,
+    attempts: u32,
+}
+
+type Clocks = Rc<[Cell<NodeClock>]>;
 
 /// Runs the workflow once and sends the outcome to `reply`, then tidies up its runtime.
 pub(crate) async fn execute(
@@ -42,7 +63,8 @@ pub(crate) async fn execute(
     let n = program.workflow.nodes.len();
     let started_at = std::time::SystemTime::now();
     let mut reports: Vec<NodeReport> = vec![NodeReport::SKIPPED; n];
-    let (result, release) = run_dag(wl, &req, &run_id, client, &mut reports).await;
+    let (result, release, journal) =
+        run_dag(wl, &req, &run_id, started, client, &mut reports).await;
     let redact = |s: &str| wl.secrets.redactor().redact(s);
     let (output, error) = match result {
         Ok(output) => (Some(output), None),
@@ -72,7 +94,7 @@ pub(crate) async fn execute(
         nodes,
         duration: started.elapsed(),
         started_at,
-        journal: Default::default(),
+        journal,
     });
     if let Some(Release { runtime, realm }) = release {
         runtime.finish(realm, wl, client).await;
@@ -86,18 +108,20 @@ struct Release {
     realm: Option<(Realm, RunEnd)>,
 }
 
-type NodeFuture<'js> =
-    Pin<Box<dyn Future<Output = (usize, Result<String, NodeFailure>, Duration)> + 'js>>;
+type NodeFuture<'js> = Pin<Box<dyn Future<Output = (usize, Result<String, Failure>)> + 'js>>;
 
+/// Runs the DAG; returns its result, the runtime to give back, and the run's journal.
 async fn run_dag(
     wl: &Arc<Workload>,
     req: &RunRequest,
     run_id: &str,
+    run_start: Instant,
     client: &reqwest::Client,
     reports: &mut [NodeReport],
 ) -> (
     Result<Box<serde_json::value::RawValue>, RunError>,
     Option<Release>,
+    Journal,
 ) {
     let internal = |m: String| RunError {
         node: None,
@@ -108,22 +132,24 @@ async fn run_dag(
     let n = program.workflow.nodes.len();
     let mut pooled = match PooledRuntime::take().await {
         Ok(pooled) => pooled,
-        Err(message) => return (Err(internal(message)), None),
+        Err(message) => return (Err(internal(message)), None, Journal::default()),
     };
-    let realm = match pooled.begin(wl, run_id, client).await {
+    let realm = match pooled.begin(wl, run_id, run_start, client).await {
         Ok(realm) => realm,
         Err(message) => {
             let release = Release {
                 runtime: pooled,
                 realm: None,
             };
-            return (Err(internal(message)), Some(release));
+            return (Err(internal(message)), Some(release), Journal::default());
         }
     };
     let slot = realm.runs;
     let deadlines = pooled.deadlines.clone();
     let heap = pooled.heap.clone();
     let run_state = pooled.run_state.clone();
+    let current = pooled.run.clone();
+    let clocks: Clocks = (0..n).map(|_| Cell::new(NodeClock::default())).collect();
     let result = realm
         .context
         .async_with(async |ctx| -> Result<(String, RunEnd), RunError> {
@@ -142,8 +168,11 @@ async fn run_dag(
                 let scope = RunScope {
                     ctx: &ctx,
                     make_ctx,
-                    program: &program,
+                    wl,
                     deadlines: &deadlines,
+                    heap: &heap,
+                    run: &current,
+                    clocks: &clocks,
                     modules: (0..n)
                         .map(|i| slot_name(slot, program.node_module(i)))
                         .collect(),
@@ -151,14 +180,8 @@ async fn run_dag(
                 let mut outputs: Vec<Option<String>> = vec![None; n];
                 let mut waiting: Vec<usize> = program.dag.deps.iter().map(Vec::len).collect();
                 let mut running: FuturesUnordered<NodeFuture<'_>> = FuturesUnordered::new();
-                let mut started_at: Vec<Option<Instant>> = vec![None; n];
-                let root_input = ctx
-                    .json_parse(req.input.clone())
-                    .map_err(|e| internal(describe_exception(&ctx, e)))?;
                 for (i, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
-                    {
-                        running.push(start_node(&scope, i, root_input.clone(), &mut started_at));
-                    }
+                    running.push(start_node(&scope, i, req.input.clone()));
                 }
                 loop {
                     let step = tokio::select! {
@@ -184,17 +207,15 @@ async fn run_dag(
                                 &deadlines,
                                 &heap,
                                 wl,
-                                &started_at,
+                                (&clocks, run_start),
                                 reports,
                             ));
                         }
                     };
-                    let (i, result, elapsed) = step;
-                    let ms = elapsed.as_secs_f64() * 1000.0;
+                    let (i, result) = step;
                     match result {
                         Ok(json) => {
-                            reports[i].status = NodeStatus::Succeeded;
-                            reports[i].duration_ms = round_ms(ms);
+                            end_node(reports, i, NodeStatus::Succeeded, (&clocks, run_start));
                             outputs[i] = Some(json);
                             for &d in &program.dag.dependents[i] {
                                 waiting[d] -= 1;
@@ -204,53 +225,22 @@ async fn run_dag(
                                         &outputs,
                                         &program.workflow.nodes,
                                     );
-                                    let value = ctx
-                                        .json_parse(input)
-                                        .map_err(|e| internal(describe_exception(&ctx, e)))?;
-                                    running.push(start_node(&scope, d, value, &mut started_at));
+                                    running.push(start_node(&scope, d, input));
                                 }
                             }
                         }
-                        Err(failure) => {
-                            let now = Instant::now();
-                            let expired = deadlines.expired_node(now);
-                            let (culprit, kind, message) = match failure {
-                                NodeFailure::Timeout => (
-                                    i,
-                                    FailureKind::Timeout,
-                                    timeout_message(&program.workflow.nodes[i]),
-                                ),
-                                NodeFailure::Js(_) if expired.is_some() => {
-                                    let j = expired.unwrap_or(i);
-                                    (
-                                        j,
-                                        FailureKind::Timeout,
-                                        timeout_message(&program.workflow.nodes[j]),
-                                    )
-                                }
-                                NodeFailure::Js(_) if heap.limit_hit() => (
-                                    i,
-                                    FailureKind::Memory,
-                                    format!(
-                                        "node `{}` exceeded the run memory limit of {} MiB",
-                                        program.workflow.nodes[i].id,
-                                        wl.memory_limit >> 20
-                                    ),
-                                ),
-                                NodeFailure::Js(m) => (i, FailureKind::Thrown, m),
-                            };
-                            cancel_running(&started_at, reports);
-                            reports[culprit].status = if kind == FailureKind::Timeout {
+                        Err(Failure {
+                            culprit,
+                            kind,
+                            message,
+                        }) => {
+                            cancel_running((&clocks, run_start), reports);
+                            let status = if kind == FailureKind::Timeout {
                                 NodeStatus::TimedOut
                             } else {
                                 NodeStatus::Failed
                             };
-                            reports[culprit].duration_ms = round_ms(if culprit == i {
-                                ms
-                            } else {
-                                started_at[culprit]
-                                    .map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0)
-                            });
+                            end_node(reports, culprit, status, (&clocks, run_start));
                             return Err(RunError {
                                 node: Some(program.workflow.nodes[culprit].id.clone()),
                                 message,
@@ -266,13 +256,20 @@ async fn run_dag(
                         &deadlines,
                         &heap,
                         wl,
-                        &started_at,
+                        (&clocks, run_start),
                         reports,
                     ));
                 }
                 let output = leaf_output(&program.dag.leaves, &outputs, &program.workflow.nodes);
                 let globals_added = realm.globals_added(&ctx).map_err(setup)?;
-                Ok((output, RunEnd { globals_added }))
+                let retried = clocks.iter().any(|c| c.get().attempts > 1);
+                Ok((
+                    output,
+                    RunEnd {
+                        globals_added,
+                        retried,
+                    },
+                ))
             }
             .await;
             // Whatever the run left pending belongs to it and ends here, so it can never reach
@@ -311,9 +308,10 @@ async fn run_dag(
             Ok(dag)
         })
         .await;
+    let journal = crate::realm::take_journal(&pooled.run);
     // A runtime that hit its memory limit or was interrupted may be in a poor state; start fresh.
     // A realm is kept only after a run that succeeded.
-    match result {
+    let (result, release) = match result {
         Ok((json, end)) => {
             let output = serde_json::value::RawValue::from_string(json)
                 .map_err(|e| internal(format!("node output is not JSON: {e}")));
@@ -331,17 +329,34 @@ async fn run_dag(
             });
             (Err(e), release)
         }
-    }
+    };
+    (result, release, journal)
+}
+
+/// The nodes' clocks and the run's start: what a node's report is timed from.
+type Timing<'a> = (&'a [Cell<NodeClock>], Instant);
+
+/// Fills node `k`'s report as it ends now with `status`: its attempts, when its first attempt
+/// started (from the run's start) and how long it took since (retry waits included).
+fn end_node(reports: &mut [NodeReport], k: usize, status: NodeStatus, (clocks, run_start): Timing) {
+    let clock = clocks[k].get();
+    let now = Instant::now();
+    let ms = |from: Instant, to: Instant| {
+        round_ms(to.saturating_duration_since(from).as_secs_f64() * 1000.0)
+    };
+    reports[k] = NodeReport {
+        status,
+        attempts: clock.attempts,
+        started_ms: clock.first_start.map_or(0.0, |s| ms(run_start, s)),
+        duration_ms: clock.first_start.map_or(0.0, |s| ms(s, now)),
+    };
 }
 
 /// Marks every node that started and has not finished as cancelled (the run is failing).
-fn cancel_running(started_at: &[Option<Instant>], reports: &mut [NodeReport]) {
-    for (k, start) in started_at.iter().enumerate() {
-        if let Some(start) = start
-            && reports[k].status == NodeStatus::Skipped
-        {
-            reports[k].status = NodeStatus::Cancelled;
-            reports[k].duration_ms = round_ms(start.elapsed().as_secs_f64() * 1000.0);
+fn cancel_running(timing: Timing, reports: &mut [NodeReport]) {
+    for k in 0..reports.len() {
+        if timing.0[k].get().first_start.is_some() && reports[k].status == NodeStatus::Skipped {
+            end_node(reports, k, NodeStatus::Cancelled, timing);
         }
     }
 }
@@ -353,10 +368,10 @@ fn callback_failure(
     deadlines: &Deadlines,
     heap: &crate::heap::HeapSize,
     wl: &Workload,
-    started_at: &[Option<Instant>],
+    timing: Timing,
     reports: &mut [NodeReport],
 ) -> RunError {
-    cancel_running(started_at, reports);
+    cancel_running(timing, reports);
     if let Some(j) = deadlines.expired_node(Instant::now()) {
         return timed_out(j, &wl.program.workflow.nodes, reports);
     }
@@ -400,41 +415,192 @@ struct RunScope<'a, 'js> {
     ctx: &'a Ctx<'js>,
     /// `host.js`'s `ctx` factory for this run.
     make_ctx: Function<'js>,
-    program: &'a crate::Program,
+    wl: &'a Arc<Workload>,
     deadlines: &'a Rc<Deadlines>,
+    heap: &'a crate::heap::HeapSize,
+    /// The run's journal (a retried attempt leaves a line in it).
+    run: &'a Rc<RefCell<CurrentRun>>,
+    clocks: &'a Clocks,
     /// Module name of each node in this run's slot.
     modules: Vec<String>,
 }
 
-fn start_node<'js>(
-    scope: &RunScope<'_, 'js>,
+/// Starts node `i` on `input` (JSON text): its first attempt now, then up to its `retries` more
+/// after a throw or a timeout.
+fn start_node<'js>(scope: &RunScope<'_, 'js>, i: usize, input: String) -> NodeFuture<'js> {
+    scope.clocks[i].set(NodeClock {
+        first_start: Some(Instant::now()),
+        attempts: 1,
+    });
+    let node = NodeRun {
+        i,
+        ctx: scope.ctx.clone(),
+        make_ctx: scope.make_ctx.clone(),
+        module: scope.modules[i].clone(),
+        wl: scope.wl.clone(),
+        deadlines: scope.deadlines.clone(),
+        heap: scope.heap.clone(),
+        run: scope.run.clone(),
+        clocks: scope.clocks.clone(),
+    };
+    Box::pin(node.attempts(input))
+}
+
+/// One node of a run, from its first attempt to its last.
+struct NodeRun<'js> {
     i: usize,
-    input: Value<'js>,
-    started_at: &mut [Option<Instant>],
-) -> NodeFuture<'js> {
-    let spec = &scope.program.workflow.nodes[i];
-    let start = Instant::now();
-    started_at[i] = Some(start);
-    scope.deadlines.set(i, Some(start + spec.timeout));
-    let call = call_node(
-        scope.ctx.clone(),
-        scope.make_ctx.clone(),
-        scope.modules[i].clone(),
-        spec.id.clone(),
-        input,
-    );
-    let timeout = spec.timeout;
-    let deadlines = scope.deadlines.clone();
-    Box::pin(async move {
+    ctx: Ctx<'js>,
+    make_ctx: Function<'js>,
+    module: String,
+    wl: Arc<Workload>,
+    deadlines: Rc<Deadlines>,
+    heap: crate::heap::HeapSize,
+    run: Rc<RefCell<CurrentRun>>,
+    clocks: Clocks,
+}
+
+impl<'js> NodeRun<'js> {
+    /// Attempts the node until it returns, fails in a way retries do not cover (the memory
+    /// limit, another node's deadline), or has made `retries + 1` attempts. Each attempt gets a
+    /// fresh `ctx`, the same input (parsed again: the last attempt may have changed it) and its
+    /// own timeout; module state is the run's, so it carries over.
+    async fn attempts(self, mut input: String) -> (usize, Result<String, Failure>) {
+        let i = self.i;
+        let spec = &self.wl.program.workflow.nodes[i];
+        let total = spec.retries.saturating_add(1);
+        let mut attempt = 1;
+        loop {
+            // The last possible attempt takes the input; earlier ones keep it for the next.
+            let text = if attempt >= total {
+                std::mem::take(&mut input)
+            } else {
+                input.clone()
+            };
+            let failure = match self.attempt(spec, text).await {
+                Ok(json) => return (i, Ok(json)),
+                Err(failure) => self.classify(failure),
+            };
+            if failure.culprit != i || !failure.kind.retryable() || attempt >= total {
+                return (i, Err(failure));
+            }
+            // The interrupt handler's stop of this attempt ends with it.
+            self.deadlines.forget_interrupt(i);
+            attempt += 1;
+            let wait = retry_wait(spec.retry_delay, attempt);
+            self.note_retry(spec, attempt, total, &failure.message, wait);
+            tokio::time::sleep(wait).await;
+            let mut clock = self.clocks[i].get();
+            clock.attempts = attempt;
+            self.clocks[i].set(clock);
+        }
+    }
+
+    /// One call of the node under its timeout.
+    async fn attempt(
+        &self,
+        spec: &pipedreamer_spec::NodeSpec,
+        input: String,
+    ) -> Result<String, NodeFailure> {
+        let start = Instant::now();
+        let timeout = spec.timeout;
+        self.deadlines.set(self.i, Some(start + timeout));
+        let call = async {
+            let input = self
+                .ctx
+                .json_parse(input)
+                .map_err(|e| NodeFailure::Js(describe_exception(&self.ctx, e)))?;
+            call_node(
+                self.ctx.clone(),
+                self.make_ctx.clone(),
+                self.module.clone(),
+                spec.id.clone(),
+                input,
+            )
+            .await
+        };
         let result = match tokio::time::timeout(timeout, call).await {
             // The interrupt handler stopped this node's synchronous code at its deadline.
             Ok(Err(NodeFailure::Js(_))) if start.elapsed() >= timeout => Err(NodeFailure::Timeout),
             Ok(r) => r,
             Err(_) => Err(NodeFailure::Timeout),
         };
-        deadlines.set(i, None);
-        (i, result, start.elapsed())
-    })
+        self.deadlines.set(self.i, None);
+        result
+    }
+
+    /// Whose failure it is and of what kind: a throw while another node's deadline has passed
+    /// is that node's timeout (the interrupt handler stopped whatever JavaScript ran); a throw
+    /// after the run hit its memory limit is the memory limit (QuickJS's out-of-memory).
+    fn classify(&self, failure: NodeFailure) -> Failure {
+        let nodes = &self.wl.program.workflow.nodes;
+        let i = self.i;
+        let expired = self.deadlines.expired_node(Instant::now());
+        let (culprit, kind, message) = match failure {
+            NodeFailure::Timeout => (i, FailureKind::Timeout, timeout_message(&nodes[i])),
+            NodeFailure::Js(_) if expired.is_some() => {
+                let j = expired.unwrap_or(i);
+                (j, FailureKind::Timeout, timeout_message(&nodes[j]))
+            }
+            NodeFailure::Js(_) if self.heap.limit_hit() => (
+                i,
+                FailureKind::Memory,
+                format!(
+                    "node `{}` exceeded the run memory limit of {} MiB",
+                    nodes[i].id,
+                    self.wl.memory_limit >> 20
+                ),
+            ),
+            NodeFailure::Js(m) => (i, FailureKind::Thrown, m),
+        };
+        Failure {
+            culprit,
+            kind,
+            message,
+        }
+    }
+
+    /// One log line and one journal line per retried attempt, the error redacted.
+    fn note_retry(
+        &self,
+        spec: &pipedreamer_spec::NodeSpec,
+        next: u32,
+        total: u32,
+        error: &str,
+        wait: Duration,
+    ) {
+        let mut run = self.run.borrow_mut();
+        let error = run.clean(self.wl.secrets.redactor(), error);
+        tracing::warn!(
+            target: "run",
+            run_id = run.id.as_str(),
+            node = spec.id.as_str(),
+            attempt = next,
+            attempts = total,
+            wait_ms = wait.as_millis() as u64,
+            "node `{}` failed; attempt {next} of {total} after: {error}",
+            spec.id
+        );
+        run.journal(
+            &spec.id,
+            pipedreamer_runs::LogLevel::Warn,
+            &format!("attempt {next} of {total} after: {error}"),
+        );
+    }
+}
+
+/// The wait before attempt `next` (2 or later): `retry_delay · 2^(next − 2)` with ±20 % jitter
+/// (so nodes failing together do not retry in lockstep), at most [`MAX_RETRY_DELAY`].
+fn retry_wait(retry_delay: Duration, next: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let doublings = next.saturating_sub(2).min(20);
+    let nominal = retry_delay.as_secs_f64() * f64::from(1u32 << doublings);
+    // A fresh SipHash key per call: random enough for jitter, no RNG crate needed.
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let unit = (bits >> 11) as f64 / (1u64 << 53) as f64;
+    let jittered = nominal * (0.8 + 0.4 * unit);
+    Duration::from_secs_f64(jittered.min(MAX_RETRY_DELAY.as_secs_f64()))
 }
 
 fn round_ms(ms: f64) -> f64 {

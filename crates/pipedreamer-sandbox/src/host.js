@@ -9,7 +9,10 @@
 export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeExports) {
   "use strict";
   // `format` (util.inspect-style, as console prints) comes from `web/runtime.js`.
-  const { log: nativeLog, freeze: nativeFreeze, format } = natives;
+  const { log: nativeLog, progress: nativeProgress, output: nativeOutput, freeze: nativeFreeze, format } = natives;
+  // Captured before node code runs (builtins are frozen anyway; this keeps the lookups cheap).
+  const { stringify } = JSON;
+  const { isFinite } = Number;
   const deepFreeze = (o) => {
     if (o !== null && typeof o === "object" && !Object.isFrozen(o)) {
       Object.freeze(o);
@@ -34,7 +37,32 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
     warn: (...a) => nativeLog(nodeId, "warn", format(a)),
     error: (...a) => nativeLog(nodeId, "error", format(a)),
   });
-  lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports]);
+  // `ctx.progress(percent, message?)`: a number from 0 to 100 (clamped), recorded with the run.
+  const makeProgress = (nodeId) => function progress(percent, message) {
+    if (typeof percent !== "number" || !isFinite(percent)) {
+      throw new TypeError(`ctx.progress(percent, message?): percent must be a finite number from 0 to 100, got ${typeof percent === "number" ? percent : typeof percent}`);
+    }
+    nativeProgress(nodeId, percent, message === undefined || message === null ? undefined : String(message));
+  };
+  // `ctx.output(name, value)`: a named JSON value recorded with the run (a later call with the
+  // same name replaces it). The host refuses a value over 64 KiB or a 33rd name (RangeError).
+  const output = function output(name, value) {
+    if (typeof name !== "string" || name.length === 0 || name.length > 128) {
+      throw new TypeError("ctx.output(name, value): name must be a string of 1 to 128 characters");
+    }
+    let json;
+    try {
+      json = stringify(value);
+    } catch (e) {
+      throw new TypeError(`ctx.output("${name}"): the value is not JSON-serializable: ${e && e.message}`);
+    }
+    if (json === undefined) {
+      throw new TypeError(`ctx.output("${name}"): the value is not JSON-serializable (${typeof value})`);
+    }
+    const refused = nativeOutput(name, json);
+    if (refused !== undefined && refused !== null) throw new RangeError(refused);
+  };
+  lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports, output]);
   const globalCount = Reflect.ownKeys(globalThis).length;
   const globalProto = Object.getPrototypeOf(globalThis);
 
@@ -43,7 +71,10 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
     const run = Object.freeze({ id: runId, trigger });
     for (const hooks of runHooks) if (typeof hooks.beginRun === "function") hooks.beginRun(run);
     return function makeCtx(nodeId) {
-      return Object.freeze({ secrets, fetch, errors, log: makeLog(nodeId), run, node: Object.freeze({ id: nodeId }) });
+      return Object.freeze({
+        secrets, fetch, errors, log: makeLog(nodeId), progress: makeProgress(nodeId), output, run,
+        node: Object.freeze({ id: nodeId }),
+      });
     };
   }
   // After a run: did it add globals, or give globalThis another prototype (whose properties

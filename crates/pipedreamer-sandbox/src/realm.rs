@@ -16,8 +16,10 @@ use crate::Workload;
 use crate::fetch::{self, FetchRequest};
 use crate::heap::{CountingMalloc, HeapSize};
 use crate::loader::{LoaderScope, ProgramModules, SharedScope};
+use crate::secrets::Redactor;
 use crate::slot::unslot;
 use crate::web::runtime::RunState;
+use pipedreamer_runs::{Journal, LogLevel};
 use rquickjs::context::intrinsic;
 use rquickjs::function::{Async, Opt};
 use rquickjs::{AsyncContext, AsyncRuntime, Ctx, Function, Module, Object, Persistent};
@@ -95,6 +97,11 @@ pub(crate) struct CurrentRun {
     pub(crate) slot: usize,
     /// This run's fetch slots: a fresh set per run, so no run waits on another's fetches.
     fetch_slots: Rc<tokio::sync::Semaphore>,
+    /// When the run started (the executor's clock), the origin of the journal's `at_ms`.
+    started: Instant,
+    /// What the run's node code logged, reported and named (`ctx.log`, `console`,
+    /// `ctx.progress`, `ctx.output`), already redacted; the executor moves it into the outcome.
+    journal: Journal,
 }
 
 impl Default for CurrentRun {
@@ -103,8 +110,59 @@ impl Default for CurrentRun {
             id: String::new(),
             slot: 0,
             fetch_slots: Rc::new(tokio::sync::Semaphore::new(FETCHES_PER_RUN)),
+            started: Instant::now(),
+            journal: Journal::default(),
         }
     }
+}
+
+impl CurrentRun {
+    /// Milliseconds since the run started, to the microsecond.
+    fn at_ms(&self) -> f64 {
+        (self.started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
+    }
+
+    /// Text from node code as the journal and the logs keep it: secrets redacted, module names
+    /// without the run's slot.
+    pub(crate) fn clean(&self, redactor: &Redactor, text: &str) -> String {
+        unslot(self.slot, &redactor.redact(text))
+    }
+
+    /// Logs a line from node code (or the executor, about node code) to tracing and the
+    /// journal; `node` empty means `console` outside a node's `ctx`.
+    pub(crate) fn log(&mut self, node: &str, level: LogLevel, message: &str) {
+        let node = if node.is_empty() { "console" } else { node };
+        let run_id = self.id.as_str();
+        match level {
+            LogLevel::Error => tracing::error!(target: "node", run_id, node, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "node", run_id, node, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "node", run_id, node, "{message}"),
+            LogLevel::Info => tracing::info!(target: "node", run_id, node, "{message}"),
+        }
+        self.journal(node, level, message);
+    }
+
+    /// Keeps a line in the run's journal only (the caller has logged it its own way).
+    pub(crate) fn journal(&mut self, node: &str, level: LogLevel, message: &str) {
+        let at = self.at_ms();
+        self.journal.log(at, node, level, message);
+    }
+
+    /// `ctx.output(name, value)` with the value as JSON text: redacted as text, then parsed
+    /// back (a redaction that broke the JSON, say a secret inside a number, keeps the redacted
+    /// text as a string). The error is the `RangeError`'s message.
+    fn output(&mut self, redactor: &Redactor, name: &str, json: &str) -> Result<(), String> {
+        let redacted = self.clean(redactor, json);
+        let value =
+            serde_json::from_str(&redacted).unwrap_or_else(|_| serde_json::Value::String(redacted));
+        let name = self.clean(redactor, name);
+        self.journal.output(&name, json.len(), value)
+    }
+}
+
+/// The run's journal, taken at its end (the runtime keeps an empty one).
+pub(crate) fn take_journal(run: &RefCell<CurrentRun>) -> Journal {
+    std::mem::take(&mut run.borrow_mut().journal)
 }
 
 /// A QuickJS runtime with its per-run hooks: the interrupt handler's deadlines, the loader's
@@ -116,7 +174,8 @@ pub(crate) struct PooledRuntime {
     pub(crate) rt: AsyncRuntime,
     pub(crate) deadlines: Rc<Deadlines>,
     scope: SharedScope,
-    run: Rc<RefCell<CurrentRun>>,
+    /// The run in progress: its id, slot and journal (the natives write to it).
+    pub(crate) run: Rc<RefCell<CurrentRun>>,
     pub(crate) host_calls: Rc<Cell<usize>>,
     pub(crate) heap: HeapSize,
     /// The web areas' per-run state (timers, clock, weak-ref use), shared with the natives.
@@ -163,6 +222,7 @@ impl PooledRuntime {
         &mut self,
         wl: &Arc<Workload>,
         run_id: &str,
+        started: Instant,
         client: &reqwest::Client,
     ) -> Result<Realm, String> {
         self.heap.allow_growth(wl.memory_limit);
@@ -181,6 +241,7 @@ impl PooledRuntime {
         *self.run.borrow_mut() = CurrentRun {
             id: run_id.to_owned(),
             slot: realm.runs,
+            started,
             ..Default::default()
         };
         *self.scope.borrow_mut() = LoaderScope {
@@ -300,7 +361,7 @@ impl PooledRuntime {
     /// The realm back, if it may serve another run.
     async fn keep(&self, mut realm: Realm, end: RunEnd) -> Option<Realm> {
         realm.runs += 1;
-        if end.globals_added || realm.runs >= RUNS_PER_REALM {
+        if end.globals_added || end.retried || realm.runs >= RUNS_PER_REALM {
             return None;
         }
         // Earlier runs' module instances stay until the realm goes; garbage may only be waiting
@@ -325,6 +386,9 @@ impl PooledRuntime {
 /// What a successful run left behind in its realm.
 pub(crate) struct RunEnd {
     pub(crate) globals_added: bool,
+    /// A node failed an attempt before it succeeded: the attempt was stopped part-way (by a
+    /// throw, or by the interrupt handler anywhere in host code), so the realm is not trusted.
+    pub(crate) retried: bool,
 }
 
 /// A context set up for one workload, with the host API's per-run hooks.
@@ -446,6 +510,14 @@ impl Deadlines {
             self.interrupted.set(expired);
         }
         expired.is_some()
+    }
+
+    /// An attempt of `node` that its deadline stopped is being retried: the stop is accounted
+    /// for, so it must not fail the run at its end.
+    pub(crate) fn forget_interrupt(&self, node: usize) {
+        if self.interrupted.get() == Some(node) {
+            self.interrupted.set(None);
+        }
     }
 
     /// The node whose deadline stopped JavaScript during this run, if any.
@@ -619,32 +691,45 @@ async fn install_host<'js>(
             },
         ),
     )?;
+    // `log(node, level, message)`: `ctx.log` and `console`.
     let redactor = wl.secrets.redactor().clone();
-    let run = run.clone();
+    let log_run = run.clone();
     let native_log = Function::new(
         ctx.clone(),
         move |node: String, level: String, message: String| {
-            let run = run.borrow();
-            let message = unslot(run.slot, &redactor.redact(&message));
-            let run_id = run.id.as_str();
-            let node = if node.is_empty() {
-                "console"
-            } else {
-                node.as_str()
-            };
-            match level.as_str() {
-                "error" => tracing::error!(target: "node", run_id, node, "{message}"),
-                "warn" => tracing::warn!(target: "node", run_id, node, "{message}"),
-                "debug" => tracing::debug!(target: "node", run_id, node, "{message}"),
-                _ => tracing::info!(target: "node", run_id, node, "{message}"),
-            }
+            let mut run = log_run.borrow_mut();
+            let message = run.clean(&redactor, &message);
+            run.log(&node, LogLevel::from_word(&level), &message);
         },
     )?;
+    // `progress(node, percent, message)`: `ctx.progress` (`host.js` checks the arguments).
+    let redactor = wl.secrets.redactor().clone();
+    let progress_run = run.clone();
+    let native_progress = Function::new(
+        ctx.clone(),
+        move |node: String, percent: f64, message: Opt<Option<String>>| {
+            let mut run = progress_run.borrow_mut();
+            let message = message.0.flatten().map(|m| run.clean(&redactor, &m));
+            let at = run.at_ms();
+            run.journal.progress(at, &node, percent, message.as_deref());
+        },
+    )?;
+    // `output(name, json)`: `ctx.output`; answers the `RangeError`'s message when refused.
+    let redactor = wl.secrets.redactor().clone();
+    let output_run = run.clone();
+    let native_output = Function::new(ctx.clone(), move |name: String, json: String| {
+        output_run
+            .borrow_mut()
+            .output(&redactor, &name, &json)
+            .err()
+    })?;
     let secrets = ctx.json_parse(wl.secrets_json.as_str())?;
     // The natives object goes to the host modules only; node code never sees it.
     let natives = Object::new(ctx.clone())?;
     natives.set("fetch", native_fetch)?;
     natives.set("log", native_log)?;
+    natives.set("progress", native_progress)?;
+    natives.set("output", native_output)?;
     natives.set(
         "freeze",
         Function::new(ctx.clone(), crate::lockdown::freeze_reachable)?,

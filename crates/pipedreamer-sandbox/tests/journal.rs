@@ -1,0 +1,247 @@
+//! What a run leaves for its record: `ctx.log`/`console` lines, `ctx.progress`, `ctx.output`
+//! (capped, redacted) in `RunOutcome.journal`, and each node's attempts and timing.
+
+mod common;
+
+use common::*;
+use pipedreamer_runs::{LogLevel, limits};
+use pipedreamer_sandbox::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn logs_progress_and_outputs_are_journaled_in_order() {
+    let wl = workload(
+        "name: j\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n  - {id: b, file: b.js, depends_on: [a]}\n",
+        &[
+            (
+                "a.js",
+                "export default (ctx) => {
+                   ctx.log.info('hello', { n: 1 });
+                   ctx.progress(10);
+                   ctx.progress(50, 'half way');
+                   ctx.progress(250, 'clamped');
+                   ctx.output('first', { x: [1, 2] });
+                   ctx.output('first', 'replaced');
+                   console.warn('from console');
+                   return 1;
+                 }",
+            ),
+            (
+                "b.js",
+                "export default (ctx, n) => { ctx.log.error('b got', n); ctx.output('second', null); return n + 1; }",
+            ),
+        ],
+        json!({}),
+    );
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert!(out.succeeded(), "{json}");
+    let j = &out.journal;
+    let lines: Vec<(&str, LogLevel, &str)> = j
+        .logs
+        .iter()
+        .map(|l| (l.node.as_str(), l.level, l.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("a", LogLevel::Info, "hello { n: 1 }"),
+            ("console", LogLevel::Warn, "from console"),
+            ("b", LogLevel::Error, "b got 1"),
+        ]
+    );
+    assert!(
+        j.logs.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+        "{:?}",
+        j.logs
+    );
+    let progress: Vec<(&str, f64, Option<&str>)> = j
+        .progress
+        .iter()
+        .map(|p| (p.node.as_str(), p.percent, p.message.as_deref()))
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            ("a", 10.0, None),
+            ("a", 50.0, Some("half way")),
+            ("a", 100.0, Some("clamped")),
+        ]
+    );
+    assert_eq!(
+        serde_json::Value::Object(j.outputs.clone()),
+        json!({"first": "replaced", "second": null})
+    );
+    // The journal is the record's, not the `POST /run` answer's.
+    assert!(json.get("journal").is_none(), "{json}");
+}
+
+#[tokio::test]
+async fn bad_progress_and_output_arguments_throw_and_the_caps_are_range_errors() {
+    let wl = one_node(&format!(
+        "export default (ctx) => {{
+           const thrown = (f) => {{ try {{ f(); return 'no throw'; }} catch (e) {{ return e.name + ': ' + e.message; }} }};
+           const r = {{}};
+           r.percent = thrown(() => ctx.progress('10'));
+           r.nan = thrown(() => ctx.progress(NaN));
+           r.name = thrown(() => ctx.output('', 1));
+           r.fn = thrown(() => ctx.output('f', () => 1));
+           r.bigint = thrown(() => ctx.output('b', 1n));
+           const cyclic = {{}}; cyclic.self = cyclic;
+           r.cycle = thrown(() => ctx.output('c', cyclic));
+           r.big = thrown(() => ctx.output('big', 'x'.repeat({big})));
+           for (let i = 0; i < {max}; i++) ctx.output('o' + i, i);
+           r.again = thrown(() => ctx.output('o0', 'same name is fine'));
+           r.many = thrown(() => ctx.output('one-more', 1));
+           return r;
+         }}",
+        big = limits::MAX_OUTPUT_BYTES,
+        max = limits::MAX_OUTPUTS,
+    ));
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert!(out.succeeded(), "{json}");
+    let r = &json["output"];
+    let starts = |k: &str, prefix: &str| {
+        let s = r[k].as_str().unwrap();
+        assert!(s.starts_with(prefix), "{k}: {s}");
+        s.to_owned()
+    };
+    starts("percent", "TypeError: ctx.progress");
+    starts("nan", "TypeError: ctx.progress");
+    starts("name", "TypeError: ctx.output(name, value)");
+    starts(
+        "fn",
+        "TypeError: ctx.output(\"f\"): the value is not JSON-serializable",
+    );
+    starts("bigint", "TypeError: ctx.output(\"b\")");
+    starts("cycle", "TypeError: ctx.output(\"c\")");
+    let big = starts("big", "RangeError: ctx.output(\"big\")");
+    assert!(big.contains("65538 bytes"), "{big}");
+    assert_eq!(r["again"], "no throw");
+    starts(
+        "many",
+        "RangeError: ctx.output(\"one-more\"): a run keeps at most 32",
+    );
+    assert!(out.journal.progress.is_empty());
+    assert_eq!(out.journal.outputs.len(), limits::MAX_OUTPUTS);
+    assert_eq!(out.journal.outputs["o0"], "same name is fine");
+}
+
+#[tokio::test]
+async fn secrets_are_redacted_in_logs_progress_and_outputs() {
+    let wl = workload(
+        "name: s\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[(
+            "a.js",
+            "export default (ctx) => {
+               const t = ctx.secrets.token;
+               ctx.log.info('token is', t);
+               console.log(`console ${t}`);
+               ctx.progress(1, 'using ' + t);
+               ctx.output('leak', { t, nested: [t, 'ok'], [t]: 1 });
+               ctx.output(t, 'name');
+               ctx.output('number', 1234567890);
+               ctx.output('b64', btoa(t));
+               throw new Error('failed with ' + t);
+             }",
+        )],
+        json!({"token": "s3cr3t-t0ken", "pin": "4567"}),
+    );
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Thrown));
+    // Failed runs keep their journal too.
+    let all = serde_json::to_string(&out.journal).unwrap();
+    for secret in ["s3cr3t-t0ken", "4567", "czNjcjN0LXQwa2Vu"] {
+        assert!(!all.contains(secret), "{secret} in {all}");
+    }
+    assert!(!json.to_string().contains("s3cr3t-t0ken"), "{json}");
+    let j = &out.journal;
+    assert_eq!(j.logs[0].message, "token is [REDACTED]");
+    assert_eq!(j.logs[1].message, "console [REDACTED]");
+    assert_eq!(j.progress[0].message.as_deref(), Some("using [REDACTED]"));
+    assert_eq!(
+        j.outputs["leak"],
+        json!({"t": "[REDACTED]", "nested": ["[REDACTED]", "ok"], "[REDACTED]": 1})
+    );
+    assert_eq!(j.outputs["[REDACTED]"], "name");
+    // A secret inside a number breaks the JSON once redacted: the redacted text is kept.
+    assert_eq!(j.outputs["number"], "123[REDACTED]890");
+    assert_eq!(j.outputs["b64"], "[REDACTED]");
+}
+
+#[tokio::test]
+async fn each_run_has_its_own_journal_even_on_a_reused_realm() {
+    let wl = one_node(
+        "export default (ctx, i) => { ctx.log.info('run', i.n); ctx.progress(i.n); ctx.output('n' + i.n, i.n); return i.n; }",
+    );
+    let sb = single_worker();
+    for n in 0..3 {
+        let (out, json) = run_bounded(&sb, &wl, json!({"n": n})).await;
+        assert!(out.succeeded(), "{json}");
+        assert_eq!(out.journal.logs.len(), 1);
+        assert_eq!(out.journal.logs[0].message, format!("run {n}"));
+        assert_eq!(out.journal.progress.len(), 1);
+        assert_eq!(
+            serde_json::Value::Object(out.journal.outputs.clone()),
+            json!({ format!("n{n}"): n })
+        );
+    }
+    assert_eq!(
+        wl.realms_created(),
+        1,
+        "the realm is reused across these runs"
+    );
+}
+
+#[tokio::test]
+async fn log_lines_past_the_cap_are_counted() {
+    let wl = one_node(&format!(
+        "export default (ctx) => {{ for (let i = 0; i < {}; i++) ctx.log.debug(i); return 1; }}",
+        limits::MAX_LOG_LINES + 7
+    ));
+    let (out, _) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert_eq!(out.journal.logs.len(), limits::MAX_LOG_LINES);
+    assert_eq!(out.journal.dropped.logs, 7);
+}
+
+#[tokio::test]
+async fn node_reports_have_attempts_and_start_offsets() {
+    let wl = workload(
+        "name: t\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n  - {id: b, file: b.js, depends_on: [a]}\n  - {id: c, file: c.js, depends_on: [b]}\n",
+        &[
+            (
+                "a.js",
+                "export default async () => { await new Promise((r) => setTimeout(r, 20)); return 1; }",
+            ),
+            ("b.js", "export default () => { throw new Error('no') }"),
+            ("c.js", "export default () => 3"),
+        ],
+        json!({}),
+    );
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Thrown), "{json}");
+    let (a, b, c) = (
+        out.nodes.get("a").unwrap(),
+        out.nodes.get("b").unwrap(),
+        out.nodes.get("c").unwrap(),
+    );
+    assert_eq!((a.status, a.attempts), (NodeStatus::Succeeded, 1));
+    assert_eq!((b.status, b.attempts), (NodeStatus::Failed, 1));
+    assert_eq!(
+        (c.status, c.attempts, c.started_ms, c.duration_ms),
+        (NodeStatus::Skipped, 0, 0.0, 0.0)
+    );
+    assert!(a.duration_ms >= 20.0, "{a:?}");
+    // b starts once a has ended (µs rounding aside).
+    assert!(
+        b.started_ms + 0.002 >= a.started_ms + a.duration_ms,
+        "{a:?} {b:?}"
+    );
+    assert!(
+        out.duration.as_secs_f64() * 1000.0 + 0.002 >= b.started_ms + b.duration_ms,
+        "{b:?} {:?}",
+        out.duration
+    );
+    // `attempts` is in the answer; `started_ms` only in the record.
+    assert_eq!(json["nodes"]["a"]["attempts"], 1);
+    assert!(json["nodes"]["a"].get("started_ms").is_none());
+}
