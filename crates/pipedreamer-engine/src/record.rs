@@ -48,9 +48,7 @@ pub struct RecordContext<'a> {
 
 /// Whether the workflow keeps its runs' input and final output (`config.record_io`).
 pub fn records_io(workload: &Workload) -> bool {
-    // H3-TEMP: `config.record_io` lands with H1's spec change; until then nothing is kept.
-    let _ = workload;
-    false
+    workload.program.workflow.config.record_io
 }
 
 /// The record of a finished run. Takes the outcome's journal (the HTTP answer does not carry

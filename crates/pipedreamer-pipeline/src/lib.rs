@@ -29,7 +29,7 @@ mod log;
 mod workers;
 
 pub use error::{PipelineError, TargetError};
-pub use log::mask;
+pub use log::{mask, secret_values};
 pub use workers::Workers;
 
 /// Whether this machine can run `local` deployments (podman or docker answers). Blocks up to
@@ -70,6 +70,8 @@ pub struct PipelineConfig {
     pub poll_interval: Duration,
     /// Public URLs of `kubernetes` deployments with a subdomain; `None`: no route objects.
     pub kube_routing: Option<KubeRouting>,
+    /// Deployments report their runs to the control plane; `None`: engines record nothing.
+    pub reporting: Option<RunReporting>,
 }
 
 /// Public URLs of `kubernetes` deployments: an Ingress for `<subdomain>.<base_domain>` in front

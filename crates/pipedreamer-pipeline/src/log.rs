@@ -22,7 +22,7 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
 }
 
 /// Every string leaf of a secrets document (`.secrets.yaml` as JSON), for masking.
-pub(crate) fn secret_values(doc: &serde_json::Value, out: &mut Vec<String>) {
+pub fn secret_values(doc: &serde_json::Value, out: &mut Vec<String>) {
     match doc {
         serde_json::Value::String(s) => out.push(s.clone()),
         serde_json::Value::Number(n) => out.push(n.to_string()),

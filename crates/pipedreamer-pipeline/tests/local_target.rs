@@ -101,6 +101,7 @@ fn config(data_dir: &Path) -> PipelineConfig {
         insecure_registry: false,
         poll_interval: Duration::from_millis(500),
         kube_routing: None,
+        reporting: None,
     }
 }
 

@@ -100,6 +100,7 @@ pub fn pipeline_config(config: &Config, engine: std::path::PathBuf) -> PipelineC
                 ingress_class: config.routing.ingress_class.clone(),
                 tls_issuer: config.routing.tls_issuer.clone(),
             }),
+        reporting: None,
     }
 }
 

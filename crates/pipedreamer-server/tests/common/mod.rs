@@ -172,6 +172,7 @@ pub async fn idle_workers(data: &std::path::Path) -> Workers {
             insecure_registry: false,
             poll_interval: Duration::from_secs(60),
             kube_routing: None,
+            reporting: None,
         },
     )
 }
