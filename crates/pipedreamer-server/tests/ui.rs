@@ -650,3 +650,278 @@ async fn build_history_is_paged(db: Db) {
     assert_eq!(rows(&live.text), 5);
 }
 both!(build_history_is_paged);
+
+/// A run record as the engine reports it (the `GET /api/runs/:id` shape), `n` seconds after
+/// a fixed start, with three nodes: `parse` (done), `fetch` (3 attempts), `store` (`status`).
+fn run_json(id: &str, n: i64, status: &str, extra: serde_json::Value) -> serde_json::Value {
+    let started = 1_800_000_000_000 + n * 1000;
+    let failed = status == "failed";
+    let mut run = json!({
+        "id": id,
+        "workflow": "orders",
+        "version": "1.2.0",
+        "trigger": if n % 2 == 0 { "http" } else { "cron:nightly" },
+        "status": status,
+        "started_at": started,
+        "ended_at": started + 400,
+        "nodes": {
+            "parse": {"status": "succeeded", "attempts": 1, "started_ms": 0.5, "duration_ms": 99.5},
+            "fetch": {"status": "succeeded", "attempts": 3, "started_ms": 100.0, "duration_ms": 200.0},
+            "store": {"status": if failed { "failed" } else { "succeeded" }, "attempts": 1, "started_ms": 300.0, "duration_ms": 100.0},
+            "notify": {"status": if failed { "skipped" } else { "succeeded" }, "attempts": if failed { 0 } else { 1 }, "started_ms": 0.0, "duration_ms": 0.0},
+        },
+        "logs": [
+            {"at_ms": 1.25, "node": "parse", "level": "info", "message": "<script>alert('log')</script> parsed"},
+            {"at_ms": 150.0, "node": "fetch", "level": "warn", "message": "attempt 2 of 3 after: Error: 503"},
+        ],
+        "progress": [
+            {"at_ms": 120.0, "node": "fetch", "percent": 10.0, "message": "first page"},
+            {"at_ms": 250.0, "node": "fetch", "percent": 75.0, "message": "page 3 of 4"},
+        ],
+        "outputs": {"summary": {"rows": 42, "note": "<img src=x onerror=alert(1)>"}},
+        "error": if failed {
+            json!({"node": "store", "message": "Error: duplicate key <b>order</b>", "kind": "thrown"})
+        } else {
+            serde_json::Value::Null
+        },
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        run[k] = v.clone();
+    }
+    run
+}
+
+/// `html` with askama's numeric escapes spelled as named ones (`&#60;` → `&lt;`), so the
+/// assertions read like the escaped text.
+fn named_escapes(html: &str) -> String {
+    html.replace("&#60;", "&lt;")
+        .replace("&#62;", "&gt;")
+        .replace("&#34;", "&quot;")
+        .replace("&#38;", "&amp;")
+}
+
+/// The ids of the runs listed on a Runs page, in order.
+fn listed_runs(html: &str) -> Vec<String> {
+    html.split("<tr data-run=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+async fn runs_tab_and_run_page(db: Db) {
+    let c = common::ctx(db).await;
+    let o = c.orders(json!({})).await;
+    let ws = c.workspace("team-b").await;
+    let other = c.deployment(&ws, "billing", json!({})).await;
+    let other_id = other["id"].as_str().unwrap();
+    // 30 runs of orders, every third failed; run 29 replays run 28 and has its input.
+    let mut records = Vec::new();
+    for n in 0..30 {
+        let status = if n % 3 == 0 { "failed" } else { "succeeded" };
+        let extra = if n == 29 {
+            json!({"replay_of": "run-28", "input": {"order": "<o1>"}, "output": {"ok": true}})
+        } else {
+            json!({})
+        };
+        records.push(
+            serde_json::from_value(run_json(&format!("run-{n:02}"), n, status, extra)).unwrap(),
+        );
+    }
+    c.store.insert_runs(Some(&o.id), &records).await.unwrap();
+    let billing =
+        serde_json::from_value(run_json("billing-1", 31, "succeeded", json!({}))).unwrap();
+    c.store
+        .insert_runs(Some(other_id), &[billing])
+        .await
+        .unwrap();
+
+    let (read, _) = sign_in(&c, &c.read).await;
+    // The deployment page links its Runs tab.
+    let path = format!("/deployments/{}", o.id);
+    let overview = page(&c, &path, Some(&read)).await.expect(StatusCode::OK);
+    assert!(
+        overview.text.contains(&format!("href=\"{path}/runs\"")),
+        "{}",
+        overview.text
+    );
+    // The tab: newest first, 25 a page, only this deployment's runs, each linked.
+    let runs = page(&c, &format!("{path}/runs"), Some(&read))
+        .await
+        .expect(StatusCode::OK);
+    let ids = listed_runs(&runs.text);
+    let expected: Vec<String> = (5..30).rev().map(|n| format!("run-{n:02}")).collect();
+    assert_eq!(ids, expected, "{}", runs.text);
+    assert!(runs.text.contains("href=\"/runs/run-29\""));
+    assert!(
+        runs.text.contains("aria-current=\"page\">Runs"),
+        "the Runs tab is the current one"
+    );
+    assert!(
+        runs.text.contains("class=\"badge replay\""),
+        "run-29 carries a replay badge"
+    );
+    assert!(
+        named_escapes(&runs.text).contains("store: Error: duplicate key &lt;b&gt;order&lt;/b&gt;"),
+        "{}",
+        runs.text
+    );
+    assert!(!runs.text.contains("billing-1"));
+    // The first page refreshes itself; the older page (by the cursor) holds the rest and does not.
+    assert!(
+        runs.text.contains(&format!("hx-get=\"{path}/runs/live\"")),
+        "{}",
+        runs.text
+    );
+    let older = format!("{path}/runs?before=run-05");
+    assert!(
+        runs.text.contains(&format!("href=\"{older}\"")),
+        "{}",
+        runs.text
+    );
+    let second = page(&c, &older, Some(&read)).await.expect(StatusCode::OK);
+    assert_eq!(
+        listed_runs(&second.text),
+        ["run-04", "run-03", "run-02", "run-01", "run-00"]
+    );
+    assert!(
+        !second.text.contains("hx-get="),
+        "an older page does not refresh"
+    );
+    assert!(!second.text.contains("Older runs"));
+    assert!(
+        second
+            .text
+            .contains(&format!("href=\"{path}/runs\">Newest"))
+    );
+    // Filters: by status, by trigger kind (`cron` matches `cron:nightly`), both kept by paging
+    // and by the refresh.
+    let failed = page(&c, &format!("{path}/runs?status=failed"), Some(&read))
+        .await
+        .expect(StatusCode::OK);
+    let expected: Vec<String> = (0..30)
+        .rev()
+        .filter(|n| n % 3 == 0)
+        .map(|n| format!("run-{n:02}"))
+        .collect();
+    assert_eq!(listed_runs(&failed.text), expected);
+    assert!(
+        failed.text.contains("<option value=\"failed\" selected>"),
+        "{}",
+        failed.text
+    );
+    assert!(
+        failed
+            .text
+            .contains(&format!("hx-get=\"{path}/runs/live?status=failed\""))
+    );
+    let cron = page(
+        &c,
+        &format!("{path}/runs?status=failed&trigger=cron"),
+        Some(&read),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        listed_runs(&cron.text),
+        ["run-27", "run-21", "run-15", "run-09", "run-03"]
+    );
+    let live = page(
+        &c,
+        &format!("{path}/runs/live?status=succeeded&trigger=http"),
+        Some(&read),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert!(!live.text.contains("<html"), "the refresh is a fragment");
+    assert!(listed_runs(&live.text).iter().all(|id| {
+        let n: i64 = id[4..].parse().unwrap();
+        n % 3 != 0 && n % 2 == 0
+    }));
+    // A bad filter is refused with the API's message.
+    let bad = page(&c, &format!("{path}/runs?status=exploded"), Some(&read)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(bad.text.contains("unknown run status"), "{}", bad.text);
+
+    // The run page: header, one bar per node that ran, attempts, last progress, outputs, logs.
+    let run = page(&c, "/runs/run-27", Some(&read))
+        .await
+        .expect(StatusCode::OK);
+    let t = &named_escapes(&run.text);
+    assert!(t.contains("data-status=\"failed\""), "{t}");
+    assert!(
+        t.contains(&format!("href=\"/deployments/{}/runs\"", o.id)),
+        "breadcrumb back to the tab"
+    );
+    assert_eq!(
+        t.matches("<rect ").count(),
+        3,
+        "one bar per node that ran: {t}"
+    );
+    // Bars relative to the run's 400 ms: fetch from 25 % for 50 %, store from 75 % for 25 %.
+    assert!(
+        t.contains("class=\"failed\" x=\"75.0%\" y=\"15%\" width=\"25.0%\""),
+        "{t}"
+    );
+    assert!(
+        t.contains("class=\"succeeded\" x=\"25.0%\" y=\"15%\" width=\"50.0%\""),
+        "{t}"
+    );
+    assert!(
+        t.contains("<span class=\"retried\">3</span>"),
+        "fetch's 3 attempts: {t}"
+    );
+    assert!(
+        t.contains("value=\"75\""),
+        "the last progress of fetch: {t}"
+    );
+    assert!(t.contains("page 3 of 4") && !t.contains("first page"));
+    assert!(t.contains("did not run"), "notify was skipped");
+    assert!(t.contains("id=\"run-error\""));
+    // Everything node code wrote is escaped: logs, outputs, the error.
+    assert!(!t.contains("<script>alert"), "{t}");
+    assert!(
+        t.contains("&lt;script&gt;alert(&#39;log&#39;)&lt;/script&gt; parsed"),
+        "{t}"
+    );
+    assert!(!t.contains("<img src=x"), "{t}");
+    assert!(
+        t.contains("&quot;note&quot;: &quot;&lt;img src=x onerror=alert(1)&gt;&quot;"),
+        "{t}"
+    );
+    assert!(t.contains("duplicate key &lt;b&gt;order&lt;/b&gt;"));
+    // Read sees no Replay.
+    assert!(!t.contains("id=\"replay\""));
+    // The replay: linked to its original, input and output shown.
+    let replayed = page(&c, "/runs/run-29", Some(&read))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        replayed
+            .text
+            .contains("href=\"/runs/run-28\" id=\"replay-of\""),
+        "{}",
+        named_escapes(&replayed.text)
+    );
+    assert!(
+        named_escapes(&replayed.text).contains("&quot;order&quot;: &quot;&lt;o1&gt;&quot;"),
+        "{}",
+        named_escapes(&replayed.text)
+    );
+    // Unknown runs: the 404 page; no session: to sign-in.
+    let missing = page(&c, "/runs/nope", Some(&read))
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert!(missing.text.contains("Not found"), "{}", missing.text);
+    let r = page(&c, "/runs/run-27", None)
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/signin");
+    page(&c, &format!("{path}/runs"), None)
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    // A deployment that does not exist has no Runs tab.
+    page(&c, "/deployments/nope/runs", Some(&read))
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+both!(runs_tab_and_run_page);

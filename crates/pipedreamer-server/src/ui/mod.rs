@@ -19,6 +19,7 @@
 
 mod assets;
 mod pages;
+mod runs;
 mod session;
 
 use crate::api::AppState;
@@ -35,8 +36,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use pages::{
-    BuildPage, BuildResult, BuildRow, Card, DeletePage, DeploymentPage, DeploymentsPage,
-    FieldError, FormPage, Layout, LiveFragment, Page, WorkspacesPage, html,
+    BuildPage, BuildResult, BuildRow, Card, DeletePage, DeploymentHead, DeploymentPage,
+    DeploymentsPage, FieldError, FormPage, Layout, LiveFragment, Page, WorkspacesPage, html,
 };
 use pipedreamer_store::{Scope, Target};
 use serde::Deserialize;
@@ -66,6 +67,13 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .route("/deployments/{id}/stop", post(stop))
         .route("/deployments/{id}/auto-rebuild", post(auto_rebuild))
         .route("/deployments/{id}/delete", get(delete_page).post(delete))
+        .route("/deployments/{id}/runs", get(runs::deployment_runs))
+        .route(
+            "/deployments/{id}/runs/live",
+            get(runs::deployment_runs_live),
+        )
+        .route("/runs/{id}", get(runs::run))
+        .route("/runs/{id}/replay", post(runs::replay))
         .route("/builds/{id}", get(build))
         .route("/builds/{id}/log", get(build_log))
         .route("/builds/{id}/cancel", post(cancel))
@@ -708,12 +716,13 @@ async fn deployment(
         StatusCode::OK,
         &DeploymentPage {
             layout: Layout::new(live.card.name.clone(), Some(&session)),
-            csrf: session.csrf.clone(),
-            admin: session.is_admin(),
-            deploy: session.can_deploy(),
-            workspace,
-            id: live.card.id.clone(),
-            name: live.card.name.clone(),
+            head: DeploymentHead::new(
+                &session,
+                workspace,
+                live.card.id.clone(),
+                live.card.name.clone(),
+                false,
+            ),
             live_html,
         },
     ))

@@ -300,17 +300,45 @@ impl FormPage {
     }
 }
 
-/// `/deployments/{id}`.
-#[derive(Template)]
-#[template(path = "deployment.html")]
-pub(crate) struct DeploymentPage {
-    pub(crate) layout: Layout,
+/// The top of a deployment's pages (`deployment_head.html`): breadcrumb, name, the actions the
+/// session may take, and the tabs (overview and builds, runs).
+pub(crate) struct DeploymentHead {
     pub(crate) csrf: String,
     pub(crate) admin: bool,
     pub(crate) deploy: bool,
     pub(crate) workspace: String,
     pub(crate) id: String,
     pub(crate) name: String,
+    /// Which tab is shown: the runs (`true`) or the overview with the builds.
+    pub(crate) runs_tab: bool,
+}
+
+impl DeploymentHead {
+    pub(crate) fn new(
+        session: &Session,
+        workspace: String,
+        id: String,
+        name: String,
+        runs_tab: bool,
+    ) -> DeploymentHead {
+        DeploymentHead {
+            csrf: session.csrf.clone(),
+            admin: session.is_admin(),
+            deploy: session.can_deploy(),
+            workspace,
+            id,
+            name,
+            runs_tab,
+        }
+    }
+}
+
+/// `/deployments/{id}`.
+#[derive(Template)]
+#[template(path = "deployment.html")]
+pub(crate) struct DeploymentPage {
+    pub(crate) layout: Layout,
+    pub(crate) head: DeploymentHead,
     /// The rendered [`LiveFragment`] (escaped by its own template).
     pub(crate) live_html: String,
 }
