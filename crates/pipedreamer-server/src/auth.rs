@@ -3,7 +3,8 @@
 //! expiry and a revoked flag, so a leaked database mints nothing and revocation is a row update.
 //!
 //! Scopes form a lattice `read < deploy < admin`; `report` stands apart (bound to one
-//! deployment, for the run-ingest endpoint a later issue adds) and is refused everywhere else.
+//! deployment, for the run-ingest endpoint: the records go to the token's deployment) and is
+//! refused everywhere else.
 //!
 //! | route | scope |
 //! |---|---|
@@ -12,6 +13,9 @@
 //! | `GET /api/workspaces/{ws}/deployments`, `GET /api/deployments/{id}` | read (`webhook_secret` only for admin) |
 //! | `GET /api/deployments/{id}/builds`, `GET /api/builds/{id}`, `GET /api/builds/{id}/logs` | read |
 //! | `GET /api/deployments/{id}/secrets` (key names only) | read |
+//! | `GET /api/deployments/{id}/runs`, `GET /api/runs/{id}` | read |
+//! | `POST /api/runs/{id}/replay` | deploy |
+//! | `POST /api/ingest/runs` | report (records bound to the token's deployment) |
 //! | `POST /api/deployments/{id}/deploy`, `POST /api/deployments/{id}/stop`, `POST /api/builds/{id}/cancel` | deploy |
 //! | `POST /api/workspaces`, `POST /api/workspaces/{ws}/deployments` | admin |
 //! | `PATCH /api/deployments/{id}`, `DELETE /api/deployments/{id}`, `PUT /api/deployments/{id}/secrets` | admin |
@@ -275,6 +279,8 @@ pub struct NeedRead;
 pub struct NeedDeploy;
 /// Routes that create, change or delete records, or see secrets.
 pub struct NeedAdmin;
+/// The run-ingest route: only a `report` token, bound to a deployment.
+pub struct NeedReport;
 
 impl Requirement for NeedRead {
     const SCOPE: Scope = Scope::Read;
@@ -284,6 +290,9 @@ impl Requirement for NeedDeploy {
 }
 impl Requirement for NeedAdmin {
     const SCOPE: Scope = Scope::Admin;
+}
+impl Requirement for NeedReport {
+    const SCOPE: Scope = Scope::Report;
 }
 
 /// An extractor that admits a request with a valid token whose scope grants `R` (401/403

@@ -1,5 +1,6 @@
 //! The control plane's HTTP side (`pipedreamer server`): configuration ([`config`]), API tokens
-//! ([`auth`]), the REST API with GitHub webhooks, live build logs and metrics ([`api`]), and
+//! ([`auth`]), the REST API with GitHub webhooks, live build logs, run records and metrics
+//! ([`api`]), report tokens and run retention ([`runs`]), and
 //! [`serve`], which opens the store, starts the build workers and listens; the web dashboard
 //! ([`ui`]) is served from the same router.
 
@@ -8,13 +9,14 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod runs;
 mod serve;
 pub mod ui;
 
 pub use api::{AppState, router};
 pub use auth::{Claims, Minted, Tokens};
 pub use config::{Config, ConfigError, Overrides};
-pub use serve::{ServeError, open, pipeline_config, routing, serve};
+pub use serve::{ServeError, open, pipeline_config, report_url, routing, serve};
 
 /// `N` bytes from the operating system's CSPRNG.
 pub(crate) fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {

@@ -5,7 +5,10 @@
 //! - `pipedreamer_server_build_queue_depth`: `PENDING` builds;
 //! - `pipedreamer_server_build_duration_seconds{status}`: builds this replica ran, from claim
 //!   to end;
-//! - `pipedreamer_server_webhook_deliveries_total{outcome}`: webhook deliveries by outcome.
+//! - `pipedreamer_server_webhook_deliveries_total{outcome}`: webhook deliveries by outcome;
+//! - `pipedreamer_server_runs_ingested_total{outcome}`: reported run records this replica
+//!   stored (`accepted`) or already had (`duplicate`);
+//! - `pipedreamer_server_runs_expired_total`: run records the retention task deleted.
 //!
 //! Every label value comes from an enum, so no request can create a series, and no label
 //! carries an id, a name or a secret.
@@ -82,6 +85,27 @@ struct OutcomeLabels {
     outcome: WebhookOutcome,
 }
 
+/// What became of an ingested run record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum IngestOutcome {
+    Accepted,
+    Duplicate,
+}
+
+impl EncodeLabelValue for IngestOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(match self {
+            IngestOutcome::Accepted => "accepted",
+            IngestOutcome::Duplicate => "duplicate",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct IngestLabels {
+    outcome: IngestOutcome,
+}
+
 /// The server's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -89,6 +113,8 @@ pub struct Metrics {
     queue_depth: Gauge,
     durations: Family<StatusLabels, Histogram>,
     webhooks: Family<OutcomeLabels, Counter>,
+    runs_ingested: Family<IngestLabels, Counter>,
+    runs_expired: Counter,
 }
 
 impl Default for Metrics {
@@ -126,6 +152,21 @@ impl Metrics {
             "Webhook deliveries by outcome",
             webhooks.clone(),
         );
+        let runs_ingested = Family::<IngestLabels, Counter>::default();
+        registry.register(
+            "runs_ingested",
+            "Reported run records stored (accepted) or already stored (duplicate)",
+            runs_ingested.clone(),
+        );
+        let runs_expired = Counter::default();
+        registry.register(
+            "runs_expired",
+            "Run records deleted by retention (runs.retention)",
+            runs_expired.clone(),
+        );
+        for outcome in [IngestOutcome::Accepted, IngestOutcome::Duplicate] {
+            let _ = runs_ingested.get_or_create(&IngestLabels { outcome });
+        }
         // Every series exists from the start, so dashboards see zeros rather than gaps.
         for status in BuildStatus::ALL {
             let labels = StatusLabels {
@@ -154,7 +195,26 @@ impl Metrics {
             queue_depth,
             durations,
             webhooks,
+            runs_ingested,
+            runs_expired,
         }
+    }
+
+    /// Counts an ingested batch.
+    pub fn runs_ingested(&self, accepted: u64, duplicates: u64) {
+        for (outcome, n) in [
+            (IngestOutcome::Accepted, accepted),
+            (IngestOutcome::Duplicate, duplicates),
+        ] {
+            self.runs_ingested
+                .get_or_create(&IngestLabels { outcome })
+                .inc_by(n);
+        }
+    }
+
+    /// Counts run records deleted by retention.
+    pub fn runs_expired(&self, n: u64) {
+        self.runs_expired.inc_by(n);
     }
 
     /// Counts a webhook delivery.

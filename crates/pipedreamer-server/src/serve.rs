@@ -6,7 +6,7 @@ use crate::auth::{AuthError, Tokens, write_admin_token};
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use pipedreamer_pipeline::{
-    Event, KubeRouting, LocalConfig, LocalRouting, PipelineConfig, Workers,
+    Event, KubeRouting, LocalConfig, LocalRouting, PipelineConfig, RunReporting, Workers,
 };
 use pipedreamer_proxy::{Caddy, ProxyError, ProxyRoute};
 use pipedreamer_store::{Store, StoreError};
@@ -104,6 +104,21 @@ pub fn pipeline_config(config: &Config, engine: std::path::PathBuf) -> PipelineC
     }
 }
 
+/// The URL deployments' engines report their runs to: `runs.report_url`, else this server's
+/// own listening address as a `local` engine (host networking) reaches it, loopback for an
+/// unspecified address.
+pub fn report_url(config: &Config) -> String {
+    if let Some(url) = &config.runs.report_url {
+        return url.clone();
+    }
+    let host = match config.host {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(host, config.port))
+}
+
 /// Runs the server until SIGTERM or Ctrl-C. `engine` is the engine binary images are built
 /// with.
 pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), ServeError> {
@@ -126,9 +141,15 @@ pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), Ser
     }
     let mut pipeline = pipeline_config(&config, engine);
     pipeline.local.routing = routing;
+    pipeline.reporting = Some(RunReporting {
+        url: report_url(&config),
+        tokens: Arc::new(crate::runs::ServerReportTokens::new(tokens.clone())),
+    });
     let metrics = Arc::new(Metrics::new());
     let workers = Arc::new(Workers::start(store.clone(), pipeline));
     let observer = tokio::spawn(observe(workers.events(), metrics.clone()));
+    let retention =
+        crate::runs::spawn_retention(store.clone(), config.runs.retention, metrics.clone());
     let state = AppState::with_routing(
         store.clone(),
         tokens,
@@ -154,6 +175,7 @@ pub async fn serve(config: Config, engine: std::path::PathBuf) -> Result<(), Ser
         .await;
     tracing::info!("shutting down: stopping the build workers");
     observer.abort();
+    retention.abort();
     drop(state);
     // The router's clones of the state are gone once `serve` returned; live log streams drop
     // theirs as soon as they see `close_streams`.

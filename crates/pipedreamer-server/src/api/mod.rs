@@ -13,6 +13,7 @@ pub(crate) mod builds;
 pub(crate) mod deployments;
 pub(crate) mod logs;
 pub(crate) mod ops;
+pub(crate) mod runs;
 pub mod views;
 mod webhook;
 
@@ -127,6 +128,11 @@ impl AppState {
         &self.0.metrics
     }
 
+    /// The address local deployments listen on.
+    pub(crate) fn local_bind(&self) -> IpAddr {
+        self.0.local_bind
+    }
+
     /// The URL the server is reached at (no trailing slash): the dashboard's `Secure` cookie
     /// and same-origin checks.
     pub(crate) fn public_url(&self) -> &str {
@@ -152,7 +158,7 @@ impl AppState {
 #[openapi(
     info(
         title = "Pipedreamer control plane",
-        description = "Deployments of workflows from git, their build queue, history and live logs, and GitHub webhooks. Every `/api` call but the webhook needs `Authorization: Bearer <token>`; the scope each operation needs is in its `security` and in `x-required-scope` (read < deploy < admin)."
+        description = "Deployments of workflows from git, their build queue, history and live logs, GitHub webhooks, and the run records their engines report. Every `/api` call but the webhook needs `Authorization: Bearer <token>`; the scope each operation needs is in its `security` and in `x-required-scope` (read < deploy < admin; `report`, bound to one deployment, only reports runs)."
     ),
     modifiers(&BearerScheme),
     components(schemas(crate::error::ErrorBody))
@@ -167,7 +173,7 @@ impl utoipa::Modify for BearerScheme {
         let mut http = Http::new(HttpAuthScheme::Bearer);
         http.bearer_format = Some("JWT".into());
         http.description =
-            Some("A token from `pipedreamer server token create --scope read|deploy|admin`".into());
+            Some("A token from `pipedreamer server token create --scope read|deploy|admin` (`--scope report --deployment ID` for an engine's run reports)".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
     }
 }
@@ -195,6 +201,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(builds::get_build))
         .routes(routes!(logs::build_logs))
         .routes(routes!(builds::cancel))
+        .routes(routes!(runs::ingest))
+        .routes(routes!(runs::list_runs))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::replay))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -862,3 +862,91 @@ mod tests {
         assert!(workflow_path("/x").is_err());
     }
 }
+
+/// One run in `GET /api/deployments/{id}/runs`: the record without its logs, progress, outputs,
+/// input and output (`GET /api/runs/{id}` has them).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunSummary {
+    /// The run id.
+    pub id: String,
+    /// The workflow's `name`.
+    pub workflow: String,
+    /// The workflow's `version`.
+    pub version: String,
+    /// `http`, `webhook:<name>`, `cron:<name>` or `queue:<subject>`.
+    pub trigger: String,
+    /// How it ended.
+    pub status: pipedreamer_runs::RunStatus,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Unix milliseconds.
+    pub ended_at: i64,
+    /// `ended_at - started_at`.
+    pub duration_ms: i64,
+    /// Each node's status, attempts and timing, in workflow order.
+    pub nodes: pipedreamer_runs::Nodes,
+    /// Why it failed.
+    pub error: Option<pipedreamer_runs::RunFailure>,
+    /// The run this one replayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
+    /// Whether its input was recorded (`config.record_io: true`), so it can be replayed.
+    pub replayable: bool,
+}
+
+impl From<pipedreamer_runs::RunRecord> for RunSummary {
+    fn from(r: pipedreamer_runs::RunRecord) -> Self {
+        RunSummary {
+            duration_ms: r.duration_ms(),
+            replayable: r.input.is_some(),
+            id: r.id,
+            workflow: r.workflow,
+            version: r.version,
+            trigger: r.trigger,
+            status: r.status,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            nodes: r.nodes,
+            error: r.error,
+            replay_of: r.replay_of,
+        }
+    }
+}
+
+/// `GET /api/deployments/{id}/runs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    /// Newest first.
+    pub runs: Vec<RunSummary>,
+    /// The `before` of the next page; `null` on the last one.
+    pub next: Option<String>,
+}
+
+/// `GET /api/runs/{id}`: the record exactly as reported, plus the deployment it belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    /// The record.
+    #[serde(flatten)]
+    pub record: pipedreamer_runs::RunRecord,
+    /// The deployment whose engine reported it.
+    pub deployment_id: Option<String>,
+}
+
+/// `200` of `POST /api/runs/{id}/replay`: the new run, as its engine answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReplayReply {
+    /// The new run's id (its record arrives with the engine's next report).
+    pub id: String,
+    /// The run replayed.
+    pub replay_of: String,
+    /// How the new run ended.
+    pub status: pipedreamer_runs::RunStatus,
+    /// Its output, when it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub output: Option<serde_json::Value>,
+    /// Why it failed (`{"node", "message", "kind"}`), when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub error: Option<serde_json::Value>,
+}
