@@ -114,6 +114,14 @@ impl VisitFmt for EscapingVisitor<'_> {
     }
 }
 
+/// `text` with control characters (but tab) and Unicode line separators escaped, as log lines
+/// write them: for printing text node code wrote (run records) to a terminal.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let _ = fmt::Write::write_str(&mut Escape(&mut out), text);
+    out
+}
+
 /// Writes control characters (but tab) and Unicode line separators as escapes.
 struct Escape<W>(W);
 

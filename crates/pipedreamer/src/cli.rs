@@ -50,6 +50,80 @@ pub enum Command {
     Undeploy(UndeployArgs),
     /// Run the control plane: deployments from git, build queue, GitHub webhooks, live logs.
     Server(ServerArgs),
+    /// Runs `pipedreamer dev` recorded: list them, show one, replay one on the current code.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+/// `pipedreamer runs ...`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// The recorded runs, newest first.
+    List(RunsListArgs),
+    /// One run: its nodes on a timeline, error, progress, outputs and logs.
+    Show(RunsShowArgs),
+    /// Run a recorded run's input again on the workflow as it is now (needs
+    /// `config.record_io: true` when it was recorded); the new run names the old one.
+    Replay(RunsReplayArgs),
+}
+
+/// A run's final status, for `runs list --status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunsStatus {
+    /// Every node succeeded.
+    Succeeded,
+    /// A node failed, timed out or ran out of memory.
+    Failed,
+}
+
+/// `pipedreamer runs list`.
+#[derive(Debug, clap::Args)]
+pub struct RunsListArgs {
+    /// The workflow directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Only runs that ended this way.
+    #[arg(long, value_enum)]
+    pub status: Option<RunsStatus>,
+    /// Only runs with this trigger (`http`, `webhook`, `cron`, `queue` match every trigger of
+    /// the kind; e.g. `cron:nightly` matches one).
+    #[arg(long)]
+    pub trigger: Option<String>,
+    /// Runs listed at most.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub limit: u32,
+    /// Only runs older than this one (paging).
+    #[arg(long, value_name = "RUN_ID")]
+    pub before: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `pipedreamer runs show`.
+#[derive(Debug, clap::Args)]
+pub struct RunsShowArgs {
+    /// The run id (from `runs list`, or `run_id` in a `/run` answer).
+    pub id: String,
+    /// The workflow directory.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `pipedreamer runs replay`.
+#[derive(Debug, clap::Args)]
+pub struct RunsReplayArgs {
+    /// The run id to replay.
+    pub id: String,
+    /// The workflow directory.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 /// Which cluster and namespace (shared by every Kubernetes command).

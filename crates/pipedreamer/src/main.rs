@@ -13,27 +13,35 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result =
-        match cli.command {
-            Command::Init(args) => commands::init::run(args).map(|()| ExitCode::SUCCESS),
-            Command::Validate(args) => Ok(commands::validate::run(args)),
-            Command::Build(args) => with_runtime(|| async move {
-                commands::build::run(args).await.map(|()| ExitCode::SUCCESS)
-            }),
-            Command::Dev(args) => with_runtime(|| async move {
-                commands::dev::run(args).await.map(|()| ExitCode::SUCCESS)
-            }),
-            Command::Deploy(args) => with_runtime(|| commands::deploy::run(args)),
-            Command::Cluster(cli::ClusterCommand::Check(args)) => {
-                with_runtime(|| commands::cluster::check(args))
-            }
-            Command::List(args) => with_runtime(|| commands::ops::list(args)),
-            Command::Status(args) => with_runtime(|| commands::ops::status(args)),
-            Command::Run(args) => with_runtime(|| commands::ops::run(args)),
-            Command::Logs(args) => with_runtime(|| commands::ops::logs(args)),
-            Command::Undeploy(args) => with_runtime(|| commands::ops::undeploy(args)),
-            Command::Server(args) => with_runtime(|| commands::server::run(args)),
-        };
+    let result = match cli.command {
+        Command::Init(args) => commands::init::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Validate(args) => Ok(commands::validate::run(args)),
+        Command::Build(args) => {
+            with_runtime(
+                || async move { commands::build::run(args).await.map(|()| ExitCode::SUCCESS) },
+            )
+        }
+        Command::Dev(args) => {
+            with_runtime(
+                || async move { commands::dev::run(args).await.map(|()| ExitCode::SUCCESS) },
+            )
+        }
+        Command::Deploy(args) => with_runtime(|| commands::deploy::run(args)),
+        Command::Cluster(cli::ClusterCommand::Check(args)) => {
+            with_runtime(|| commands::cluster::check(args))
+        }
+        Command::List(args) => with_runtime(|| commands::ops::list(args)),
+        Command::Status(args) => with_runtime(|| commands::ops::status(args)),
+        Command::Run(args) => with_runtime(|| commands::ops::run(args)),
+        Command::Logs(args) => with_runtime(|| commands::ops::logs(args)),
+        Command::Undeploy(args) => with_runtime(|| commands::ops::undeploy(args)),
+        Command::Server(args) => with_runtime(|| commands::server::run(args)),
+        Command::Runs(cli::RunsCommand::List(args)) => with_runtime(|| commands::runs::list(args)),
+        Command::Runs(cli::RunsCommand::Show(args)) => with_runtime(|| commands::runs::show(args)),
+        Command::Runs(cli::RunsCommand::Replay(args)) => {
+            with_runtime(|| commands::runs::replay(args))
+        }
+    };
     result.unwrap_or_else(|e| {
         let mut text = format!("{e:#}");
         // Hints travel inside error messages as `\nhint: ...` lines; print them as hints.

@@ -8,6 +8,7 @@
 //! changes the graph (or `package.json`/`package-lock.json`, at the top) reloads.
 
 use crate::cli::DevArgs;
+use crate::commands::runs;
 use crate::output;
 use anyhow::Context;
 use notify::{RecursiveMode, Watcher};
@@ -25,7 +26,8 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 /// A workload and the files its import graph needs (modules and manifests), relative to `dir`.
 type Loaded = (Workload, BTreeSet<String>);
 
-fn load(dir: &Path) -> Result<Loaded, String> {
+/// Loads the workflow in `dir` (what `runs replay` runs too); `Err` holds rendered diagnostics.
+pub(crate) fn load(dir: &Path) -> Result<Loaded, String> {
     let resolved = pipedreamer_spec::resolve(&pipedreamer_spec::source::DirSource::new(dir))
         .map_err(|diags| output::render_diagnostics(dir, &diags))?;
     let needed = resolved
@@ -56,6 +58,19 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let first = load(&dir);
     let sandbox = Sandbox::start(PoolOptions::default())?;
     let state = EngineState::new(sandbox, None, None);
+    // Every run is recorded in .pipedreamer/runs.db; without it dev still serves.
+    let record_stop = CancellationToken::new();
+    let recorder = match runs::open(&dir, true).await {
+        Ok(store) => {
+            let (recorder, handle) = runs::Recorder::start(store, record_stop.clone());
+            state.set_sink(Arc::new(recorder));
+            Some(handle)
+        }
+        Err(e) => {
+            eprintln!("warning: runs are not recorded: {e:#}");
+            None
+        }
+    };
     let mut needed = BTreeSet::new();
     match first {
         Ok((w, files)) => {
@@ -81,6 +96,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     output::hint(&format!(
         "try: curl -s {url} -H 'content-type: application/json' -d '{{}}'"
     ));
+    if recorder.is_some() {
+        output::hint(&format!(
+            "runs are recorded in {}: `pipedreamer runs list {}`",
+            runs::RUNS_DB,
+            dir.display()
+        ));
+    }
     let stop = CancellationToken::new();
     if !args.no_watch {
         watch(dir.clone(), needed, state.clone(), stop.clone())?;
@@ -93,7 +115,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         nats: Default::default(),
         http: Default::default(),
     };
-    pipedreamer_engine::serve(state, listener, options, stop).await?;
+    let served = pipedreamer_engine::serve(state, listener, options, stop).await;
+    if let Some(handle) = recorder {
+        runs::finish(record_stop, handle).await;
+    }
+    served?;
     Ok(())
 }
 

@@ -7,5 +7,6 @@ pub mod dev;
 pub mod init;
 pub mod kube;
 pub mod ops;
+pub mod runs;
 pub mod server;
 pub mod validate;
