@@ -8,6 +8,7 @@ mod dev;
 mod fake_kube;
 mod init;
 mod kube_contract;
+mod runs;
 mod server_e2e;
 mod server_kube_contract;
 mod server_manifests;
