@@ -925,3 +925,219 @@ async fn runs_tab_and_run_page(db: Db) {
         .expect(StatusCode::NOT_FOUND);
 }
 both!(runs_tab_and_run_page);
+
+/// A stand-in for a deployment's engine on a free loopback port: answers `POST /run` as the
+/// engine does (the run's outcome), and keeps the `x-pipedreamer-replay-of` header and body of
+/// each call. Returns the port and the calls.
+async fn fake_engine() -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+) {
+    use axum::routing::post;
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let app = axum::Router::new().route(
+        "/run",
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let of = headers
+                    .get("x-pipedreamer-replay-of")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let input = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                seen.lock().unwrap().push((of, input));
+                axum::Json(json!({"run_id": "run-new", "status": "succeeded", "output": {"ok": 1}, "nodes": {}}))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, calls)
+}
+
+async fn replay_from_the_run_page(db: Db) {
+    let c = common::ctx(db).await;
+    let ws = c.workspace("team-a").await;
+    // A local deployment whose engine is the stand-in, running.
+    let d = c
+        .store
+        .create_deployment(pipedreamer_store::NewDeployment {
+            workspace_id: ws,
+            name: "orders".into(),
+            description: String::new(),
+            repo: "file:///nonexistent".into(),
+            branch: "main".into(),
+            path: ".".into(),
+            target: pipedreamer_store::Target::Local,
+            auto_rebuild: false,
+            subdomain: None,
+            webhook_secret: "unused".into(),
+        })
+        .await
+        .unwrap();
+    let (port, calls) = fake_engine().await;
+    c.store.set_local_port(&d.id, port).await.unwrap();
+    c.store
+        .set_deployment_state(&d.id, pipedreamer_store::DeploymentStatus::Running, None)
+        .await
+        .unwrap();
+    let with_input = run_json("run-in", 1, "failed", json!({"input": {"order": 7}}));
+    let without = run_json("run-bare", 2, "failed", json!({}));
+    c.store
+        .insert_runs(
+            Some(&d.id),
+            &[
+                serde_json::from_value(with_input).unwrap(),
+                serde_json::from_value(without).unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+
+    // Read: no button, and the server refuses the post with a valid token.
+    let (read, _) = sign_in(&c, &c.read).await;
+    let r = page(&c, "/runs/run-in", Some(&read))
+        .await
+        .expect(StatusCode::OK);
+    assert!(!r.text.contains("id=\"replay\""));
+    let token = csrf(&r.text);
+    form(
+        &c,
+        "/runs/run-in/replay",
+        Some(&read),
+        Some(ORIGIN),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    // Deploy: the button; a cross-site post or a wrong token is refused.
+    let (deploy, _) = sign_in(&c, &c.deploy).await;
+    let r = page(&c, "/runs/run-in", Some(&deploy))
+        .await
+        .expect(StatusCode::OK);
+    assert!(r.text.contains("id=\"replay\""), "{}", r.text);
+    let token = csrf(&r.text);
+    form(
+        &c,
+        "/runs/run-in/replay",
+        Some(&deploy),
+        Some("https://evil.example"),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    form(
+        &c,
+        "/runs/run-in/replay",
+        Some(&deploy),
+        Some(ORIGIN),
+        &[("csrf", "0000")],
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "a refused post reached the engine"
+    );
+    // No recorded input: the API's 409 on the run's page, with its hint; nothing ran.
+    let r = page(&c, "/runs/run-bare", Some(&deploy))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        r.text.contains("has no recorded input"),
+        "the page says so before: {}",
+        r.text
+    );
+    let r = form(
+        &c,
+        "/runs/run-bare/replay",
+        Some(&deploy),
+        Some(ORIGIN),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::CONFLICT);
+    let error = r
+        .text
+        .split("id=\"replay-error\">")
+        .nth(1)
+        .expect("the refusal on the page");
+    assert!(
+        error.contains("cannot be replayed") && error.contains("record_io"),
+        "{error}"
+    );
+    assert!(
+        r.text.contains("data-status=\"failed\""),
+        "still the run's page"
+    );
+    assert!(calls.lock().unwrap().is_empty());
+    // With input: the engine runs it (the input and the header), then the new run's page,
+    // which waits for the record, polling `ready`.
+    let r = form(
+        &c,
+        "/runs/run-in/replay",
+        Some(&deploy),
+        Some(ORIGIN),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/runs/run-new?replay_of=run-in");
+    assert_eq!(
+        calls.lock().unwrap().clone(),
+        [("run-in".to_owned(), json!({"order": 7}))]
+    );
+    let pending = page(&c, "/runs/run-new?replay_of=run-in", Some(&deploy))
+        .await
+        .expect(StatusCode::ACCEPTED);
+    assert!(
+        pending.text.contains("hx-get=\"/runs/run-new/ready\""),
+        "{}",
+        pending.text
+    );
+    let ready = page(&c, "/runs/run-new/ready", Some(&deploy))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert!(!ready.headers.contains_key("hx-redirect"));
+    // Without `replay_of` an unknown run is just not found.
+    page(&c, "/runs/run-new", Some(&deploy))
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    // The engine's report arrives: `ready` sends the page to the run.
+    let new = run_json("run-new", 3, "succeeded", json!({"replay_of": "run-in"}));
+    c.store
+        .insert_runs(Some(&d.id), &[serde_json::from_value(new).unwrap()])
+        .await
+        .unwrap();
+    let ready = page(&c, "/runs/run-new/ready", Some(&deploy))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ready.headers["hx-redirect"], "/runs/run-new");
+    let r = page(&c, "/runs/run-new?replay_of=run-in", Some(&deploy))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        r.text.contains("href=\"/runs/run-in\" id=\"replay-of\""),
+        "{}",
+        r.text
+    );
+    // A stopped deployment: the API's refusal, on the page.
+    c.store
+        .set_deployment_state(&d.id, pipedreamer_store::DeploymentStatus::Stopped, None)
+        .await
+        .unwrap();
+    let r = form(
+        &c,
+        "/runs/run-in/replay",
+        Some(&deploy),
+        Some(ORIGIN),
+        &[("csrf", &token)],
+    )
+    .await
+    .expect(StatusCode::CONFLICT);
+    assert!(r.text.contains("is stopped"), "{}", r.text);
+    assert_eq!(calls.lock().unwrap().len(), 1);
+}
+both!(replay_from_the_run_page);

@@ -73,6 +73,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
             get(runs::deployment_runs_live),
         )
         .route("/runs/{id}", get(runs::run))
+        .route("/runs/{id}/ready", get(runs::run_ready))
         .route("/runs/{id}/replay", post(runs::replay))
         .route("/builds/{id}", get(build))
         .route("/builds/{id}/log", get(build_log))
@@ -132,11 +133,15 @@ fn failed(session: &Session, e: ApiError) -> Response {
         s if s.is_server_error() => "Something failed on the server",
         _ => "The request was refused",
     };
-    let message = match e.body.hint {
+    pages::error_for(session, e.status, heading, &message_of(&e))
+}
+
+/// An API error as one line for a page: its message and hint.
+fn message_of(e: &ApiError) -> String {
+    match &e.body.hint {
         Some(hint) => format!("{} (hint: {hint})", e.body.error),
-        None => e.body.error,
-    };
-    pages::error_for(session, e.status, heading, &message)
+        None => e.body.error.clone(),
+    }
 }
 
 /// Refuses a POST whose CSRF token or origin is wrong, or whose scope is too small.

@@ -9,13 +9,14 @@
 
 use super::pages::{DeploymentHead, Layout, age, html, status_class};
 use super::session::Session;
-use super::{CsrfForm, Page2, failed, guard, render_failed};
+use super::{CsrfForm, Page2, failed, guard, message_of, render_failed};
 use crate::api::AppState;
 use crate::error::ApiError;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect};
 use pipedreamer_runs::{RunRecord, RunStatus};
 use pipedreamer_store::{RunFilter, Scope};
 use serde::{Deserialize, Serialize};
@@ -523,18 +524,78 @@ async fn load(state: &AppState, id: &str) -> Result<(RunRecord, Option<RunDeploy
     Ok((stored.record, deployment))
 }
 
+/// `?replay_of=` of a run page: set by a Replay, whose new run's record may not be here yet.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RunQuery {
+    replay_of: Option<String>,
+}
+
+/// The page shown while a replay's record is on its way (the engine reports in batches).
+#[derive(Template)]
+#[template(path = "run_pending.html")]
+pub(crate) struct PendingPage {
+    pub(crate) layout: Layout,
+    pub(crate) id: String,
+    pub(crate) replay_of: String,
+}
+
 pub(super) async fn run(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    Query(query): Query<RunQuery>,
 ) -> Page2 {
-    let (record, deployment) = load(&state, &id).await.map_err(|e| failed(&session, e))?;
-    Ok(html(
-        StatusCode::OK,
-        &run_page(&session, &record, deployment, None),
-    ))
+    match load(&state, &id).await {
+        Ok((record, deployment)) => Ok(html(
+            StatusCode::OK,
+            &run_page(&session, &record, deployment, None),
+        )),
+        // Just replayed: the new run ran, its record comes with the engine's next report.
+        Err(e) if e.status == StatusCode::NOT_FOUND && query.replay_of.is_some() => Ok(html(
+            StatusCode::ACCEPTED,
+            &PendingPage {
+                layout: Layout::new("Replay", Some(&session)),
+                id,
+                replay_of: query.replay_of.unwrap_or_default(),
+            },
+        )),
+        Err(e) => Err(failed(&session, e)),
+    }
 }
 
+/// `GET /runs/{id}/ready`, polled by the pending page: 204 while the record is not stored,
+/// then an htmx redirect to the run's page.
+pub(super) async fn run_ready(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Page2 {
+    match state.store().run(&id).await {
+        Ok(_) => Ok((StatusCode::OK, [("hx-redirect", run_path(&id, None))]).into_response()),
+        Err(pipedreamer_store::StoreError::NotFound { .. }) => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(e) => Err(failed(&session, e.into())),
+    }
+}
+
+/// `/runs/<id>[?replay_of=<of>]`, the id percent-encoded (it came from an engine's answer).
+fn run_path(id: &str, replay_of: Option<&str>) -> String {
+    let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    match replay_of {
+        Some(of) => {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("replay_of", of);
+            format!("/runs/{id}?{}", q.finish())
+        }
+        None => format!("/runs/{id}"),
+    }
+}
+
+/// The Replay button: the API's replay (`crate::api::runs::replay_run`, the same checks and
+/// the same call to the engine), then the new run's page; a refusal (no recorded input, the
+/// deployment stopped, the engine unreachable) is shown on this run's page with the API's
+/// message and hint.
 pub(super) async fn replay(
     State(state): State<AppState>,
     session: Session,
@@ -544,13 +605,16 @@ pub(super) async fn replay(
 ) -> Page2 {
     guard(&state, &session, &headers, &form.csrf, Scope::Deploy)?;
     let (record, deployment) = load(&state, &id).await.map_err(|e| failed(&session, e))?;
-    // Until the API's replay lands, the page says so.
-    let e = ApiError::new(StatusCode::NOT_IMPLEMENTED, "replay is not available yet");
-    let status = e.status;
-    Ok(html(
-        status,
-        &run_page(&session, &record, deployment, Some(e.body.error)),
-    ))
+    match crate::api::runs::replay_run(&state, &id).await {
+        Ok(reply) => {
+            tracing::info!(run = %id, new_run = %reply.id, status = %reply.status.as_str(), token_id = %session.token_id, "run replayed (dashboard)");
+            Ok(Redirect::to(&run_path(&reply.id, Some(&id))).into_response())
+        }
+        Err(e) => Ok(html(
+            e.status,
+            &run_page(&session, &record, deployment, Some(message_of(&e))),
+        )),
+    }
 }
 
 #[cfg(test)]
