@@ -5,6 +5,16 @@
 //! Synchronous infinite loops are stopped by the runtime's interrupt handler, awaits by tokio
 //! timeouts. The first failure ends the run: running nodes are cancelled, the rest skipped.
 //!
+//! Retries: a node with `retries: N` is attempted up to N+1 times when it throws or times out
+//! (never after the run hit its memory limit: the next attempt would too, and the realm is not
+//! trusted). Each attempt has the node's whole timeout, a fresh `ctx` and the input parsed
+//! anew; the wait before attempt k+1 is `retry_delay · 2^(k−1)`, ±20 %, at most a minute, and
+//! the node's deadline is off while it waits. A timeout the interrupt handler enforced (a
+//! synchronous loop) is retried too: the stop is accounted to the attempt, not the run. Not
+//! retried: code of one node stopped because *another* node's deadline passed (the interrupt
+//! handler stops whatever JavaScript runs); that is the other node's timeout and fails the run,
+//! as before retries. A run in which any attempt failed does not keep its realm.
+//!
 //! The run's timers (`web::timers`) are driven here too, next to the node futures: a due
 //! timer's callback runs in the run's context, one per poll; an uncaught error in a callback
 //! fails the run. When the DAG is done (or fails), the timers still pending are cancelled.

@@ -1,6 +1,7 @@
 //! The node sandbox: workflow modules compiled once; each run in a frozen QuickJS realm, with its
-//! own module instances and a capability-checked `ctx` (`fetch`, `secrets`, `log`, `run`) and
-//! nothing else.
+//! own module instances and a capability-checked `ctx` (`fetch`, `secrets`, `log`, `progress`,
+//! `output`, `run`) and nothing else. What node code logs, reports and outputs is journaled
+//! (redacted) into the run's [`RunOutcome::journal`], for its run record.
 //!
 //! Layers, outside in: [`Sandbox`] (worker threads) → `executor` (one run, the DAG) → `realm`
 //! (pooled runtimes, realms reused across runs) → `host.js` (the node-visible API, lockdown) →

@@ -245,3 +245,29 @@ async fn node_reports_have_attempts_and_start_offsets() {
     assert_eq!(json["nodes"]["a"]["attempts"], 1);
     assert!(json["nodes"]["a"].get("started_ms").is_none());
 }
+
+/// `ctx.output` is one function for every run of a realm, so it must be frozen: a run that
+/// could hang state on it would hand that state to the next.
+#[tokio::test]
+async fn the_shared_output_function_carries_nothing_between_runs() {
+    let wl = one_node(
+        "export default (ctx) => {
+           const seen = ctx.output.leak;
+           let threw = false;
+           try { ctx.output.leak = 'from an earlier run'; } catch (e) { threw = e instanceof TypeError; }
+           let protoThrew = false;
+           try { ctx.output.prototype.x = 1; } catch (e) { protoThrew = e instanceof TypeError; }
+           return { seen: seen ?? null, threw, protoThrew, frozen: Object.isFrozen(ctx.output), progressIsOwn: typeof ctx.progress };
+         }",
+    );
+    let sb = single_worker();
+    for _ in 0..2 {
+        let (out, json) = run_bounded(&sb, &wl, json!({})).await;
+        assert!(out.succeeded(), "{json}");
+        assert_eq!(
+            json["output"],
+            json!({"seen": null, "threw": true, "protoThrew": true, "frozen": true, "progressIsOwn": "function"})
+        );
+    }
+    assert_eq!(wl.realms_created(), 1);
+}

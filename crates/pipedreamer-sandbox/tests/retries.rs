@@ -219,9 +219,11 @@ async fn timeouts_are_retried_async_and_in_synchronous_loops() {
             "{name}: {}",
             warn.message
         );
-        // The runtime serves the next run as usual.
+        // The runtime serves the next run as usual, in a new realm: a realm whose run had a
+        // failed attempt (stopped part-way) is not reused.
         let (out, json) = run_bounded(&sb, &wl, json!({})).await;
         assert!(out.succeeded(), "{name}: {json}");
+        assert_eq!(wl.realms_created(), 2, "{name}");
     }
 }
 

@@ -381,12 +381,18 @@ impl Parser<'_> {
 
     /// A node's `retries`: a whole number from 0 to [`MAX_RETRIES`].
     fn retries(&mut self, value: &MarkedYaml<'_>) -> Option<u32> {
-        let text = yaml::scalar_text(value).unwrap_or_else(|| kind(value).to_owned());
-        let problem = match text.parse::<i64>() {
-            Ok(n) if (0..=i64::from(MAX_RETRIES)).contains(&n) => return u32::try_from(n).ok(),
-            Ok(n) if n < 0 => format!("`retries: {n}` is negative"),
-            Ok(n) => format!("`retries: {n}` is too many"),
-            Err(_) => format!("`retries` must be a whole number, found `{text}`"),
+        let text = yaml::scalar_text(value);
+        let problem = match text.as_deref().map(str::parse::<i64>) {
+            Some(Ok(n)) if (0..=i64::from(MAX_RETRIES)).contains(&n) => {
+                return u32::try_from(n).ok();
+            }
+            Some(Ok(n)) if n < 0 => format!("`retries: {n}` is negative"),
+            Some(Ok(n)) => format!("`retries: {n}` is too many"),
+            Some(Err(_)) => format!(
+                "`retries` must be a whole number, found `{}`",
+                text.unwrap_or_default()
+            ),
+            None => format!("`retries` must be a whole number, found {}", kind(value)),
         };
         self.err("bad-retries", yaml::pos(value), problem).hint = Some(format!(
             "use a whole number from 0 to {MAX_RETRIES}: the attempts after the first when the node throws or times out (the default is 0)"
