@@ -271,3 +271,32 @@ async fn the_shared_output_function_carries_nothing_between_runs() {
     }
     assert_eq!(wl.realms_created(), 1);
 }
+
+/// The `Ctx` that `pipedreamer.d.ts` types (the file `init` writes) is the `ctx` nodes get:
+/// the same members, and the file is valid TypeScript.
+#[tokio::test]
+async fn the_d_ts_types_every_ctx_member() {
+    let dts = include_str!("../../../examples/hello/pipedreamer.d.ts");
+    pipedreamer_sandbox::transpile::to_javascript("pipedreamer.d.ts", dts)
+        .unwrap_or_else(|e| panic!("pipedreamer.d.ts is not valid TypeScript: {e}"));
+    let body = dts
+        .split("export interface Ctx {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}").next())
+        .expect("an `export interface Ctx { … }` block");
+    let mut typed: Vec<String> = body
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| {
+            let l = l.trim_start().trim_start_matches("readonly ");
+            let name: String = l.chars().take_while(|c| c.is_alphanumeric()).collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect();
+    typed.sort();
+    let wl = one_node("export default (ctx) => Object.keys(ctx).sort()");
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert!(out.succeeded(), "{json}");
+    assert_eq!(json["output"], json!(typed));
+    assert!(typed.contains(&"progress".to_owned()) && typed.contains(&"output".to_owned()));
+}
