@@ -186,6 +186,12 @@ async fn timeouts_are_retried_async_and_in_synchronous_loops() {
     for (name, hang) in [
         ("await", "await new Promise(() => {})"),
         ("loop", "for (;;) {}"),
+        // The loop runs in a promise job after the await, not in the node's first call.
+        ("loop after an await", "await null; for (;;) {}"),
+        (
+            "loop in a timer",
+            "await new Promise((r) => setTimeout(r, 1)); for (;;) {}",
+        ),
     ] {
         let wl = workload(
             "name: t\nversion: \"1\"\nnodes:\n  - {id: hang, file: a.js, timeout: 200ms, retries: 1, retry_delay: 10ms}\n  - {id: next, file: b.js, depends_on: [hang]}\n",
@@ -307,4 +313,23 @@ async fn a_node_cancelled_while_retrying_reports_its_attempts() {
     let flaky = out.nodes.get("flaky").unwrap();
     assert_eq!(flaky.status, NodeStatus::Cancelled, "{json}");
     assert!((2..=5).contains(&flaky.attempts), "{flaky:?}");
+}
+
+/// A timer callback is code no attempt awaits: stopped at the node's deadline, it fails the run
+/// with that node's timeout, without a retry (documented in `executor`).
+#[tokio::test]
+async fn a_timer_callback_stopped_at_a_deadline_is_not_retried() {
+    let wl = workload(
+        "name: t\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js, timeout: 200ms, retries: 2, retry_delay: 10ms}\n",
+        &[(
+            "a.js",
+            "export default async () => { setTimeout(() => { for (;;) {} }, 1); await new Promise(() => {}); }",
+        )],
+        json!({}),
+    );
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Timeout), "{json}");
+    assert_eq!(json["error"]["node"], "a");
+    let a = out.nodes.get("a").unwrap();
+    assert_eq!((a.status, a.attempts), (NodeStatus::TimedOut, 1), "{json}");
 }
