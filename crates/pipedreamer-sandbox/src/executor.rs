@@ -713,3 +713,39 @@ async fn call_node<'js>(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_waits_double_with_jitter_up_to_a_minute() {
+        let base = Duration::from_millis(1500);
+        for next in 2..=12u32 {
+            let nominal = 1.5 * f64::from(1u32 << (next - 2));
+            let waits: Vec<f64> = (0..50)
+                .map(|_| retry_wait(base, next).as_secs_f64())
+                .collect();
+            for w in &waits {
+                assert!(*w <= 60.0, "attempt {next}: {w}s over the cap");
+                assert!(
+                    *w >= (0.8 * nominal).min(60.0) - 1e-9,
+                    "attempt {next}: {w}s under {nominal}s − 20 %"
+                );
+                assert!(*w <= 1.2 * nominal + 1e-9, "attempt {next}: {w}s");
+            }
+            if 1.2 * nominal < 60.0 {
+                // Jittered: fifty draws are not all the same.
+                assert!(
+                    waits.iter().any(|w| *w != waits[0]),
+                    "attempt {next}: {waits:?}"
+                );
+            }
+        }
+        assert_eq!(
+            retry_wait(MAX_RETRY_DELAY, 11),
+            MAX_RETRY_DELAY,
+            "the cap holds however many doublings"
+        );
+    }
+}
