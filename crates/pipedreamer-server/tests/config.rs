@@ -275,3 +275,42 @@ fn postgres_needs_a_configured_secret_and_sqlite_generates_one() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn runs_retention_and_report_url() {
+    let home = env(&[("HOME", "/h")]);
+    let c = Config::load_from(&Overrides::default(), &home).unwrap();
+    assert_eq!(c.runs.retention, Duration::from_secs(14 * 24 * 3600));
+    assert_eq!(c.runs.report_url, None);
+    // A local engine reports to the server's own address (loopback for 0.0.0.0).
+    assert_eq!(pipedreamer_server::report_url(&c), "http://127.0.0.1:7070");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "host: 0.0.0.0\nport: 8000\nruns:\n  retention: 3d\n  report_url: http://pipedreamer.pd.svc:7070/\n",
+    );
+    let c = Config::load_from(&with_file(path.clone()), &home).unwrap();
+    assert_eq!(c.runs.retention, Duration::from_secs(3 * 24 * 3600));
+    assert_eq!(
+        pipedreamer_server::report_url(&c),
+        "http://pipedreamer.pd.svc:7070"
+    );
+    let c = Config::load_from(
+        &with_file(path),
+        &env(&[("HOME", "/h"), ("PIPEDREAMER_SERVER_RUNS__REPORT_URL", "")]),
+    )
+    .unwrap();
+    assert_eq!(pipedreamer_server::report_url(&c), "http://127.0.0.1:8000");
+    let text = c.print_config();
+    assert!(text.contains("runs:\n  retention: \"3days\""), "{text}");
+
+    for (yaml, needle) in [
+        ("runs:\n  retention: forever\n", "`runs.retention` in"),
+        ("runs:\n  retention: 0s\n", "must be longer than zero"),
+        ("runs:\n  report_url: ftp://x\n", "`runs.report_url` in"),
+        ("runs:\n  retension: 3d\n", "did you mean `runs.retention`?"),
+    ] {
+        let err = load_error(write(&dir, yaml));
+        assert!(err.contains(needle), "{yaml}: {err}");
+    }
+}

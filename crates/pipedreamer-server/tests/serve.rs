@@ -1,5 +1,6 @@
 //! `serve` over a real socket: first start (generated JWT secret, admin token file), the API
-//! answering with that token, graceful stop on SIGTERM, and a restart that keeps both.
+//! answering with that token, graceful stop on SIGTERM, and a restart that keeps both, and the
+//! run records reported before it (retention, which runs at start, deletes only the expired).
 //!
 //! Alone in its test binary: it sends SIGTERM to its own process, which `serve` handles.
 
@@ -90,6 +91,37 @@ async fn first_start_sigterm_and_restart() {
     assert_eq!(r.status(), 201);
     let r = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // An engine of a deployment reports two runs, one past `runs.retention` (14 days).
+    let r = client
+        .post(format!("{base}/api/workspaces/team-a/deployments"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "orders", "repo": "https://github.com/acme/orders.git", "target": {"type": "kubernetes", "registry": "registry.example.test"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let deployment = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = report_token(&config, &secret, &deployment).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let run = |id: &str, started_at: i64| {
+        serde_json::json!({"id": id, "workflow": "orders", "version": "1", "trigger": "http",
+            "status": "succeeded", "started_at": started_at, "ended_at": started_at + 5,
+            "nodes": {"a": {"status": "succeeded", "attempts": 1, "started_ms": 0.0, "duration_ms": 5.0}}})
+    };
+    let r = client
+        .post(format!("{base}/api/ingest/runs"))
+        .bearer_auth(&report)
+        .json(&serde_json::json!({"runs": [run("kept", now), run("expired", now - 15 * 24 * 3600 * 1000)]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
     sigterm_and_wait(server).await;
     assert!(
         client.get(format!("{base}/healthz")).send().await.is_err(),
@@ -108,5 +140,48 @@ async fn first_start_sigterm_and_restart() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // The reported run survived the restart; the expired one goes with the pass at start.
+    let run = |id: &'static str| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            client
+                .get(format!("{base}/api/runs/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(run("kept").await, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while run("expired").await != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention at start did not delete the expired run"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(run("kept").await, 200);
     sigterm_and_wait(server).await;
+}
+
+/// A `report` token for `deployment`, minted as `pipedreamer server token create` does: over
+/// the same database and key as the running server.
+async fn report_token(config: &Config, secret: &str, deployment: &str) -> String {
+    let store = pipedreamer_store::Store::open(&config.database)
+        .await
+        .unwrap();
+    let tokens =
+        pipedreamer_server::Tokens::new(store.clone(), secret.trim(), Duration::from_secs(3600));
+    let minted = tokens
+        .mint(
+            pipedreamer_store::Scope::Report,
+            None,
+            Some(deployment.to_owned()),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    minted.token
 }
