@@ -75,6 +75,10 @@ const STARTED_LABEL: &str = "pipedreamer.started";
 pub const CONTAINER_USER: &str = "65532:65532";
 /// Where the deployment's secrets are mounted, read-only (the engine's `--secrets-dir`).
 pub const SECRETS_MOUNT: &str = "/app/secrets";
+/// Where the directory with the run-report token is mounted, read-only.
+pub const REPORT_MOUNT: &str = "/app/report";
+/// The token's file name in [`ReportSpec::token_dir`] (and under [`REPORT_MOUNT`]).
+pub const REPORT_TOKEN_FILE: &str = "token";
 
 /// Short commands (`ps`, `inspect`, `logs`, `rm`).
 const QUICK: Duration = Duration::from_secs(30);
@@ -207,6 +211,19 @@ pub struct ContainerSpec {
     pub secrets_dir: Option<PathBuf>,
     /// The memory limit in bytes (at least 6 MiB).
     pub memory_bytes: u64,
+    /// Report runs to the control plane: `--report-to` with the token file mounted read-only
+    /// (never passed in the environment, where `inspect` would show it).
+    pub report: Option<ReportSpec>,
+}
+
+/// Run reporting of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSpec {
+    /// The control plane's URL as the container reaches it (host networking: loopback works).
+    pub url: String,
+    /// A directory holding [`REPORT_TOKEN_FILE`], readable by uid 65532, mounted at
+    /// [`REPORT_MOUNT`].
+    pub token_dir: PathBuf,
 }
 
 impl ContainerSpec {
@@ -238,10 +255,22 @@ impl ContainerSpec {
         if self.memory_bytes < MIN_MEMORY {
             return bad("memory_bytes", "must be at least 6 MiB (6291456)");
         }
-        if let Some(dir) = &self.secrets_dir {
-            let text = dir.to_string_lossy();
-            if !dir.is_absolute() || text.contains([':', ',']) {
-                return bad("secrets_dir", "must be an absolute path without `:` or `,`");
+        if let Some(dir) = &self.secrets_dir
+            && !mountable(dir)
+        {
+            return bad("secrets_dir", "must be an absolute path without `:` or `,`");
+        }
+        if let Some(report) = &self.report {
+            if !report.url.starts_with("http://") && !report.url.starts_with("https://")
+                || report.url.contains(char::is_whitespace)
+            {
+                return bad("report.url", "must be an http:// or https:// URL");
+            }
+            if !mountable(&report.token_dir) {
+                return bad(
+                    "report.token_dir",
+                    "must be an absolute path without `:` or `,`",
+                );
             }
         }
         Ok(())
@@ -250,6 +279,11 @@ impl ContainerSpec {
     fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
+}
+
+/// A host path `--volume` can take: absolute, and without the option separators.
+fn mountable(dir: &Path) -> bool {
+    dir.is_absolute() && !dir.to_string_lossy().contains([':', ','])
 }
 
 fn is_name_part(s: &str) -> bool {
@@ -547,9 +581,11 @@ impl Host {
                 .arg("--env")
                 .arg(format!("PIPEDREAMER_PORT_WAIT={}s", wait.as_secs().max(1)));
         }
-        if let Some(dir) = &spec.secrets_dir {
+        let report_dir = spec.report.as_ref().map(|r| (&r.token_dir, REPORT_MOUNT));
+        let secrets_dir = spec.secrets_dir.as_ref().map(|d| (d, SECRETS_MOUNT));
+        for (dir, mount) in secrets_dir.into_iter().chain(report_dir) {
             let mut volume = OsString::from(dir.as_os_str());
-            volume.push(format!(":{SECRETS_MOUNT}:ro"));
+            volume.push(format!(":{mount}:ro"));
             cmd = cmd.arg("--volume").arg(volume);
         }
         let grace = STOP_GRACE.saturating_sub(Duration::from_secs(2)).as_secs();
@@ -561,6 +597,14 @@ impl Host {
             "--shutdown-grace".into(),
             format!("{grace}s"),
         ]);
+        if let Some(report) = &spec.report {
+            cmd = cmd.args([
+                "--report-to".into(),
+                report.url.clone(),
+                "--report-token-file".into(),
+                format!("{REPORT_MOUNT}/{REPORT_TOKEN_FILE}"),
+            ]);
+        }
         let started = Started {
             name,
             instance,
@@ -967,6 +1011,7 @@ mod tests {
             port: 20000,
             secrets_dir: None,
             memory_bytes: 256 << 20,
+            report: None,
         }
     }
 
@@ -974,6 +1019,26 @@ mod tests {
     fn specs_are_checked_field_by_field() {
         assert!(spec().validate().is_ok());
         type Change = fn(&mut ContainerSpec);
+        let report = |url: &str, dir: &str| {
+            Some(ReportSpec {
+                url: url.into(),
+                token_dir: dir.into(),
+            })
+        };
+        let mut s = spec();
+        s.report = report("http://127.0.0.1:7070", "/data/report/hello");
+        assert!(s.validate().is_ok());
+        for (field, change) in [
+            ("report.url", report("--rm", "/data/r")),
+            ("report.url", report("http://a b", "/data/r")),
+            ("report.token_dir", report("http://x", "relative")),
+            ("report.token_dir", report("http://x", "/a,b")),
+        ] {
+            let mut s = spec();
+            s.report = change;
+            let err = s.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
+        }
         let cases: [(&str, Change); 5] = [
             ("deployment", |s| s.deployment = "-x".into()),
             ("build_id", |s| s.build_id = "a b".into()),

@@ -168,6 +168,7 @@ fn spec(deployment: &str, build: &str, image: &str, port: u16) -> ContainerSpec 
         port,
         secrets_dir: None,
         memory_bytes: MEMORY,
+        report: None,
     }
 }
 

@@ -9,13 +9,14 @@
 //! use pipedreamer_kube::deploy::{self, ApplyOptions};
 //! # async fn example(dir: &std::path::Path, resolved: &pipedreamer_spec::Resolved) -> Result<(), pipedreamer_kube::Error> {
 //! let cluster = deploy::connect(None, Some("team-a")).await?;
-//! let manifests = deploy::render(dir, resolved, "127.0.0.1:5000/hello:1-0", &cluster.namespace, None, None)?;
+//! let manifests = deploy::render(dir, resolved, "127.0.0.1:5000/hello:1-0", &cluster.namespace, None, None, None)?;
 //! let options = ApplyOptions { preflight: false, wait: Some(std::time::Duration::from_secs(300)) };
 //! let report = deploy::apply(&cluster, &manifests, &options, |step| eprintln!("{step}")).await?;
 //! # Ok(()) }
 //! ```
 
 use crate::apply::ApplyReport;
+use crate::manifests::EngineReport;
 use crate::preflight::Report;
 use crate::rollout::Progress;
 use crate::route::RouteOptions;
@@ -42,7 +43,8 @@ pub async fn connect(context: Option<&str>, namespace: Option<&str>) -> Result<C
 /// The manifests of the workflow in `workflow_dir` (checked and resolved as `resolved`) running
 /// `image` (what the cluster pulls, e.g. `registry/name:tag`, optionally `@sha256:…`) in
 /// `namespace`. `cron_image` overrides the curl image of CronJob pods; `route` publishes the
-/// Service on a host (Ingress or HTTPRoute).
+/// Service on a host (Ingress or HTTPRoute); `report` makes the engine report its runs (its
+/// token Secret is [`apply_report_secret`]'s).
 pub fn render(
     workflow_dir: &Path,
     resolved: &Resolved,
@@ -50,6 +52,7 @@ pub fn render(
     namespace: &str,
     cron_image: Option<&str>,
     route: Option<&RouteOptions>,
+    report: Option<&EngineReport>,
 ) -> Result<Manifests, Error> {
     let spec_hash = pipedreamer_image::content::content_digest(workflow_dir, &resolved.modules)
         .map_err(Error::WorkflowContent)?;
@@ -61,6 +64,7 @@ pub fn render(
             spec_hash,
             curl_image: cron_image.map(str::to_owned),
             route: route.cloned(),
+            report: report.cloned(),
         },
     ))
 }
@@ -151,14 +155,52 @@ pub async fn apply_secret(
     workflow: &str,
     files: &BTreeMap<String, Vec<u8>>,
 ) -> Result<(), Error> {
-    let name = labels::secret_name(workflow);
+    apply_secret_named(
+        cluster,
+        workflow,
+        &labels::secret_name(workflow),
+        "secrets",
+        files,
+    )
+    .await
+}
+
+/// Server-side applies `<workflow>-report`, the Secret holding the engine's run-report token
+/// (mounted at [`manifests::REPORT_MOUNT`] when the manifests were rendered with a report).
+pub async fn apply_report_secret(
+    cluster: &Cluster,
+    workflow: &str,
+    token: &str,
+) -> Result<(), Error> {
+    let files = BTreeMap::from([(
+        manifests::REPORT_TOKEN_KEY.to_owned(),
+        token.as_bytes().to_vec(),
+    )]);
+    apply_secret_named(
+        cluster,
+        workflow,
+        &labels::report_secret_name(workflow),
+        "report",
+        &files,
+    )
+    .await
+}
+
+async fn apply_secret_named(
+    cluster: &Cluster,
+    workflow: &str,
+    name: &str,
+    component: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<(), Error> {
+    let name = name.to_owned();
     let secret = Secret {
         metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
             name: Some(name.clone()),
             namespace: Some(cluster.namespace.clone()),
             labels: Some(BTreeMap::from([
                 (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
-                (labels::COMPONENT.to_owned(), "secrets".to_owned()),
+                (labels::COMPONENT.to_owned(), component.to_owned()),
                 (labels::WORKFLOW.to_owned(), workflow.to_owned()),
             ])),
             ..Default::default()
@@ -214,7 +256,16 @@ mod tests {
         std::fs::write(&node, "export default async () => 1").unwrap();
         let render_now = || {
             let resolved = pipedreamer_spec::resolve(&DirSource::new(dir.path())).unwrap();
-            render(dir.path(), &resolved, "r:5000/hello:1", "team", None, None).unwrap()
+            render(
+                dir.path(),
+                &resolved,
+                "r:5000/hello:1",
+                "team",
+                None,
+                None,
+                None,
+            )
+            .unwrap()
         };
         let first = render_now();
         assert_eq!(first.image(), Some("r:5000/hello:1"));
@@ -236,7 +287,7 @@ mod tests {
         std::fs::write(dir.path().join("a.js"), "export default async () => 1").unwrap();
         let resolved = pipedreamer_spec::resolve(&DirSource::new(dir.path())).unwrap();
         let gone = dir.path().join("missing");
-        let err = render(&gone, &resolved, "hello:1", "default", None, None).unwrap_err();
+        let err = render(&gone, &resolved, "hello:1", "default", None, None, None).unwrap_err();
         assert!(matches!(err, Error::WorkflowContent(_)), "{err}");
         assert!(
             err.to_string()

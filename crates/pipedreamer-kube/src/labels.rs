@@ -79,6 +79,12 @@ pub fn secret_name(workflow: &str) -> String {
     format!("{workflow}-secrets")
 }
 
+/// The Secret holding the engine's run-report token (deployments of the control plane that
+/// report runs): mounted as a file, never an environment variable.
+pub fn report_secret_name(workflow: &str) -> String {
+    format!("{workflow}-report")
+}
+
 /// Label values allow `[A-Za-z0-9._-]`, at most 63, alphanumeric at both ends.
 fn version_label(version: &str) -> String {
     let cleaned: String = version

@@ -30,6 +30,20 @@ pub const DEFAULT_CURL_IMAGE: &str = "curlimages/curl:8.11.1";
 /// The pod-template annotation whose change rolls the Deployment out.
 pub const SPEC_HASH_ANNOTATION: &str = "pipedreamer.dev/spec-hash";
 
+/// Where the report token Secret is mounted in engine pods.
+pub const REPORT_MOUNT: &str = "/app/report";
+/// The key (file name) of the token in the report Secret.
+pub const REPORT_TOKEN_KEY: &str = "token";
+
+/// Run reporting of a deployed engine: `--report-to <url>` with the token read from the Secret
+/// [`labels::report_secret_name`] mounted read-only at [`REPORT_MOUNT`] (the Secret itself is
+/// applied separately, by `deploy::apply_report_secret`: manifests carry no secret data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineReport {
+    /// The control plane's URL as pods reach it.
+    pub url: String,
+}
+
 /// What a deploy needs besides the workflow.
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
@@ -44,6 +58,8 @@ pub struct DeployOptions {
     /// A public route (Ingress or HTTPRoute) to the Service; `None`: the Service stays
     /// cluster-internal (and a route left from an earlier deploy is pruned).
     pub route: Option<RouteOptions>,
+    /// Report runs to the control plane (deployments made by `pipedreamer server`).
+    pub report: Option<EngineReport>,
 }
 
 /// The objects of one workflow, in apply order.
@@ -241,13 +257,70 @@ pub(crate) fn probe(path: &str, period: i32) -> Probe {
 
 fn deployment(workflow: &Workflow, options: &DeployOptions) -> Deployment {
     let name = workflow.name.clone();
+    let mut args = vec!["--log-format".to_owned(), "json".to_owned()];
+    let mut volume_mounts = vec![
+        VolumeMount {
+            name: "secrets".to_owned(),
+            mount_path: "/app/secrets".to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "tmp".to_owned(),
+            mount_path: "/tmp".to_owned(),
+            ..VolumeMount::default()
+        },
+    ];
+    let mut volumes = vec![
+        Volume {
+            name: "secrets".to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(labels::secret_name(&name)),
+                optional: Some(true),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "tmp".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+    ];
+    if let Some(report) = &options.report {
+        args.extend([
+            "--report-to".to_owned(),
+            report.url.clone(),
+            "--report-token-file".to_owned(),
+            format!("{REPORT_MOUNT}/{REPORT_TOKEN_KEY}"),
+        ]);
+        volume_mounts.push(VolumeMount {
+            name: "report".to_owned(),
+            mount_path: REPORT_MOUNT.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+        volumes.push(Volume {
+            name: "report".to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(labels::report_secret_name(&name)),
+                // Readable by the engine's group (fsGroup), nobody else.
+                default_mode: Some(0o440),
+                // Not optional: an engine told to report without its token would not start,
+                // and the pod waiting for the Secret says why.
+                optional: Some(false),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
     let engine = Container {
         name: "engine".to_owned(),
         image: Some(options.image.clone()),
         image_pull_policy: Some("IfNotPresent".to_owned()),
         // The image's entrypoint already names the workflow, port and secrets dir; in a cluster
         // logs go to a collector, so they are JSON. Cron stays off: the CronJobs fire triggers.
-        args: Some(vec!["--log-format".to_owned(), "json".to_owned()]),
+        args: Some(args),
         ports: Some(vec![ContainerPort {
             name: Some("http".to_owned()),
             container_port: ENGINE_PORT,
@@ -258,19 +331,7 @@ fn deployment(workflow: &Workflow, options: &DeployOptions) -> Deployment {
         readiness_probe: Some(probe("/readyz", 5)),
         liveness_probe: Some(probe("/healthz", 10)),
         security_context: Some(hardened_container()),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "secrets".to_owned(),
-                mount_path: "/app/secrets".to_owned(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "tmp".to_owned(),
-                mount_path: "/tmp".to_owned(),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(volume_mounts),
         ..Container::default()
     };
     let mut template_labels = labels::selector(workflow);
@@ -300,22 +361,7 @@ fn deployment(workflow: &Workflow, options: &DeployOptions) -> Deployment {
                     termination_grace_period_seconds: Some(30),
                     security_context: Some(hardened_pod()),
                     containers: vec![engine],
-                    volumes: Some(vec![
-                        Volume {
-                            name: "secrets".to_owned(),
-                            secret: Some(SecretVolumeSource {
-                                secret_name: Some(labels::secret_name(&name)),
-                                optional: Some(true),
-                                ..SecretVolumeSource::default()
-                            }),
-                            ..Volume::default()
-                        },
-                        Volume {
-                            name: "tmp".to_owned(),
-                            empty_dir: Some(EmptyDirVolumeSource::default()),
-                            ..Volume::default()
-                        },
-                    ]),
+                    volumes: Some(volumes),
                     ..PodSpec::default()
                 }),
             },
@@ -454,4 +500,87 @@ fn cron_jobs(workflow: &Workflow, options: &DeployOptions) -> Vec<CronJob> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipedreamer_spec::source::MemorySource;
+
+    fn options(report: Option<EngineReport>) -> DeployOptions {
+        DeployOptions {
+            namespace: "team".into(),
+            image: "r/hello:1".into(),
+            spec_hash: "abc".into(),
+            curl_image: None,
+            route: None,
+            report,
+        }
+    }
+
+    #[test]
+    fn a_reporting_engine_reads_its_token_from_a_mounted_secret_never_the_environment() {
+        let files = MemorySource::from_pairs([
+            (
+                "workflow.yaml",
+                "name: hello\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+            ),
+            ("a.js", "export default () => 1"),
+        ]);
+        let workflow = pipedreamer_spec::resolve(&files).unwrap().workflow;
+        let plain = render(&workflow, &options(None));
+        let report = EngineReport {
+            url: "http://pipedreamer.pipedreamer.svc:7070".into(),
+        };
+        let reporting = render(&workflow, &options(Some(report)));
+        let pod = |m: &Manifests| m.deployment.spec.clone().unwrap().template.spec.unwrap();
+        let (plain, reporting) = (pod(&plain), pod(&reporting));
+        // Without reporting the engine is exactly as before.
+        assert_eq!(
+            plain.containers[0].args.as_deref().unwrap(),
+            ["--log-format", "json"]
+        );
+        assert!(
+            plain
+                .volumes
+                .as_ref()
+                .unwrap()
+                .iter()
+                .all(|v| v.name != "report")
+        );
+        let engine = &reporting.containers[0];
+        assert_eq!(
+            engine.args.as_deref().unwrap(),
+            [
+                "--log-format",
+                "json",
+                "--report-to",
+                "http://pipedreamer.pipedreamer.svc:7070",
+                "--report-token-file",
+                "/app/report/token",
+            ]
+        );
+        assert!(engine.env.is_none() && engine.env_from.is_none());
+        let mount = engine
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.name == "report")
+            .unwrap();
+        assert_eq!(
+            (mount.mount_path.as_str(), mount.read_only),
+            (REPORT_MOUNT, Some(true))
+        );
+        let volume = reporting
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "report")
+            .unwrap();
+        let secret = volume.secret.as_ref().unwrap();
+        assert_eq!(secret.secret_name.as_deref(), Some("hello-report"));
+        assert_eq!(secret.optional, Some(false));
+    }
 }

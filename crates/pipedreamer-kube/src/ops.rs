@@ -532,7 +532,8 @@ pub struct UndeployReport {
     pub warnings: Vec<String>,
 }
 
-/// Deletes the workflow's route (Ingress, HTTPRoute), Service, Deployment, Secret and CronJobs;
+/// Deletes the workflow's route (Ingress, HTTPRoute), Service, Deployment, Secrets (its own and
+/// the report token's) and CronJobs;
 /// missing ones, and route kinds the cluster does not serve, are skipped.
 pub async fn undeploy(cluster: &Cluster, name: &str) -> Result<UndeployReport, Error> {
     let mut report = UndeployReport::default();
@@ -555,6 +556,7 @@ pub async fn undeploy(cluster: &Cluster, name: &str) -> Result<UndeployReport, E
     delete!(Service, "Service", name.to_owned());
     delete!(Deployment, "Deployment", name.to_owned());
     delete!(Secret, "Secret", labels::secret_name(name));
+    delete!(Secret, "Secret", labels::report_secret_name(name));
     let cron_jobs = cluster
         .api::<CronJob>()
         .list_metadata(&ListParams::default().labels(&labels::cron_jobs_selector(name)))

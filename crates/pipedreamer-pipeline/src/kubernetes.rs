@@ -8,6 +8,7 @@ use crate::{Phase, ROLLOUT_GRACE};
 use pipedreamer_image::publish::RegistryPublisher;
 use pipedreamer_kube::Cluster;
 use pipedreamer_kube::deploy::ApplyOptions;
+use pipedreamer_kube::manifests::EngineReport;
 use pipedreamer_store::{Deployment, Target};
 
 /// The target's cluster and registries.
@@ -108,6 +109,26 @@ pub(crate) async fn deliver(
                 .write(&format!("public URL: {} (Ingress)", route.url()))
                 .await;
         }
+        // The token Secret before the Deployment that mounts it, so new pods find it.
+        let report = match &job.shared.config.reporting {
+            Some(reporting) => {
+                let token = reporting.token(d).await?;
+                pipedreamer_kube::deploy::apply_report_secret(&cluster, &d.name, &token)
+                    .await
+                    .map_err(|e| TargetError::Kubernetes(job.log.masked(&e.to_string())))?;
+                job.log
+                    .write(&format!(
+                        "Secret {} applied: runs are reported to {}",
+                        pipedreamer_kube::labels::report_secret_name(&d.name),
+                        reporting.url
+                    ))
+                    .await;
+                Some(EngineReport {
+                    url: reporting.url.clone(),
+                })
+            }
+            None => None,
+        };
         let manifests = pipedreamer_kube::deploy::render(
             &checkout.dir,
             &resolved,
@@ -115,6 +136,7 @@ pub(crate) async fn deliver(
             &cluster.namespace,
             None,
             route.as_ref(),
+            report.as_ref(),
         )
         .map_err(|e| TargetError::Kubernetes(e.to_string()))?;
         // Steps arrive inside the apply's future; they reach the log as it is awaited.

@@ -178,6 +178,29 @@ pub trait ReportTokens: Send + Sync {
     fn token_for<'a>(&'a self, deployment: &'a Deployment) -> TokenFuture<'a>;
 }
 
+/// How long minting a report token may take before the rollout fails.
+const REPORT_TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl RunReporting {
+    /// The deployment's report token, with a timeout; the error fails the rollout and never
+    /// holds the token.
+    pub(crate) async fn token(&self, d: &Deployment) -> Result<String, PipelineError> {
+        match tokio::time::timeout(REPORT_TOKEN_TIMEOUT, self.tokens.token_for(d)).await {
+            Ok(Ok(token)) if !token.trim().is_empty() => Ok(token),
+            Ok(Ok(_)) => Err(PipelineError::Rollout(
+                "the run-report token for the deployment is empty".into(),
+            )),
+            Ok(Err(e)) => Err(PipelineError::Rollout(format!(
+                "cannot get a run-report token for the deployment: {e}"
+            ))),
+            Err(_) => Err(PipelineError::Rollout(format!(
+                "getting a run-report token for the deployment took longer than {} s",
+                REPORT_TOKEN_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+}
+
 /// Where `local` deployments listen.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {

@@ -11,8 +11,8 @@
 use crate::error::{PipelineError, TargetError};
 use crate::job::{Checkout, Delivered, Job};
 use crate::workers::Shared;
-use crate::{LocalRouting, Phase, ROLLOUT_GRACE};
-use pipedreamer_host::{ContainerSpec, Host};
+use crate::{LocalRouting, Phase, ROLLOUT_GRACE, RunReporting};
+use pipedreamer_host::{ContainerSpec, Host, REPORT_TOKEN_FILE, ReportSpec};
 use pipedreamer_image::publish::DaemonPublisher;
 use pipedreamer_proxy::{Exposure, ProxyError, ProxyRoute, ReconcileReport, public_url, route_id};
 use pipedreamer_store::{Deployment, DeploymentStatus, StoreError, Target};
@@ -54,6 +54,17 @@ pub(crate) async fn deliver(
 
     let port = port_for(job.shared, d).await?;
     let secrets_dir = write_secrets(job.shared, d, job.secrets.as_ref()).await?;
+    let report = match &job.shared.config.reporting {
+        Some(reporting) => {
+            let token = reporting.token(d).await?;
+            Some(write_report_token(job.shared, d, reporting, token).await?)
+        }
+        None => {
+            // A token left from when reporting was on must not outlive it.
+            let _ = tokio::fs::remove_dir_all(report_dir(job.shared, d)).await;
+            None
+        }
+    };
     let spec = ContainerSpec {
         deployment: d.id.clone(),
         build_id: job.build.id.clone(),
@@ -62,6 +73,7 @@ pub(crate) async fn deliver(
         port,
         secrets_dir,
         memory_bytes: job.shared.config.local.memory_bytes,
+        report,
     };
     job.log
         .write(&format!(
@@ -258,6 +270,39 @@ async fn port_for(shared: &Shared, d: &Deployment) -> Result<u16, PipelineError>
     )
 }
 
+/// Where a deployment's report token file lives (`<data>/report/<deployment>/token`).
+fn report_dir(shared: &Shared, d: &Deployment) -> PathBuf {
+    shared.config.data_dir.join("report").join(&d.id)
+}
+
+/// Writes the deployment's report token as the only file of its directory (mode 0400, the
+/// engine's user), mounted read-only into the container: the token never goes into the
+/// container's environment or command line.
+async fn write_report_token(
+    shared: &Shared,
+    d: &Deployment,
+    reporting: &RunReporting,
+    token: String,
+) -> Result<ReportSpec, PipelineError> {
+    let dir = report_dir(shared, d);
+    let target = dir.clone();
+    let files = vec![(REPORT_TOKEN_FILE.to_owned(), token)];
+    tokio::task::spawn_blocking(move || write_secret_files(&target, &files))
+        .await
+        .map_err(|_| PipelineError::Internal(Phase::Rollout))?
+        .map_err(|source| PipelineError::Io {
+            what: format!(
+                "cannot write the deployment's report token under `{}`",
+                dir.display()
+            ),
+            source,
+        })?;
+    Ok(ReportSpec {
+        url: reporting.url.clone(),
+        token_dir: dir,
+    })
+}
+
 /// Writes the deployment's secrets as the engine reads a mounted Secret: one file per top-level
 /// key (JSON). Readable only by the engine's user; the parent directories stay root-only.
 async fn write_secrets(
@@ -344,7 +389,30 @@ pub(crate) async fn remove(shared: &Shared, d: &Deployment) -> Result<(), Pipeli
         .await
         .map_err(|e| TargetError::Host(e.to_string()))?;
     let _ = tokio::fs::remove_dir_all(shared.config.data_dir.join("secrets").join(&d.id)).await;
+    let _ = tokio::fs::remove_dir_all(report_dir(shared, d)).await;
     Ok(())
+}
+
+/// Reporting for a container brought back after a restart: a fresh token (the one on disk may
+/// have expired while the server was down), else the one on disk; `None` when reporting is off
+/// or no token can be had: the container then runs without reporting (only its run records
+/// are missing) until the next rollout.
+async fn restored_report(shared: &Shared, d: &Deployment) -> Option<ReportSpec> {
+    let reporting = shared.config.reporting.as_ref()?;
+    match reporting.token(d).await {
+        Ok(token) => match write_report_token(shared, d, reporting, token).await {
+            Ok(spec) => return Some(spec),
+            Err(e) => {
+                tracing::warn!(deployment = %d.name, error = %e, "cannot renew the report token")
+            }
+        },
+        Err(e) => tracing::warn!(deployment = %d.name, error = %e, "cannot renew the report token"),
+    }
+    let dir = report_dir(shared, d);
+    dir.join(REPORT_TOKEN_FILE).is_file().then(|| ReportSpec {
+        url: reporting.url.clone(),
+        token_dir: dir,
+    })
 }
 
 /// After a server restart: every `RUNNING` local deployment gets its container back.
@@ -373,6 +441,7 @@ pub(crate) async fn reconcile(shared: Arc<Shared>) {
         };
         let Some(image) = image else { continue };
         let secrets_dir = shared.config.data_dir.join("secrets").join(&d.id);
+        let report = restored_report(&shared, &d).await;
         let spec = ContainerSpec {
             deployment: d.id.clone(),
             build_id,
@@ -381,6 +450,7 @@ pub(crate) async fn reconcile(shared: Arc<Shared>) {
             port,
             secrets_dir: secrets_dir.is_dir().then_some(secrets_dir),
             memory_bytes: shared.config.local.memory_bytes,
+            report,
         };
         let restored = host
             .ensure_running(&spec, shared.config.timeouts.rollout)

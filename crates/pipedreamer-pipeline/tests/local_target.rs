@@ -4,7 +4,10 @@
 //! One story per test, because each build starts containers and costs seconds.
 
 use pipedreamer_image::test_support::test_engine;
-use pipedreamer_pipeline::{Event, LocalConfig, PhaseTimeouts, PipelineConfig, Workers};
+use pipedreamer_pipeline::{
+    Event, LocalConfig, PhaseTimeouts, PipelineConfig, ReportTokens, RunReporting, TokenFuture,
+    Workers,
+};
 use pipedreamer_store::{
     BuildStatus, Deployment, DeploymentStatus, Enqueued, NewBuild, NewDeployment, Store, Target,
     Trigger,
@@ -81,8 +84,8 @@ fn config(data_dir: &Path) -> PipelineConfig {
     // none knows the ports the others picked) and each test binary: two ports per test, four
     // tests per process.
     static TESTS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let test = TESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4;
-    let base = 21000 + (std::process::id() % 100) as u16 * 8 + test * 2;
+    let test = TESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 5;
+    let base = 21000 + (std::process::id() % 100) as u16 * 10 + test * 2;
     PipelineConfig {
         concurrency: 2,
         lease: Duration::from_secs(6),
@@ -480,5 +483,145 @@ async fn a_deployment_deleted_during_the_rollout_leaves_nothing_running() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    workers.shutdown().await;
+}
+
+/// Report tokens as the server would mint them: one per deployment.
+struct TestTokens;
+
+impl ReportTokens for TestTokens {
+    fn token_for<'a>(&'a self, d: &'a Deployment) -> TokenFuture<'a> {
+        Box::pin(async move { Ok(format!("report-token-for-{}", d.id)) })
+    }
+}
+
+/// A stand-in for the control plane's `POST /api/ingest/runs`: keeps each request's
+/// `Authorization` and run ids, answers 202.
+async fn ingest_server() -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<String>)>>>,
+) {
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    type Got = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<String>)>>>;
+    async fn ingest(
+        State(got): State<Got>,
+        headers: HeaderMap,
+        body: String,
+    ) -> (axum::http::StatusCode, &'static str) {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let batch: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let ids = batch["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect();
+        got.lock().unwrap().push((auth, ids));
+        (
+            axum::http::StatusCode::ACCEPTED,
+            r#"{"accepted":0,"duplicates":0}"#,
+        )
+    }
+    let got = Got::default();
+    let app = axum::Router::new()
+        .route("/api/ingest/runs", axum::routing::post(ingest))
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reporting_local_deployment_sends_its_runs_with_a_mounted_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = hello_repo(tmp.path());
+    let (store, _, d) = store_with_deployment(tmp.path(), &repo, "reporting").await;
+    let _cleanup = Containers(d.id.clone());
+    let (ingest_port, got) = ingest_server().await;
+    let data = tmp.path().join("data");
+    let config = PipelineConfig {
+        reporting: Some(RunReporting {
+            url: format!("http://127.0.0.1:{ingest_port}"),
+            tokens: std::sync::Arc::new(TestTokens),
+        }),
+        ..config(&data)
+    };
+    let workers = Workers::start(store.clone(), config);
+    let mut events = workers.events();
+    let build = enqueue(&store, &d.id, None, Trigger::Manual).await;
+    workers.wake();
+    let status = finished(&mut events, &build).await;
+    assert_eq!(
+        status,
+        BuildStatus::Success,
+        "log:\n{}",
+        log_of(&store, &build).await
+    );
+    let live = store.deployment(&d.id).await.unwrap();
+    let port = live.local_port.unwrap();
+    assert!(greeting(port).await.unwrap().contains("Hello v1, Ada!"));
+    assert!(greeting(port).await.is_ok());
+
+    // The engine reports both runs with the deployment's token (in batches, within seconds).
+    let token = format!("report-token-for-{}", d.id);
+    let ids = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let ids: Vec<String> = got
+                .lock()
+                .unwrap()
+                .iter()
+                .flat_map(|(_, ids)| ids.clone())
+                .collect();
+            if ids.len() >= 2 {
+                return ids;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the runs are reported within 30 s");
+    assert_eq!(ids.len(), 2);
+    for (auth, _) in got.lock().unwrap().iter() {
+        assert_eq!(auth, &format!("Bearer {token}"));
+    }
+
+    // The token is a read-only file only the engine's user reads, mounted into the container;
+    // it is in neither the container's environment nor its command line.
+    use std::os::unix::fs::PermissionsExt;
+    let file = data.join("report").join(&d.id).join("token");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), token);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o400
+    );
+    let label = format!("label=pipedreamer.deployment={}", d.id);
+    let ids = Command::new("podman")
+        .args(["ps", "-q", "--filter", &label])
+        .output()
+        .unwrap();
+    let container = String::from_utf8_lossy(&ids.stdout).trim().to_owned();
+    let inspect = Command::new("podman")
+        .args(["inspect", &container])
+        .output()
+        .unwrap();
+    let inspect = String::from_utf8_lossy(&inspect.stdout);
+    assert!(inspect.contains("--report-token-file"), "{inspect}");
+    assert!(inspect.contains("/app/report"), "{inspect}");
+    assert!(
+        !inspect.contains(&token),
+        "the token shows in podman inspect"
+    );
+
+    // Stopping removes the token with the container.
+    workers.stop_deployment(&live).await.unwrap();
+    assert!(!file.exists());
     workers.shutdown().await;
 }

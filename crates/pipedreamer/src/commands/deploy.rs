@@ -69,6 +69,8 @@ fn render(args: &DeployArgs, resolved: &Resolved, namespace: &str) -> anyhow::Re
         namespace,
         cron_image,
         route.as_ref(),
+        // Run reporting is wired by `pipedreamer server` only (it mints the token).
+        None,
     )?)
 }
 

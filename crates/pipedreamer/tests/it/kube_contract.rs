@@ -292,6 +292,8 @@ fn undeploy_deletes_by_name_and_label_and_skips_missing_objects() {
             format!("DELETE {SERVICES}/digest"),
             format!("DELETE {DEPLOYMENTS}/digest"),
             format!("DELETE {SECRETS}/digest-secrets"),
+            // The run-report token's Secret (deployments of `pipedreamer server`).
+            format!("DELETE {SECRETS}/digest-report"),
             format!("DELETE {CRONJOBS}/digest-cron-0"),
             format!("DELETE {CRONJOBS}/digest-cron-1"),
         ]

@@ -262,13 +262,15 @@ fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_po
         "the registry serves what was built"
     );
 
-    // Server-side applies, in order: the Secret, then the Deployment (pinned by digest), then
-    // the Service; nothing else is written.
+    // Server-side applies, in order: the Secrets (the deployment's, then its run-report
+    // token's), then the Deployment (pinned by digest), then the Service; nothing else is
+    // written.
     let apply = "fieldManager=pipedreamer&force=true";
     assert_eq!(
         stack.fake.writes(),
         [
             format!("PATCH /api/v1/namespaces/{NAMESPACE}/secrets/{name}-secrets?{apply}"),
+            format!("PATCH /api/v1/namespaces/{NAMESPACE}/secrets/{name}-report?{apply}"),
             format!("PATCH {}?{apply}", deployments_path(name)),
             format!("PATCH /api/v1/namespaces/{NAMESPACE}/services/{name}?{apply}"),
         ]
@@ -305,6 +307,36 @@ fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_po
     for r in requests.iter().filter(|r| !std::ptr::eq(*r, secret)) {
         assert_no_secret(&r.body.to_string(), &r.line());
     }
+    // The engine reports its runs with a token read from the mounted `<name>-report` Secret:
+    // the token is in that Secret's data only, never in the Deployment (no env var).
+    let report = requests
+        .iter()
+        .find(|r| r.method == "PATCH" && r.path.ends_with(&format!("/secrets/{name}-report")))
+        .unwrap();
+    let token = String::from_utf8(base64_decode(
+        report.body["data"]["token"].as_str().unwrap(),
+    ))
+    .unwrap();
+    assert!(token.len() > 20, "a real token: {token}");
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let at = args.iter().position(|a| *a == "--report-to").unwrap();
+    assert!(args[at + 1].starts_with("http"), "{args:?}");
+    assert!(args.contains(&"--report-token-file") && args.contains(&"/app/report/token"));
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["secret"]["secretName"] == format!("{name}-report")),
+        "{volumes:?}"
+    );
+    for r in requests.iter().filter(|r| !std::ptr::eq(*r, report)) {
+        assert!(!r.body.to_string().contains(&token), "{}", r.line());
+    }
+    assert!(!log.contains(&token) && !server.log().contains(&token));
 
     // Nothing the server shows or writes down contains the value.
     assert!(
