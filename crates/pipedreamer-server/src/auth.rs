@@ -341,8 +341,14 @@ impl<R: Requirement> FromRequestParts<crate::api::AppState> for Authorized<R> {
                 ),
             )
             .hint(format!(
-                "mint one with `pipedreamer server token create --scope {}`",
-                R::SCOPE
+                "mint one with `pipedreamer server token create --scope {}{}`",
+                R::SCOPE,
+                // A report token is bound to the deployment whose runs it reports.
+                if R::SCOPE == Scope::Report {
+                    " --deployment ID"
+                } else {
+                    ""
+                }
             )));
         }
         Ok(Authorized {
