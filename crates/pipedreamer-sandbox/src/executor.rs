@@ -81,7 +81,7 @@ pub(crate) async fn execute(
     let (output, error) = match result {
         Ok(output) => (Some(output), None),
         Err(mut e) => {
-            e.message = redact(&e.message);
+            e.message = crate::realm::without_nul(redact(&e.message));
             (None, Some(e))
         }
     };

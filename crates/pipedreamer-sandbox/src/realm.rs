@@ -125,7 +125,7 @@ impl CurrentRun {
     /// Text from node code as the journal and the logs keep it: secrets redacted, module names
     /// without the run's slot.
     pub(crate) fn clean(&self, redactor: &Redactor, text: &str) -> String {
-        unslot(self.slot, &redactor.redact(text))
+        without_nul(unslot(self.slot, &redactor.redact(text)))
     }
 
     /// Logs a line from node code (or the executor, about node code) to tracing and the
@@ -153,10 +153,41 @@ impl CurrentRun {
     /// text as a string). The error is the `RangeError`'s message.
     fn output(&mut self, redactor: &Redactor, name: &str, json: &str) -> Result<(), String> {
         let redacted = self.clean(redactor, json);
-        let value =
+        // JSON.stringify writes a NUL as `\u0000`; only then is the walk needed.
+        let has_nul = redacted.contains("\\u0000");
+        let mut value =
             serde_json::from_str(&redacted).unwrap_or_else(|_| serde_json::Value::String(redacted));
+        if has_nul {
+            value = value_without_nul(value);
+        }
         let name = self.clean(redactor, name);
         self.journal.output(&name, json.len(), value)
+    }
+}
+
+/// `text` with its NUL characters replaced by U+FFFD. Run records keep what node code says, and
+/// they go through PostgreSQL text (which refuses NUL) and `RunRecord::check` (which refuses a
+/// record with one): one binary log line must not cost the whole record.
+pub(crate) fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
+/// [`without_nul`] for every string of a JSON value, keys included.
+fn value_without_nul(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(without_nul(s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(value_without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (without_nul(k), value_without_nul(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

@@ -300,3 +300,32 @@ async fn the_d_ts_types_every_ctx_member() {
     assert_eq!(json["output"], json!(typed));
     assert!(typed.contains(&"progress".to_owned()) && typed.contains(&"output".to_owned()));
 }
+
+/// A NUL in anything node code says would make the whole run record unstorable (PostgreSQL
+/// text refuses it, `RunRecord::check` too): the journal and the error carry U+FFFD instead.
+#[tokio::test]
+async fn nul_characters_never_reach_the_journal_or_the_error() {
+    let wl = one_node(
+        "export default (ctx) => {
+           ctx.log.info('bin\\0ary');
+           ctx.progress(5, 'a\\0b');
+           ctx.output('v', { 'k\\0': ['x\\0y', 1], plain: 'ok' });
+           ctx.output('n\\0', 1);
+           throw new Error('bad\\0byte');
+         }",
+    );
+    let (out, json) = run_bounded(&sandbox(), &wl, json!({})).await;
+    assert_eq!(out.failure(), Some(FailureKind::Thrown), "{json}");
+    let j = &out.journal;
+    assert_eq!(j.logs[0].message, "bin\u{FFFD}ary");
+    assert_eq!(j.progress[0].message.as_deref(), Some("a\u{FFFD}b"));
+    assert_eq!(
+        j.outputs["v"],
+        json!({"k\u{FFFD}": ["x\u{FFFD}y", 1], "plain": "ok"})
+    );
+    assert_eq!(j.outputs["n\u{FFFD}"], 1);
+    let error = &out.error.as_ref().unwrap().message;
+    assert!(error.starts_with("Error: bad\u{FFFD}byte"), "{error}");
+    let all = format!("{}{}", serde_json::to_string(j).unwrap(), json);
+    assert!(!all.contains("\\u0000") && !all.contains('\0'), "{all}");
+}
