@@ -95,6 +95,9 @@ struct Args {
     /// Run records kept while the control plane is unreachable (the oldest are dropped past it).
     #[arg(long, default_value_t = 10_000, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
     report_buffer: u32,
+    /// How often buffered run records are sent (sooner when 500 are waiting).
+    #[arg(long, value_parser = humantime_duration, default_value = "1s", hide = true)]
+    report_flush: Duration,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -177,6 +180,7 @@ async fn run(args: Args) -> ExitCode {
             let started = pipedreamer_engine::report::read_token(file).and_then(|token| {
                 let options = ReporterOptions {
                     buffer: args.report_buffer as usize,
+                    flush_every: args.report_flush,
                     ..ReporterOptions::new(url.clone(), token)
                 };
                 Reporter::start(options, state.metrics.reports(), report_stop.clone())

@@ -365,3 +365,34 @@ async fn a_missing_or_empty_token_file_stops_the_engine_with_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--report-token-file"));
 }
+
+#[tokio::test]
+async fn shutdown_reports_the_last_runs_before_exiting() {
+    let port = free_port();
+    let got = Shared::default();
+    let server = control_plane(port, got.clone()).await;
+    // A flush interval far beyond the test: only the shutdown flush can deliver these.
+    let mut engine = start_engine(port, &["--report-flush", "3600s"]);
+    let mut ids = BTreeSet::new();
+    for i in 0..5 {
+        let (status, answer) = engine.post("/run", format!(r#"{{"name": "n{i}"}}"#)).await;
+        assert_eq!(status, 200);
+        ids.insert(answer["run_id"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        got.lock().unwrap().batches.is_empty(),
+        "sent before the flush"
+    );
+    engine.signal("TERM");
+    let status = engine.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{}", engine.logs());
+    let received: BTreeSet<String> = got
+        .lock()
+        .unwrap()
+        .batches
+        .iter()
+        .flat_map(|(_, b)| b.iter().map(|r| r.id.clone()))
+        .collect();
+    assert_eq!(received, ids);
+    server.abort();
+}
