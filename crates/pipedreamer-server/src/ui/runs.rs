@@ -433,13 +433,18 @@ fn node_rows(r: &RunRecord, span: f64) -> Vec<NodeRow> {
                     percent: p.percent.clamp(0.0, 100.0).round() as u8,
                     message: p.message.clone(),
                 });
+            let ran = n.attempts > 0 && status != "skipped";
             NodeRow {
                 id: id.clone(),
-                bar: n.attempts > 0 && status != "skipped",
+                bar: ran,
                 status,
                 attempts: n.attempts,
-                started: format!("+{}", ms(n.started_ms)),
-                duration: ms(n.duration_ms),
+                started: if ran {
+                    format!("+{}", ms(n.started_ms))
+                } else {
+                    "—".into()
+                },
+                duration: if ran { ms(n.duration_ms) } else { "—".into() },
                 left: format!("{left:.1}"),
                 width: format!("{width:.1}"),
                 progress,
@@ -681,6 +686,10 @@ mod tests {
         // A fast node still shows; a skipped one has no bar.
         assert_eq!(rows[2].width, "0.5");
         assert!(rows[2].bar && !rows[3].bar);
+        assert_eq!(
+            (rows[3].started.as_str(), rows[3].duration.as_str()),
+            ("—", "—")
+        );
     }
 
     #[test]

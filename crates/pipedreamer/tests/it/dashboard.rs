@@ -5,6 +5,10 @@
 //! watch the log arrive and the badge turn SUCCESS without a reload, Stop, Delete. Every page
 //! is checked with axe-core (no serious or critical violations) and screenshotted into a temp
 //! dir; `PIPEDREAMER_SCREENSHOTS=DIR` copies the README's ones to DIR (`docs/screenshots`).
+//!
+//! `runs_in_a_real_browser` needs no container engine: run records go in through the ingest API
+//! with a `report` token, as a deployed engine sends them, and the Runs tab and a run's page
+//! (its node timeline, escaped logs, Replay) are judged in the browser.
 
 use crate::repo_root;
 use crate::server_support::{Killed, Server, ServerSetup, free_port, hello_repo, wait_for};
@@ -183,6 +187,18 @@ impl Browser {
         assert!(found.is_empty(), "axe on {page}: {found:#?}");
     }
 
+    /// Signs in with `token` through the sign-in form; lands on the workspaces.
+    fn sign_in(&self, token: &str) {
+        self.goto("/signin");
+        self.fill("#token", token.trim());
+        self.navigate("form[action='/signin'] button[type=submit]");
+        assert_eq!(
+            self.path(),
+            "/",
+            "signing in did not lead to the workspaces"
+        );
+    }
+
     /// Screenshot and accessibility check of the page shown.
     fn check(&self, name: &str) {
         self.screenshot(name);
@@ -267,9 +283,7 @@ fn dashboard_in_a_real_browser() {
     b.fill("#token", "not-a-token");
     b.navigate("form[action='/signin'] button[type=submit]");
     assert!(b.text(".error").contains("cannot sign in"));
-    b.fill("#token", token.trim());
-    b.navigate("form[action='/signin'] button[type=submit]");
-    assert_eq!(b.path(), "/");
+    b.sign_in(&token);
     // The session cookie exists but script cannot read it (HttpOnly).
     let cookies = b.js("return document.cookie;");
     assert_eq!(cookies, json!(""), "document.cookie shows {cookies}");
@@ -498,6 +512,230 @@ fn dashboard_in_a_real_browser() {
             "build",
             "deployment-phone",
         ] {
+            std::fs::copy(
+                shots.join(format!("{name}.png")),
+                dir.join(format!("dashboard-{name}.png")),
+            )
+            .unwrap();
+        }
+    }
+    drop(b);
+    drop(server);
+}
+
+/// The seeded runs' ids (UUIDv7s, as engines make them): a failed run without recorded input,
+/// a succeeded one with it, and a replay of that one.
+const FAILED_RUN: &str = "019ac3e0-5b7e-7d20-8c41-5e2a9b7f13c4";
+const OK_RUN: &str = "019ac3e2-1f03-7a11-9d52-0c7be4a81f25";
+const REPLAY_RUN: &str = "019ac3e3-e6a8-7f3b-b0d9-8e41c2d7a5f6";
+
+/// A run record as a deployed engine reports it: `ago_s` seconds ago, 400 ms long, four nodes
+/// (`parse`, `fetch` retried twice, `store`, `notify`), a log line and an output that would
+/// run script if they were not escaped.
+fn report_record(id: &str, ago_s: i64, failed: bool, extra: Value) -> Value {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let started = now_ms - ago_s * 1000;
+    let mut run = json!({
+        "id": id,
+        "workflow": "hello",
+        "version": "1.0.0",
+        "trigger": if failed { "cron:nightly" } else { "http" },
+        "status": if failed { "failed" } else { "succeeded" },
+        "started_at": started,
+        "ended_at": started + 400,
+        "nodes": {
+            "parse": {"status": "succeeded", "attempts": 1, "started_ms": 0.4, "duration_ms": 40.0},
+            "fetch": {"status": "succeeded", "attempts": 3, "started_ms": 41.0, "duration_ms": 259.0},
+            "store": {"status": if failed { "failed" } else { "succeeded" }, "attempts": 1, "started_ms": 300.0, "duration_ms": 100.0},
+            "notify": {"status": if failed { "skipped" } else { "succeeded" }, "attempts": if failed { 0 } else { 1 }, "started_ms": if failed { 0.0 } else { 300.0 }, "duration_ms": if failed { 0.0 } else { 60.0 }},
+        },
+        "logs": [
+            {"at_ms": 1.5, "node": "parse", "level": "info", "message": "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\"> parsed 3 orders"},
+            {"at_ms": 120.0, "node": "fetch", "level": "warn", "message": "attempt 2 of 3 after: Error: upstream answered 503"},
+            {"at_ms": 250.0, "node": "fetch", "level": "warn", "message": "attempt 3 of 3 after: Error: upstream answered 503"},
+            {"at_ms": 390.0, "node": "store", "level": if failed { "error" } else { "info" }, "message": "stored 3 orders"},
+        ],
+        "progress": [
+            {"at_ms": 100.0, "node": "fetch", "percent": 30.0, "message": "page 1 of 3"},
+            {"at_ms": 290.0, "node": "fetch", "percent": 100.0, "message": "page 3 of 3"},
+        ],
+        "outputs": {"summary": {"orders": 3, "note": "<img src=x onerror=\"window.__xss = 3\">"}},
+        "error": if failed {
+            json!({"node": "store", "message": "Error: duplicate key orders_pkey", "kind": "thrown"})
+        } else {
+            Value::Null
+        },
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        run[k] = v.clone();
+    }
+    run
+}
+
+#[test]
+fn runs_in_a_real_browser() {
+    let root = tempfile::tempdir().unwrap();
+    let shots = root.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let (repo, _) = hello_repo(root.path(), "");
+    let data = root.path().join("data");
+    let server: Server = ServerSetup::new(&data).start();
+    let token = std::fs::read_to_string(data.join("admin-token")).unwrap();
+    let ws = server.call_ok(
+        reqwest::Method::POST,
+        "/api/workspaces",
+        Some(json!({"name": "team"})),
+    );
+    let d = server.call_ok(
+        reqwest::Method::POST,
+        &format!("/api/workspaces/{}/deployments", ws["id"].as_str().unwrap()),
+        Some(json!({"name": "hello", "repo": format!("file://{}", repo.display())})),
+    );
+    let id = d["id"].as_str().unwrap().to_owned();
+
+    // The records come in as a deployed engine sends them: a `report` token bound to the
+    // deployment (minted by the CLI on the server's data), `POST /api/ingest/runs`.
+    let minted = Command::new(env!("CARGO_BIN_EXE_pipedreamer"))
+        .args([
+            "server",
+            "token",
+            "create",
+            "--scope",
+            "report",
+            "--deployment",
+            &id,
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("PIPEDREAMER_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        minted.status.success(),
+        "token create: {}",
+        crate::text(&minted.stderr)
+    );
+    let report = crate::text(&minted.stdout).trim().to_owned();
+    let batch = json!({"runs": [
+        report_record(FAILED_RUN, 300, true, json!({})),
+        report_record(OK_RUN, 200, false, json!({"input": {"orders": [1, 2, 3]}, "output": {"stored": 3}})),
+        report_record(REPLAY_RUN, 100, false, json!({"replay_of": OK_RUN})),
+    ]});
+    let answer = reqwest::blocking::Client::new()
+        .post(format!("{}/api/ingest/runs", server.api))
+        .bearer_auth(&report)
+        .json(&batch)
+        .timeout(STEP)
+        .send()
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        202,
+        "{}",
+        answer.text().unwrap_or_default()
+    );
+
+    let b = Browser::start(&server.api, &shots);
+    b.sign_in(&token);
+    // The deployment page's Runs tab lists them, newest first, the replay marked.
+    b.goto(&format!("/deployments/{id}"));
+    b.navigate("#tab-runs");
+    assert_eq!(b.path(), format!("/deployments/{id}/runs"));
+    let listed = b.js(
+        "return [...document.querySelectorAll('table.runs tbody tr')].map(r => r.dataset.run);",
+    );
+    assert_eq!(listed, json!([REPLAY_RUN, OK_RUN, FAILED_RUN]));
+    assert!(
+        b.text(&format!("tr[data-run='{REPLAY_RUN}']"))
+            .contains("replay")
+    );
+    b.check("runs");
+    // Filtered to the failed ones by the form.
+    b.js("document.getElementById('filter-status').value = 'failed'; return null;");
+    b.navigate("#filter");
+    let listed = b.js(
+        "return [...document.querySelectorAll('table.runs tbody tr')].map(r => r.dataset.run);",
+    );
+    assert_eq!(listed, json!([FAILED_RUN]));
+
+    // The failed run's page: one bar per node that ran, placed on the run's 400 ms.
+    b.navigate(&format!("tr[data-run='{FAILED_RUN}'] a"));
+    assert_eq!(b.path(), format!("/runs/{FAILED_RUN}"));
+    assert_eq!(b.text("#run-status"), "failed");
+    let bars = b.js(
+        "return [...document.querySelectorAll('table.nodes tbody tr')].map(r => {
+           const rect = r.querySelector('svg.gantt rect');
+           if (!rect) { return [r.dataset.node, null]; }
+           const svg = rect.ownerSVGElement.getBoundingClientRect(), box = rect.getBoundingClientRect();
+           return [r.dataset.node, Math.round((box.left - svg.left) / svg.width * 100), Math.round(box.width / svg.width * 100)];
+         });",
+    );
+    // parse from 0 % for 10 %, fetch from 10 % for 65 %, store from 75 % for 25 %; notify never ran.
+    assert_eq!(
+        bars,
+        json!([
+            ["parse", 0, 10],
+            ["fetch", 10, 65],
+            ["store", 75, 25],
+            ["notify", null]
+        ]),
+        "the bars as drawn"
+    );
+    assert_eq!(b.text("tr[data-node='fetch'] .retried"), "3");
+    assert!(b.text("tr[data-node='fetch']").contains("page 3 of 3"));
+    assert!(b.text("#run-error").contains("duplicate key orders_pkey"));
+    // What node code wrote is shown as text and never runs.
+    assert!(
+        b.text("table.logs")
+            .contains("<script>window.__xss = 1</script>")
+    );
+    assert!(b.text("pre.json").contains("onerror"));
+    assert_eq!(
+        b.js("return window.__xss === undefined;"),
+        json!(true),
+        "node text ran as script"
+    );
+    b.check("run");
+    b.js("document.getElementById('logs-heading').scrollIntoView(); return null;");
+    b.screenshot("run-logs");
+    // Replay: refused with the API's reason (this run recorded no input), on the run's page.
+    b.navigate("#replay");
+    let refused = b.text("#replay-error");
+    assert!(
+        refused.contains("no recorded input") && refused.contains("record_io"),
+        "{refused}"
+    );
+    b.check("run-replay-refused");
+    // A run with input: the deployment is not running, and the page says that instead.
+    b.goto(&format!("/runs/{OK_RUN}"));
+    b.navigate("#replay");
+    assert!(b.text("#replay-error").contains("is stopped"));
+    // The replay links its original.
+    b.goto(&format!("/runs/{REPLAY_RUN}"));
+    b.navigate("#replay-of");
+    assert_eq!(b.path(), format!("/runs/{OK_RUN}"));
+    // Readable on a phone: the page is no wider than the screen (the tables scroll).
+    b.block("resize", b.client.set_window_size(390, 844))
+        .unwrap();
+    b.goto(&format!("/runs/{FAILED_RUN}"));
+    let overflow = b.js("return document.documentElement.scrollWidth - window.innerWidth;");
+    let wide = b.js(
+        "return [...document.querySelectorAll('body *')].filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > window.innerWidth + 1)
+           .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
+    );
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "wider than a phone by {overflow}: {wide}"
+    );
+    b.screenshot("run-phone");
+
+    if let Ok(dir) = std::env::var("PIPEDREAMER_SCREENSHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["runs", "run", "run-logs"] {
             std::fs::copy(
                 shots.join(format!("{name}.png")),
                 dir.join(format!("dashboard-{name}.png")),
