@@ -7,6 +7,7 @@ use common::*;
 use pipedreamer_runs::{LogLevel, limits};
 use pipedreamer_sandbox::*;
 use serde_json::json;
+use std::sync::Arc;
 
 #[tokio::test]
 async fn logs_progress_and_outputs_are_journaled_in_order() {
@@ -328,4 +329,55 @@ async fn nul_characters_never_reach_the_journal_or_the_error() {
     assert!(error.starts_with("Error: bad\u{FFFD}byte"), "{error}");
     let all = format!("{}{}", serde_json::to_string(j).unwrap(), json);
     assert!(!all.contains("\\u0000") && !all.contains('\0'), "{all}");
+}
+
+/// Runs in flight together on one worker thread (each in its own pooled runtime) keep their
+/// journals apart, retries and waits interleaving included.
+#[tokio::test]
+async fn concurrent_runs_on_one_worker_keep_their_journals_apart() {
+    let wl = workload(
+        "name: c\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js, retries: 1, retry_delay: 5ms}\n",
+        &[(
+            "a.js",
+            "let attempts = 0;
+             export default async (ctx, i) => {
+               attempts++;
+               ctx.log.info('run', i.n, 'attempt', attempts);
+               await new Promise((r) => setTimeout(r, 1 + (i.n % 7)));
+               ctx.progress(attempts * 50, 'run ' + i.n);
+               if (attempts === 1) throw new Error('first attempt of ' + i.n);
+               ctx.output('n', i.n);
+               return i.n;
+             }",
+        )],
+        json!({}),
+    );
+    let sb = Arc::new(single_worker());
+    let runs = (0..24).map(|n| {
+        let (sb, wl) = (sb.clone(), wl.clone());
+        tokio::spawn(async move { (n, run_bounded(&sb, &wl, json!({ "n": n })).await) })
+    });
+    for handle in runs {
+        let (n, (out, json)) = handle.await.unwrap();
+        assert!(out.succeeded(), "{json}");
+        let j = &out.journal;
+        let logs: Vec<&str> = j.logs.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(logs.len(), 3, "{logs:?}");
+        assert_eq!(logs[0], format!("run {n} attempt 1"));
+        assert!(
+            logs[1].starts_with(&format!(
+                "attempt 2 of 2 after: Error: first attempt of {n} "
+            )),
+            "{logs:?}"
+        );
+        assert_eq!(logs[2], format!("run {n} attempt 2"));
+        let progress: Vec<Option<&str>> = j.progress.iter().map(|p| p.message.as_deref()).collect();
+        let mine = format!("run {n}");
+        assert_eq!(progress, [Some(mine.as_str()); 2]);
+        assert_eq!(
+            serde_json::Value::Object(j.outputs.clone()),
+            json!({ "n": n })
+        );
+        assert_eq!(out.nodes.get("a").unwrap().attempts, 2);
+    }
 }
