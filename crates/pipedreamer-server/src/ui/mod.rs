@@ -1,17 +1,19 @@
 //! The web dashboard at `/`: server-rendered pages (askama) with htmx for the parts that
 //! update themselves, the build log live over server-sent events, sign-in with an API token
-//! turned into a session cookie ([`session`]), and embedded, content-hashed assets
-//! ([`assets`]).
+//! turned into a session cookie ([`session`]), embedded, content-hashed assets ([`assets`]),
+//! and the runs deployed engines report ([`runs`]: a deployment's Runs tab, a run's page with
+//! its node timeline, Replay).
 //!
 //! Every action calls the same functions as the API's handlers (`crate::api::deployments`,
-//! `crate::api::builds`, the views' validation), so the dashboard cannot accept what the API
-//! refuses. `/api/*` stays bearer-only: nothing here reads a bearer token, and nothing on
+//! `crate::api::builds`, `crate::api::runs`, the views' validation), so the dashboard cannot
+//! accept what the API refuses. `/api/*` stays bearer-only: nothing here reads a bearer token, and nothing on
 //! `/api/*` reads the cookie.
 //!
 //! | page | scope |
 //! |---|---|
 //! | `/`, `/workspaces/{ws}`, `/deployments/{id}`, `/builds/{id}`, `/builds/{id}/log` | read (webhook secrets for admin only) |
-//! | Deploy, Stop, Cancel | deploy |
+//! | `/deployments/{id}/runs`, `/runs/{id}` | read (Replay shown to deploy) |
+//! | Deploy, Stop, Cancel, Replay | deploy |
 //! | new workspace, new / edit / delete deployment, the auto-rebuild toggle | admin |
 //!
 //! Every POST needs the session's CSRF token and a same-origin `Origin` (or `Referer`); every
