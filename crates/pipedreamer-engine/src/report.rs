@@ -229,6 +229,7 @@ impl Reporter {
             authorization: format!("Bearer {}", options.token),
             options,
             trouble: None,
+            refused: None,
         };
         let handle = tokio::spawn(sender.run(stop));
         Ok((Reporter { queue }, handle))
@@ -253,6 +254,8 @@ struct Sender {
     options: ReporterOptions,
     /// Why reporting is failing, while it is (logged once, when it starts).
     trouble: Option<String>,
+    /// The last refusal logged: the same refusal batch after batch is logged once.
+    refused: Option<String>,
 }
 
 impl Sender {
@@ -319,11 +322,14 @@ impl Sender {
                 Err(SendError::Refused(why)) => {
                     self.queue.metrics.failed.inc();
                     self.queue.metrics.dropped.inc_by(sent.len() as u64);
-                    tracing::warn!(
-                        url = %self.options.url,
-                        records = sent.len(),
-                        "the control plane refused a batch of run records ({why}); dropped it"
-                    );
+                    if self.refused.as_deref() != Some(&why) {
+                        tracing::warn!(
+                            url = %self.options.url,
+                            records = sent.len(),
+                            "the control plane refused a batch of run records ({why}); dropped it (pipedreamer_run_reports_dropped_total counts them)"
+                        );
+                    }
+                    self.refused = Some(why);
                 }
                 Err(SendError::Retry(why)) => {
                     self.queue.metrics.failed.inc();

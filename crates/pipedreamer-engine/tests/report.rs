@@ -396,3 +396,45 @@ async fn shutdown_reports_the_last_runs_before_exiting() {
     assert_eq!(received, ids);
     server.abort();
 }
+
+#[tokio::test]
+async fn batches_the_control_plane_refuses_are_dropped_counted_and_logged_once() {
+    let port = free_port();
+    let app = Router::new().route(
+        "/api/ingest/runs",
+        post(|| async {
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                r#"{"error": "run record 0: `trigger` must be 1 to 512 bytes"}"#,
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let engine = start_engine(port, &["--report-flush", "100ms"]);
+    for i in 0..3 {
+        let (status, _) = engine.post("/run", format!(r#"{{"name": "n{i}"}}"#)).await;
+        assert_eq!(status, 200, "a refused report never fails a run");
+        // Each run in a batch of its own.
+        wait_metric(
+            &engine,
+            "pipedreamer_run_reports_dropped_total",
+            f64::from(i + 1),
+        )
+        .await;
+    }
+    let refused = "the control plane refused a batch of run records";
+    assert_eq!(engine.count(refused), 1, "{}", engine.logs());
+    assert!(engine.logs().contains("must be 1 to 512 bytes"));
+    // Refusals are final: nothing is retried or kept.
+    assert_eq!(
+        metric(&engine, "pipedreamer_run_reports_failed_total").await,
+        3.0
+    );
+    wait_metric(&engine, "pipedreamer_run_reports_buffered", 0.0).await;
+    server.abort();
+}
