@@ -152,6 +152,14 @@ impl CurrentRun {
     /// back (a redaction that broke the JSON, say a secret inside a number, keeps the redacted
     /// text as a string). The error is the `RangeError`'s message.
     fn output(&mut self, redactor: &Redactor, name: &str, json: &str) -> Result<(), String> {
+        let name = self.clean(redactor, name);
+        if json.len() > pipedreamer_runs::limits::MAX_OUTPUT_BYTES {
+            // Refused by its size before redacting or parsing what may be megabytes
+            // (`Journal::output` checks the size first and keeps nothing then).
+            return self
+                .journal
+                .output(&name, json.len(), serde_json::Value::Null);
+        }
         let redacted = self.clean(redactor, json);
         // JSON.stringify writes a NUL as `\u0000`; only then is the walk needed.
         let has_nul = redacted.contains("\\u0000");
@@ -160,7 +168,6 @@ impl CurrentRun {
         if has_nul {
             value = value_without_nul(value);
         }
-        let name = self.clean(redactor, name);
         self.journal.output(&name, json.len(), value)
     }
 }
