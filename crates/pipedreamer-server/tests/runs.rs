@@ -191,7 +191,15 @@ async fn ingest_list_and_get(db: Db) {
     let r = c.get(&format!("{list}?before=b-1"), &c.read).await;
     r.expect(StatusCode::NOT_FOUND);
 
-    for query in ["limit=0", "limit=501", "status=running", "since=yesterday"] {
+    let long = format!("trigger={}", "x".repeat(513));
+    for query in [
+        "limit=0",
+        "limit=501",
+        "status=running",
+        "since=yesterday",
+        "since=-1",
+        long.as_str(),
+    ] {
         let r = c.get(&format!("{list}?{query}"), &c.read).await;
         let r = r.expect_for(StatusCode::BAD_REQUEST, query);
         let field = query.split('=').next().unwrap();

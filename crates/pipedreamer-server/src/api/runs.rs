@@ -176,6 +176,9 @@ fn mask_value(value: &mut Value, secrets: &[String]) {
     }
 }
 
+/// The longest `trigger` filter (a record's trigger is at most 512 bytes).
+const MAX_TRIGGER_CHARS: usize = 512;
+
 /// Filters and paging of a deployment's runs.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -221,6 +224,24 @@ pub(super) async fn list_runs(
             "`?status=succeeded|failed&trigger=cron&since=<unix ms>&before=<run id>&limit=1..500`",
         )
     })?;
+    // What the document declares, checked here (a record's trigger is at most 512 bytes).
+    if let Some(t) = &query.trigger
+        && t.chars().count() > MAX_TRIGGER_CHARS
+    {
+        return Err(ApiError::bad_request(format!(
+            "trigger: at most {MAX_TRIGGER_CHARS} characters"
+        ))
+        .hint(
+            "a kind (`http`, `webhook`, `cron`, `queue`) or a whole trigger like `cron:nightly`",
+        ));
+    }
+    if let Some(since) = query.since
+        && since < 0
+    {
+        return Err(ApiError::bad_request(format!(
+            "since: `{since}` is before 1970; it is a time in unix milliseconds"
+        )));
+    }
     let limit = query.limit.unwrap_or(50);
     if !(1..=pipedreamer_store::MAX_RUNS_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!(
