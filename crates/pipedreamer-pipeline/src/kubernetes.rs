@@ -111,6 +111,17 @@ pub(crate) async fn deliver(
         }
         // The token Secret before the Deployment that mounts it, so new pods find it.
         let report = match &job.shared.config.reporting {
+            // Pods cannot reach the server's loopback address: reporting there would only
+            // fill each engine's buffer. Say so in the build log instead.
+            Some(reporting) if loopback(&reporting.url) => {
+                job.log
+                    .write(&format!(
+                        "warning: runs are not reported: {} is a loopback URL, which pods cannot reach; set runs.report_url to the server's URL as the cluster sees it",
+                        reporting.url
+                    ))
+                    .await;
+                None
+            }
             Some(reporting) => {
                 let token = reporting.token(d).await?;
                 pipedreamer_kube::deploy::apply_report_secret(&cluster, &d.name, &token)
@@ -175,6 +186,21 @@ pub(crate) async fn deliver(
     })
 }
 
+/// Whether `url`'s host is a loopback name or address (`localhost`, `127.x.x.x`, `[::1]`).
+fn loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Deletes the deployment's objects (its records stay).
 pub(crate) async fn undeploy(d: &Deployment) -> Result<(), PipelineError> {
     let t = target(d, None);
@@ -183,4 +209,30 @@ pub(crate) async fn undeploy(d: &Deployment) -> Result<(), PipelineError> {
         .await
         .map_err(|e| TargetError::Kubernetes(e.to_string()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback;
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        for url in [
+            "http://127.0.0.1:7070",
+            "http://localhost:7070/",
+            "https://LOCALHOST",
+            "http://[::1]:7070",
+            "http://127.1.2.3",
+        ] {
+            assert!(loopback(url), "{url}");
+        }
+        for url in [
+            "http://pipedreamer.pipedreamer.svc:7070",
+            "https://deploy.example.com",
+            "http://10.0.0.5:7070",
+            "http://[fd00::1]:80",
+        ] {
+            assert!(!loopback(url), "{url}");
+        }
+    }
 }

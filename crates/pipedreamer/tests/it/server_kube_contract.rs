@@ -196,7 +196,9 @@ impl Stack {
 
 #[test]
 fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_pods_are_ready() {
-    let stack = Stack::start("2m");
+    // Engines in the cluster report runs to the server's in-cluster URL.
+    let report_url = "http://pipedreamer.pipedreamer.svc:7070";
+    let stack = Stack::start_with("2m", &format!("runs:\n  report_url: {report_url}\n"));
     let server = &stack.server;
     let name = "hello-kube";
     let deployment = kube_deployment(server, name, &stack.repo, &stack.registry.host);
@@ -325,7 +327,7 @@ fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_po
         .filter_map(Value::as_str)
         .collect();
     let at = args.iter().position(|a| *a == "--report-to").unwrap();
-    assert!(args[at + 1].starts_with("http"), "{args:?}");
+    assert_eq!(args[at + 1], report_url, "{args:?}");
     assert!(args.contains(&"--report-token-file") && args.contains(&"/app/report/token"));
     assert!(
         volumes
