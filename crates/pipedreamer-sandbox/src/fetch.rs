@@ -1,6 +1,10 @@
 //! `fetch` (also `ctx.fetch`) on the host side, bytes in and out: policy checks and credential
 //! injection on every hop, manual redirects (so a credential never follows a redirect to another
 //! host), and hard limits on time and size.
+//!
+//! A workload may carry a [`FetchResponder`] (workflow tests, `pipedreamer test`): then every hop
+//! that passes the capability checks is answered by it instead of the network. The checks are
+//! the same either way, so a test cannot reach a host the policy forbids.
 
 use crate::capabilities::{Denied, FetchCapability};
 use reqwest::{Method, StatusCode, Url, header::HeaderName, header::HeaderValue};
@@ -121,6 +125,61 @@ pub struct ResponseMeta {
     pub headers: Vec<(String, String)>,
 }
 
+/// Answers fetches in place of the network (see the module docs). Called once per hop, after
+/// [`FetchCapability::check`] and the credential lookup passed; a redirect it answers is
+/// followed (and checked) like a real one.
+pub trait FetchResponder: Send + Sync + std::fmt::Debug {
+    /// The response to `request`, or the error node code sees (e.g. "no stub matches").
+    fn respond(&self, request: &StubRequest<'_>) -> Result<StubResponse, FetchError>;
+}
+
+/// One hop as a [`FetchResponder`] sees it (the injected credential is not part of it).
+#[derive(Debug, Clone, Copy)]
+pub struct StubRequest<'a> {
+    /// HTTP method, upper case as node code gave it.
+    pub method: &'a str,
+    /// The hop's URL.
+    pub url: &'a Url,
+    /// Headers set by node code.
+    pub headers: &'a [(String, String)],
+    /// Body bytes.
+    pub body: Option<&'a [u8]>,
+}
+
+/// What a [`FetchResponder`] answers.
+#[derive(Debug, Clone, Default)]
+pub struct StubResponse {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// Where a hop's response body comes from.
+enum Body {
+    Network(reqwest::Response),
+    Stub(Vec<u8>),
+}
+
+/// Appends one chunk of a response body, within [`MAX_RESPONSE_BYTES`] and the run's budget.
+fn append(
+    bytes: &mut Vec<u8>,
+    chunk: &[u8],
+    url: &Url,
+    budget: &mut dyn BodyBudget,
+) -> Result<(), FetchError> {
+    if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+        return Err(FetchError::TooLarge(url.to_string()));
+    }
+    if !budget.take(chunk.len()) {
+        return Err(FetchError::MemoryLimit(url.to_string()));
+    }
+    bytes.extend_from_slice(chunk);
+    Ok(())
+}
+
 /// An HTTP client for node fetches: no automatic redirects (every hop is checked here), Rust-side
 /// DNS (the engine is static). There is no fallback: a default client would follow redirects
 /// itself, past the capability checks, so failing to build this one is an error.
@@ -144,10 +203,12 @@ fn node_may_set(name: &str) -> bool {
     !name.eq_ignore_ascii_case("host")
 }
 
-/// Performs a fetch under `cap`, buffering the body against `budget`.
+/// Performs a fetch under `cap`, buffering the body against `budget`; with a `responder`,
+/// nothing goes to the network.
 pub async fn perform(
     client: &reqwest::Client,
     cap: &FetchCapability,
+    responder: Option<&dyn FetchResponder>,
     req: FetchRequest,
     budget: &mut dyn BodyBudget,
 ) -> Result<(ResponseMeta, Vec<u8>), FetchError> {
@@ -163,36 +224,74 @@ pub async fn perform(
     let first_origin = url.origin();
     for hop in 0..=MAX_REDIRECTS {
         let host = cap.check(&url)?;
-        let mut builder = client.request(method.clone(), url.clone());
         let credential = cap.credential_for(&url, &host)?;
-        for (k, v) in &node_headers {
-            if credential.is_some_and(|c| c.header.eq_ignore_ascii_case(k)) {
-                continue;
+        let (status, headers, source) = match responder {
+            Some(responder) => {
+                let stub = responder.respond(&StubRequest {
+                    method: method.as_str(),
+                    url: &url,
+                    headers: &node_headers,
+                    body: body.as_deref(),
+                })?;
+                let status = StatusCode::from_u16(stub.status).map_err(|_| {
+                    FetchError::Invalid(format!("stubbed status {} is not valid", stub.status))
+                })?;
+                (status, stub.headers, Body::Stub(stub.body))
             }
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| FetchError::Invalid(format!("invalid header name `{k}`")))?;
-            let value = byte_string(v)
-                .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
-                .ok_or_else(|| FetchError::Invalid(format!("invalid value for header `{k}`")))?;
-            builder = builder.header(name, value);
-        }
-        if let Some(c) = credential {
-            let mut value = HeaderValue::from_str(&c.value).map_err(|_| {
-                FetchError::Invalid(format!(
-                    "the credential for `{host}` is not a valid header value"
-                ))
-            })?;
-            value.set_sensitive(true);
-            builder = builder.header(c.header.as_str(), value);
-        }
-        if let Some(b) = &body {
-            builder = builder.body(b.clone());
-        }
-        let resp = builder.send().await.map_err(|e| describe(&url, &e))?;
-        let status = resp.status();
+            None => {
+                let mut builder = client.request(method.clone(), url.clone());
+                for (k, v) in &node_headers {
+                    if credential.is_some_and(|c| c.header.eq_ignore_ascii_case(k)) {
+                        continue;
+                    }
+                    let name = HeaderName::from_bytes(k.as_bytes())
+                        .map_err(|_| FetchError::Invalid(format!("invalid header name `{k}`")))?;
+                    let value = byte_string(v)
+                        .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+                        .ok_or_else(|| {
+                            FetchError::Invalid(format!("invalid value for header `{k}`"))
+                        })?;
+                    builder = builder.header(name, value);
+                }
+                if let Some(c) = credential {
+                    let mut value = HeaderValue::from_str(&c.value).map_err(|_| {
+                        FetchError::Invalid(format!(
+                            "the credential for `{host}` is not a valid header value"
+                        ))
+                    })?;
+                    value.set_sensitive(true);
+                    builder = builder.header(c.header.as_str(), value);
+                }
+                if let Some(b) = &body {
+                    builder = builder.body(b.clone());
+                }
+                let resp = builder.send().await.map_err(|e| describe(&url, &e))?;
+                if resp
+                    .content_length()
+                    .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+                {
+                    return Err(FetchError::TooLarge(url.to_string()));
+                }
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            v.as_bytes().iter().copied().map(char::from).collect(),
+                        )
+                    })
+                    .collect();
+                (resp.status(), headers, Body::Network(resp))
+            }
+        };
+        let location = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+            .map(|(_, v)| v.as_str());
         if status.is_redirection()
             && req.redirect != RedirectMode::Manual
-            && let Some(location) = resp.headers().get(reqwest::header::LOCATION)
+            && let Some(location) = location
         {
             if req.redirect == RedirectMode::Error {
                 return Err(FetchError::Network(format!(
@@ -202,9 +301,15 @@ pub async fn perform(
             if hop == MAX_REDIRECTS {
                 break;
             }
-            let location = location.to_str().map_err(|_| {
-                FetchError::Network("redirect with an invalid Location header".to_owned())
-            })?;
+            // Header values were read as Latin-1; a Location must be visible ASCII.
+            if !location
+                .bytes()
+                .all(|b| b == b'\t' || (32..127).contains(&b))
+            {
+                return Err(FetchError::Network(
+                    "redirect with an invalid Location header".to_owned(),
+                ));
+            }
             let next = url.join(location).map_err(|e| {
                 FetchError::Network(format!("invalid redirect to `{location}`: {e}"))
             })?;
@@ -232,33 +337,18 @@ pub async fn perform(
             status_text: status.canonical_reason().unwrap_or("").to_owned(),
             url: url.to_string(),
             redirected: hop > 0,
-            headers: resp
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        v.as_bytes().iter().copied().map(char::from).collect(),
-                    )
-                })
-                .collect(),
+            headers,
         };
-        let declared = resp.content_length().map(|n| n as usize);
-        if declared.is_some_and(|n| n > MAX_RESPONSE_BYTES) {
-            return Err(FetchError::TooLarge(url.to_string()));
-        }
         // The body counts toward the run's memory limit while it is buffered here (and again
         // once it is a JavaScript string), so parallel fetches cannot take the process past it.
-        let mut resp = resp;
         let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&url, &e))? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(FetchError::TooLarge(url.to_string()));
+        match source {
+            Body::Stub(stub) => append(&mut bytes, &stub, &url, budget)?,
+            Body::Network(mut resp) => {
+                while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&url, &e))? {
+                    append(&mut bytes, &chunk, &url, budget)?;
+                }
             }
-            if !budget.take(chunk.len()) {
-                return Err(FetchError::MemoryLimit(url.to_string()));
-            }
-            bytes.extend_from_slice(&chunk);
         }
         return Ok((meta, bytes));
     }

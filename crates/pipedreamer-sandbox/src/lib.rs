@@ -46,6 +46,9 @@ pub struct Workload {
     pub fetch: FetchCapability,
     /// Per-run memory limit in bytes.
     pub memory_limit: usize,
+    /// Answers fetches instead of the network (workflow tests); `None` in production. The
+    /// policy in `fetch` still decides first.
+    pub fetch_responder: Option<Arc<dyn fetch::FetchResponder>>,
     /// Realms set up for this workload so far.
     realms_created: std::sync::atomic::AtomicU64,
 }
@@ -53,16 +56,35 @@ pub struct Workload {
 impl Workload {
     /// Binds a program to its secrets. Returns warnings about the policy (e.g. missing secrets).
     pub fn new(program: Program, secrets: Secrets) -> (Self, Vec<String>) {
+        Self::bind(Arc::new(program), secrets, None)
+    }
+
+    /// A compiled program (shared, not compiled again) under `secrets`, every fetch answered by
+    /// `responder` once the policy allows it: what `pipedreamer test` runs each case with.
+    pub fn stubbed(
+        program: Arc<Program>,
+        secrets: Secrets,
+        responder: Arc<dyn fetch::FetchResponder>,
+    ) -> (Self, Vec<String>) {
+        Self::bind(program, secrets, Some(responder))
+    }
+
+    fn bind(
+        program: Arc<Program>,
+        secrets: Secrets,
+        fetch_responder: Option<Arc<dyn fetch::FetchResponder>>,
+    ) -> (Self, Vec<String>) {
         let (fetch, warnings) = FetchCapability::resolve(&program.workflow.fetch, &secrets);
         let memory_limit = program.workflow.config.memory_limit_bytes() as usize;
         let secrets_json = serde_json::to_string(secrets.tree()).unwrap_or_else(|_| "{}".into());
         (
             Self {
-                program: Arc::new(program),
+                program,
                 secrets,
                 secrets_json,
                 fetch,
                 memory_limit,
+                fetch_responder,
                 realms_created: Default::default(),
             },
             warnings,

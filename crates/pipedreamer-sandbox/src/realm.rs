@@ -648,6 +648,7 @@ async fn install_host<'js>(
 ) -> rquickjs::Result<HostHooks<'js>> {
     let calls = host_calls.clone();
     let cap = wl.fetch.clone();
+    let responder = wl.fetch_responder.clone();
     let redactor = wl.secrets.redactor().clone();
     let client = client.clone();
     let fetch_run = run.clone();
@@ -663,6 +664,7 @@ async fn install_host<'js>(
                   redirect: Opt<Option<String>>,
                   abort: Opt<Option<crate::web::AbortSwitch<'js>>>| {
                 let cap = cap.clone();
+                let responder = responder.clone();
                 let client = client.clone();
                 let redactor = redactor.clone();
                 let in_flight = HostCall::start(&calls);
@@ -698,7 +700,7 @@ async fn install_host<'js>(
                             body,
                             redirect,
                         };
-                        fetch::perform(&client, &cap, req, &mut budget).await
+                        fetch::perform(&client, &cap, responder.as_deref(), req, &mut budget).await
                     };
                     // An abort drops the request in flight (`fetch.js` has already rejected).
                     let result = match aborted {
