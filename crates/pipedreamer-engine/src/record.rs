@@ -128,11 +128,13 @@ fn kept_io(text: &str, redactor: &Redactor) -> Option<Value> {
 
 /// Redacts every string (keys included) and every number whose digits are a secret, in place.
 /// Walking the value rather than redacting the JSON text keeps it JSON whatever the secret
-/// looks like (a secret that is a number, or that spans a quote, would break the text).
+/// looks like (a secret that is a number, or that spans a quote, would break the text). NUL
+/// characters become U+FFFD, as in the sandbox's journal: PostgreSQL's text refuses them, and
+/// the control plane refuses a record holding one ([`RunRecord::check`]).
 pub fn redact_value(value: &mut Value, redactor: &Redactor) {
     match value {
         Value::String(s) => {
-            let redacted = redactor.redact(s);
+            let redacted = clean(redactor.redact(s));
             if redacted != *s {
                 *s = redacted;
             }
@@ -148,10 +150,19 @@ pub fn redact_value(value: &mut Value, redactor: &Redactor) {
             let entries = std::mem::take(map);
             for (k, mut v) in entries {
                 redact_value(&mut v, redactor);
-                map.insert(redactor.redact(&k), v);
+                map.insert(clean(redactor.redact(&k)), v);
             }
         }
         Value::Null | Value::Bool(_) => {}
+    }
+}
+
+/// `text` with NUL characters replaced by U+FFFD.
+fn clean(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
     }
 }
 
@@ -183,6 +194,10 @@ mod tests {
         assert_eq!(v["password"], "my [REDACTED] here");
         assert_eq!(v["[REDACTED]"][0], "[REDACTED]");
         assert_eq!(v["n"], 42);
+        // NUL characters, which the control plane refuses, are replaced (keys too).
+        let mut v = json!({"a\0b": "c\0d"});
+        redact_value(&mut v, &redactor);
+        assert_eq!(v, json!({"a\u{FFFD}b": "c\u{FFFD}d"}));
     }
 
     #[test]
