@@ -202,6 +202,38 @@ pub struct Config {
     /// Whether run records keep the run's input and final output (redacted, size-capped), which
     /// replay needs. Off by default: payloads may hold personal data.
     pub record_io: bool,
+    /// Engine pods on Kubernetes (`config.replicas`; `None`: [`DEFAULT_REPLICAS`]).
+    pub replicas: Option<u32>,
+    /// How Kubernetes replaces the pods on a new version (`config.strategy`).
+    pub strategy: Strategy,
+}
+
+/// Engine replicas when `config.replicas` is not set.
+pub const DEFAULT_REPLICAS: u32 = 1;
+/// The most `config.replicas` accepts (a typo guard, not a scaling limit of the engine).
+pub const MAX_REPLICAS: u32 = 100;
+
+/// `config.strategy`: how a new version replaces the running pods (the Deployment's
+/// `spec.strategy.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Strategy {
+    /// New pods start before old ones stop, so two versions briefly run side by side (the
+    /// Kubernetes default).
+    #[default]
+    RollingUpdate,
+    /// Every old pod stops before a new one starts: a single writer never runs twice, at the cost
+    /// of a short gap. Requires `config.replicas: 1`.
+    Recreate,
+}
+
+impl Strategy {
+    /// The value as written in workflow.yaml and in the Deployment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::RollingUpdate => "RollingUpdate",
+            Strategy::Recreate => "Recreate",
+        }
+    }
 }
 
 impl Config {
@@ -213,6 +245,11 @@ impl Config {
     /// The effective request body limit.
     pub fn max_body_bytes(&self) -> u64 {
         self.max_body.unwrap_or(DEFAULT_MAX_BODY)
+    }
+
+    /// The effective number of engine replicas.
+    pub fn replica_count(&self) -> u32 {
+        self.replicas.unwrap_or(DEFAULT_REPLICAS)
     }
 }
 

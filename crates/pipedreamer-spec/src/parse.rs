@@ -89,6 +89,8 @@ const CONFIG_KEYS: &[&str] = &[
     "resources",
     "cron_image",
     "record_io",
+    "replicas",
+    "strategy",
 ];
 const FETCH_KEYS: &[&str] = &["allow", "auth"];
 const AUTH_KEYS: &[&str] = &["host", "secret", "scheme", "allow_http"];
@@ -626,10 +628,86 @@ impl Parser<'_> {
                 "record_io" => {
                     config.record_io = self.boolean(v, "`config.record_io`").unwrap_or(false)
                 }
+                "replicas" => config.replicas = self.replicas(v),
+                "strategy" => config.strategy = self.strategy(v).unwrap_or_default(),
                 _ => {}
             }
         }
+        self.single_writer(&config, &entries);
         config
+    }
+
+    /// `config.replicas`: a whole number from 1 to [`MAX_REPLICAS`].
+    fn replicas(&mut self, value: &MarkedYaml<'_>) -> Option<u32> {
+        let text = yaml::scalar_text(value);
+        let problem = match text.as_deref().map(str::parse::<i64>) {
+            Some(Ok(n)) if (1..=i64::from(MAX_REPLICAS)).contains(&n) => {
+                return u32::try_from(n).ok();
+            }
+            Some(Ok(n)) if n < 1 => format!("`config.replicas: {n}` leaves no engine running"),
+            Some(Ok(n)) => format!("`config.replicas: {n}` is more than {MAX_REPLICAS}"),
+            Some(Err(_)) => format!(
+                "`config.replicas` must be a whole number, found `{}`",
+                text.unwrap_or_default()
+            ),
+            None => format!(
+                "`config.replicas` must be a whole number, found {}",
+                kind(value)
+            ),
+        };
+        self.err("bad-replicas", yaml::pos(value), problem).hint = Some(format!(
+            "use a whole number from 1 to {MAX_REPLICAS} (the default is {DEFAULT_REPLICAS})"
+        ));
+        None
+    }
+
+    /// `config.strategy`: `RollingUpdate` or `Recreate`, spelled as Kubernetes spells them.
+    fn strategy(&mut self, value: &MarkedYaml<'_>) -> Option<Strategy> {
+        const ALL: [Strategy; 2] = [Strategy::RollingUpdate, Strategy::Recreate];
+        let text = self.string(value, "`config.strategy`")?;
+        if let Some(s) = ALL.iter().find(|s| s.as_str() == text) {
+            return Some(*s);
+        }
+        let hint = match did_you_mean(&text, ALL.iter().map(|s| s.as_str())) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => "use `Recreate` (one copy at a time: the old pod stops before the new one starts) or `RollingUpdate` (the default)".to_owned(),
+        };
+        self.err(
+            "bad-strategy",
+            yaml::pos(value),
+            format!("unknown `config.strategy: {text}`"),
+        )
+        .hint = Some(hint);
+        None
+    }
+
+    /// `strategy: Recreate` promises one copy at a time, which more than one replica breaks:
+    /// reported at `strategy`, naming where `replicas` was written.
+    fn single_writer(&mut self, config: &Config, entries: &Entries<'_, '_>) {
+        if config.strategy != Strategy::Recreate || config.replica_count() <= 1 {
+            return;
+        }
+        let at = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map(|(_, _, v)| yaml::pos(v))
+        };
+        let (Some(strategy), Some(replicas)) = (at("strategy"), at("replicas")) else {
+            return;
+        };
+        self.err(
+            "recreate-with-replicas",
+            strategy,
+            format!(
+                "`config.strategy: Recreate` runs a single copy, but `config.replicas` is {} (line {})",
+                config.replica_count(),
+                replicas.line
+            ),
+        )
+        .hint = Some(
+            "set `replicas: 1` for a single writer, or drop `strategy: Recreate` to run several copies with rolling updates".to_owned(),
+        );
     }
 
     /// `config.memory_limit`, within what a run can use: the realm it runs in is set up under the
@@ -1076,6 +1154,76 @@ mod tests {
         assert_eq!(
             parsed.diagnostics[0].hint.as_deref(),
             Some("write a value, e.g. `id: fetch`")
+        );
+    }
+
+    /// Issue 16: `config.replicas` and `config.strategy`; `Recreate` is a single writer, so more
+    /// than one replica is refused at `strategy`, naming the `replicas` line.
+    #[test]
+    fn strategy_and_replicas_are_checked_where_written() {
+        let wf = |config: &str| {
+            format!("name: r\nversion: \"1\"\nnodes:\n  - {{id: a, file: a.js}}\nconfig:\n{config}")
+        };
+        let parsed = parse_workflow(&wf("  strategy: Recreate\n  replicas: 1\n"), "w.yaml");
+        assert_eq!(parsed.diagnostics, [], "{:?}", parsed.diagnostics);
+        let config = parsed.workflow.unwrap().config;
+        assert_eq!(
+            (config.strategy, config.replica_count()),
+            (Strategy::Recreate, 1)
+        );
+        // Defaults: one replica, rolling updates; `Recreate` alone means one replica.
+        for config in ["  record_io: false\n", "  strategy: Recreate\n"] {
+            let parsed = parse_workflow(&wf(config), "w.yaml");
+            assert_eq!(parsed.diagnostics, [], "{:?}", parsed.diagnostics);
+            assert_eq!(parsed.workflow.unwrap().config.replica_count(), 1);
+        }
+        let parsed = parse_workflow(&wf("  replicas: 3\n"), "w.yaml");
+        let config = parsed.workflow.unwrap().config;
+        assert_eq!(
+            (config.strategy, config.replicas),
+            (Strategy::RollingUpdate, Some(3))
+        );
+        let cases = [
+            (
+                "  strategy: Recreate\n  replicas: 2\n",
+                ("recreate-with-replicas", 6, 13),
+                "`config.replicas` is 2 (line 7)",
+            ),
+            (
+                "  replicas: 3\n  strategy: Recreate\n",
+                ("recreate-with-replicas", 7, 13),
+                "`config.replicas` is 3 (line 6)",
+            ),
+            (
+                "  strategy: recreate\n",
+                ("bad-strategy", 6, 13),
+                "unknown `config.strategy: recreate`",
+            ),
+            ("  replicas: 0\n", ("bad-replicas", 6, 13), "no engine"),
+            (
+                "  replicas: 101\n",
+                ("bad-replicas", 6, 13),
+                "more than 100",
+            ),
+            ("  replicas: two\n", ("bad-replicas", 6, 13), "whole number"),
+            ("  strategy: [Recreate]\n", ("wrong-type", 6, 13), "string"),
+        ];
+        for (config, at, says) in cases {
+            let parsed = parse_workflow(&wf(config), "w.yaml");
+            let found: Vec<_> = parsed
+                .diagnostics
+                .iter()
+                .map(|d| (d.code, d.pos.line, d.pos.col))
+                .collect();
+            assert_eq!(found, [at], "{config}: {:?}", parsed.diagnostics);
+            let d = &parsed.diagnostics[0];
+            assert!(d.message.contains(says), "{config}: {d}");
+            assert!(d.is_error(), "{config}: {d}");
+        }
+        let parsed = parse_workflow(&wf("  strategy: recreate\n"), "w.yaml");
+        assert_eq!(
+            parsed.diagnostics[0].hint.as_deref(),
+            Some("did you mean `Recreate`?")
         );
     }
 }
