@@ -215,29 +215,58 @@ impl Drop for Browser {
     }
 }
 
-/// Serves `html` to every request on a port of its own (another origin than the dashboard's)
-/// from a background thread for the rest of the test; returns its URL.
-fn attacker_page(html: &str) -> String {
-    use std::io::{Read, Write};
+/// Answers every request on a port of its own with `body` (as `content_type`) from a background
+/// thread for the rest of the test; keeps each request (head and body, as text). Returns the
+/// port and the requests.
+fn serve_fixed(
+    content_type: &'static str,
+    body: String,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/",
-        listener.local_addr().unwrap().port()
-    );
-    let page = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
-        html.len()
+    let port = listener.local_addr().unwrap().port();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     );
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(page.as_bytes());
+            let mut reader = BufReader::new(&stream);
+            // The head, then as many body bytes as it announces.
+            let mut request = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                request.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            request.push_str("\r\n");
+            request.push_str(&String::from_utf8_lossy(&body));
+            seen.lock().unwrap().push(request);
+            let _ = stream.write_all(answer.as_bytes());
         }
     });
-    url
+    (port, requests)
+}
+
+/// Serves `html` to every request on a port of its own (another origin than the dashboard's)
+/// for the rest of the test; returns its URL.
+fn attacker_page(html: &str) -> String {
+    let (port, _) = serve_fixed("text/html", html.to_owned());
+    format!("http://127.0.0.1:{port}/")
 }
 
 /// Removes the deployment's containers even when an assertion fails.
@@ -528,6 +557,8 @@ fn dashboard_in_a_real_browser() {
 const FAILED_RUN: &str = "019ac3e0-5b7e-7d20-8c41-5e2a9b7f13c4";
 const OK_RUN: &str = "019ac3e2-1f03-7a11-9d52-0c7be4a81f25";
 const REPLAY_RUN: &str = "019ac3e3-e6a8-7f3b-b0d9-8e41c2d7a5f6";
+/// The run a Replay from the browser makes.
+const NEW_RUN: &str = "019ac3e9-04c2-7b6e-a3f1-6d2c8e0b9a17";
 
 /// A run record as a deployed engine reports it: `ago_s` seconds ago, 400 ms long, four nodes
 /// (`parse`, `fetch` retried twice, `store`, `notify`), a log line and an output that would
@@ -619,24 +650,28 @@ fn runs_in_a_real_browser() {
         crate::text(&minted.stderr)
     );
     let report = crate::text(&minted.stdout).trim().to_owned();
-    let batch = json!({"runs": [
+    // What the engine's reporter does: a batch to `/api/ingest/runs` with the report token.
+    let ingest = |runs: Value| {
+        let answer = reqwest::blocking::Client::new()
+            .post(format!("{}/api/ingest/runs", server.api))
+            .bearer_auth(&report)
+            .json(&json!({ "runs": runs }))
+            .timeout(STEP)
+            .send()
+            .unwrap();
+        let status = answer.status();
+        assert_eq!(status, 202, "{}", answer.text().unwrap_or_default());
+    };
+    ingest(json!([
         report_record(FAILED_RUN, 300, true, json!({})),
-        report_record(OK_RUN, 200, false, json!({"input": {"orders": [1, 2, 3]}, "output": {"stored": 3}})),
+        report_record(
+            OK_RUN,
+            200,
+            false,
+            json!({"input": {"orders": [1, 2, 3]}, "output": {"stored": 3}})
+        ),
         report_record(REPLAY_RUN, 100, false, json!({"replay_of": OK_RUN})),
-    ]});
-    let answer = reqwest::blocking::Client::new()
-        .post(format!("{}/api/ingest/runs", server.api))
-        .bearer_auth(&report)
-        .json(&batch)
-        .timeout(STEP)
-        .send()
-        .unwrap();
-    assert_eq!(
-        answer.status(),
-        202,
-        "{}",
-        answer.text().unwrap_or_default()
-    );
+    ]));
 
     let b = Browser::start(&server.api, &shots);
     b.sign_in(&token);
@@ -713,6 +748,52 @@ fn runs_in_a_real_browser() {
     b.goto(&format!("/runs/{OK_RUN}"));
     b.navigate("#replay");
     assert!(b.text("#replay-error").contains("is stopped"));
+    // Running (a stand-in engine on a loopback port, made the deployment's in the server's
+    // database, as a rollout would): Replay runs the recorded input there, then the new run's
+    // page waits for the engine's report and opens the run when it is stored, by itself.
+    let (engine_port, engine_calls) = serve_fixed(
+        "application/json",
+        json!({"run_id": NEW_RUN, "status": "succeeded", "output": {"stored": 3}, "nodes": {}})
+            .to_string(),
+    );
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let url = format!("sqlite://{}", data.join("pipedreamer.db").display());
+            let store = pipedreamer_store::Store::open(&url).await.unwrap();
+            store.set_local_port(&id, engine_port).await.unwrap();
+            store
+                .set_deployment_state(&id, pipedreamer_store::DeploymentStatus::Running, None)
+                .await
+                .unwrap();
+        });
+    b.goto(&format!("/runs/{OK_RUN}"));
+    b.navigate("#replay");
+    assert_eq!(b.path(), format!("/runs/{NEW_RUN}"));
+    assert!(b.text("#pending").contains(NEW_RUN));
+    let calls = engine_calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].starts_with("POST /run "), "{}", calls[0]);
+    assert!(
+        calls[0].contains(&format!("x-pipedreamer-replay-of: {OK_RUN}")),
+        "{}",
+        calls[0]
+    );
+    assert!(calls[0].ends_with(r#"{"orders":[1,2,3]}"#), "{}", calls[0]);
+    b.check("run-pending");
+    ingest(json!([report_record(
+        NEW_RUN,
+        0,
+        false,
+        json!({"replay_of": OK_RUN})
+    )]));
+    wait_for("the pending page to open the reported run", STEP, || {
+        let shown = b.js("return document.getElementById('run-status') !== null;");
+        (shown == json!(true)).then_some(())
+    });
+    assert_eq!(b.text("#replay-of"), OK_RUN);
     // The replay links its original.
     b.goto(&format!("/runs/{REPLAY_RUN}"));
     b.navigate("#replay-of");
