@@ -208,6 +208,36 @@ async fn kubernetes_target_fields_agree_with_the_schema(db: Db) {
 }
 both!(kubernetes_target_fields_agree_with_the_schema);
 
+/// A `local` target takes only `type`, as its schema says (`additionalProperties: false`);
+/// schemathesis found the extra field accepted and dropped, on create and on PATCH.
+async fn local_targets_take_no_other_field(db: Db) {
+    let c = ctx(db).await;
+    c.workspace("team").await;
+    let target = json!({"type": "local", "namespace": "x"});
+    let r = c
+        .create_deployment(
+            "team",
+            json!({"name": "x", "repo": "https://x.test/r", "target": target}),
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.error().contains("unknown field `namespace`"),
+        "{}",
+        r.text
+    );
+    let d = c.deployment("team", "k", json!({})).await;
+    let r = c
+        .patch(
+            &format!("/api/deployments/{}", d["id"].as_str().unwrap()),
+            json!({"target": {"type": "local", "x-extra": 42}}),
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.error().contains("unknown field `x-extra`"), "{}", r.text);
+}
+both!(local_targets_take_no_other_field);
+
 /// `"../x"` and `"a/b"` were stored and listed, but the pipeline skips such keys when it
 /// writes `/app/secrets` and Kubernetes refuses them as Secret keys.
 async fn secret_names_are_file_names_and_secret_keys(db: Db) {

@@ -73,9 +73,31 @@ impl From<Workspace> for WorkspaceView {
 
 /// Where a deployment runs: the store's [`Target`] (its serde shape is the API's), with the
 /// OpenAPI schema written here so the store needs no OpenAPI dependency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct TargetSpec(pub Target);
+
+impl<'de> Deserialize<'de> for TargetSpec {
+    /// [`Target`]'s own, plus what serde cannot say for an internally tagged unit variant:
+    /// `{"type": "local"}` takes no other field (`deny_unknown_fields` does not reach it, and
+    /// the document declares `additionalProperties: false`).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(d)?;
+        if value.get("type").and_then(|t| t.as_str()) == Some("local")
+            && let Some(extra) = value
+                .as_object()
+                .and_then(|o| o.keys().find(|k| *k != "type"))
+        {
+            return Err(D::Error::custom(format!(
+                "unknown field `{extra}` of a `local` target, expected only `type`"
+            )));
+        }
+        serde_json::from_value(value)
+            .map(TargetSpec)
+            .map_err(D::Error::custom)
+    }
+}
 
 /// An optional string of 1-253 visible characters.
 fn word_schema(description: &str) -> Schema {
