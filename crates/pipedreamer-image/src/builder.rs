@@ -3,7 +3,7 @@
 
 use crate::blob::{Blob, Entry, Layer, build_layer, media, sha256_digest};
 use crate::reference::Reference;
-use crate::{Error, content, rootfs};
+use crate::{Error, content, rootfs, sbom};
 use chrono::{DateTime, SecondsFormat, Utc};
 use pipedreamer_spec::{Resolved, WORKFLOW_FILE};
 use serde_json::json;
@@ -86,6 +86,8 @@ pub struct Image {
     pub reference: Reference,
     /// What of the workflow directory was left out, and why.
     pub excluded: Vec<content::Excluded>,
+    /// The SPDX SBOM (also in the image at `/sbom.spdx.json`); `None` when built without one.
+    pub sbom: Option<Blob>,
 }
 
 impl Image {
@@ -162,8 +164,26 @@ pub(crate) fn unique() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Builds the image.
+/// How to build, beyond what to build.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// Write the SPDX SBOM into the image (and onto [`Image::sbom`]). On by default.
+    pub sbom: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self { sbom: true }
+    }
+}
+
+/// Builds the image with the default options (an SBOM included).
 pub fn build(req: &BuildRequest) -> Result<Image, Error> {
+    build_with(req, BuildOptions::default())
+}
+
+/// Builds the image.
+pub fn build_with(req: &BuildRequest, options: BuildOptions) -> Result<Image, Error> {
     let workflow = &req.resolved.workflow;
     let modules = &req.resolved.modules;
     let engine_bytes = std::fs::read(&req.engine).map_err(|e| Error::Engine {
@@ -171,7 +191,11 @@ pub fn build(req: &BuildRequest) -> Result<Image, Error> {
         source: e,
     })?;
     rootfs::check_static(&req.engine, &engine_bytes)?;
-    let engine_layer = cached_engine_layer(req, engine_bytes)?;
+    // The SBOM reads the engine's embedded crate list; the layer takes the bytes.
+    // Its digest keys the layer cache and goes into the SBOM: hashed once.
+    let engine_bytes = Arc::new(engine_bytes);
+    let engine_digest = sha256_digest(&engine_bytes);
+    let engine_layer = cached_engine_layer(req, engine_bytes.clone(), &engine_digest)?;
 
     let content = content::workflow_content(&req.workflow_dir, modules)?;
     // A module the workflow needs but the rules leave out (say `nodes/.env.js`, or one under a
@@ -187,12 +211,37 @@ pub fn build(req: &BuildRequest) -> Result<Image, Error> {
         }
     }
     let mut entries = Vec::new();
+    let mut npm = Vec::new();
     for f in &content.files {
         let data = std::fs::read(&f.source).map_err(|e| Error::io(&f.source, e))?;
+        if options.sbom
+            && let Some(package) = sbom::npm_package(&f.rel, &data)
+        {
+            npm.push(package);
+        }
         entries.push(Entry::File {
             path: format!("app/{}", f.rel),
             mode: if f.executable { 0o755 } else { 0o644 },
             data: Arc::new(data),
+        });
+    }
+    let sbom = options.sbom.then(|| {
+        let document = sbom::document(&sbom::Contents {
+            workflow: &workflow.name,
+            version: &workflow.version,
+            engine: &engine_bytes,
+            engine_digest: &engine_digest,
+            ca_bundle: &rootfs::ca_bundle(),
+            npm,
+            epoch: req.epoch,
+        });
+        Blob::new(sbom::MEDIA_TYPE, document)
+    });
+    if let Some(sbom) = &sbom {
+        entries.push(Entry::File {
+            path: sbom::PATH_IN_IMAGE.into(),
+            mode: 0o644,
+            data: sbom.data.clone(),
         });
     }
     let workflow_layer =
@@ -260,22 +309,33 @@ pub fn build(req: &BuildRequest) -> Result<Image, Error> {
         manifest,
         reference: req.reference.clone(),
         excluded: content.excluded,
+        sbom,
     })
 }
 
 /// [`build`] on the blocking pool, for async callers (a build reads and compresses tens of MiB).
 pub async fn build_async(request: BuildRequest) -> Result<Image, Error> {
-    tokio::task::spawn_blocking(move || build(&request))
+    build_async_with(request, BuildOptions::default()).await
+}
+
+/// [`build_with`] on the blocking pool.
+pub async fn build_async_with(
+    request: BuildRequest,
+    options: BuildOptions,
+) -> Result<Image, Error> {
+    tokio::task::spawn_blocking(move || build_with(&request, options))
         .await
         .map_err(|e| Error::Task(e.to_string()))?
 }
 
 /// The engine layer, from the cache when this engine and epoch were built before.
-fn cached_engine_layer(req: &BuildRequest, engine: Vec<u8>) -> Result<Layer, Error> {
+fn cached_engine_layer(
+    req: &BuildRequest,
+    engine: Arc<Vec<u8>>,
+    engine_digest: &str,
+) -> Result<Layer, Error> {
     const CACHE_VERSION: &str = "v1";
-    let key = sha256_digest(
-        format!("{CACHE_VERSION}/{}/{}", sha256_digest(&engine), req.epoch).as_bytes(),
-    );
+    let key = sha256_digest(format!("{CACHE_VERSION}/{engine_digest}/{}", req.epoch).as_bytes());
     let key = key.trim_start_matches("sha256:");
     let paths = req.cache_dir.as_ref().map(|d| {
         (
@@ -296,7 +356,7 @@ fn cached_engine_layer(req: &BuildRequest, engine: Vec<u8>) -> Result<Layer, Err
             });
         }
     }
-    let layer = build_layer(rootfs::engine_entries(Arc::new(engine)), req.epoch)
+    let layer = build_layer(rootfs::engine_entries(engine), req.epoch)
         .map_err(|e| Error::io(&req.engine, e))?;
     if let Some((blob_path, meta_path)) = &paths {
         // The cache is an optimization: failing to write it is not an error.

@@ -10,11 +10,15 @@ pub mod dockerfile;
 pub mod publish;
 pub mod reference;
 pub mod rootfs;
+pub mod sbom;
 pub mod server_image;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use builder::{BuildRequest, Image, build, build_async, locate_engine, source_date_epoch};
+pub use builder::{
+    BuildOptions, BuildRequest, Image, build, build_async, build_async_with, build_with,
+    locate_engine, source_date_epoch,
+};
 pub use publish::{Destination, Published, Publisher};
 pub use reference::Reference;
 

@@ -224,6 +224,8 @@ pub fn build_server_image(req: &ServerImageRequest) -> Result<Image, ServerImage
         manifest,
         reference: req.reference.clone(),
         excluded: Vec::new(),
+        // The control plane's own image carries no SBOM (yet): `pipedreamer build` does.
+        sbom: None,
     })
 }
 

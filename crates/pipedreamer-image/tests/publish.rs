@@ -5,108 +5,12 @@ use pipedreamer_image::publish::{
     BlobEvent, DaemonPublisher, Destination, LocalEngine, MultiPublisher, OciLayoutPublisher,
     Publisher, RegistryPublisher,
 };
-use pipedreamer_image::test_support::test_engine;
-use pipedreamer_image::{BuildRequest, Error, Reference, cache::PushedRepositories};
+use pipedreamer_image::{Error, Reference, cache::PushedRepositories};
 use pipedreamer_spec::source::DirSource;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-fn workflow(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let files = [
-        (
-            "workflow.yaml".to_owned(),
-            format!("name: {name}\nversion: \"1.2\"\nnodes:\n  - {{id: a, file: nodes/a.js}}\n"),
-        ),
-        (
-            "nodes/a.js".to_owned(),
-            "export default async (ctx, input) => input".to_owned(),
-        ),
-    ];
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
-
-/// A docker-registry on a free loopback port, killed on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-    _storage: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Self {
-        let storage = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = storage.path().join("config.yml");
-        let data = storage.path().join("data");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
-                data.display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry is not installed: run scripts/test.sh");
-        let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            addr,
-            _storage: storage,
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tool(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("`{cmd}` is not installed ({e}): run scripts/test.sh"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "`{cmd} {args:?}` failed: {text}");
-    text
-}
-
-async fn build(dir: &Path, reference: &Reference) -> pipedreamer_image::Image {
-    let resolved = pipedreamer_spec::resolve(&DirSource::new(dir)).expect("valid workflow");
-    let mut request = BuildRequest::new(dir, resolved, test_engine(), reference.clone()).unwrap();
-    // One engine layer cache for every test here: compressing the engine once is enough.
-    request.cache_dir = Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("image-test-layers"));
-    pipedreamer_image::build_async(request).await.unwrap()
-}
+mod common;
+use common::{Registry, build, tool, workflow};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_built_workflow_goes_to_a_layout_and_a_registry_in_order_with_progress() {
@@ -228,6 +132,7 @@ async fn an_empty_multi_publisher_is_an_error_not_a_silent_success() {
         manifest: Blob::new(media::MANIFEST, b"{}".to_vec()),
         reference: Reference::parse("emptytest:1").unwrap(),
         excluded: Vec::new(),
+        sbom: None,
     };
     let err = MultiPublisher::new()
         .publish(&image, &image.reference)

@@ -45,7 +45,7 @@ pub use daemon::{DaemonPublisher, LocalEngine};
 pub use fallback::DefaultPublisher;
 pub use multi::MultiPublisher;
 pub use oci_layout::OciLayoutPublisher;
-pub use registry::{BlobEvent, PushReport, RegistryPublisher};
+pub use registry::{BlobEvent, PushReport, ReferrersListing, RegistryPublisher, SbomReferrer};
 
 use crate::builder::Image;
 use crate::{Error, Reference};

@@ -6,6 +6,7 @@
 use super::{Destination, PublishFuture, Published, Publisher};
 use crate::Error;
 use crate::blob::Blob;
+use crate::blob::media;
 use crate::builder::Image;
 use crate::cache::PushedRepositories;
 use crate::reference::Reference;
@@ -47,6 +48,31 @@ pub struct PushReport {
     pub blobs: Vec<BlobEvent>,
     /// The manifest digest the registry confirmed.
     pub digest: String,
+    /// The SBOM attached to the image, when it has one.
+    pub sbom: Option<SbomReferrer>,
+}
+
+/// The SBOM pushed as an OCI artifact referring to the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbomReferrer {
+    /// The artifact manifest's digest.
+    pub digest: String,
+    /// How clients find it from the image.
+    pub listed_by: ReferrersListing,
+}
+
+/// How a registry lists an image's referrers (OCI distribution spec 1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferrersListing {
+    /// The registry's referrers API (`GET /v2/<name>/referrers/<digest>`): it answered the
+    /// artifact's push with `OCI-Subject`.
+    Api,
+    /// The tag schema fallback, for registries without the API: an image index under the tag
+    /// `sha256-<hex of the image digest>` lists the artifact.
+    TagSchema {
+        /// The index's tag.
+        tag: String,
+    },
 }
 
 impl PushReport {
@@ -187,6 +213,8 @@ struct Session {
     repository: String,
     basic: Option<(String, String)>,
     token: Option<String>,
+    /// The `Accept` header for the next requests (manifest reads).
+    accept: Option<String>,
 }
 
 impl Session {
@@ -201,6 +229,9 @@ impl Session {
         loop {
             attempt += 1;
             let mut req = self.client.request(method.clone(), url);
+            if let Some(accept) = &self.accept {
+                req = req.header(header::ACCEPT, accept);
+            }
             if let Some(t) = &self.token {
                 req = req.bearer_auth(t);
             } else if let Some((u, p)) = &self.basic
@@ -454,6 +485,7 @@ async fn push_with(
         registry: registry.clone(),
         repository: reference.repository.clone(),
         token: None,
+        accept: None,
     };
     let ping = session
         .send(Method::GET, &format!("{}/v2/", session.base), None)
@@ -494,5 +526,103 @@ async fn push_with(
         .and_then(|v| v.to_str().ok())
         .unwrap_or(image.digest())
         .to_owned();
+    if let Some(sbom) = &image.sbom {
+        report.sbom = Some(session.push_sbom(sbom, image, mount_from).await?);
+    }
     Ok(report)
+}
+
+impl Session {
+    /// Uploads `manifest` under `reference` (a tag or its digest) and returns the response.
+    async fn put_manifest(
+        &mut self,
+        reference: &str,
+        content_type: &'static str,
+        manifest: &Blob,
+    ) -> Result<reqwest::Response, Error> {
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repository);
+        let resp = self
+            .send(Method::PUT, &url, Some((content_type, manifest)))
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(Error::Registry(format!(
+                "registry `{}` refused the manifest {reference}: {} {}\nhint: pass `--no-sbom` if this registry cannot store OCI artifacts",
+                self.registry,
+                resp.status(),
+                text(resp).await
+            )));
+        }
+        Ok(resp)
+    }
+
+    /// Pushes the SBOM as an OCI 1.1 artifact whose `subject` is the image. A registry with the
+    /// referrers API says so with `OCI-Subject` on the artifact's push and lists it itself;
+    /// otherwise the tag schema's index (`sha256-<hex>`) is read, extended and written back.
+    async fn push_sbom(
+        &mut self,
+        sbom: &Blob,
+        image: &Image,
+        mount_from: &[String],
+    ) -> Result<SbomReferrer, Error> {
+        for blob in [&crate::sbom::empty_config(), sbom] {
+            self.push_blob(blob, mount_from).await?;
+        }
+        let artifact = crate::sbom::artifact_manifest(sbom, &image.manifest);
+        let resp = self
+            .put_manifest(&artifact.digest, media::MANIFEST, &artifact)
+            .await?;
+        if resp.headers().contains_key("oci-subject") {
+            return Ok(SbomReferrer {
+                digest: artifact.digest,
+                listed_by: ReferrersListing::Api,
+            });
+        }
+        let tag = image.digest().replace(':', "-");
+        let url = format!("{}/v2/{}/manifests/{tag}", self.base, self.repository);
+        let mut manifests = Vec::new();
+        let existing = self.get(&url, media::INDEX).await?;
+        match existing.status() {
+            StatusCode::OK => {
+                let index: serde_json::Value = existing.json().await.map_err(|e| {
+                    Error::Registry(format!(
+                        "the referrers index {tag} on `{}` is not JSON: {e}",
+                        self.registry
+                    ))
+                })?;
+                manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+            }
+            StatusCode::NOT_FOUND => {}
+            status => {
+                return Err(Error::Registry(format!(
+                    "reading the referrers index {tag} from `{}` failed: {status} {}",
+                    self.registry,
+                    text(existing).await
+                )));
+            }
+        }
+        // Pushing the same build again must not list the artifact twice.
+        manifests.retain(|m| m["digest"] != artifact.digest.as_str());
+        let mut descriptor = artifact.descriptor();
+        descriptor["artifactType"] = crate::sbom::MEDIA_TYPE.into();
+        manifests.push(descriptor);
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::INDEX,
+            "manifests": manifests,
+        });
+        let index = Blob::new(media::INDEX, serde_json::to_vec(&index).unwrap_or_default());
+        self.put_manifest(&tag, media::INDEX, &index).await?;
+        Ok(SbomReferrer {
+            digest: artifact.digest,
+            listed_by: ReferrersListing::TagSchema { tag },
+        })
+    }
+
+    /// A GET with an `Accept` header, through the same auth and retries as every request.
+    async fn get(&mut self, url: &str, accept: &str) -> Result<reqwest::Response, Error> {
+        self.accept = Some(accept.to_owned());
+        let resp = self.send(Method::GET, url, None).await;
+        self.accept = None;
+        resp
+    }
 }

@@ -1,0 +1,421 @@
+//! The image's SBOM: an SPDX 2.3 JSON document of what the image holds. The engine with the Rust
+//! crates linked into it (the list its `build.rs` embedded, see [`rootfs::DEPS_SECTION`]: the
+//! engine's own dependency graph, whichever CLI builds the image), the CA bundle, and the
+//! workflow with the npm packages it ships (name, version and license from each package's
+//! `package.json`).
+//!
+//! It is reproducible like the image: `created` is the build's epoch (`SOURCE_DATE_EPOCH`),
+//! `documentNamespace` ends with a digest of the rest of the document (content-derived, so two
+//! builds of the same inputs write the same bytes and no random UUID enters the image), and the
+//! JSON has a fixed key order. It ships in the image at [`PATH_IN_IMAGE`] and a registry push
+//! attaches it as an OCI artifact whose `subject` is the image ([`artifact_manifest`]).
+
+use crate::blob::{Blob, media, sha256_digest};
+use crate::rootfs;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The SBOM's media type (its layer in the artifact, and the artifact's `artifactType`).
+pub const MEDIA_TYPE: &str = "application/spdx+json";
+/// Where the SBOM lives in the image (`/sbom.spdx.json`).
+pub const PATH_IN_IMAGE: &str = "sbom.spdx.json";
+/// OCI 1.1's empty config for artifacts.
+pub const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+
+/// A Rust crate linked into the engine, as the engine's `build.rs` recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Crate {
+    /// Crate name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// The `license` field of its manifest (may be empty).
+    pub license: String,
+    /// `crates.io`, `local` (a path dependency) or a git URL.
+    pub source: String,
+}
+
+#[derive(Deserialize)]
+struct EmbeddedList {
+    format: u32,
+    packages: Vec<Crate>,
+}
+
+/// The crates embedded in an engine binary, the engine itself first; `None` when the binary has
+/// no list (built without its `build.rs`, or by a newer format we do not read).
+pub fn engine_crates(engine: &[u8]) -> Option<Vec<Crate>> {
+    let section = rootfs::elf_section(engine, rootfs::DEPS_SECTION)?;
+    let list: EmbeddedList = serde_json::from_slice(section).ok()?;
+    (list.format == 1 && !list.packages.is_empty()).then_some(list.packages)
+}
+
+/// An npm package the workflow ships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpmPackage {
+    /// `name` from its `package.json` (e.g. `@scope/pkg`).
+    pub name: String,
+    /// `version`, when it has one.
+    pub version: Option<String>,
+    /// Its license as found (`license`, or the old `licenses` array joined with `OR`).
+    pub license: Option<String>,
+    /// Its directory relative to the workflow (`node_modules/a/node_modules/b`).
+    pub dir: String,
+}
+
+/// Reads `package.json` files of the workflow's content: `rel` is the file's path relative to
+/// the workflow directory. Only a package's own root `package.json` counts (not the
+/// `dist/esm/package.json` some packages carry to set `type`), and only one with a name.
+pub fn npm_package(rel: &str, package_json: &[u8]) -> Option<NpmPackage> {
+    let dir = rel.strip_suffix("/package.json")?;
+    let segments: Vec<&str> = dir.split('/').collect();
+    let last_nm = segments.iter().rposition(|s| *s == "node_modules")?;
+    let name_parts = &segments[last_nm + 1..];
+    let is_root = match name_parts {
+        [scope, _] => scope.starts_with('@'),
+        [name] => !name.starts_with('@'),
+        _ => false,
+    };
+    if !is_root {
+        return None;
+    }
+    let doc: Value = serde_json::from_slice(package_json).ok()?;
+    let name = doc.get("name")?.as_str()?.to_owned();
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("type").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    let license = doc.get("license").and_then(text).or_else(|| {
+        let list: Vec<String> = doc
+            .get("licenses")?
+            .as_array()?
+            .iter()
+            .filter_map(text)
+            .collect();
+        (!list.is_empty()).then(|| list.join(" OR "))
+    });
+    Some(NpmPackage {
+        name,
+        version: doc
+            .get("version")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        license,
+        dir: dir.to_owned(),
+    })
+}
+
+/// What the SBOM describes.
+#[derive(Debug)]
+pub struct Contents<'a> {
+    /// Workflow name (the document and image package name).
+    pub workflow: &'a str,
+    /// Workflow version.
+    pub version: &'a str,
+    /// The engine binary.
+    pub engine: &'a [u8],
+    /// Its `sha256:` digest (the builder has it already; hashing tens of MiB again would be
+    /// most of the SBOM's cost).
+    pub engine_digest: &'a str,
+    /// The CA bundle as shipped.
+    pub ca_bundle: &'a [u8],
+    /// The npm packages shipped, in any order.
+    pub npm: Vec<NpmPackage>,
+    /// The build's epoch (`created`).
+    pub epoch: u64,
+}
+
+/// An SPDX license expression, or `NOASSERTION` for an empty or malformed one. Cargo's old
+/// `MIT/Apache-2.0` becomes `MIT OR Apache-2.0`.
+fn license_expression(license: Option<&str>) -> String {
+    let Some(license) = license.map(str::trim).filter(|l| !l.is_empty()) else {
+        return "NOASSERTION".into();
+    };
+    let license = license.replace('/', " OR ");
+    // Operands and operators must alternate, parentheses balance: `see LICENSE file` is three
+    // operands in a row, not an expression.
+    let (mut expect_operand, mut depth, mut valid) = (true, 0usize, true);
+    for token in license
+        .replace('(', " ( ")
+        .replace(')', " ) ")
+        .split_whitespace()
+    {
+        valid &= match token {
+            "(" if expect_operand => {
+                depth += 1;
+                true
+            }
+            ")" if !expect_operand && depth > 0 => {
+                depth -= 1;
+                true
+            }
+            "AND" | "OR" | "WITH" if !expect_operand => {
+                expect_operand = true;
+                true
+            }
+            id if expect_operand => {
+                expect_operand = false;
+                id.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+            }
+            _ => false,
+        };
+    }
+    let valid = valid && !expect_operand && depth == 0;
+    if valid { license } else { "NOASSERTION".into() }
+}
+
+/// `SPDXRef-<kind>-<n>-<name>`: only letters, digits, `.` and `-` are allowed; the index keeps
+/// ids unique when two names sanitize alike.
+fn spdx_id(kind: &str, n: usize, name: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("SPDXRef-{kind}-{n}-{name}")
+}
+
+fn purl(kind: &str, name: &str, version: Option<&str>) -> Value {
+    let name = name.replace('@', "%40");
+    let locator = match version {
+        Some(v) => format!("pkg:{kind}/{name}@{v}"),
+        None => format!("pkg:{kind}/{name}"),
+    };
+    json!([{ "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": locator }])
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    sha256_digest(data).trim_start_matches("sha256:").to_owned()
+}
+
+/// The SPDX 2.3 JSON document, as bytes.
+pub fn document(c: &Contents<'_>) -> Vec<u8> {
+    const IMAGE: &str = "SPDXRef-image";
+    const ENGINE: &str = "SPDXRef-engine";
+    const CA: &str = "SPDXRef-ca-bundle";
+    const WORKFLOW: &str = "SPDXRef-workflow";
+    let created = DateTime::<Utc>::from_timestamp(c.epoch as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true);
+    let crates = engine_crates(c.engine);
+    let (engine_version, engine_license, linked) = match &crates {
+        Some(list) => (
+            Some(list[0].version.clone()),
+            license_expression(Some(&list[0].license)),
+            &list[1..],
+        ),
+        None => (None, "NOASSERTION".into(), &[][..]),
+    };
+    let mut packages = vec![
+        json!({
+            "SPDXID": IMAGE, "name": c.workflow, "versionInfo": c.version,
+            "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "CONTAINER",
+            "comment": "The OCI image pipedreamer build made of this workflow (FROM scratch).",
+        }),
+        {
+            let mut engine = json!({
+                "SPDXID": ENGINE, "name": "pipedreamer-engine",
+                "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
+                "checksums": [{ "algorithm": "SHA256", "checksumValue": c.engine_digest.trim_start_matches("sha256:") }],
+                "licenseConcluded": "NOASSERTION", "licenseDeclared": engine_license,
+                "copyrightText": "NOASSERTION", "primaryPackagePurpose": "APPLICATION",
+                "comment": if crates.is_some() {
+                    "/app/engine/pipedreamer-engine, a static executable; the crates it links are its DEPENDS_ON relationships (recorded in the binary by its build)."
+                } else {
+                    "/app/engine/pipedreamer-engine, a static executable built without its dependency list (section .pipedreamer.deps), so the crates it links are not listed."
+                },
+            });
+            if let Some(v) = &engine_version {
+                engine["versionInfo"] = json!(v);
+            }
+            engine
+        },
+        json!({
+            "SPDXID": CA, "name": "ca-certificates.crt",
+            "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
+            "checksums": [{ "algorithm": "SHA256", "checksumValue": sha256_hex(c.ca_bundle) }],
+            "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "FILE",
+            "supplier": "Organization: Mozilla CA Certificate Program (via the webpki-root-certs crate)",
+            "comment": "/etc/ssl/certs/ca-certificates.crt: Mozilla's trusted TLS server roots as PEM.",
+        }),
+        json!({
+            "SPDXID": WORKFLOW, "name": c.workflow, "versionInfo": c.version,
+            "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "SOURCE",
+            "comment": "/app: the workflow's files and the npm packages its import graph reaches.",
+        }),
+    ];
+    let mut relationships = vec![
+        json!({ "spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": IMAGE }),
+    ];
+    for part in [ENGINE, CA, WORKFLOW] {
+        relationships.push(json!({ "spdxElementId": IMAGE, "relationshipType": "CONTAINS", "relatedSpdxElement": part }));
+    }
+    for (n, k) in linked.iter().enumerate() {
+        let id = spdx_id("crate", n, &k.name);
+        let download = match k.source.as_str() {
+            "crates.io" => format!(
+                "https://crates.io/api/v1/crates/{}/{}/download",
+                k.name, k.version
+            ),
+            "local" => "NOASSERTION".into(),
+            git => format!("git+{git}"),
+        };
+        let mut package = json!({
+            "SPDXID": id, "name": k.name, "versionInfo": k.version,
+            "downloadLocation": download, "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION", "licenseDeclared": license_expression(Some(&k.license)),
+            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "LIBRARY",
+        });
+        if k.source == "crates.io" {
+            package["externalRefs"] = purl("cargo", &k.name, Some(&k.version));
+        } else if k.source == "local" {
+            package["comment"] = json!("A path dependency: built from the engine's source tree.");
+        }
+        packages.push(package);
+        relationships.push(json!({ "spdxElementId": ENGINE, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": id }));
+    }
+    let mut npm = c.npm.clone();
+    npm.sort_by(|a, b| a.dir.cmp(&b.dir));
+    for (n, p) in npm.iter().enumerate() {
+        let id = spdx_id("npm", n, &p.name);
+        let mut package = json!({
+            "SPDXID": id, "name": p.name,
+            "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION", "licenseDeclared": license_expression(p.license.as_deref()),
+            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "LIBRARY",
+            "externalRefs": purl("npm", &p.name, p.version.as_deref()),
+            "comment": format!("/app/{}", p.dir),
+        });
+        if let Some(v) = &p.version {
+            package["versionInfo"] = json!(v);
+        }
+        packages.push(package);
+        relationships.push(json!({ "spdxElementId": WORKFLOW, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": id }));
+    }
+    let name = format!("{}-{}", c.workflow, c.version);
+    let mut doc = json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": name,
+        "documentNamespace": "",
+        "creationInfo": {
+            "created": created,
+            "creators": [concat!("Tool: pipedreamer-", env!("CARGO_PKG_VERSION"))],
+        },
+        "packages": packages,
+        "relationships": relationships,
+    });
+    // Content-derived: the digest of the document with an empty namespace. Same inputs, same
+    // namespace; any change in what the image holds, a new one.
+    let body = serde_json::to_vec(&doc).unwrap_or_default();
+    let safe_name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    doc["documentNamespace"] = json!(format!(
+        "https://spdx.org/spdxdocs/pipedreamer/{safe_name}-{}",
+        sha256_hex(&body)
+    ));
+    let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// The empty config (`{}`) OCI 1.1 artifacts use.
+pub fn empty_config() -> Blob {
+    Blob::new(EMPTY_CONFIG_MEDIA_TYPE, b"{}".to_vec())
+}
+
+/// The artifact manifest that attaches `sbom` to the image whose manifest is `subject`:
+/// `artifactType` `application/spdx+json`, the empty config, one layer, and `subject`.
+pub fn artifact_manifest(sbom: &Blob, subject: &Blob) -> Blob {
+    let mut layer = sbom.descriptor();
+    layer["annotations"] = json!({ "org.opencontainers.image.title": PATH_IN_IMAGE });
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "artifactType": MEDIA_TYPE,
+        "config": empty_config().descriptor(),
+        "layers": [layer],
+        "subject": subject.descriptor(),
+    });
+    Blob::new(
+        media::MANIFEST,
+        serde_json::to_vec(&manifest).unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_package_roots_with_a_name_count() {
+        let pj = br#"{"name":"@s/p","version":"1.0.0","license":"MIT"}"#;
+        let p = npm_package("node_modules/@s/p/package.json", pj).unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.version.as_deref()),
+            ("@s/p", Some("1.0.0"))
+        );
+        assert!(npm_package("node_modules/a/node_modules/@s/p/package.json", pj).is_some());
+        assert_eq!(
+            npm_package("node_modules/z/dist/esm/package.json", pj),
+            None
+        );
+        assert_eq!(npm_package("node_modules/@s/package.json", pj), None);
+        assert_eq!(npm_package("package.json", pj), None);
+        assert_eq!(
+            npm_package("node_modules/z/package.json", br#"{"type":"module"}"#),
+            None
+        );
+        let old = br#"{"name":"o","licenses":[{"type":"MIT"},{"type":"Apache-2.0"}]}"#;
+        let o = npm_package("node_modules/o/package.json", old).unwrap();
+        assert_eq!(o.license.as_deref(), Some("MIT OR Apache-2.0"));
+        assert_eq!(o.version, None);
+    }
+
+    #[test]
+    fn licenses_become_spdx_expressions() {
+        assert_eq!(
+            license_expression(Some("MIT/Apache-2.0")),
+            "MIT OR Apache-2.0"
+        );
+        assert_eq!(
+            license_expression(Some("(MIT OR Apache-2.0) AND Unicode-3.0")),
+            "(MIT OR Apache-2.0) AND Unicode-3.0"
+        );
+        assert_eq!(license_expression(Some("see LICENSE file")), "NOASSERTION");
+        assert_eq!(license_expression(Some("MIT OR")), "NOASSERTION");
+        assert_eq!(license_expression(Some("(MIT")), "NOASSERTION");
+        assert_eq!(
+            license_expression(Some("SEE LICENSE IN LICENSE.md")),
+            "NOASSERTION"
+        );
+        assert_eq!(license_expression(Some(" ")), "NOASSERTION");
+        assert_eq!(license_expression(None), "NOASSERTION");
+    }
+
+    #[test]
+    fn ids_are_valid_spdx_ids() {
+        assert_eq!(spdx_id("npm", 3, "@s/p_q"), "SPDXRef-npm-3--s-p-q");
+    }
+}
