@@ -171,13 +171,8 @@ pub async fn list(args: RunsListArgs) -> anyhow::Result<ExitCode> {
         before: args.before.clone(),
         limit: args.limit,
     };
-    let runs = store.runs(&filter).await.map_err(|e| {
-        if args.before.is_some() && e.to_string().contains("before") {
-            anyhow::anyhow!("{e}\nhint: list again without --before")
-        } else {
-            anyhow::Error::new(e)
-        }
-    })?;
+    // An unknown `--before` is the store's `Invalid`, which says to list again without it.
+    let runs = store.runs(&filter).await?;
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
         OutputFormat::Text if runs.is_empty() => eprintln!("no runs match"),
