@@ -816,7 +816,7 @@ fn runs_in_a_real_browser() {
     if let Ok(dir) = std::env::var("PIPEDREAMER_SCREENSHOTS") {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).unwrap();
-        for name in ["runs", "run", "run-logs"] {
+        for name in ["runs", "run", "run-logs", "run-pending", "run-phone"] {
             std::fs::copy(
                 shots.join(format!("{name}.png")),
                 dir.join(format!("dashboard-{name}.png")),
