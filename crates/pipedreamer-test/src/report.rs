@@ -32,7 +32,9 @@ pub fn text(report: &Report, color: bool) -> String {
         );
         for f in &case.failures {
             let at = format!("{}:{}:{}", case.file, f.pos.line, f.pos.col);
-            let _ = writeln!(out, "    {}: {}", paint("1", &at), f.message);
+            // A message's own lines (say the lines a run logged) stay under it.
+            let message = f.message.replace('\n', "\n      ");
+            let _ = writeln!(out, "    {}: {message}", paint("1", &at));
             if let Some(diff) = &f.diff {
                 for line in diff.lines() {
                     let line = match line.as_bytes().first() {

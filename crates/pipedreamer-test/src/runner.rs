@@ -289,7 +289,7 @@ fn check_logs(expect: &Expect, outcome: &RunOutcome, failures: &mut Vec<Failure>
                 n => format!(
                     "the run logged {n} line(s):\n{}",
                     logs.iter()
-                        .map(|l| format!("  [{}] {}", l.node, l.message))
+                        .map(|l| format!("[{}] {}", l.node, l.message))
                         .collect::<Vec<_>>()
                         .join("\n")
                 ),
