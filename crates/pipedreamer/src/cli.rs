@@ -12,6 +12,22 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The engine version this CLI pairs with. Both crates take the workspace's version today;
+/// `pipedreamer_engine::VERSION` replaces this once the engine exports it (requested).
+const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `pipedreamer --version`: the CLI's version and the engine's it builds images with, e.g.
+/// `0.1.0 (engine 0.1.0)`.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("{} (engine {})", env!("CARGO_PKG_VERSION"), ENGINE_VERSION)
+});
+
+/// The command definition: the derived one with [`VERSION`]. Parsing and completions use it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().version(VERSION.as_str())
+}
+
 /// Output format for commands that print data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum OutputFormat {
@@ -53,6 +69,49 @@ pub enum Command {
     /// Runs `pipedreamer dev` recorded: list them, show one, replay one on the current code.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Write a CI file: validate and test on pull requests; on the default branch and `v*`
+    /// tags, also build and push the image (GitHub Actions to GHCR, GitLab CI to its registry).
+    Ci(CiArgs),
+    /// Print a shell completion script, e.g. `pipedreamer completions bash > ~/.local/share/bash-completion/completions/pipedreamer`.
+    Completions(CompletionsArgs),
+}
+
+/// The CI system `init --ci` and `ci` write a file for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiProvider {
+    /// GitHub Actions: `.github/workflows/pipedreamer.yml`, images to `ghcr.io/<owner>`.
+    Github,
+    /// GitLab CI: `.gitlab-ci.yml`, images to the project's container registry.
+    Gitlab,
+}
+
+/// `pipedreamer ci`.
+#[derive(Debug, clap::Args)]
+pub struct CiArgs {
+    /// The CI system.
+    #[arg(value_enum)]
+    pub provider: CiProvider,
+    /// The workflow directory (the file goes to its git repository's root).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The branch whose pushes publish (default: the remote's default branch, else the
+    /// current branch, else `main`). GitHub only: GitLab asks `$CI_DEFAULT_BRANCH`.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Replace an existing CI file.
+    #[arg(long)]
+    pub force: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `pipedreamer completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `pipedreamer runs ...`.
@@ -386,6 +445,9 @@ pub struct InitArgs {
     /// Workflow name (default: the directory name, made DNS-safe).
     #[arg(long)]
     pub name: Option<String>,
+    /// Also write a CI file (as `pipedreamer ci PROVIDER` does).
+    #[arg(long, value_enum)]
+    pub ci: Option<CiProvider>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,

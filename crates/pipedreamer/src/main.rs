@@ -7,12 +7,12 @@ mod cli;
 mod commands;
 mod output;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&cli::command().get_matches()).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Init(args) => commands::init::run(args).map(|()| ExitCode::SUCCESS),
         Command::Validate(args) => Ok(commands::validate::run(args)),
@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         Command::Runs(cli::RunsCommand::Replay(args)) => {
             with_runtime(|| commands::runs::replay(args))
         }
+        Command::Ci(args) => commands::ci::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Completions(args) => commands::completions::run(args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         let mut text = format!("{e:#}");

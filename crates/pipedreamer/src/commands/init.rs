@@ -1,4 +1,5 @@
-//! `pipedreamer init`: a working scaffold; never overwrites a file.
+//! `pipedreamer init`: a working scaffold; never overwrites a file. `--ci github|gitlab` also
+//! writes the CI file `pipedreamer ci` writes (checked for before anything is written).
 
 use crate::cli::{InitArgs, OutputFormat};
 use crate::output;
@@ -49,6 +50,15 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
         .map(|(p, _)| *p)
         .filter(|p| args.dir.join(p).exists())
         .collect();
+    // The CI file's place depends on the repository the new directory is in; found (and
+    // checked free) before any file is written, so a refusal leaves nothing half-done.
+    let ci = args
+        .ci
+        .map(|provider| crate::commands::ci::Plan::new(provider, &args.dir, None))
+        .transpose()?;
+    if let Some(plan) = &ci {
+        plan.check_free(false)?;
+    }
     if !existing.is_empty() {
         bail!(
             "refusing to overwrite existing files in `{}`: {}\nhint: run `pipedreamer init` in an empty directory, or pass a new one: `pipedreamer init my-workflow`",
@@ -64,10 +74,11 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
         std::fs::write(&target, content.replace("{{name}}", &name))
             .with_context(|| format!("cannot write `{}`", target.display()))?;
     }
+    let ci_path = ci.as_ref().map(|plan| plan.write(false)).transpose()?;
     match args.output {
         OutputFormat::Json => println!(
             "{}",
-            serde_json::json!({ "name": name, "dir": args.dir, "created": FILES.iter().map(|(p, _)| p).collect::<Vec<_>>() })
+            serde_json::json!({ "name": name, "dir": args.dir, "created": FILES.iter().map(|(p, _)| p).collect::<Vec<_>>(), "ci": ci_path })
         ),
         OutputFormat::Text => {
             output::success(&format!(
@@ -76,6 +87,9 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
             ));
             for (path, _) in FILES {
                 eprintln!("  {path}");
+            }
+            if let (Some(plan), Some(path)) = (&ci, &ci_path) {
+                plan.report(path, OutputFormat::Text);
             }
             output::hint(&format!("run it: pipedreamer dev {}", args.dir.display()));
         }

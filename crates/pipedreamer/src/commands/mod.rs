@@ -1,7 +1,9 @@
 //! One file per command; each wires parsed flags to library calls and prints the result.
 
 pub mod build;
+pub mod ci;
 pub mod cluster;
+pub mod completions;
 pub mod deploy;
 pub mod dev;
 pub mod init;

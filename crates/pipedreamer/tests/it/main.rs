@@ -2,6 +2,8 @@
 //! snapshots of what users read.
 
 mod build;
+mod ci_files;
+mod completions;
 mod dashboard;
 mod deploy;
 mod dev;
