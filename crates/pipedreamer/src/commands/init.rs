@@ -19,6 +19,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../templates/secrets.yaml.example"),
     ),
     (".gitignore", include_str!("../templates/gitignore")),
+    (
+        "tests/greet.yaml",
+        include_str!("../templates/tests/greet.yaml"),
+    ),
 ];
 
 /// A DNS-1123 label from a directory name.
@@ -91,7 +95,10 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
             if let (Some(plan), Some(path)) = (&ci, &ci_path) {
                 plan.report(path, OutputFormat::Text);
             }
-            output::hint(&format!("run it: pipedreamer dev {}", args.dir.display()));
+            output::hint(&format!(
+                "run it: pipedreamer dev {dir}; test it: pipedreamer test {dir}",
+                dir = args.dir.display()
+            ));
         }
     }
     Ok(())
