@@ -719,7 +719,7 @@ async fn runs_tab_and_run_page(db: Db) {
     for n in 0..30 {
         let status = if n % 3 == 0 { "failed" } else { "succeeded" };
         let extra = if n == 29 {
-            json!({"replay_of": "run-28", "input": {"order": "<o1>"}, "output": {"ok": true}})
+            json!({"replay_of": "run-28", "input": {"order": "<o1>"}, "output": {"ok": true}, "dropped": {"logs": 7}})
         } else {
             json!({})
         };
@@ -907,6 +907,15 @@ async fn runs_tab_and_run_page(db: Db) {
         "{}",
         named_escapes(&replayed.text)
     );
+    // What the caps dropped is counted on the page; a run without drops says nothing.
+    assert!(
+        replayed
+            .text
+            .contains("7 log lines and 0 progress updates were counted, not kept"),
+        "{}",
+        replayed.text
+    );
+    assert!(!t.contains("counted, not kept"));
     // Unknown runs: the 404 page; no session: to sign-in.
     let missing = page(&c, "/runs/nope", Some(&read))
         .await

@@ -314,6 +314,8 @@ pub(crate) struct RunView {
     pub(crate) started: String,
     pub(crate) started_at: String,
     pub(crate) started_iso: String,
+    pub(crate) ended_at: String,
+    pub(crate) ended_iso: String,
     pub(crate) duration: String,
     pub(crate) replay_of: Option<String>,
 }
@@ -476,6 +478,8 @@ fn run_page(
             started: age(record.started_at),
             started_at: readable(record.started_at),
             started_iso: iso(record.started_at),
+            ended_at: readable(record.ended_at),
+            ended_iso: iso(record.ended_at),
             duration: ms(record.duration_ms() as f64),
             replay_of: record.replay_of.clone(),
         },
