@@ -816,3 +816,105 @@ pub fn check_against(suites: &[Suite], workflow: &Workflow) -> Vec<Diagnostic> {
     }
     diags
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The issue's example, verbatim.
+    const EXAMPLE: &str = r#"cases:
+  - name: greets by name
+    trigger: {http: {name: "ada"}}
+    secrets: {api: {token: "test"}}
+    fetch:
+      - match: {method: GET, url: "https://api.github.com/users/*"}
+        respond: {status: 200, headers: {content-type: application/json}, body: {login: "ada"}}
+    expect:
+      status: succeeded
+      output: {message: "Hello, Ada!"}
+      nodes: {greet: succeeded}
+      logs: {contains: ["parsed name"], excludes: ["test"]}
+"#;
+
+    #[test]
+    fn the_issue_example_parses_with_positions() {
+        let suite = parse("tests/t.yaml", EXAMPLE).unwrap();
+        let [case] = suite.cases.as_slice() else {
+            panic!("{suite:?}")
+        };
+        assert_eq!(
+            (case.name.as_str(), case.pos),
+            ("greets by name", Pos::new(2, 5))
+        );
+        assert_eq!(
+            case.trigger.value,
+            CaseTrigger::Http {
+                body: json!({"name": "ada"})
+            }
+        );
+        assert_eq!(case.secrets, json!({"api": {"token": "test"}}));
+        let stub = &case.fetch[0];
+        assert_eq!(stub.method.as_deref(), Some("GET"));
+        assert_eq!(stub.url, "https://api.github.com/users/*");
+        assert_eq!(stub.body, br#"{"login":"ada"}"#);
+        assert_eq!(
+            stub.headers,
+            [("content-type".to_owned(), "application/json".to_owned())]
+        );
+        let e = &case.expect;
+        assert_eq!(e.status().value, RunStatus::Succeeded);
+        assert_eq!(e.status.as_ref().unwrap().pos, Pos::new(9, 15));
+        assert_eq!(e.output.as_ref().unwrap().pos, Pos::new(10, 15));
+        assert_eq!(e.nodes[0].0.value, "greet");
+        assert_eq!(e.nodes[0].1.value, NodeStatus::Succeeded);
+        assert_eq!(e.logs_contains[0].value, "parsed name");
+        assert_eq!(e.logs_excludes[0].pos, Pos::new(12, 52));
+    }
+
+    #[test]
+    fn defaults_an_http_run_that_must_succeed_or_fail_with_an_error() {
+        let suite = parse(
+            "t",
+            "cases:\n  - name: a\n  - name: b\n    expect: {error: boom}\n",
+        )
+        .unwrap();
+        let (a, b) = (&suite.cases[0], &suite.cases[1]);
+        assert_eq!(a.trigger.value, CaseTrigger::Http { body: json!({}) });
+        assert_eq!(a.expect.status().value, RunStatus::Succeeded);
+        assert_eq!(b.expect.status().value, RunStatus::Failed);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_position() {
+        let text = "cases:\n  - name: a\n    trigger: {http: {}, cron: x}\n    fetch:\n      - respond: {status: 99}\n    expect:\n      nodes: {a: done}\n      output: 1\n      output_contains: 1\n  - trigger: {queue: {body: 1}}\n";
+        let diags = parse("tests/t.yaml", text).unwrap_err();
+        let got: Vec<(String, &str)> = diags
+            .iter()
+            .map(|d| (format!("{}:{}", d.pos.line, d.pos.col), d.message.as_str()))
+            .collect();
+        let want = [
+            ("3:14", "a case has one trigger"),
+            ("5:9", "a fetch stub needs `match`"),
+            ("7:18", "unknown node status `done`"),
+            ("9:24", "`output` and `output_contains` exclude each other"),
+            ("10:5", "a case needs a `name`"),
+            (
+                "10:22",
+                "a queue trigger needs the `subject` of the workflow's queue trigger",
+            ),
+        ];
+        for (pos, message) in want {
+            assert!(
+                got.iter().any(|(p, m)| p == pos && m == &message),
+                "missing {pos} {message:?} in {got:#?}"
+            );
+        }
+        let syntax = parse("t", "cases: [\n").unwrap_err();
+        assert!(syntax[0].message.starts_with("invalid YAML"), "{syntax:?}");
+        assert_eq!(
+            parse("t", "").unwrap_err()[0].message,
+            "the test file is empty"
+        );
+    }
+}
