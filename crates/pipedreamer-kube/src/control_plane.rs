@@ -78,7 +78,9 @@ pub const CONFIG_HASH_ANNOTATION: &str = "pipedreamer.dev/config-hash";
 ///   server cannot read other Secrets of a workspace;
 /// - cronjobs: `list` + `delete` (pruning stale triggers, undeploy), `patch` (apply);
 /// - pods, events: `list` (why a rollout is stuck);
-/// - ingresses, httproutes: `patch` (apply a route), `list` + `delete` (prune a removed host).
+/// - ingresses, httproutes: `patch` (apply a route), `list` + `delete` (prune a removed host);
+/// - networkpolicies, ciliumnetworkpolicies: `patch` (apply the workflow's policy), `list` +
+///   `delete` (prune one the egress policy no longer renders, undeploy).
 ///
 /// Server-side apply creates through `patch`, so there is no `create`; the rollout wait polls,
 /// so there is no `watch`.
@@ -97,6 +99,16 @@ pub const SERVER_PERMISSIONS: &[(&str, &str, &[&str])] = &[
     (
         "gateway.networking.k8s.io",
         "httproutes",
+        &["list", "patch", "delete"],
+    ),
+    (
+        "networking.k8s.io",
+        "networkpolicies",
+        &["list", "patch", "delete"],
+    ),
+    (
+        "cilium.io",
+        "ciliumnetworkpolicies",
         &["list", "patch", "delete"],
     ),
 ];

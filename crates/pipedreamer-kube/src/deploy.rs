@@ -20,7 +20,10 @@ use crate::manifests::EngineReport;
 use crate::preflight::Report;
 use crate::rollout::Progress;
 use crate::route::RouteOptions;
-use crate::{Cluster, ClusterOptions, DeployOptions, Error, Manifests, cluster, labels, manifests};
+use crate::{
+    Cluster, ClusterOptions, DeployOptions, Error, Manifests, NetworkOptions, cluster, labels,
+    manifests,
+};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Patch;
@@ -45,6 +48,8 @@ pub async fn connect(context: Option<&str>, namespace: Option<&str>) -> Result<C
 /// `namespace`. `cron_image` overrides the curl image of CronJob pods; `route` publishes the
 /// Service on a host (Ingress or HTTPRoute); `report` makes the engine report its runs (its
 /// token Secret is [`apply_report_secret`]'s).
+/// The NetworkPolicy gets [`NetworkOptions::default`] (egress by ports); [`render_with`] takes
+/// other network options.
 pub fn render(
     workflow_dir: &Path,
     resolved: &Resolved,
@@ -54,17 +59,56 @@ pub fn render(
     route: Option<&RouteOptions>,
     report: Option<&EngineReport>,
 ) -> Result<Manifests, Error> {
+    render_with(
+        workflow_dir,
+        resolved,
+        &Render {
+            image,
+            namespace,
+            cron_image,
+            route,
+            report,
+            network: &NetworkOptions::default(),
+        },
+    )
+}
+
+/// What [`render_with`] renders besides the workflow: [`render`]'s arguments plus the network
+/// options.
+#[derive(Debug, Clone, Copy)]
+pub struct Render<'a> {
+    /// What the cluster pulls.
+    pub image: &'a str,
+    /// The target namespace.
+    pub namespace: &'a str,
+    /// The curl image of CronJob pods.
+    pub cron_image: Option<&'a str>,
+    /// The public route.
+    pub route: Option<&'a RouteOptions>,
+    /// Run reporting.
+    pub report: Option<&'a EngineReport>,
+    /// The NetworkPolicy's openings and the egress policy.
+    pub network: &'a NetworkOptions,
+}
+
+/// [`render`] with every option, the network ones included.
+pub fn render_with(
+    workflow_dir: &Path,
+    resolved: &Resolved,
+    options: &Render<'_>,
+) -> Result<Manifests, Error> {
     let spec_hash = pipedreamer_image::content::content_digest(workflow_dir, &resolved.modules)
         .map_err(Error::WorkflowContent)?;
     Ok(manifests::render(
         &resolved.workflow,
         &DeployOptions {
-            namespace: namespace.to_owned(),
-            image: image.to_owned(),
+            namespace: options.namespace.to_owned(),
+            image: options.image.to_owned(),
             spec_hash,
-            curl_image: cron_image.map(str::to_owned),
-            route: route.cloned(),
-            report: report.cloned(),
+            curl_image: options.cron_image.map(str::to_owned),
+            route: options.route.cloned(),
+            report: options.report.cloned(),
+            network: options.network.clone(),
         },
     ))
 }

@@ -10,7 +10,7 @@ pub const NAME: &str = "app.kubernetes.io/name";
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// The workflow version.
 pub const VERSION: &str = "app.kubernetes.io/version";
-/// `engine`, `cron`, `route` or `run`.
+/// `engine`, `cron`, `route`, `network-policy` or `run`.
 pub const COMPONENT: &str = "app.kubernetes.io/component";
 /// The workflow name on helper pods, which must not carry [`NAME`]: the Service selects on it.
 pub const WORKFLOW: &str = "pipedreamer.dev/workflow";
@@ -71,6 +71,14 @@ pub fn routes_selector(workflow: &str) -> String {
     format!(
         "{NAME}={workflow},{MANAGED_BY}={MANAGER},{COMPONENT}={}",
         crate::route::COMPONENT
+    )
+}
+
+/// Selects one workflow's NetworkPolicy and CiliumNetworkPolicy.
+pub fn network_policies_selector(workflow: &str) -> String {
+    format!(
+        "{NAME}={workflow},{MANAGED_BY}={MANAGER},{COMPONENT}={}",
+        crate::network::COMPONENT
     )
 }
 

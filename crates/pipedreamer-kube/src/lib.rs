@@ -13,6 +13,7 @@ pub mod control_plane;
 pub mod deploy;
 pub mod labels;
 pub mod manifests;
+pub mod network;
 pub mod ops;
 pub mod preflight;
 pub mod rollout;
@@ -21,6 +22,7 @@ pub mod yaml;
 
 pub use cluster::{Cluster, ClusterOptions};
 pub use manifests::{DeployOptions, Manifests};
+pub use network::{EgressPolicy, NetworkOptions};
 pub use route::{RouteKind, RouteOptions};
 
 use std::time::Duration;

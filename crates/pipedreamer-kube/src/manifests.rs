@@ -4,18 +4,20 @@
 //! `deploy -o yaml`, `--output-dir` and the live apply all ship the same objects.
 
 use crate::labels;
+use crate::network::NetworkOptions;
 use crate::route::{Route, RouteOptions};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
     SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use pipedreamer_spec::Workflow;
+use pipedreamer_spec::{Strategy, Workflow};
 use std::collections::BTreeMap;
 
 /// The port the engine listens on inside the pod.
@@ -60,11 +62,17 @@ pub struct DeployOptions {
     pub route: Option<RouteOptions>,
     /// Report runs to the control plane (deployments made by `pipedreamer server`).
     pub report: Option<EngineReport>,
+    /// The NetworkPolicy's openings and how egress is restricted ([`crate::network`]).
+    pub network: NetworkOptions,
 }
 
 /// The objects of one workflow, in apply order.
 #[derive(Debug, Clone)]
 pub struct Manifests {
+    /// What the engine pods may talk to (first, so new pods never run unconfined).
+    pub network_policy: NetworkPolicy,
+    /// With `--egress-policy cilium`: the egress rules by host name.
+    pub cilium_policy: Option<serde_json::Value>,
     /// The engine Deployment.
     pub deployment: Deployment,
     /// The ClusterIP Service in front of it.
@@ -80,6 +88,8 @@ pub struct Manifests {
 /// Builds the manifests for `workflow`.
 pub fn render(workflow: &Workflow, options: &DeployOptions) -> Manifests {
     Manifests {
+        network_policy: crate::network::network_policy(workflow, options),
+        cilium_policy: crate::network::cilium_policy(workflow, options),
         deployment: deployment(workflow, options),
         service: service(workflow, options),
         route: options
@@ -92,9 +102,12 @@ pub fn render(workflow: &Workflow, options: &DeployOptions) -> Manifests {
 }
 
 impl Manifests {
-    /// Every object as JSON, in apply order (Deployment, Service, route, CronJobs).
+    /// Every object as JSON, in apply order (NetworkPolicy, CiliumNetworkPolicy, Deployment,
+    /// Service, route, CronJobs).
     pub fn objects(&self) -> Vec<serde_json::Value> {
-        let mut all = vec![to_value(&self.deployment), to_value(&self.service)];
+        let mut all = vec![to_value(&self.network_policy)];
+        all.extend(self.cilium_policy.clone());
+        all.extend([to_value(&self.deployment), to_value(&self.service)]);
         all.extend(self.route.as_ref().map(Route::to_value));
         all.extend(self.cron_jobs.iter().map(to_value));
         all
@@ -339,7 +352,14 @@ fn deployment(workflow: &Workflow, options: &DeployOptions) -> Deployment {
     Deployment {
         metadata: meta(workflow, options, name.clone(), "engine"),
         spec: Some(DeploymentSpec {
-            replicas: Some(1),
+            replicas: Some(i32::try_from(workflow.config.replica_count()).unwrap_or(1)),
+            // Unset means RollingUpdate; `Recreate` stops the old pod before the new one starts.
+            strategy: (workflow.config.strategy == Strategy::Recreate).then(|| {
+                DeploymentStrategy {
+                    type_: Some(Strategy::Recreate.as_str().to_owned()),
+                    rolling_update: None,
+                }
+            }),
             selector: LabelSelector {
                 match_labels: Some(labels::selector(workflow)),
                 ..LabelSelector::default()
@@ -515,6 +535,7 @@ mod tests {
             curl_image: None,
             route: None,
             report,
+            network: NetworkOptions::default(),
         }
     }
 

@@ -565,5 +565,10 @@ pub async fn undeploy(cluster: &Cluster, name: &str) -> Result<UndeployReport, E
     for cron in cron_jobs.items.into_iter().filter_map(|c| c.metadata.name) {
         delete!(CronJob, "CronJob", cron);
     }
+    // The policies last: what they confined is gone.
+    let mut policies = apply::ApplyReport::default();
+    apply::prune_policies(cluster, name, None, &mut policies).await?;
+    report.deleted.extend(policies.pruned);
+    report.warnings.extend(policies.warnings);
     Ok(report)
 }

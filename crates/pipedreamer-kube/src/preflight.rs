@@ -80,7 +80,22 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
         "httproutes",
         &["get", "list", "patch", "delete"],
     ),
+    (
+        "networking.k8s.io",
+        "networkpolicies",
+        &["list", "patch", "delete"],
+    ),
+    (
+        "cilium.io",
+        "ciliumnetworkpolicies",
+        &["list", "patch", "delete"],
+    ),
 ];
+
+/// Resources only `--egress-policy cilium` writes: denied, they never block a deploy (one with
+/// that policy fails at apply with the API's 403, naming the object); they only keep pruning
+/// from seeing a stale CiliumNetworkPolicy.
+const CILIUM_RESOURCES: &[&str] = &["ciliumnetworkpolicies"];
 
 /// The route resources of [`PERMISSIONS`]: denied, they block only a deploy that uses that kind.
 const ROUTE_RESOURCES: &[(&str, RouteResource)] = &[
@@ -663,9 +678,12 @@ async fn rbac_check(cluster: &Cluster, fix: bool, planned: Option<RouteResource>
     }
     // Route permissions block only a deploy that uses that kind of route; for the other kind
     // they only keep pruning from seeing a stale route.
-    let blocking = denied
-        .iter()
-        .any(|d| route_resource(d).is_none_or(|kind| Some(kind) == planned));
+    let blocking = denied.iter().any(|d| {
+        route_resource(d).is_none_or(|kind| Some(kind) == planned)
+            && !CILIUM_RESOURCES
+                .iter()
+                .any(|r| d.ends_with(&format!(" {r}")))
+    });
     let mut remediation: Vec<String> = denied
         .iter()
         .map(|d| format!("Missing permission: {d} in {ns:?}"))
@@ -686,7 +704,7 @@ async fn rbac_check(cluster: &Cluster, fix: bool, planned: Option<RouteResource>
         check(
             Status::Warn,
             format!(
-                "RBAC denies {} of {total} actions, all on routes this deploy does not use (a stale one would not be pruned)",
+                "RBAC denies {} of {total} actions, all on routes or Cilium policies this deploy does not use (a stale one would not be pruned)",
                 denied.len()
             ),
             remediation,

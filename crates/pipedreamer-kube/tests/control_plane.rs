@@ -155,6 +155,16 @@ fn the_server_gets_exactly_the_verbs_it_uses_in_each_namespace_and_no_cluster_ro
             "httproutes",
             &["list", "patch", "delete"],
         ),
+        (
+            "networking.k8s.io",
+            "networkpolicies",
+            &["list", "patch", "delete"],
+        ),
+        (
+            "cilium.io",
+            "ciliumnetworkpolicies",
+            &["list", "patch", "delete"],
+        ),
     ]
     .iter()
     .map(|(g, r, v)| {
