@@ -195,7 +195,9 @@ fn sha256_hex(data: &[u8]) -> String {
     sha256_digest(data).trim_start_matches("sha256:").to_owned()
 }
 
-/// The SPDX 2.3 JSON document, as bytes.
+/// The SPDX 2.3 JSON document, as bytes. Per crate and npm package only what SPDX requires and
+/// what a scanner uses (name, version, declared license, purl); the optional
+/// `licenseConcluded`/`copyrightText` would say `NOASSERTION` hundreds of times.
 pub fn document(c: &Contents<'_>) -> Vec<u8> {
     const IMAGE: &str = "SPDXRef-image";
     const ENGINE: &str = "SPDXRef-engine";
@@ -275,8 +277,8 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
         let mut package = json!({
             "SPDXID": id, "name": k.name, "versionInfo": k.version,
             "downloadLocation": download, "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION", "licenseDeclared": license_expression(Some(&k.license)),
-            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "LIBRARY",
+            "licenseDeclared": license_expression(Some(&k.license)),
+            "primaryPackagePurpose": "LIBRARY",
         });
         if k.source == "crates.io" {
             package["externalRefs"] = purl("cargo", &k.name, Some(&k.version));
@@ -293,8 +295,8 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
         let mut package = json!({
             "SPDXID": id, "name": p.name,
             "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION", "licenseDeclared": license_expression(p.license.as_deref()),
-            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "LIBRARY",
+            "licenseDeclared": license_expression(p.license.as_deref()),
+            "primaryPackagePurpose": "LIBRARY",
             "externalRefs": purl("npm", &p.name, p.version.as_deref()),
             "comment": format!("/app/{}", p.dir),
         });
@@ -335,7 +337,9 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
         "https://spdx.org/spdxdocs/pipedreamer/{safe_name}-{}",
         sha256_hex(&body)
     ));
-    let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    // Compact: hundreds of packages, read by tools (`jq .` shows it indented), and every byte
+    // is compressed into the workflow layer on each build.
+    let mut out = serde_json::to_vec(&doc).unwrap_or_default();
     out.push(b'\n');
     out
 }
