@@ -62,32 +62,59 @@ fn gitlab_schema(file: &Path) -> (bool, String) {
     )
 }
 
-/// Every job's `before_script` (the default's first) and `script` as one POSIX sh script each,
-/// through shellcheck: GitLab runs them with sh, so bash-isms must fail here.
-fn gitlab_scripts_shellcheck(file: &Path) -> (bool, String) {
-    let extract = r##"
-import sys
-from ruamel.yaml import YAML
-doc = YAML(typ="safe").load(open(sys.argv[1]))
-before = doc.get("default", {}).get("before_script", [])
-for name, job in doc.items():
-    if isinstance(job, dict) and "script" in job:
-        path = f"{sys.argv[2]}/{name}.sh"
-        with open(path, "w") as f:
-            f.write("#!/bin/sh\nset -e\n")
-            for line in job.get("before_script", before) + job["script"]:
-                f.write(line + "\n")
-        print(path)
-"##;
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(venv_tool("python", "ruamel.yaml"))
-        .args(["-c", extract])
+/// A YAML file as JSON (ruamel.yaml, which check-jsonschema brings into the venv).
+fn yaml_json(file: &Path) -> serde_json::Value {
+    let out = Command::new(venv_tool("python", "check-jsonschema"))
+        .args([
+            "-c",
+            "import json, sys\nfrom ruamel.yaml import YAML\nprint(json.dumps(YAML(typ='safe').load(open(sys.argv[1]))))",
+        ])
         .arg(file)
-        .arg(dir.path())
         .output()
         .expect("run python");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let scripts: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A GitLab job's shell script as the runner builds it: the default `before_script` (unless
+/// the job has its own), then `script`, in one shell.
+fn gitlab_job_script(doc: &serde_json::Value, job: &str) -> String {
+    let lines = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|l| l.as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let before = doc[job]
+        .get("before_script")
+        .or_else(|| doc["default"].get("before_script"))
+        .map(lines)
+        .unwrap_or_default();
+    let script = lines(&doc[job]["script"]);
+    assert!(!script.is_empty(), "job `{job}` has no script");
+    format!("set -e\n{}\n{}\n", before.join("\n"), script.join("\n"))
+}
+
+/// Every GitLab job's script through shellcheck as POSIX sh (GitLab may run them with sh, so
+/// bash-isms must fail here).
+fn gitlab_scripts_shellcheck(file: &Path) -> (bool, String) {
+    let doc = yaml_json(file);
+    let dir = tempfile::tempdir().unwrap();
+    let mut scripts = Vec::new();
+    for (name, job) in doc.as_object().unwrap() {
+        if job.get("script").is_some() {
+            let path = dir.path().join(format!("{name}.sh"));
+            std::fs::write(
+                &path,
+                format!("#!/bin/sh\n{}", gitlab_job_script(&doc, name)),
+            )
+            .unwrap();
+            scripts.push(path);
+        }
+    }
     assert!(scripts.len() >= 2, "jobs with scripts: {scripts:?}");
     let out = Command::new(shellcheck())
         .args(["-s", "sh"])
@@ -338,4 +365,203 @@ fn init_with_ci_writes_a_valid_file_and_refuses_before_writing_anything() {
         text(&out.stderr)
     );
     assert!(!repo.path().join("flows/other/workflow.yaml").exists());
+}
+
+/// The directory of the CLI under test, with the engine beside it (as `cargo install` leaves
+/// them), to put first on PATH: the generated install steps then find it and install nothing.
+fn cli_on_path() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_pipedreamer"))
+        .parent()
+        .unwrap();
+    assert!(
+        bin.join("pipedreamer-engine").exists(),
+        "{} is missing: run `cargo build -p pipedreamer-engine` (scripts/test.sh does)",
+        bin.join("pipedreamer-engine").display()
+    );
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// The digest the registry serves for `repository:tag`.
+fn served_digest(host: &str, repository: &str, tag: &str) -> String {
+    let response = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .head(format!("http://{host}/v2/{repository}/manifests/{tag}"))
+        .header(
+            "accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{repository}:{tag}: {}",
+        response.status()
+    );
+    response.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn output_text(out: &std::process::Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn gitlab_publish_job_pushes_the_version_and_the_git_tag_to_a_real_registry() {
+    // The job's real script (default before_script + script), run by sh the way the runner
+    // does, against Debian's docker-registry on loopback standing in for the project registry.
+    let registry_dir = tempfile::tempdir().unwrap();
+    let registry = crate::server_support::Registry::start(registry_dir.path());
+    let repo = repo_with_workflow("flows/hello");
+    ok(&pipedreamer(&["ci", "gitlab", "flows/hello"], repo.path()));
+    let doc = yaml_json(&repo.path().join(".gitlab-ci.yml"));
+    let project_dir = repo.path().to_str().unwrap();
+    let image = format!("{}/group/project", registry.host);
+    let password = "registry-password-never-printed";
+    let mut job = Command::new("sh");
+    job.arg("-c")
+        .arg(gitlab_job_script(&doc, "publish"))
+        .current_dir(repo.path());
+    for (key, value) in doc["variables"].as_object().unwrap() {
+        let value = value.as_str().unwrap();
+        job.env(key, value.replace("$CI_PROJECT_DIR", project_dir));
+    }
+    let out = job
+        .env("PATH", cli_on_path())
+        .env("CI_PROJECT_DIR", project_dir)
+        .env("CI_REGISTRY", &registry.host)
+        .env("CI_REGISTRY_IMAGE", &image)
+        .env("CI_REGISTRY_USER", "gitlab-ci-token")
+        .env("CI_REGISTRY_PASSWORD", password)
+        .env("CI_COMMIT_TAG", "v1.2.0")
+        .env("NO_COLOR", "1")
+        .env_remove("DOCKER_CONFIG")
+        .output()
+        .unwrap();
+    let log = output_text(&out);
+    assert!(out.status.success(), "publish job:\n{log}");
+    assert!(!log.contains(password), "{log}");
+
+    let env = std::fs::read_to_string(repo.path().join("image.env")).unwrap();
+    let field = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in image.env:\n{env}"))
+            .to_owned()
+    };
+    assert_eq!(field("IMAGE"), format!("{image}/hello:1-2-0"), "{log}");
+    assert_eq!(
+        field("IMAGE_TAGGED"),
+        format!("{image}/hello:v1.2.0"),
+        "{log}"
+    );
+    let digest = field("IMAGE_DIGEST");
+    assert!(digest.starts_with("sha256:"), "{env}");
+    for tag in ["1-2-0", "v1.2.0"] {
+        assert_eq!(
+            served_digest(&registry.host, "group/project/hello", tag),
+            digest
+        );
+    }
+}
+
+#[test]
+fn github_publish_steps_write_credentials_and_push_both_tags() {
+    // The publish job's two scripts as written, run by bash as the runner does, with the
+    // registry host (only) pointed from ghcr.io at Debian's docker-registry on loopback.
+    let registry_dir = tempfile::tempdir().unwrap();
+    let registry = crate::server_support::Registry::start(registry_dir.path());
+    let repo = repo_with_workflow("");
+    ok(&pipedreamer(&["ci", "github"], repo.path()));
+    let doc = yaml_json(&repo.path().join(".github/workflows/pipedreamer.yml"));
+    let step = |name: &str| {
+        let steps = doc["jobs"]["publish"]["steps"].as_array().unwrap();
+        let run = steps
+            .iter()
+            .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name)))
+            .unwrap_or_else(|| panic!("no step `{name}`"))["run"]
+            .as_str()
+            .unwrap();
+        assert!(!run.contains("${{"), "expressions belong in env: {run}");
+        run.replace("ghcr.io", &registry.host)
+    };
+    let runner = tempfile::tempdir().unwrap();
+    let (github_env, summary) = (
+        runner.path().join("github_env"),
+        runner.path().join("summary.md"),
+    );
+    let token = "ghs_token_never_printed";
+    let run = |script: String, docker_config: Option<&str>| {
+        let mut bash = Command::new("bash");
+        bash.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+            .current_dir(repo.path())
+            .env("PATH", cli_on_path())
+            .env("WORKFLOW_DIR", doc["env"]["WORKFLOW_DIR"].as_str().unwrap())
+            .env("GITHUB_ACTOR", "octocat")
+            .env("GITHUB_TOKEN", token)
+            .env("GITHUB_REPOSITORY_OWNER", "Acme")
+            .env("GITHUB_REF_TYPE", "tag")
+            .env("GITHUB_REF_NAME", "v1.2.0")
+            .env("RUNNER_TEMP", runner.path())
+            .env("GITHUB_ENV", &github_env)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("NO_COLOR", "1")
+            .env_remove("DOCKER_CONFIG");
+        if let Some(dir) = docker_config {
+            bash.env("DOCKER_CONFIG", dir);
+        }
+        let out = bash.output().unwrap();
+        let log = output_text(&out);
+        assert!(out.status.success(), "{script}\n{log}");
+        log
+    };
+
+    let log = run(step("Registry credentials"), None);
+    assert!(!log.contains(token), "{log}");
+    let exported = std::fs::read_to_string(&github_env).unwrap();
+    let docker_config = exported
+        .lines()
+        .find_map(|l| l.strip_prefix("DOCKER_CONFIG="))
+        .unwrap_or_else(|| panic!("DOCKER_CONFIG not exported: {exported}"))
+        .to_owned();
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(Path::new(&docker_config).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let auth = config["auths"][&registry.host]["auth"].as_str().unwrap();
+    assert_eq!(
+        auth,
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("octocat:{token}")
+        ),
+        "config.json: {config}"
+    );
+    // The base64 form is masked too (GitHub masks the token itself, not its encodings).
+    assert!(log.contains(&format!("::add-mask::{auth}")), "{log}");
+
+    let log = run(step("Build and push"), Some(&docker_config));
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    let digest = served_digest(&registry.host, "acme/hello", "1-2-0");
+    assert_eq!(
+        served_digest(&registry.host, "acme/hello", "v1.2.0"),
+        digest
+    );
+    for expected in [
+        digest.clone(),
+        format!("{}/acme/hello:1-2-0", registry.host),
+        format!("{}/acme/hello:v1.2.0", registry.host),
+    ] {
+        assert!(
+            summary.contains(&expected),
+            "{expected} not in:\n{summary}\n{log}"
+        );
+    }
 }
