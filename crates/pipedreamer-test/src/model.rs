@@ -729,6 +729,12 @@ fn node_status(word: &str) -> Option<NodeStatus> {
     serde_json::from_value(Value::String(word.to_owned())).ok()
 }
 
+/// How a case names a cron trigger: by its name, or by its schedule when it has none (the
+/// label its runs carry in `ctx.run.trigger`).
+pub fn cron_label(trigger: &pipedreamer_spec::CronTrigger) -> &str {
+    trigger.name.as_deref().unwrap_or(&trigger.schedule)
+}
+
 /// Checks the cases against the workflow they test: the triggers they name exist, and so do
 /// the nodes their expectations name. Every problem is reported, with a suggestion.
 pub fn check_against(suites: &[Suite], workflow: &Workflow) -> Vec<Diagnostic> {
@@ -752,48 +758,39 @@ pub fn check_against(suites: &[Suite], workflow: &Workflow) -> Vec<Diagnostic> {
             .with_hint(hint)
         };
         for case in &suite.cases {
-            let pos = case.trigger.pos;
-            match &case.trigger.value {
-                CaseTrigger::Http { .. } => {}
-                CaseTrigger::Webhook { name, .. } => {
-                    let names: Vec<&str> = workflow
-                        .triggers
-                        .iter()
-                        .filter_map(|t| match t {
-                            Trigger::Webhook(w) => Some(w.name.as_str()),
-                            _ => None,
-                        })
-                        .collect();
-                    if !names.contains(&name.as_str()) {
-                        diags.push(missing("webhook", name, pos, names));
-                    }
-                }
-                CaseTrigger::Cron { name } => {
-                    let names: Vec<&str> = workflow
-                        .triggers
-                        .iter()
-                        .filter_map(|t| match t {
-                            Trigger::Cron(c) => Some(c.name.as_deref().unwrap_or(&c.schedule)),
-                            _ => None,
-                        })
-                        .collect();
-                    if !names.contains(&name.as_str()) {
-                        diags.push(missing("cron", name, pos, names));
-                    }
-                }
-                CaseTrigger::Queue { subject, .. } => {
-                    let names: Vec<&str> = workflow
-                        .triggers
-                        .iter()
-                        .filter_map(|t| match t {
-                            Trigger::Queue(q) => Some(q.subject.as_str()),
-                            _ => None,
-                        })
-                        .collect();
-                    if !names.contains(&subject.as_str()) {
-                        diags.push(missing("queue", subject, pos, names));
-                    }
-                }
+            let named = |f: fn(&Trigger) -> Option<&str>| -> Vec<&str> {
+                workflow.triggers.iter().filter_map(f).collect()
+            };
+            let (what, name, names) = match &case.trigger.value {
+                CaseTrigger::Http { .. } => ("http", "", Vec::new()),
+                CaseTrigger::Webhook { name, .. } => (
+                    "webhook",
+                    name.as_str(),
+                    named(|t| match t {
+                        Trigger::Webhook(w) => Some(&w.name),
+                        _ => None,
+                    }),
+                ),
+                CaseTrigger::Cron { name } => (
+                    "cron",
+                    name.as_str(),
+                    named(|t| match t {
+                        Trigger::Cron(c) => Some(cron_label(c)),
+                        _ => None,
+                    }),
+                ),
+                CaseTrigger::Queue { subject, .. } => (
+                    "queue",
+                    subject.as_str(),
+                    named(|t| match t {
+                        Trigger::Queue(q) => Some(&q.subject),
+                        _ => None,
+                    }),
+                ),
+            };
+            // HTTP needs no declaration: `POST /run` is always on.
+            if what != "http" && !names.contains(&name) {
+                diags.push(missing(what, name, case.trigger.pos, names));
             }
             for (id, _) in &case.expect.nodes {
                 if !node_ids.contains(&id.value.as_str()) {

@@ -160,9 +160,7 @@ fn run_input(trigger: &CaseTrigger, program: &Program) -> (String, Trigger) {
         }
         CaseTrigger::Cron { name } => {
             let cron = program.workflow.triggers.iter().find_map(|t| match t {
-                pipedreamer_spec::Trigger::Cron(c)
-                    if c.name.as_deref().unwrap_or(&c.schedule) == name =>
-                {
+                pipedreamer_spec::Trigger::Cron(c) if crate::model::cron_label(c) == name => {
                     Some(c)
                 }
                 _ => None,
