@@ -76,6 +76,8 @@ pub struct Plan {
     pub root: PathBuf,
     /// Whether `root` is a git repository's root.
     pub in_git: bool,
+    /// The workflow directory (canonical).
+    pub dir: PathBuf,
     /// The workflow directory relative to `root`, `/`-separated; `.` when it is the root.
     pub workflow_dir: String,
     /// The branch whose pushes publish, and where it came from (GitHub only).
@@ -122,6 +124,7 @@ impl Plan {
             provider,
             root,
             in_git,
+            dir,
             workflow_dir,
             branch,
         })
@@ -205,6 +208,11 @@ impl Plan {
                 "  publishes on pushes to the default branch and on `v*` tags, to the project's container registry"
             ),
         }
+        if !has_tests(&self.dir) {
+            output::hint(
+                "the workflow has no tests/*.yaml yet, and the CI's test step fails without one: add a case (see `pipedreamer init`'s tests/greet.yaml)",
+            );
+        }
         if !self.in_git {
             output::hint(&format!(
                 "`{}` is not in a git repository: the file went to the workflow directory; keep it at your repository's root",
@@ -221,6 +229,17 @@ impl Plan {
             );
         }
     }
+}
+
+/// Whether `dir/tests` holds a test file (`pipedreamer test` exits 2 when there is none).
+fn has_tests(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("tests")).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".yaml") || name.ends_with(".yml")
+        })
+    })
 }
 
 /// `s` as a YAML double-quoted scalar (JSON's string syntax is YAML's).

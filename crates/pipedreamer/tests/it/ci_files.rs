@@ -171,11 +171,10 @@ fn github_file_passes_actionlint_and_is_pinned() {
     let yaml = std::fs::read_to_string(&file).unwrap();
     assert!(yaml.contains("WORKFLOW_DIR: \".\""), "{yaml}");
     assert!(yaml.contains("branches: [\"main\"]"), "{yaml}");
-    assert!(
-        text(&out.stderr).contains("publishes on pushes to `main`"),
-        "{}",
-        text(&out.stderr)
-    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("publishes on pushes to `main`"), "{stderr}");
+    // No tests/ yet: `pipedreamer test` would fail the job, so the user hears it now.
+    assert!(stderr.contains("no tests/*.yaml"), "{stderr}");
     insta::assert_snapshot!("github_workflow", yaml);
 }
 
@@ -325,11 +324,9 @@ fn init_with_ci_writes_a_valid_file_and_refuses_before_writing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let out = pipedreamer(&["init", "wf", "--ci", "gitlab"], dir.path());
     ok(&out);
-    assert!(
-        text(&out.stderr).contains("not in a git repository"),
-        "{}",
-        text(&out.stderr)
-    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("not in a git repository"), "{stderr}");
+    assert!(!stderr.contains("no tests/*.yaml"), "{stderr}");
     let (passed, report) = gitlab_schema(&dir.path().join("wf/.gitlab-ci.yml"));
     assert!(passed, "check-jsonschema:\n{report}");
     ok(&pipedreamer(&["validate", "wf"], dir.path()));
@@ -564,4 +561,70 @@ fn github_publish_steps_write_credentials_and_push_both_tags() {
             "{expected} not in:\n{summary}\n{log}"
         );
     }
+}
+
+#[test]
+fn test_jobs_validate_and_test_an_init_workflow_and_fail_on_a_failing_case() {
+    // `init --ci` then the test jobs' real scripts: GitLab's (sh, JUnit report, the text
+    // report in the log on a failure) and GitHub's Validate and Test steps (bash).
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    ok(&pipedreamer(&["init", "wf", "--ci", "gitlab"], repo.path()));
+    ok(&pipedreamer(&["ci", "github", "wf"], repo.path()));
+    let gitlab = yaml_json(&repo.path().join(".gitlab-ci.yml"));
+    let github = yaml_json(&repo.path().join(".github/workflows/pipedreamer.yml"));
+    let workflow_dir = github["env"]["WORKFLOW_DIR"].as_str().unwrap().to_owned();
+    assert_eq!(workflow_dir, "wf");
+    let gitlab_job = || {
+        Command::new("sh")
+            .arg("-c")
+            .arg(gitlab_job_script(&gitlab, "test"))
+            .current_dir(repo.path())
+            .env("PATH", cli_on_path())
+            .env("WORKFLOW_DIR", &workflow_dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let github_steps = || {
+        let steps = github["jobs"]["test"]["steps"].as_array().unwrap();
+        let script: Vec<&str> = steps
+            .iter()
+            .filter(|s| matches!(s["name"].as_str(), Some("Validate" | "Test")))
+            .map(|s| s["run"].as_str().unwrap())
+            .collect();
+        assert_eq!(script.len(), 2, "{steps:?}");
+        Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+            .arg(script.join("\n"))
+            .current_dir(repo.path())
+            .env("PATH", cli_on_path())
+            .env("WORKFLOW_DIR", &workflow_dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+
+    let out = gitlab_job();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let junit = std::fs::read_to_string(repo.path().join("pipedreamer-tests.xml")).unwrap();
+    assert!(
+        junit.contains("<testsuite") && junit.contains("greets by name"),
+        "{junit}"
+    );
+    let out = github_steps();
+    assert!(out.status.success(), "{}", output_text(&out));
+
+    // A case that fails: both jobs fail, GitLab's log shows the text report too.
+    let case = repo.path().join("wf/tests/greet.yaml");
+    let yaml = std::fs::read_to_string(&case).unwrap();
+    std::fs::write(&case, yaml.replace("HELLO, ADA!", "HELLO, BOB!")).unwrap();
+    let out = gitlab_job();
+    let log = output_text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("HELLO, BOB!"), "{log}");
+    let junit = std::fs::read_to_string(repo.path().join("pipedreamer-tests.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+    let out = github_steps();
+    assert!(!out.status.success(), "{}", output_text(&out));
 }
