@@ -142,11 +142,16 @@ impl Plan {
             CiProvider::Gitlab => GITLAB.to_owned(),
         };
         let branch = self.branch.as_ref().map_or("", |(b, _)| b.as_str());
+        // GitLab expands `$` in variables; `$$` is a literal one.
+        let dir = match self.provider {
+            CiProvider::Github => self.workflow_dir.clone(),
+            CiProvider::Gitlab => self.workflow_dir.replace('$', "$$"),
+        };
         text.replace("{{version}}", env!("CARGO_PKG_VERSION"))
             .replace("{{toolchain}}", RUST_TOOLCHAIN)
             .replace("{{target}}", TARGET)
             .replace("{{source}}", SOURCE)
-            .replace("{{dir_yaml}}", &yaml_string(&self.workflow_dir))
+            .replace("{{dir_yaml}}", &yaml_string(&dir))
             .replace("{{branch_yaml}}", &yaml_string(branch))
             .replace("{{branch}}", &format!("`{branch}`"))
     }
@@ -187,6 +192,7 @@ impl Plan {
                     "path": path,
                     "workflow_dir": self.workflow_dir,
                     "branch": self.branch.as_ref().map(|(b, _)| b),
+                    "has_tests": has_tests(&self.dir),
                 })
             ),
             OutputFormat::Text => self.report_text(path),
@@ -199,12 +205,12 @@ impl Plan {
             path.display(),
             self.workflow_dir
         ));
-        match (&self.branch, self.provider) {
-            (Some((b, source)), _) => eprintln!(
+        match &self.branch {
+            Some((b, source)) => eprintln!(
                 "  publishes on pushes to `{b}` ({}) and on `v*` tags, to ghcr.io/<owner>",
                 source.describe()
             ),
-            (None, _) => eprintln!(
+            None => eprintln!(
                 "  publishes on pushes to the default branch and on `v*` tags, to the project's container registry"
             ),
         }
@@ -222,7 +228,7 @@ impl Plan {
         if self
             .branch
             .as_ref()
-            .is_some_and(|(_, s)| *s != BranchSource::Remote)
+            .is_some_and(|(_, s)| matches!(s, BranchSource::Current | BranchSource::Fallback))
         {
             output::hint(
                 "another publishing branch: `pipedreamer ci github --branch NAME --force`",

@@ -267,6 +267,7 @@ fn the_publishing_branch_is_the_remotes_default() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["branch"], "trunk", "{doc}");
     assert_eq!(doc["workflow_dir"], ".", "{doc}");
+    assert_eq!(doc["has_tests"], false, "{doc}");
     let yaml =
         std::fs::read_to_string(repo.path().join(".github/workflows/pipedreamer.yml")).unwrap();
     assert!(yaml.contains("branches: [\"trunk\"]"), "{yaml}");
