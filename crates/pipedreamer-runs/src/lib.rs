@@ -148,10 +148,12 @@ pub struct LogLine {
     /// Milliseconds since the run started.
     pub at_ms: f64,
     /// The node that logged it (`console` for code outside a node's `ctx`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\x00]*$"))]
     pub node: String,
     /// Its level.
     pub level: LogLevel,
     /// The text, secrets redacted.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\x00]*$"))]
     pub message: String,
 }
 
@@ -162,11 +164,13 @@ pub struct Progress {
     /// Milliseconds since the run started.
     pub at_ms: f64,
     /// The node that reported it.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\x00]*$"))]
     pub node: String,
     /// 0 to 100.
     pub percent: f64,
     /// What the node is doing, secrets redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\x00]*$"))]
     pub message: Option<String>,
 }
 
@@ -364,8 +368,10 @@ impl<'de> Deserialize<'de> for Nodes {
 pub struct RunFailure {
     /// The node that failed (absent for sandbox failures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\x00]*$"))]
     pub node: Option<String>,
     /// What happened, secrets redacted.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\x00]*$"))]
     pub message: String,
     /// The kind.
     pub kind: FailureKind,
@@ -377,12 +383,25 @@ pub struct RunFailure {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The run id (UUIDv7, time-ordered), also in every log line of the run.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub id: String,
     /// The workflow's `name`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = "^[^\\x00]*$")
+    )]
     pub workflow: String,
     /// The workflow's `version`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = "^[^\\x00]*$")
+    )]
     pub version: String,
     /// What started it: `http`, `webhook:<name>`, `cron:<name>`, `queue:<subject>`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\x00]*$")
+    )]
     pub trigger: String,
     /// How it ended.
     pub status: RunStatus,
@@ -394,9 +413,11 @@ pub struct RunRecord {
     pub nodes: Nodes,
     /// Log lines, in order.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub logs: Vec<LogLine>,
     /// Progress updates, in order.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub progress: Vec<Progress>,
     /// Named outputs (`ctx.output`).
     #[serde(default)]
@@ -407,6 +428,7 @@ pub struct RunRecord {
     pub error: Option<RunFailure>,
     /// The run this one replayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub replay_of: Option<String>,
     /// The root input, only with `config.record_io: true` (redacted, at most
     /// [`limits::MAX_IO_BYTES`]).
@@ -433,13 +455,7 @@ impl RunRecord {
     /// within their caps. The error names the field.
     pub fn check(&self) -> Result<(), RecordError> {
         let bad = |field: &'static str, why: String| Err(RecordError { field, why });
-        if self.id.is_empty()
-            || self.id.chars().count() > limits::MAX_ID_CHARS
-            || !self
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !is_run_id(&self.id) {
             return bad(
                 "id",
                 format!(
@@ -449,17 +465,24 @@ impl RunRecord {
             );
         }
         if let Some(r) = &self.replay_of
-            && (r.is_empty() || r.len() > limits::MAX_ID_CHARS)
+            && !is_run_id(r)
         {
-            return bad("replay_of", "must be a run id".into());
+            return bad(
+                "replay_of",
+                format!(
+                    "must be a run id: 1 to {} characters of [A-Za-z0-9_-]",
+                    limits::MAX_ID_CHARS
+                ),
+            );
         }
         for (field, text, max) in [
             ("workflow", &self.workflow, 128),
             ("version", &self.version, 128),
             ("trigger", &self.trigger, 512),
         ] {
-            if text.is_empty() || text.len() > max {
-                return bad(field, format!("must be 1 to {max} bytes"));
+            // Characters, as the OpenAPI document's `maxLength` counts.
+            if text.is_empty() || text.chars().count() > max {
+                return bad(field, format!("must be 1 to {max} characters"));
             }
         }
         if self.ended_at < self.started_at {
@@ -490,6 +513,16 @@ impl RunRecord {
         }
         Ok(())
     }
+}
+
+/// Whether `id` is a run id: 1 to [`limits::MAX_ID_CHARS`] characters of `[A-Za-z0-9_-]` (the
+/// engine's UUIDs, and what its `x-pipedreamer-replay-of` header accepts).
+pub fn is_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= limits::MAX_ID_CHARS
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// A record refused by [`RunRecord::check`].

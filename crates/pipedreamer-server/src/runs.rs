@@ -54,8 +54,7 @@ impl ServerReportTokens {
     }
 
     async fn revoke_older(&self, deployment_id: &str) -> Result<(), crate::auth::AuthError> {
-        // `list` is newest first.
-        let older = self
+        let mut mine: Vec<_> = self
             .tokens
             .list()
             .await?
@@ -65,7 +64,10 @@ impl ServerReportTokens {
                     && !t.revoked
                     && t.deployment_id.as_deref() == Some(deployment_id)
             })
-            .skip(REPORT_TOKENS_KEPT);
+            .collect();
+        // Newest first; tokens minted in the same millisecond by their time-ordered (UUIDv7) id.
+        mine.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        let older = mine.into_iter().skip(REPORT_TOKENS_KEPT);
         for t in older {
             self.tokens.revoke(&t.id).await?;
         }
