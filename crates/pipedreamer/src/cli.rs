@@ -47,6 +47,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run a workflow locally with live reload (no Docker, no cluster).
     Dev(DevArgs),
+    /// Run the workflow's test cases (`tests/*.yaml`) in process, in parallel; exit 1 on a failure.
+    Test(TestArgs),
     /// Build a minimal, reproducible OCI image (no Docker daemon needed).
     Build(BuildArgs),
     /// Deploy a built workflow to Kubernetes (or print its manifests with -o yaml|json).
@@ -462,6 +464,32 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,
+}
+
+/// `pipedreamer test`'s report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TestOutput {
+    /// One line per case, each failure at its file:line:col with a diff.
+    #[default]
+    Text,
+    /// A JSON document: counts, and per case its failures with positions.
+    Json,
+    /// JUnit XML, for CI systems' test reports.
+    Junit,
+}
+
+/// `pipedreamer test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// The workflow directory (its cases are in `tests/*.yaml`).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Only the cases whose name contains this text (ignoring case).
+    #[arg(short = 'k', long = "filter", value_name = "NAME")]
+    pub filter: Option<String>,
+    /// Report format (on stdout).
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: TestOutput,
 }
 
 /// `pipedreamer dev`.

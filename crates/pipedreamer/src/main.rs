@@ -26,6 +26,7 @@ fn main() -> ExitCode {
                 || async move { commands::dev::run(args).await.map(|()| ExitCode::SUCCESS) },
             )
         }
+        Command::Test(args) => with_runtime(|| commands::test::run(args)),
         Command::Deploy(args) => with_runtime(|| commands::deploy::run(args)),
         Command::Cluster(cli::ClusterCommand::Check(args)) => {
             with_runtime(|| commands::cluster::check(args))

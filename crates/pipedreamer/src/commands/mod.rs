@@ -11,4 +11,5 @@ pub mod kube;
 pub mod ops;
 pub mod runs;
 pub mod server;
+pub mod test;
 pub mod validate;

@@ -18,6 +18,7 @@ mod server_routing;
 mod server_schemathesis;
 mod server_support;
 mod validate;
+mod workflow_tests;
 
 use std::path::Path;
 use std::process::{Command, Output};
