@@ -448,3 +448,27 @@ fn init_writes_a_test_that_passes() {
     assert_eq!(code, Some(0), "{doc:#}\n{stderr}");
     assert_eq!(doc["passed"], 2);
 }
+
+#[test]
+fn test_cases_never_ship_in_the_image() {
+    // What `build` ships is decided by `content::workflow_content` alone (native builder and
+    // `--dockerfile` alike), so judging the example with it is judging the image.
+    let dir = repo_root().join("examples/hello");
+    let resolved =
+        pipedreamer_spec::resolve(&pipedreamer_spec::source::DirSource::new(&dir)).unwrap();
+    let content = pipedreamer_image::content::workflow_content(&dir, &resolved.modules).unwrap();
+    let shipped: Vec<&str> = content.files.iter().map(|f| f.rel.as_str()).collect();
+    assert!(shipped.contains(&"workflow.yaml"), "{shipped:?}");
+    assert!(
+        !shipped.iter().any(|f| f.starts_with("tests/")),
+        "test cases would ship in the image: {shipped:?}"
+    );
+    assert!(
+        content
+            .excluded
+            .iter()
+            .any(|e| e.path == "tests" || e.path.starts_with("tests/")),
+        "tests/ is not listed as left out: {:?}",
+        content.excluded
+    );
+}
