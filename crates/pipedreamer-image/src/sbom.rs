@@ -191,13 +191,39 @@ fn purl(kind: &str, name: &str, version: Option<&str>) -> Value {
     json!([{ "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": locator }])
 }
 
+/// A package: what SPDX requires (`downloadLocation` `NOASSERTION` unless `extra` says better;
+/// `filesAnalyzed: false`, as we list no files), the declared license as an expression, and
+/// `extra`'s fields (checksums, purls, comments). The optional `licenseConcluded` and
+/// `copyrightText` are left out: they would say `NOASSERTION` hundreds of times.
+fn package(
+    id: &str,
+    name: &str,
+    version: Option<&str>,
+    license: Option<&str>,
+    purpose: &str,
+    extra: Value,
+) -> Value {
+    let mut package = json!({ "SPDXID": id, "name": name });
+    if let Some(v) = version {
+        package["versionInfo"] = json!(v);
+    }
+    package["downloadLocation"] = json!("NOASSERTION");
+    package["filesAnalyzed"] = json!(false);
+    package["licenseDeclared"] = json!(license_expression(license));
+    package["primaryPackagePurpose"] = json!(purpose);
+    if let Value::Object(extra) = extra {
+        for (key, value) in extra {
+            package[key] = value;
+        }
+    }
+    package
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     sha256_digest(data).trim_start_matches("sha256:").to_owned()
 }
 
-/// The SPDX 2.3 JSON document, as bytes. Per crate and npm package only what SPDX requires and
-/// what a scanner uses (name, version, declared license, purl); the optional
-/// `licenseConcluded`/`copyrightText` would say `NOASSERTION` hundreds of times.
+/// The SPDX 2.3 JSON document, as bytes.
 pub fn document(c: &Contents<'_>) -> Vec<u8> {
     const IMAGE: &str = "SPDXRef-image";
     const ENGINE: &str = "SPDXRef-engine";
@@ -210,53 +236,60 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
     let (engine_version, engine_license, linked) = match &crates {
         Some(list) => (
             Some(list[0].version.clone()),
-            license_expression(Some(&list[0].license)),
+            Some(list[0].license.as_str()),
             &list[1..],
         ),
-        None => (None, "NOASSERTION".into(), &[][..]),
+        None => (None, None, &[][..]),
+    };
+    let engine_comment = if crates.is_some() {
+        "/app/engine/pipedreamer-engine, a static executable; the crates it links are its DEPENDS_ON relationships (recorded in the binary by its build)."
+    } else {
+        "/app/engine/pipedreamer-engine, a static executable built without its dependency list (section .pipedreamer.deps), so the crates it links are not listed."
     };
     let mut packages = vec![
-        json!({
-            "SPDXID": IMAGE, "name": c.workflow, "versionInfo": c.version,
-            "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
-            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "CONTAINER",
-            "comment": "The OCI image pipedreamer build made of this workflow (FROM scratch).",
-        }),
-        {
-            let mut engine = json!({
-                "SPDXID": ENGINE, "name": "pipedreamer-engine",
-                "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
+        package(
+            IMAGE,
+            c.workflow,
+            Some(c.version),
+            None,
+            "CONTAINER",
+            json!({
+                "comment": "The OCI image pipedreamer build made of this workflow (FROM scratch).",
+            }),
+        ),
+        package(
+            ENGINE,
+            "pipedreamer-engine",
+            engine_version.as_deref(),
+            engine_license,
+            "APPLICATION",
+            json!({
                 "checksums": [{ "algorithm": "SHA256", "checksumValue": c.engine_digest.trim_start_matches("sha256:") }],
-                "licenseConcluded": "NOASSERTION", "licenseDeclared": engine_license,
-                "copyrightText": "NOASSERTION", "primaryPackagePurpose": "APPLICATION",
-                "comment": if crates.is_some() {
-                    "/app/engine/pipedreamer-engine, a static executable; the crates it links are its DEPENDS_ON relationships (recorded in the binary by its build)."
-                } else {
-                    "/app/engine/pipedreamer-engine, a static executable built without its dependency list (section .pipedreamer.deps), so the crates it links are not listed."
-                },
-            });
-            if let Some(v) = &engine_version {
-                engine["versionInfo"] = json!(v);
-            }
-            engine
-        },
-        json!({
-            "SPDXID": CA, "name": "ca-certificates.crt",
-            "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
-            "checksums": [{ "algorithm": "SHA256", "checksumValue": sha256_hex(c.ca_bundle) }],
-            "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
-            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "FILE",
-            "supplier": "Organization: Mozilla CA Certificate Program (via the webpki-root-certs crate)",
-            "comment": "/etc/ssl/certs/ca-certificates.crt: Mozilla's trusted TLS server roots as PEM.",
-        }),
-        json!({
-            "SPDXID": WORKFLOW, "name": c.workflow, "versionInfo": c.version,
-            "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
-            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "SOURCE",
-            "comment": "/app: the workflow's files and the npm packages its import graph reaches.",
-        }),
+                "comment": engine_comment,
+            }),
+        ),
+        package(
+            CA,
+            "ca-certificates.crt",
+            None,
+            None,
+            "FILE",
+            json!({
+                "checksums": [{ "algorithm": "SHA256", "checksumValue": sha256_hex(c.ca_bundle) }],
+                "supplier": "Organization: Mozilla CA Certificate Program (via the webpki-root-certs crate)",
+                "comment": "/etc/ssl/certs/ca-certificates.crt: Mozilla's trusted TLS server roots as PEM.",
+            }),
+        ),
+        package(
+            WORKFLOW,
+            c.workflow,
+            Some(c.version),
+            None,
+            "SOURCE",
+            json!({
+                "comment": "/app: the workflow's files and the npm packages its import graph reaches.",
+            }),
+        ),
     ];
     let mut relationships = vec![
         json!({ "spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": IMAGE }),
@@ -274,17 +307,20 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
             "local" => "NOASSERTION".into(),
             git => format!("git+{git}"),
         };
-        let mut package = json!({
-            "SPDXID": id, "name": k.name, "versionInfo": k.version,
-            "downloadLocation": download, "filesAnalyzed": false,
-            "licenseDeclared": license_expression(Some(&k.license)),
-            "primaryPackagePurpose": "LIBRARY",
-        });
+        let mut extra = json!({ "downloadLocation": download });
         if k.source == "crates.io" {
-            package["externalRefs"] = purl("cargo", &k.name, Some(&k.version));
+            extra["externalRefs"] = purl("cargo", &k.name, Some(&k.version));
         } else if k.source == "local" {
-            package["comment"] = json!("A path dependency: built from the engine's source tree.");
+            extra["comment"] = json!("A path dependency: built from the engine's source tree.");
         }
+        let package = package(
+            &id,
+            &k.name,
+            Some(&k.version),
+            Some(&k.license),
+            "LIBRARY",
+            extra,
+        );
         packages.push(package);
         relationships.push(json!({ "spdxElementId": ENGINE, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": id }));
     }
@@ -292,17 +328,18 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
     npm.sort_by(|a, b| a.dir.cmp(&b.dir));
     for (n, p) in npm.iter().enumerate() {
         let id = spdx_id("npm", n, &p.name);
-        let mut package = json!({
-            "SPDXID": id, "name": p.name,
-            "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
-            "licenseDeclared": license_expression(p.license.as_deref()),
-            "primaryPackagePurpose": "LIBRARY",
+        let extra = json!({
             "externalRefs": purl("npm", &p.name, p.version.as_deref()),
             "comment": format!("/app/{}", p.dir),
         });
-        if let Some(v) = &p.version {
-            package["versionInfo"] = json!(v);
-        }
+        let package = package(
+            &id,
+            &p.name,
+            p.version.as_deref(),
+            p.license.as_deref(),
+            "LIBRARY",
+            extra,
+        );
         packages.push(package);
         relationships.push(json!({ "spdxElementId": WORKFLOW, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": id }));
     }
@@ -416,6 +453,42 @@ mod tests {
         );
         assert_eq!(license_expression(Some(" ")), "NOASSERTION");
         assert_eq!(license_expression(None), "NOASSERTION");
+    }
+
+    #[test]
+    fn an_engine_without_its_list_is_one_package_with_its_checksum() {
+        let engine = b"\x7fELF\x02\x01 built elsewhere".as_slice();
+        assert_eq!(engine_crates(engine), None);
+        let npm = npm_package(
+            "node_modules/x/package.json",
+            br#"{"name":"x","version":"1.0.0","license":"MIT"}"#,
+        );
+        let contents = Contents {
+            workflow: "w",
+            version: "1",
+            engine,
+            engine_digest: "sha256:00ff",
+            ca_bundle: b"pem",
+            npm: npm.into_iter().collect(),
+            epoch: 0,
+        };
+        let doc: Value = serde_json::from_slice(&document(&contents)).unwrap();
+        let names: Vec<&str> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["w", "pipedreamer-engine", "ca-certificates.crt", "w", "x"]
+        );
+        let engine = &doc["packages"][1];
+        assert_eq!(engine["checksums"][0]["checksumValue"], "00ff");
+        assert!(engine.get("versionInfo").is_none());
+        assert_eq!(doc["creationInfo"]["created"], "1970-01-01T00:00:00Z");
+        // The same contents, the same bytes.
+        assert_eq!(document(&contents), document(&contents));
     }
 
     #[test]
