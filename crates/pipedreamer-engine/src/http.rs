@@ -3,7 +3,7 @@
 
 use crate::input::{json_input, read_body};
 use crate::metrics::Source;
-use crate::record::{REPLAY_HEADER, valid_run_id};
+use crate::record::REPLAY_HEADER;
 use crate::state::{EngineState, RunOptions};
 use axum::Router;
 use axum::body::Body;
@@ -72,7 +72,7 @@ fn replay_of(headers: &HeaderMap) -> Result<Option<String>, ()> {
         return Ok(None);
     };
     match value.to_str() {
-        Ok(id) if valid_run_id(id) => Ok(Some(id.to_owned())),
+        Ok(id) if pipedreamer_runs::is_run_id(id) => Ok(Some(id.to_owned())),
         _ => Err(()),
     }
 }

@@ -23,16 +23,6 @@ pub trait RunSink: Send + Sync {
 /// a run id, becomes the record's `replay_of`.
 pub const REPLAY_HEADER: &str = "x-pipedreamer-replay-of";
 
-/// Whether `id` can be a run id (what [`RunRecord::check`] accepts): 1 to
-/// [`limits::MAX_ID_CHARS`] characters of `[A-Za-z0-9_-]`.
-pub fn valid_run_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= limits::MAX_ID_CHARS
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 /// What a record is built from besides the outcome.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordContext<'a> {
@@ -170,14 +160,6 @@ fn clean(text: String) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn run_ids_are_checked() {
-        assert!(valid_run_id("0190b3c2-7d1e-7c3a-9f00-000000000001"));
-        assert!(!valid_run_id(""));
-        assert!(!valid_run_id("../etc"));
-        assert!(!valid_run_id(&"a".repeat(limits::MAX_ID_CHARS + 1)));
-    }
 
     #[test]
     fn values_are_redacted_without_breaking_json() {
