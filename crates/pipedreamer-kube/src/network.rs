@@ -133,7 +133,10 @@ impl Endpoint {
     /// The namespace of an in-cluster Service name (`svc.ns.svc`, `svc.ns.svc.cluster.local`).
     fn service_namespace(&self) -> Option<&str> {
         let labels: Vec<&str> = self.host.split('.').collect();
-        (labels.len() >= 3 && labels[2] == "svc").then_some(labels[1])
+        match labels[..] {
+            [_, namespace, "svc", ..] => Some(namespace),
+            _ => None,
+        }
     }
 
     /// Whether the host is a cluster-internal name (a Service name, or a bare name that the
@@ -449,6 +452,9 @@ mod tests {
         assert_eq!(svc.service_namespace(), Some("cp"));
         assert!(svc.in_cluster());
         assert!(!Endpoint::parse("nats.example.com", 1).unwrap().in_cluster());
+        // A bare name (the pod's search domains complete it) is in the cluster, namespace unknown.
+        let bare = Endpoint::parse("nats://n:4222", 1).unwrap();
+        assert_eq!((bare.service_namespace(), bare.in_cluster()), (None, true));
     }
 
     fn workflow(extra: &str) -> Workflow {
