@@ -135,14 +135,18 @@ async fn mask_secrets(
     if secrets.is_empty() {
         return Ok(());
     }
+    // How each value appears in a record's JSON text (raw, and escaped inside a string), for
+    // a cheap test first: most records contain no secret at all.
+    let mut needles: Vec<String> = secrets
+        .iter()
+        .flat_map(|s| [s.clone(), json_escaped(s)])
+        .collect();
+    needles.sort();
+    needles.dedup();
     for run in runs.iter_mut() {
         let text = serde_json::to_string(&*run)
             .map_err(|e| ApiError::internal("writing a run record", &e))?;
-        // Cheap test first: most records contain no secret at all.
-        if !secrets
-            .iter()
-            .any(|s| text.contains(s.as_str()) || text.contains(&json_escaped(s)))
-        {
+        if !needles.iter().any(|n| text.contains(n.as_str())) {
             continue;
         }
         let mut value: Value = serde_json::from_str(&text)
