@@ -228,6 +228,13 @@ fn fetch_stubs_answer_and_a_fetch_without_one_fails_the_case_with_its_url() {
       - match: {url: "**"}
     expect:
       output_contains: {caught: "NotCapable: requires network access to `evil.example.net`; add it to `fetch.allow` in workflow.yaml"}
+  - name: a stubbed redirect is checked too
+    trigger: {http: {url: "https://redirect.example.com/away"}}
+    fetch:
+      - match: {url: "**"}
+        respond: {status: 301, headers: {location: "https://evil.example.net/"}}
+    expect:
+      output_contains: {caught: "NotCapable: requires network access to `evil.example.net`; add it to `fetch.allow` in workflow.yaml"}
 "#,
             ),
         ],
@@ -252,8 +259,12 @@ fn fetch_stubs_answer_and_a_fetch_without_one_fails_the_case_with_its_url() {
         "{doc:#}"
     );
     // A stub matching everything does not open what `fetch.allow` closes.
-    let policy = &by_name("policy first");
-    assert_eq!(policy["status"], "passed", "{doc:#}");
+    assert_eq!(by_name("policy first")["status"], "passed", "{doc:#}");
+    assert_eq!(
+        by_name("a stubbed redirect is checked too")["status"],
+        "passed",
+        "{doc:#}"
+    );
 }
 
 #[test]
