@@ -74,7 +74,7 @@ pub enum Command {
     /// Write a CI file: validate and test on pull requests; on the default branch and `v*`
     /// tags, also build and push the image (GitHub Actions to GHCR, GitLab CI to its registry).
     Ci(CiArgs),
-    /// Print a shell completion script, e.g. `pipedreamer completions bash > ~/.local/share/bash-completion/completions/pipedreamer`.
+    /// Print a shell completion script on stdout (bash, zsh, fish or powershell).
     Completions(CompletionsArgs),
 }
 
