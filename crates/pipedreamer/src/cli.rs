@@ -41,7 +41,8 @@ pub enum OutputFormat {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new workflow: workflow.yaml, two nodes, types and a secrets example.
+    /// Create a new workflow: workflow.yaml, two nodes, types, a secrets example and a test case
+    /// (`--ci github|gitlab` also writes a CI file).
     Init(InitArgs),
     /// Check a workflow and report every problem with file:line:col.
     Validate(ValidateArgs),
