@@ -67,6 +67,9 @@ pub enum ExclusionReason {
     VersionControl,
     /// `node_modules`.
     Dependencies,
+    /// A top-level `tests`: the workflow's test cases (`pipedreamer test`), for CI, never for
+    /// production.
+    TestCases,
     /// Build output and pipedreamer's own working files.
     BuildOutput,
     /// An editor's backup, swap or autosave file (`x~`, `.x.swp`, `#x#`).
@@ -143,6 +146,9 @@ impl fmt::Display for ExclusionReason {
             ),
             ExclusionReason::VersionControl => f.write_str("version control data"),
             ExclusionReason::Dependencies => f.write_str("dependencies"),
+            ExclusionReason::TestCases => {
+                f.write_str("workflow test cases (`pipedreamer test`), never shipped")
+            }
             ExclusionReason::BuildOutput => f.write_str("build output"),
             ExclusionReason::EditorBackup => f.write_str("editor backup"),
             ExclusionReason::Ignored { by } => write!(f, "ignored by {by}"),
@@ -430,6 +436,10 @@ fn by_name(name: &str, top: bool) -> Option<ExclusionReason> {
     if top && name == "secrets" {
         return Some(ExclusionReason::SecretsDir);
     }
+    // Only at the top: a node module may well live in `nodes/tests/`.
+    if top && name == "tests" {
+        return Some(ExclusionReason::TestCases);
+    }
     match name {
         ".git" | ".hg" | ".svn" => return Some(ExclusionReason::VersionControl),
         "node_modules" => return Some(ExclusionReason::Dependencies),
@@ -581,6 +591,18 @@ mod tests {
                 "notes/ (ignored by .pipedreamerignore)",
             ]
         );
+    }
+
+    #[test]
+    fn top_level_test_cases_stay_out_but_a_nested_tests_directory_ships() {
+        let d = tree(&["workflow.yaml", "tests/greet.yaml", "nodes/tests/x.ts"]);
+        let content = workflow_content(d.path(), &ModuleGraph::default()).unwrap();
+        assert_eq!(shipped(&content), ["nodes/tests/x.ts", "workflow.yaml"]);
+        assert_eq!(
+            left_out(&content),
+            ["tests/ (workflow test cases (`pipedreamer test`), never shipped)"]
+        );
+        assert!(!content.excluded[0].reason.is_secret());
     }
 
     /// Regression (issue 10, item 7): all of these shipped.
