@@ -45,12 +45,26 @@ fn json_report(dir: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
 }
 
 #[test]
-fn the_hello_example_passes() {
-    let (code, doc, stderr) = json_report(&repo_root().join("examples/hello"), &[]);
-    assert_eq!(code, Some(0), "{doc:#}\n{stderr}");
-    assert_eq!(doc["failed"], 0);
-    assert!(doc["passed"].as_u64().unwrap() >= 4, "{doc:#}");
-    assert_eq!(doc["cases"][0]["file"], "tests/greet.yaml");
+fn every_example_with_tests_passes() {
+    let mut tested = Vec::new();
+    for entry in std::fs::read_dir(repo_root().join("examples")).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("tests").is_dir() {
+            continue;
+        }
+        let (code, doc, stderr) = json_report(&dir, &[]);
+        assert_eq!(code, Some(0), "{}: {doc:#}\n{stderr}", dir.display());
+        assert_eq!(doc["failed"], 0);
+        assert!(doc["passed"].as_u64().unwrap() >= 2, "{doc:#}");
+        tested.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    tested.sort();
+    for example in ["daily-report", "fetch-auth", "hello"] {
+        assert!(
+            tested.iter().any(|t| t == example),
+            "{example} has no tests: {tested:?}"
+        );
+    }
 }
 
 #[test]
