@@ -283,6 +283,11 @@ pub fn parse(file: &str, text: &str) -> Result<Suite, Vec<Diagnostic>> {
 
 type Entries<'a, 'i> = Vec<(String, Pos, &'a MarkedYaml<'i>)>;
 
+/// The value of `key` among `entries`.
+fn field<'a, 'i>(entries: &Entries<'a, 'i>, key: &str) -> Option<&'a MarkedYaml<'i>> {
+    entries.iter().find(|(k, _, _)| k == key).map(|e| e.2)
+}
+
 struct Parser<'f> {
     file: &'f str,
     diags: Vec<Diagnostic>,
@@ -343,6 +348,24 @@ impl Parser<'_> {
         text
     }
 
+    /// A string that must be there: `None` (reported at `pos`, where it belongs) when absent.
+    fn required(
+        &mut self,
+        value: Option<&MarkedYaml<'_>>,
+        what: &str,
+        pos: Pos,
+        missing: &str,
+        hint: Option<&str>,
+    ) -> Option<String> {
+        match value {
+            Some(v) => self.string(v, what),
+            None => {
+                self.error("test-missing", pos, missing.into(), hint);
+                None
+            }
+        }
+    }
+
     fn strings(&mut self, node: &MarkedYaml<'_>, what: &str) -> Vec<At<String>> {
         let Some(items) = yaml::items(node) else {
             // One text alone is a list of one.
@@ -375,19 +398,14 @@ impl Parser<'_> {
             "a case",
         );
         let pos = yaml::pos(node);
-        let get = |key: &str| entries.iter().find(|(k, _, _)| k == key).map(|e| e.2);
-        let name = match get("name") {
-            Some(n) => self.string(n, "`name`"),
-            None => {
-                self.error(
-                    "test-no-name",
-                    pos,
-                    "a case needs a `name`".into(),
-                    Some("add `name: <what the case checks>`"),
-                );
-                None
-            }
-        };
+        let get = |key: &str| field(&entries, key);
+        let name = self.required(
+            get("name"),
+            "`name`",
+            pos,
+            "a case needs a `name`",
+            Some("add `name: <what the case checks>`"),
+        );
         let trigger = match get("trigger") {
             Some(t) => self.trigger(t),
             None => Some(At {
@@ -467,19 +485,14 @@ impl Parser<'_> {
                     &["name", "event", "delivery", "branch", "body"],
                     "`webhook`",
                 );
-                let get = |key: &str| fields.iter().find(|(k, _, _)| k == key).map(|e| e.2);
-                let name = match get("name") {
-                    Some(n) => self.string(n, "`name`"),
-                    None => {
-                        self.error(
-                            "test-trigger",
-                            yaml::pos(value),
-                            "a webhook trigger needs the `name` of the workflow's webhook".into(),
-                            None,
-                        );
-                        None
-                    }
-                };
+                let get = |key: &str| field(&fields, key);
+                let name = self.required(
+                    get("name"),
+                    "`name`",
+                    yaml::pos(value),
+                    "a webhook trigger needs the `name` of the workflow's webhook",
+                    None,
+                );
                 let event = get("event").and_then(|e| self.string(e, "`event`"));
                 let delivery = get("delivery").and_then(|e| self.string(e, "`delivery`"));
                 let branch = get("branch").and_then(|e| self.string(e, "`branch`"));
@@ -509,20 +522,14 @@ impl Parser<'_> {
             "queue" => {
                 let fields = self.mapping(value, "`queue`")?;
                 self.known(&fields, &["subject", "body"], "`queue`");
-                let get = |key: &str| fields.iter().find(|(k, _, _)| k == key).map(|e| e.2);
-                let subject = match get("subject") {
-                    Some(s) => self.string(s, "`subject`"),
-                    None => {
-                        self.error(
-                            "test-trigger",
-                            yaml::pos(value),
-                            "a queue trigger needs the `subject` of the workflow's queue trigger"
-                                .into(),
-                            None,
-                        );
-                        None
-                    }
-                };
+                let get = |key: &str| field(&fields, key);
+                let subject = self.required(
+                    get("subject"),
+                    "`subject`",
+                    yaml::pos(value),
+                    "a queue trigger needs the `subject` of the workflow's queue trigger",
+                    None,
+                );
                 CaseTrigger::Queue {
                     subject: subject?,
                     body: get("body").map_or(Value::Object(Default::default()), yaml::to_json),
@@ -541,7 +548,7 @@ impl Parser<'_> {
         let pos = yaml::pos(node);
         let entries = self.mapping(node, "a fetch stub")?;
         self.known(&entries, &["match", "respond"], "a fetch stub");
-        let get = |key: &str| entries.iter().find(|(k, _, _)| k == key).map(|e| e.2);
+        let get = |key: &str| field(&entries, key);
         let Some(m) = get("match") else {
             self.error(
                 "test-stub",
@@ -553,22 +560,16 @@ impl Parser<'_> {
         };
         let fields = self.mapping(m, "`match`")?;
         self.known(&fields, &["method", "url"], "`match`");
-        let field = |key: &str| fields.iter().find(|(k, _, _)| k == key).map(|e| e.2);
-        let method = field("method")
+        let method = field(&fields, "method")
             .and_then(|n| self.string(n, "`method`"))
             .map(|m| m.to_ascii_uppercase());
-        let url = match field("url") {
-            Some(u) => self.string(u, "`url`")?,
-            None => {
-                self.error(
-                    "test-stub",
-                    yaml::pos(m),
-                    "`match` needs a `url` (a glob: `*` within a path segment, `**` across)".into(),
-                    None,
-                );
-                return None;
-            }
-        };
+        let url = self.required(
+            field(&fields, "url"),
+            "`url`",
+            yaml::pos(m),
+            "`match` needs a `url` (a glob: `*` within a path segment, `**` across)",
+            None,
+        )?;
         let mut stub = Stub {
             pos,
             method,

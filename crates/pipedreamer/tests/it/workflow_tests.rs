@@ -96,30 +96,20 @@ fn a_failed_expectation_is_named_at_its_line_with_a_diff() {
         "{stdout}\n{}",
         text(&out.stderr)
     );
-    assert!(stdout.contains("✓ tests/t.yaml: right"), "{stdout}");
-    assert!(
-        stdout.contains("✗ tests/t.yaml: wrong output")
-            && stdout.contains("tests/t.yaml:6:22: the output differs from `output`"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("-  \"message\": \"Hello, Ada!\""),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("+  \"message\": \"Hello, Bob!\""),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("tests/t.yaml:10:20: no log line contains \"bye\"")
-            && stdout.contains("\n      [a] hi undefined\n"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("tests/t.yaml:13:15: expected the run to have failed, it succeeded"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("1 passed, 3 failed"), "{stdout}");
+    for want in [
+        "✓ tests/t.yaml: right",
+        "✗ tests/t.yaml: wrong output",
+        "tests/t.yaml:6:22: the output differs from `output`",
+        "-  \"message\": \"Hello, Ada!\"",
+        "+  \"message\": \"Hello, Bob!\"",
+        "tests/t.yaml:10:20: no log line contains \"bye\"",
+        // What the run did log, indented under the failure.
+        "\n      [a] hi undefined\n",
+        "tests/t.yaml:13:15: expected the run to have failed, it succeeded",
+        "1 passed, 3 failed",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
 }
 
 #[test]
