@@ -75,25 +75,43 @@ async fn apply_route(
     match route {
         Route::Ingress(ingress) => apply_object(cluster, ingress.as_ref(), report).await,
         Route::HttpRoute(value) => {
-            let name = value["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            match http_routes(cluster)
-                .patch(&name, &apply_params(), &Patch::Apply(value))
-                .await
-            {
-                Ok(_) => {
-                    report.applied.push(format!("HTTPRoute/{name}"));
-                    Ok(())
-                }
+            apply_custom(
+                cluster,
+                &http_routes(cluster),
+                "HTTPRoute",
+                value,
                 // No such resource: the Gateway API's CRDs are not installed.
-                Err(e) if is_not_found(&e) => Err(Error::Other(format!(
-                    "apply HTTPRoute {name:?}: the cluster does not serve gateway.networking.k8s.io/v1 HTTPRoutes\nhint: install the Gateway API CRDs and a Gateway controller (`pipedreamer cluster check --route gateway --gateway NS/NAME` checks), or deploy with an Ingress (drop --route gateway)"
-                ))),
-                Err(e) => Err(cluster.error(format!("apply HTTPRoute {name:?}"), e)),
-            }
+                "the cluster does not serve gateway.networking.k8s.io/v1 HTTPRoutes\nhint: install the Gateway API CRDs and a Gateway controller (`pipedreamer cluster check --route gateway --gateway NS/NAME` checks), or deploy with an Ingress (drop --route gateway)",
+                report,
+            )
+            .await
         }
+    }
+}
+
+/// Server-side applies a custom resource through its dynamic `api`; a 404 means its CRD is not
+/// installed, which `not_served` explains.
+async fn apply_custom(
+    cluster: &Cluster,
+    api: &kube::Api<DynamicObject>,
+    kind: &str,
+    object: &serde_json::Value,
+    not_served: &str,
+    report: &mut ApplyReport,
+) -> Result<(), Error> {
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    match api
+        .patch(name, &apply_params(), &Patch::Apply(object))
+        .await
+    {
+        Ok(_) => {
+            report.applied.push(format!("{kind}/{name}"));
+            Ok(())
+        }
+        Err(e) if is_not_found(&e) => {
+            Err(Error::Other(format!("apply {kind} {name:?}: {not_served}")))
+        }
+        Err(e) => Err(cluster.error(format!("apply {kind} {name:?}"), e)),
     }
 }
 
@@ -104,31 +122,6 @@ pub(crate) fn cilium_policies(cluster: &Cluster) -> kube::Api<DynamicObject> {
         &cluster.namespace,
         &cilium_resource(),
     )
-}
-
-async fn apply_cilium_policy(
-    cluster: &Cluster,
-    policy: &serde_json::Value,
-    report: &mut ApplyReport,
-) -> Result<(), Error> {
-    let name = policy["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    match cilium_policies(cluster)
-        .patch(&name, &apply_params(), &Patch::Apply(policy))
-        .await
-    {
-        Ok(_) => {
-            report.applied.push(format!("CiliumNetworkPolicy/{name}"));
-            Ok(())
-        }
-        // No such resource: Cilium (its CRDs) is not installed.
-        Err(e) if is_not_found(&e) => Err(Error::Other(format!(
-            "apply CiliumNetworkPolicy {name:?}: the cluster does not serve cilium.io/v2 CiliumNetworkPolicies\nhint: --egress-policy cilium needs Cilium as the cluster's network plugin; use --egress-policy ports (any plugin that enforces NetworkPolicies) instead"
-        ))),
-        Err(e) => Err(cluster.error(format!("apply CiliumNetworkPolicy {name:?}"), e)),
-    }
 }
 
 /// Switching a live Deployment to `Recreate` with server-side apply alone fails: the
@@ -168,7 +161,16 @@ pub async fn apply(cluster: &Cluster, manifests: &Manifests) -> Result<ApplyRepo
     // Policies before the pods they confine.
     apply_object(cluster, &manifests.network_policy, &mut report).await?;
     if let Some(policy) = &manifests.cilium_policy {
-        apply_cilium_policy(cluster, policy, &mut report).await?;
+        apply_custom(
+            cluster,
+            &cilium_policies(cluster),
+            "CiliumNetworkPolicy",
+            policy,
+            // No such resource: Cilium (its CRDs) is not installed.
+            "the cluster does not serve cilium.io/v2 CiliumNetworkPolicies\nhint: --egress-policy cilium needs Cilium as the cluster's network plugin; use --egress-policy ports (any plugin that enforces NetworkPolicies) instead",
+            &mut report,
+        )
+        .await?;
     }
     prepare_recreate(cluster, &manifests.deployment).await?;
     apply_object(cluster, &manifests.deployment, &mut report).await?;
