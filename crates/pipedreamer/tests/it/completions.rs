@@ -108,3 +108,49 @@ fn version_names_the_engine_it_pairs_with() {
         format!("pipedreamer-ci {v} (engine {v})\n")
     );
 }
+
+/// A shell the completion tests run, or a clear failure (scripts/test.sh installs them).
+fn shell(name: &str) -> Command {
+    let found = Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{name}` is missing: `apt-get install -y {name}` (scripts/test.sh does)"
+    );
+    Command::new(name)
+}
+
+#[test]
+fn zsh_and_fish_accept_their_scripts_and_fish_completes_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, file) in [("zsh", "_pipedreamer"), ("fish", "pipedreamer.fish")] {
+        let path = dir.path().join(file);
+        std::fs::write(&path, script(name)).unwrap();
+        let out = shell(name).arg("-n").arg(&path).output().unwrap();
+        assert!(out.status.success(), "{name} -n: {}", text(&out.stderr));
+    }
+    // fish answers completions on demand: the subcommands, and `init --ci`'s values.
+    let ask = |line: &str| {
+        let out = shell("fish")
+            .arg("--no-config")
+            .arg("-c")
+            .arg(format!(
+                "source {}; complete -C '{line}'",
+                dir.path().join("pipedreamer.fish").display()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let top = ask("pipedreamer ");
+    for sub in SUBCOMMANDS {
+        assert!(top.iter().any(|w| w == sub), "{sub} not offered: {top:?}");
+    }
+    assert_eq!(ask("pipedreamer init --ci "), ["github", "gitlab"]);
+}
