@@ -18,8 +18,9 @@ APT_PACKAGES+=(caddy)
 # Headless Chromium and its WebDriver for the dashboard's browser test (tests/it/dashboard.rs);
 # axe-core comes from npm through scripts/axe-fixture.sh when that test runs.
 APT_PACKAGES+=(chromium chromium-driver)
-# shellcheck: actionlint checks the shell in generated GitHub workflows with it.
-APT_PACKAGES+=(shellcheck)
+# shellcheck: actionlint checks the shell in generated GitHub workflows with it; zsh and fish
+# load the completion scripts (tests/it/completions.rs).
+APT_PACKAGES+=(shellcheck zsh fish)
 
 setup() {
   local missing=()
