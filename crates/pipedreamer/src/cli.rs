@@ -256,6 +256,41 @@ pub struct DeployArgs {
     /// How the host is routed.
     #[command(flatten)]
     pub route: RouteArgs,
+    /// What the engine pods may talk to.
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// The workflow's NetworkPolicy (`deploy`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetworkArgs {
+    /// How egress is restricted: `ports` (DNS and the ports fetch.allow, NATS and run reports
+    /// need, to any address), `cilium` (a CiliumNetworkPolicy allowing fetch.allow's host names),
+    /// or `none` (ingress only).
+    #[arg(long, value_enum, default_value_t)]
+    pub egress_policy: EgressPolicyArg,
+    /// The ingress controller's namespace, allowed in when --host is given (default:
+    /// `ingress-nginx` for an Ingress, the Gateway's namespace for --route gateway).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub ingress_controller_namespace: Option<String>,
+    /// Also let pods of this namespace call the workflow (e.g. `monitoring`); repeatable.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub allow_from: Vec<String>,
+    /// Also allow egress to this TCP port (e.g. a plain-HTTP service on 8080); repeatable.
+    #[arg(long, value_name = "PORT")]
+    pub egress_port: Vec<u16>,
+}
+
+/// `--egress-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum EgressPolicyArg {
+    /// No egress rules.
+    None,
+    /// DNS and the needed ports, to any address.
+    #[default]
+    Ports,
+    /// A CiliumNetworkPolicy with toFQDNs from fetch.allow.
+    Cilium,
 }
 
 /// What routes a workflow's host (shared by `deploy --host` and `cluster check`).

@@ -3,7 +3,7 @@
 //! `--host` adds an Ingress (or an HTTPRoute with `--route gateway`).
 
 use crate::cli::{DeployArgs, DeployOutput};
-use crate::commands::kube::{connect, options, render_report, route_options};
+use crate::commands::kube::{connect, network_options, options, render_report, route_options};
 use crate::output;
 use anyhow::{Context, bail};
 use pipedreamer_image::Reference;
@@ -62,15 +62,19 @@ fn render(args: &DeployArgs, resolved: &Resolved, namespace: &str) -> anyhow::Re
     let image = image.to_string();
     let cron_image = args.cron_image.as_deref();
     let route = route_options(args.host.as_deref(), &args.route)?;
-    Ok(pipedreamer_kube::deploy::render(
+    let network = network_options(args.host.as_deref(), &args.network)?;
+    Ok(pipedreamer_kube::deploy::render_with(
         &args.dir,
         resolved,
-        &image,
-        namespace,
-        cron_image,
-        route.as_ref(),
-        // Run reporting is wired by `pipedreamer server` only (it mints the token).
-        None,
+        &pipedreamer_kube::deploy::Render {
+            image: &image,
+            namespace,
+            cron_image,
+            route: route.as_ref(),
+            // Run reporting is wired by `pipedreamer server` only (it mints the token).
+            report: None,
+            network: &network,
+        },
     )?)
 }
 
@@ -92,8 +96,9 @@ fn write_kustomize_base(dir: &Path, manifests: &Manifests) -> anyhow::Result<()>
 
 /// Runs the command.
 pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
-    // Bad routing flags fail before anything is read or contacted.
+    // Bad routing and network flags fail before anything is read or contacted.
     route_options(args.host.as_deref(), &args.route)?;
+    network_options(args.host.as_deref(), &args.network)?;
     let resolved = load_workflow(&args.dir)?;
     let workflow = &resolved.workflow;
     let offline = args.output != DeployOutput::Text || args.output_dir.is_some();
@@ -143,6 +148,8 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
                 for object in &report.pruned {
                     let why = if object.starts_with("CronJob/") {
                         "its trigger is gone"
+                    } else if object.contains("NetworkPolicy/") {
+                        "the egress policy changed"
                     } else {
                         "its host is gone"
                     };

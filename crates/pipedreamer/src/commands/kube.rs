@@ -1,11 +1,11 @@
 //! What every Kubernetes command shares: connecting with the `-n`/`--context` flags and printing
 //! preflight checks in one style.
 
-use crate::cli::{KubeArgs, RouteArgs, RouteFlavor};
+use crate::cli::{EgressPolicyArg, KubeArgs, NetworkArgs, RouteArgs, RouteFlavor};
 use anyhow::bail;
 use pipedreamer_kube::preflight::{Report, RouteChecks, Status};
 use pipedreamer_kube::route::{self, RouteKind, RouteOptions};
-use pipedreamer_kube::{Cluster, ClusterOptions, cluster};
+use pipedreamer_kube::{Cluster, ClusterOptions, EgressPolicy, NetworkOptions, cluster};
 
 /// Connects with the standard timeouts.
 pub async fn connect(args: &KubeArgs) -> anyhow::Result<Cluster> {
@@ -80,6 +80,42 @@ pub fn route_options(host: Option<&str>, args: &RouteArgs) -> anyhow::Result<Opt
         route_kind(args)?,
         args.tls_issuer.clone(),
     )?))
+}
+
+/// `deploy`'s network flags as the library's options, namespaces and ports checked; `host` is
+/// `--host` (the ingress controller matters only with a route).
+pub fn network_options(host: Option<&str>, args: &NetworkArgs) -> anyhow::Result<NetworkOptions> {
+    if let Some(namespace) = &args.ingress_controller_namespace {
+        if host.is_none() {
+            bail!(
+                "--ingress-controller-namespace lets the controller of a route in, but no --host is given\nhint: add `--host api.example.com` to publish the workflow, or use --allow-from {namespace} to let that namespace in anyway"
+            );
+        }
+        route::validate_name("--ingress-controller-namespace", namespace)?;
+    }
+    for namespace in &args.allow_from {
+        route::validate_name("--allow-from", namespace)?;
+    }
+    if args.egress_port.contains(&0) {
+        bail!(
+            "--egress-port 0 is not a port\nhint: give the TCP port the workflow connects to, e.g. `--egress-port 8080`"
+        );
+    }
+    if args.egress_policy == EgressPolicyArg::None && !args.egress_port.is_empty() {
+        bail!(
+            "--egress-port opens a port, but --egress-policy none leaves egress open already\nhint: drop --egress-port, or use --egress-policy ports"
+        );
+    }
+    Ok(NetworkOptions {
+        egress: match args.egress_policy {
+            EgressPolicyArg::None => EgressPolicy::None,
+            EgressPolicyArg::Ports => EgressPolicy::Ports,
+            EgressPolicyArg::Cilium => EgressPolicy::Cilium,
+        },
+        ingress_controller_namespace: args.ingress_controller_namespace.clone(),
+        allow_from: args.allow_from.clone(),
+        egress_ports: args.egress_port.clone(),
+    })
 }
 
 /// `cluster check`'s route checks: the planned kind when a routing flag is given, else only

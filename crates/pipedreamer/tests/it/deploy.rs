@@ -151,7 +151,16 @@ fn json_output_is_a_v1_list_in_apply_order() {
         .iter()
         .map(|o| o["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["Deployment", "Service", "CronJob", "CronJob"]);
+    assert_eq!(
+        kinds,
+        [
+            "NetworkPolicy",
+            "Deployment",
+            "Service",
+            "CronJob",
+            "CronJob"
+        ]
+    );
     let names: Vec<&str> = list["items"]
         .as_array()
         .unwrap()
@@ -160,13 +169,19 @@ fn json_output_is_a_v1_list_in_apply_order() {
         .collect();
     assert_eq!(
         names,
-        ["digest", "digest", "digest-cron-0", "digest-cron-1"]
+        [
+            "digest",
+            "digest",
+            "digest",
+            "digest-cron-0",
+            "digest-cron-1"
+        ]
     );
     assert_eq!(
-        list["items"][0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        list["items"][1]["spec"]["template"]["spec"]["containers"][0]["image"],
         "digest:2-1"
     );
-    let cron = &list["items"][2]["spec"];
+    let cron = &list["items"][3]["spec"];
     assert_eq!(cron["timeZone"], "Europe/Berlin");
     let args = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
         .as_array()
@@ -242,6 +257,7 @@ fn kustomize_base_renders_with_kubectl_and_validates() {
             "digest-cron-0-cronjob.yaml",
             "digest-cron-1-cronjob.yaml",
             "digest-deployment.yaml",
+            "digest-networkpolicy.yaml",
             "digest-service.yaml",
             "kustomization.yaml"
         ]
@@ -257,10 +273,10 @@ fn kustomize_base_renders_with_kubectl_and_validates() {
     assert_eq!(
         rendered_text.matches("\nkind: ").count()
             + usize::from(rendered_text.starts_with("kind: ")),
-        4,
+        5,
         "{rendered_text}"
     );
-    assert_eq!(rendered_text.matches("namespace: gitops").count(), 4);
+    assert_eq!(rendered_text.matches("namespace: gitops").count(), 5);
     let (ok, report) = validate_text(d.path(), "rendered.yaml", &rendered_text);
     assert!(ok, "{report}");
 }
@@ -416,7 +432,14 @@ fn route_gateway_writes_an_http_route_that_the_gateway_api_schema_accepts() {
         .collect();
     assert_eq!(
         kinds,
-        ["Deployment", "Service", "HTTPRoute", "CronJob", "CronJob"]
+        [
+            "NetworkPolicy",
+            "Deployment",
+            "Service",
+            "HTTPRoute",
+            "CronJob",
+            "CronJob"
+        ]
     );
     let Some(schema) = gateway_api_schema() else {
         return;
@@ -517,4 +540,185 @@ fn the_kustomize_base_carries_the_ingress() {
     assert!(rendered_text.contains("kind: Ingress"), "{rendered_text}");
     let (ok, report) = validate_text(d.path(), "rendered.yaml", &rendered_text);
     assert!(ok, "{report}");
+}
+
+/// The Cilium CRD's schema and its strict validator, kept with the kube crate's tests.
+fn validate_cilium(dir: &Path, json: &str) -> (bool, String) {
+    let data = repo_root().join("crates/pipedreamer-kube/tests/data");
+    let file = dir.join("cilium.json");
+    std::fs::write(&file, json).unwrap();
+    let python = repo_root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run ./scripts/test.sh, which creates the venv with jsonschema and PyYAML",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(data.join("validate_crd.py"))
+        .arg(data.join("ciliumnetworkpolicies.cilium.io.yaml"))
+        .arg(&file)
+        .output()
+        .expect("run validate_crd.py");
+    (
+        out.status.success(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
+#[test]
+fn egress_policy_cilium_adds_a_cilium_policy_with_the_fetch_hosts_that_its_crd_schema_accepts() {
+    let d = tempfile::tempdir().unwrap();
+    workflow(
+        d.path(),
+        "",
+        "fetch:\n  allow: [api.github.com, \"*.example.org\"]\n",
+    );
+    let flags = [
+        "--egress-policy",
+        "cilium",
+        "--host",
+        "digest.example.com",
+        "--ingress-controller-namespace",
+        "traefik",
+        "--allow-from",
+        "monitoring",
+    ];
+    let yaml = deploy_yaml(d.path(), &flags);
+    insta::assert_snapshot!(document(&yaml, "CiliumNetworkPolicy"));
+    let policy = document(&yaml, "NetworkPolicy");
+    // Egress is the Cilium policy's; the NetworkPolicy keeps ingress, from the controller too.
+    assert!(
+        policy.contains("    - Ingress\n") && !policy.contains("Egress"),
+        "{policy}"
+    );
+    assert!(
+        policy.contains("kubernetes.io/metadata.name: traefik"),
+        "{policy}"
+    );
+    assert!(
+        policy.contains("kubernetes.io/metadata.name: monitoring"),
+        "{policy}"
+    );
+    let (ok, report) = validate_text(d.path(), "all.yaml", &yaml);
+    assert!(ok, "the built-in kinds still pass: {report}");
+
+    let mut args = vec!["deploy", ".", "-o", "json", "-n", "prod"];
+    args.extend_from_slice(&flags);
+    let out = pipedreamer(&args, d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (ok, report) = validate_cilium(d.path(), &text(&out.stdout));
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("CiliumNetworkPolicy/digest is valid"),
+        "{report}"
+    );
+
+    // The kustomize base carries it too.
+    let base = d.path().join("base");
+    let mut args = vec!["deploy", ".", "--output-dir", base.to_str().unwrap()];
+    args.extend_from_slice(&flags);
+    let out = pipedreamer(&args, d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let kustomization = std::fs::read_to_string(base.join("kustomization.yaml")).unwrap();
+    assert!(
+        kustomization.contains("- digest-ciliumnetworkpolicy.yaml\n")
+            && kustomization.contains("- digest-networkpolicy.yaml\n"),
+        "{kustomization}"
+    );
+}
+
+#[test]
+fn egress_policy_none_restricts_ingress_only_and_ports_follow_the_flags() {
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), "", "");
+    let yaml = deploy_yaml(d.path(), &["--egress-policy", "none"]);
+    let policy = document(&yaml, "NetworkPolicy");
+    assert!(
+        !policy.contains("egress") && !policy.contains("Egress"),
+        "{policy}"
+    );
+    assert!(!yaml.contains("CiliumNetworkPolicy"), "{yaml}");
+    let yaml = deploy_yaml(
+        d.path(),
+        &["--egress-port", "5432", "--egress-port", "8080"],
+    );
+    let policy = document(&yaml, "NetworkPolicy");
+    for port in ["443", "4222", "5432", "8080"] {
+        assert!(
+            policy.contains(&format!("- port: {port}\n")),
+            "{port}: {policy}"
+        );
+    }
+    let (ok, report) = validate_text(d.path(), "ports.yaml", &yaml);
+    assert!(ok, "{report}");
+}
+
+#[test]
+fn bad_network_flags_are_refused_with_what_to_do() {
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), "", "");
+    for (flags, want) in [
+        (
+            &["--allow-from", "Team_A"][..],
+            "--allow-from \"Team_A\" is not a valid Kubernetes name",
+        ),
+        (
+            &[
+                "--host",
+                "d.example.com",
+                "--ingress-controller-namespace",
+                "a/b",
+            ][..],
+            "--ingress-controller-namespace \"a/b\" is not a valid Kubernetes name",
+        ),
+        (&["--egress-port", "0"][..], "--egress-port 0 is not a port"),
+        (
+            &["--ingress-controller-namespace", "traefik"][..],
+            "but no --host is given",
+        ),
+        (
+            &["--egress-policy", "none", "--egress-port", "80"][..],
+            "--egress-policy none leaves egress open already",
+        ),
+        (&["--egress-policy", "calico"][..], "invalid value 'calico'"),
+    ] {
+        let mut args = vec!["deploy", ".", "-o", "yaml"];
+        args.extend_from_slice(flags);
+        let out = pipedreamer(&args, d.path());
+        assert!(!out.status.success(), "{flags:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(want), "{flags:?}: {err}");
+        assert!(out.stdout.is_empty(), "{flags:?}");
+    }
+}
+
+#[test]
+fn recreate_is_a_single_replica_deployment_and_more_replicas_are_refused_where_written() {
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), "", "  strategy: Recreate\n");
+    let yaml = deploy_yaml(d.path(), &[]);
+    let deployment = document(&yaml, "Deployment");
+    assert!(
+        deployment.contains("  replicas: 1\n")
+            && deployment.contains("  strategy:\n    type: Recreate\n"),
+        "{deployment}"
+    );
+    let (ok, report) = validate_text(d.path(), "recreate.yaml", &yaml);
+    assert!(ok, "{report}");
+
+    workflow(d.path(), "", "  strategy: Recreate\n  replicas: 2\n");
+    for command in ["validate", "deploy"] {
+        let out = pipedreamer(
+            &[command, ".", "-o", "yaml"][..if command == "validate" { 2 } else { 4 }],
+            d.path(),
+        );
+        assert!(!out.status.success(), "{command}");
+        let err = text(&out.stderr);
+        assert!(err.contains("workflow.yaml:9:13"), "{command}: {err}");
+        assert!(
+            err.contains("`config.strategy: Recreate` runs a single copy, but `config.replicas` is 2 (line 10)"),
+            "{command}: {err}"
+        );
+        assert!(err.contains("set `replicas: 1`"), "{command}: {err}");
+    }
 }

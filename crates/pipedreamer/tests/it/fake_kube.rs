@@ -77,6 +77,25 @@ fn matches_selector(object: &Value, selector: &str) -> bool {
     })
 }
 
+/// RFC 7386: objects merge key by key, `null` removes a key, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(changes) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let object = target.as_object_mut().unwrap();
+    for (key, value) in changes {
+        if value.is_null() {
+            object.remove(key);
+        } else {
+            merge_patch(object.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
 fn kind_of(resource: &str) -> &'static str {
     match resource {
         "deployments" => "Deployment",
@@ -91,6 +110,8 @@ fn kind_of(resource: &str) -> &'static str {
         "serviceaccounts" => "ServiceAccount",
         "namespaces" => "Namespace",
         "ingresses" => "Ingress",
+        "networkpolicies" => "NetworkPolicy",
+        "ciliumnetworkpolicies" => "CiliumNetworkPolicy",
         "ingressclasses" => "IngressClass",
         "httproutes" => "HTTPRoute",
         "gateways" => "Gateway",
@@ -282,6 +303,21 @@ fn handle(
                 format!("{resource} {:?} not found", name.unwrap()),
             ),
         },
+        // A JSON merge patch (RFC 7386) changes what is stored; like the API server, only an
+        // existing object can be patched this way.
+        ("PATCH", Some(item), None) if content_type == "application/merge-patch+json" => {
+            match st.objects.get_mut(&item) {
+                Some(object) => {
+                    merge_patch(object, &parsed);
+                    ok(object.clone())
+                }
+                None => status(
+                    404,
+                    "NotFound",
+                    format!("{resource} {:?} not found", name.unwrap()),
+                ),
+            }
+        }
         ("PATCH", Some(item), None) => {
             if content_type != "application/apply-patch+yaml" {
                 return status(

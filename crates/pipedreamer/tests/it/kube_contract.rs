@@ -15,6 +15,7 @@ const SERVICES: &str = "/api/v1/namespaces/prod/services";
 const CRONJOBS: &str = "/apis/batch/v1/namespaces/prod/cronjobs";
 const PODS: &str = "/api/v1/namespaces/prod/pods";
 const SECRETS: &str = "/api/v1/namespaces/prod/secrets";
+const NETWORK_POLICIES: &str = "/apis/networking.k8s.io/v1/namespaces/prod/networkpolicies";
 
 /// The CLI with `kubeconfig` and a private HOME, no stdin.
 fn cli_command(kubeconfig: &Path, args: &[&str], cwd: &Path) -> Command {
@@ -97,11 +98,13 @@ fn deploy_preflights_then_server_side_applies_and_prunes_removed_cron_jobs() {
         .iter()
         .filter(|r| r.path.ends_with("selfsubjectaccessreviews"))
         .count();
-    assert_eq!(reviews, 27, "one review per verb the CLI uses");
+    assert_eq!(reviews, 33, "one review per verb the CLI uses");
     let apply = "fieldManager=pipedreamer&force=true";
     assert_eq!(
         fake.writes(),
         [
+            // The policy before the pods it confines.
+            format!("PATCH {NETWORK_POLICIES}/digest?{apply}"),
             format!("PATCH {DEPLOYMENTS}/digest?{apply}"),
             format!("PATCH {SERVICES}/digest?{apply}"),
             format!("PATCH {CRONJOBS}/digest-cron-0?{apply}"),
@@ -122,7 +125,7 @@ fn deploy_preflights_then_server_side_applies_and_prunes_removed_cron_jobs() {
     );
     assert_eq!(
         text(&out.stdout),
-        "Deployment/digest applied\nService/digest applied\nCronJob/digest-cron-0 applied\nCronJob/digest-cron-1 applied\n"
+        "NetworkPolicy/digest applied\nDeployment/digest applied\nService/digest applied\nCronJob/digest-cron-0 applied\nCronJob/digest-cron-1 applied\n"
     );
     let stderr = text(&out.stderr);
     assert!(
@@ -157,6 +160,8 @@ fn deploy_preflights_then_server_side_applies_and_prunes_removed_cron_jobs() {
     assert_eq!(
         fake.writes(),
         [
+            // The policy before the pods it confines.
+            format!("PATCH {NETWORK_POLICIES}/digest?{apply}"),
             format!("PATCH {DEPLOYMENTS}/digest?{apply}"),
             format!("PATCH {SERVICES}/digest?{apply}"),
             format!("PATCH {CRONJOBS}/digest-cron?{apply}"),
@@ -296,12 +301,14 @@ fn undeploy_deletes_by_name_and_label_and_skips_missing_objects() {
             format!("DELETE {SECRETS}/digest-report"),
             format!("DELETE {CRONJOBS}/digest-cron-0"),
             format!("DELETE {CRONJOBS}/digest-cron-1"),
+            // The policy last, found by label; no Cilium here, so no CiliumNetworkPolicy to find.
+            format!("DELETE {NETWORK_POLICIES}/digest"),
         ]
     );
     // The Secret never existed: its 404 is skipped silently.
     assert_eq!(
         text(&out.stdout),
-        "Service/digest deleted\nDeployment/digest deleted\nCronJob/digest-cron-0 deleted\nCronJob/digest-cron-1 deleted\n"
+        "Service/digest deleted\nDeployment/digest deleted\nCronJob/digest-cron-0 deleted\nCronJob/digest-cron-1 deleted\nNetworkPolicy/digest deleted\n"
     );
     assert!(!fake.has(&format!("{DEPLOYMENTS}/digest")));
     let twice = cli(&fake.kubeconfig, &["undeploy", "digest", "--yes"], d.path());
@@ -755,6 +762,8 @@ fn deploy_with_a_host_applies_an_ingress_shows_its_url_and_dropping_the_host_pru
     assert_eq!(
         fake.writes(),
         [
+            // The policy before the pods it confines.
+            format!("PATCH {NETWORK_POLICIES}/digest?{apply}"),
             format!("PATCH {DEPLOYMENTS}/digest?{apply}"),
             format!("PATCH {SERVICES}/digest?{apply}"),
             format!("PATCH {INGRESSES}/digest?{apply}"),
@@ -984,6 +993,8 @@ fn an_http_route_needs_the_gateway_api_attaches_to_the_gateway_and_gives_way_to_
     assert_eq!(
         fake.writes(),
         [
+            // The policy before the pods it confines.
+            format!("PATCH {NETWORK_POLICIES}/digest?{apply}"),
             format!("PATCH {DEPLOYMENTS}/digest?{apply}"),
             format!("PATCH {SERVICES}/digest?{apply}"),
             format!("PATCH {INGRESSES}/digest?{apply}"),
@@ -1077,7 +1088,7 @@ fn cluster_check_reports_ingress_classes_cert_manager_and_route_permissions() {
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(
         text(&out.stdout)
-            .contains("! RBAC denies 1 of 27 actions, all on routes this deploy does not use"),
+            .contains("! RBAC denies 1 of 33 actions, all on routes or Cilium policies this deploy does not use"),
         "{}",
         text(&out.stdout)
     );
@@ -1086,7 +1097,7 @@ fn cluster_check_reports_ingress_classes_cert_manager_and_route_permissions() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("✗ RBAC denies 1 of 27 actions pipedreamer uses")
+        stdout.contains("✗ RBAC denies 1 of 33 actions pipedreamer uses")
             && stdout.contains("-> Missing permission: patch httproutes in \"prod\""),
         "{stdout}"
     );
@@ -1127,4 +1138,116 @@ fn cluster_check_reports_ingress_classes_cert_manager_and_route_permissions() {
         text(&out.stderr)
     );
     assert!(fake.requests().is_empty());
+}
+
+const CILIUM_POLICIES: &str = "/apis/cilium.io/v2/namespaces/prod/ciliumnetworkpolicies";
+
+#[test]
+fn egress_policy_cilium_needs_cilium_applies_its_policy_and_a_switch_back_prunes_it() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), 0);
+    let cilium = ["deploy", ".", "--skip-checks", "--egress-policy", "cilium"];
+    // No Cilium: the apply refuses with what to use instead.
+    let out = cli(&fake.kubeconfig, &cilium, d.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("does not serve cilium.io/v2 CiliumNetworkPolicies")
+            && stderr.contains("use --egress-policy ports"),
+        "{stderr}"
+    );
+
+    fake.install_crd(
+        "cilium.io",
+        "ciliumnetworkpolicies",
+        "CiliumNetworkPolicy",
+        true,
+    );
+    fake.clear_requests();
+    let out = cli(&fake.kubeconfig, &cilium, d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let apply = "fieldManager=pipedreamer&force=true";
+    assert_eq!(
+        fake.writes(),
+        [
+            format!("PATCH {NETWORK_POLICIES}/digest?{apply}"),
+            format!("PATCH {CILIUM_POLICIES}/digest?{apply}"),
+            format!("PATCH {DEPLOYMENTS}/digest?{apply}"),
+            format!("PATCH {SERVICES}/digest?{apply}"),
+        ]
+    );
+    let policy = fake.get(&format!("{CILIUM_POLICIES}/digest")).unwrap();
+    assert_eq!(
+        policy["spec"]["egress"][1]["toFQDNs"][0]["matchPattern"],
+        "*"
+    );
+    let np = fake.get(&format!("{NETWORK_POLICIES}/digest")).unwrap();
+    assert_eq!(np["spec"]["policyTypes"], json!(["Ingress"]));
+
+    // Back to ports: the NetworkPolicy takes egress again and the Cilium policy is pruned.
+    fake.clear_requests();
+    let out = cli(
+        &fake.kubeconfig,
+        &["deploy", ".", "--skip-checks"],
+        d.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fake.writes()
+            .contains(&format!("DELETE {CILIUM_POLICIES}/digest")),
+        "{:?}",
+        fake.writes()
+    );
+    assert!(!fake.has(&format!("{CILIUM_POLICIES}/digest")));
+    assert!(
+        text(&out.stdout)
+            .contains("CiliumNetworkPolicy/digest deleted (the egress policy changed)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let np = fake.get(&format!("{NETWORK_POLICIES}/digest")).unwrap();
+    assert_eq!(np["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+}
+
+#[test]
+fn switching_a_live_deployment_to_recreate_clears_the_defaulted_rolling_update_first() {
+    let fake = FakeKube::start();
+    let d = tempfile::tempdir().unwrap();
+    workflow(d.path(), 0);
+    let deploy = ["deploy", ".", "--skip-checks"];
+    assert!(cli(&fake.kubeconfig, &deploy, d.path()).status.success());
+    // What the API server's defaulting leaves on a RollingUpdate Deployment, owned by no one.
+    let path = format!("{DEPLOYMENTS}/digest");
+    let mut live = fake.get(&path).unwrap();
+    live["spec"]["strategy"] = json!({"type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+    fake.put(&path, live);
+
+    let yaml = std::fs::read_to_string(d.path().join("workflow.yaml")).unwrap();
+    std::fs::write(
+        d.path().join("workflow.yaml"),
+        format!("{yaml}config:\n  strategy: Recreate\n"),
+    )
+    .unwrap();
+    fake.clear_requests();
+    let out = cli(&fake.kubeconfig, &deploy, d.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let patches: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path == path)
+        .collect();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert_eq!(patches[0].content_type, "application/merge-patch+json");
+    assert_eq!(
+        patches[0].body,
+        json!({"spec": {"strategy": {"type": "Recreate", "rollingUpdate": null}}})
+    );
+    assert_eq!(patches[1].content_type, "application/apply-patch+yaml");
+    assert_eq!(
+        patches[1].body["spec"]["strategy"],
+        json!({"type": "Recreate"})
+    );
+    assert_eq!(patches[1].body["spec"]["replicas"], 1);
 }

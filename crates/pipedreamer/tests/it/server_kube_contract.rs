@@ -265,14 +265,17 @@ fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_po
     );
 
     // Server-side applies, in order: the Secrets (the deployment's, then its run-report
-    // token's), then the Deployment (pinned by digest), then the Service; nothing else is
-    // written.
+    // token's), the NetworkPolicy, then the Deployment (pinned by digest), then the Service;
+    // nothing else is written.
     let apply = "fieldManager=pipedreamer&force=true";
     assert_eq!(
         stack.fake.writes(),
         [
             format!("PATCH /api/v1/namespaces/{NAMESPACE}/secrets/{name}-secrets?{apply}"),
             format!("PATCH /api/v1/namespaces/{NAMESPACE}/secrets/{name}-report?{apply}"),
+            format!(
+                "PATCH /apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies/{name}?{apply}"
+            ),
             format!("PATCH {}?{apply}", deployments_path(name)),
             format!("PATCH /api/v1/namespaces/{NAMESPACE}/services/{name}?{apply}"),
         ]
@@ -281,6 +284,15 @@ fn kubernetes_target_pushes_applies_the_secret_and_succeeds_only_once_the_new_po
     for patch in requests.iter().filter(|r| r.method == "PATCH") {
         assert_eq!(patch.content_type, "application/apply-patch+yaml");
     }
+    // The pipeline's policy is the default one: ingress and egress by ports.
+    let policy = requests
+        .iter()
+        .find(|r| r.method == "PATCH" && r.path.contains("/networkpolicies/"))
+        .unwrap();
+    assert_eq!(
+        policy.body["spec"]["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
     let pod = &applied["spec"]["template"]["spec"];
     assert_eq!(
         pod["containers"][0]["image"],
