@@ -22,6 +22,14 @@ fn kubernetes_validate() -> PathBuf {
     path
 }
 
+/// A judge's verdict: (passed, what it printed).
+fn judged(out: &std::process::Output) -> (bool, String) {
+    (
+        out.status.success(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
 /// Runs the schema judge on `files`; returns (passed, output).
 fn validate(files: &[PathBuf]) -> (bool, String) {
     let out = Command::new(kubernetes_validate())
@@ -29,10 +37,7 @@ fn validate(files: &[PathBuf]) -> (bool, String) {
         .args(files)
         .output()
         .expect("run kubernetes-validate");
-    (
-        out.status.success(),
-        format!("{}{}", text(&out.stdout), text(&out.stderr)),
-    )
+    judged(&out)
 }
 
 /// Writes `yaml` to `dir/name` and runs the schema judge on it.
@@ -391,10 +396,7 @@ fn validate_gateway(schema: &Path, dir: &Path, name: &str, json: &str) -> (bool,
         .current_dir(schema)
         .output()
         .expect("run node");
-    (
-        out.status.success(),
-        format!("{}{}", text(&out.stdout), text(&out.stderr)),
-    )
+    judged(&out)
 }
 
 #[test]
@@ -559,10 +561,7 @@ fn validate_cilium(dir: &Path, json: &str) -> (bool, String) {
         .arg(&file)
         .output()
         .expect("run validate_crd.py");
-    (
-        out.status.success(),
-        format!("{}{}", text(&out.stdout), text(&out.stderr)),
-    )
+    judged(&out)
 }
 
 #[test]
