@@ -469,6 +469,11 @@ pub struct BuildArgs {
     /// List on stderr every file left out of the image, and why.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Leave out the SPDX SBOM. By default it goes into the image (`/sbom.spdx.json`), next to
+    /// the build output (`.pipedreamer/sbom.spdx.json`) and, with `--push`, to the registry as an
+    /// artifact referring to the image.
+    #[arg(long)]
+    pub no_sbom: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,

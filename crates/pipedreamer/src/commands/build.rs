@@ -1,4 +1,6 @@
-//! `pipedreamer build`: image reference and digest on stdout, progress and notes on stderr.
+//! `pipedreamer build`: image reference and digest on stdout, progress and notes on stderr. The
+//! image carries an SPDX SBOM unless `--no-sbom`: in the image, in `.pipedreamer/` next to the
+//! default output, and attached to the image in the registry on `--push`.
 
 use crate::cli::{BuildArgs, OutputFormat, PublishArgs};
 use crate::output;
@@ -6,11 +8,15 @@ use anyhow::{Context, bail};
 use pipedreamer_image::content::Excluded;
 use pipedreamer_image::publish::{
     ArchivePublisher, BlobEvent, DefaultPublisher, Destination, MultiPublisher, OciLayoutPublisher,
-    PushReport, RegistryPublisher, daemon,
+    PushReport, ReferrersListing, RegistryPublisher, daemon,
 };
-use pipedreamer_image::{BuildRequest, Image, Published, Reference};
+use pipedreamer_image::{BuildOptions, BuildRequest, Image, Published, Reference};
 use serde_json::json;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Where the SBOM is written next to the build output, relative to the workflow directory.
+const SBOM_FILE: &str = ".pipedreamer/sbom.spdx.json";
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1048576.0)
@@ -38,12 +44,22 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
             pipedreamer_image::dockerfile::build(tool.command(), &dir, modules, &engine, &r, &[])
         })
         .await??;
-        print_result(&args, &reference, None, None)?;
+        if !args.no_sbom {
+            eprintln!("note: `--dockerfile` builds carry no SBOM; the native build writes one");
+        }
+        print_result(&args, &reference, None, None, None)?;
         return Ok(());
     }
     let request = BuildRequest::new(&args.dir, resolved, engine, reference.clone())?;
-    let image = pipedreamer_image::build_async(request).await?;
+    let options = BuildOptions {
+        sbom: !args.no_sbom,
+    };
+    let image = pipedreamer_image::build_async_with(request, options).await?;
     report_excluded(&image.excluded, args.verbose);
+    let sbom_path = match &image.sbom {
+        Some(sbom) => Some(write_sbom(&args.dir, &sbom.data)?),
+        None => None,
+    };
     eprintln!(
         "built {reference} in {} ms: {} compressed, {} uncompressed",
         started.elapsed().as_millis(),
@@ -60,7 +76,31 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
         .publish_each(&image, &reference, announce)
         .await?;
     let push_report = published.iter().find_map(Published::push_report);
-    print_result(&args, &reference, Some(&image), push_report)
+    print_result(
+        &args,
+        &reference,
+        Some(&image),
+        push_report,
+        sbom_path.as_deref(),
+    )
+}
+
+/// Writes the SBOM to [`SBOM_FILE`] in the workflow directory (where the default OCI layout
+/// goes, and never shipped: `content` leaves `.pipedreamer/` out).
+fn write_sbom(dir: &Path, sbom: &[u8]) -> anyhow::Result<PathBuf> {
+    let path = dir.join(SBOM_FILE);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(&path, sbom).with_context(|| {
+        format!(
+            "cannot write the SBOM to {}\nhint: pass `--no-sbom` to build without one",
+            path.display()
+        )
+    })?;
+    eprintln!("wrote SBOM {} (SPDX 2.3)", path.display());
+    Ok(path)
 }
 
 /// `--push` needs a registry: from `-r` or the tag.
@@ -116,11 +156,22 @@ pub(crate) fn announce(published: &Published) {
             "wrote archive {} (load with `docker load -i` or `podman load -i`)",
             path.display()
         ),
-        Destination::Registry(report) => eprintln!(
-            "pushed {reference}: {} blob(s) uploaded, {} already present or mounted",
-            report.uploaded(),
-            report.blobs.len() - report.uploaded()
-        ),
+        Destination::Registry(report) => {
+            eprintln!(
+                "pushed {reference}: {} blob(s) uploaded, {} already present or mounted",
+                report.uploaded(),
+                report.blobs.len() - report.uploaded()
+            );
+            if let Some(sbom) = &report.sbom {
+                let how = match &sbom.listed_by {
+                    ReferrersListing::Api => "listed by the registry's referrers API".to_owned(),
+                    ReferrersListing::TagSchema { tag } => {
+                        format!("listed in the referrers tag `{tag}` (no referrers API)")
+                    }
+                };
+                eprintln!("attached the SBOM to it as {}, {how}", short(&sbom.digest));
+            }
+        }
         Destination::Daemon { engine } => {
             eprintln!("loaded {reference} into {}", engine.command())
         }
@@ -162,6 +213,7 @@ fn print_result(
     reference: &Reference,
     image: Option<&Image>,
     push: Option<&PushReport>,
+    sbom_path: Option<&Path>,
 ) -> anyhow::Result<()> {
     match args.output {
         OutputFormat::Text => match image {
@@ -181,6 +233,17 @@ fn print_result(
                         "uploaded": p.uploaded(),
                         "mounted": p.blobs.iter().filter(|b| matches!(b, BlobEvent::Mounted { .. })).count(),
                         "skipped": p.blobs.iter().filter(|b| matches!(b, BlobEvent::Skipped { .. })).count(),
+                    })),
+                    "sbom": i.sbom.as_ref().map(|s| json!({
+                        "digest": s.digest,
+                        "path": sbom_path.map(|p| p.display().to_string()),
+                        "referrer": push.and_then(|p| p.sbom.as_ref()).map(|r| json!({
+                            "digest": r.digest,
+                            "listed_by": match &r.listed_by {
+                                ReferrersListing::Api => json!({ "kind": "referrers-api" }),
+                                ReferrersListing::TagSchema { tag } => json!({ "kind": "tag-schema", "tag": tag }),
+                            },
+                        })),
                     })),
                 }),
                 None => json!({ "image": reference.to_string() }),

@@ -11,6 +11,7 @@ mod fake_kube;
 mod init;
 mod kube_contract;
 mod runs;
+mod sbom;
 mod server_e2e;
 mod server_kube_contract;
 mod server_manifests;
