@@ -149,7 +149,8 @@ impl std::fmt::Display for Step<'_> {
     }
 }
 
-/// Applies `manifests`: preflight when asked (with the route's checks when it has one),
+/// Applies `manifests`: preflight when asked (with the route's checks when it has one, and
+/// whether Cilium is installed when it has a CiliumNetworkPolicy),
 /// server-side apply (field manager `pipedreamer`), pruning of CronJobs whose triggers are gone
 /// and of a route whose host is, then, with [`ApplyOptions::wait`], waiting until
 /// the Deployment is available; a rollout that is not yields [`Error::RolloutStuck`] with the
@@ -173,7 +174,16 @@ pub async fn apply(
                     tls_issuer: r.tls_issuer.clone(),
                 }),
         };
-        let report = crate::preflight::run_with(cluster, &checks, cluster::CONNECT_TIMEOUT).await;
+        let mut report =
+            crate::preflight::run_with(cluster, &checks, cluster::CONNECT_TIMEOUT).await;
+        // Only a reachable cluster is asked about Cilium.
+        let reachable = report
+            .checks
+            .first()
+            .is_some_and(|c| c.status != crate::preflight::Status::Fail);
+        if manifests.cilium_policy.is_some() && reachable {
+            report.push(crate::preflight::cilium_check(cluster).await);
+        }
         on_step(Step::Checked(&report));
         if !report.ready {
             return Err(Error::PreflightFailed(Box::new(report)));

@@ -419,6 +419,38 @@ async fn serves(cluster: &Cluster, api_version: &str, resource: &str) -> Result<
     }
 }
 
+/// Whether the cluster serves CiliumNetworkPolicies, for a deploy with `--egress-policy cilium`.
+pub async fn cilium_check(cluster: &Cluster) -> Check {
+    match serves(cluster, crate::network::CILIUM_API_VERSION, "ciliumnetworkpolicies").await {
+        Ok(true) => check(
+            Status::Ok,
+            "Cilium installed (cilium.io/v2 CiliumNetworkPolicy)",
+            vec![],
+        ),
+        Ok(false) => check(
+            Status::Fail,
+            "Cilium not installed: the cluster serves no cilium.io/v2 CiliumNetworkPolicies (--egress-policy cilium)",
+            vec![
+                "Use --egress-policy ports, which any network plugin that enforces NetworkPolicies honours".to_owned(),
+                "Or install Cilium as the cluster's network plugin: https://docs.cilium.io/en/stable/gettingstarted/".to_owned(),
+            ],
+        ),
+        Err(e) => check(
+            Status::Warn,
+            "Cilium could not be checked",
+            vec![first_line(&e.to_string())],
+        ),
+    }
+}
+
+impl Report {
+    /// Adds a check made outside [`run_with`]; a failed one makes the report not ready.
+    pub fn push(&mut self, check: Check) {
+        self.ready &= check.status != Status::Fail;
+        self.checks.push(check);
+    }
+}
+
 async fn gateway_checks(cluster: &Cluster, namespace: &str, name: &str) -> Vec<Check> {
     match serves(cluster, GATEWAY_API_VERSION, "httproutes").await {
         Ok(true) => {}

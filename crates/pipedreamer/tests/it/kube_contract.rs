@@ -1147,8 +1147,18 @@ fn egress_policy_cilium_needs_cilium_applies_its_policy_and_a_switch_back_prunes
     let fake = FakeKube::start();
     let d = tempfile::tempdir().unwrap();
     workflow(d.path(), 0);
+    // No Cilium: the preflight blocks the deploy and says what to use instead.
+    let checked = ["deploy", ".", "--egress-policy", "cilium"];
+    let out = cli(&fake.kubeconfig, &checked, d.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("✗ Cilium not installed") && stderr.contains("Use --egress-policy ports"),
+        "{stderr}"
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    // Skipping the checks, the apply itself refuses with the same advice.
     let cilium = ["deploy", ".", "--skip-checks", "--egress-policy", "cilium"];
-    // No Cilium: the apply refuses with what to use instead.
     let out = cli(&fake.kubeconfig, &cilium, d.path());
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
@@ -1165,7 +1175,7 @@ fn egress_policy_cilium_needs_cilium_applies_its_policy_and_a_switch_back_prunes
         true,
     );
     fake.clear_requests();
-    let out = cli(&fake.kubeconfig, &cilium, d.path());
+    let out = cli(&fake.kubeconfig, &checked, d.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let apply = "fieldManager=pipedreamer&force=true";
     assert_eq!(
