@@ -344,7 +344,7 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
         relationships.push(json!({ "spdxElementId": WORKFLOW, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": id }));
     }
     let name = format!("{}-{}", c.workflow, c.version);
-    let mut doc = json!({
+    let doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -358,7 +358,9 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
         "relationships": relationships,
     });
     // Content-derived: the digest of the document with an empty namespace. Same inputs, same
-    // namespace; any change in what the image holds, a new one.
+    // namespace; any change in what the image holds, a new one. Serialized once (compact:
+    // hundreds of packages, read by tools, compressed into the layer on every build), then the
+    // namespace is spliced in: the empty key occurs once, as string values escape their quotes.
     let body = serde_json::to_vec(&doc).unwrap_or_default();
     let safe_name: String = name
         .chars()
@@ -370,13 +372,19 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
             }
         })
         .collect();
-    doc["documentNamespace"] = json!(format!(
+    let namespace = format!(
         "https://spdx.org/spdxdocs/pipedreamer/{safe_name}-{}",
         sha256_hex(&body)
-    ));
-    // Compact: hundreds of packages, read by tools (`jq .` shows it indented), and every byte
-    // is compressed into the workflow layer on each build.
-    let mut out = serde_json::to_vec(&doc).unwrap_or_default();
+    );
+    const EMPTY: &[u8] = br#""documentNamespace":"""#;
+    let at = body
+        .windows(EMPTY.len())
+        .position(|w| w == EMPTY)
+        .unwrap_or(body.len());
+    let mut out = Vec::with_capacity(body.len() + namespace.len() + 1);
+    out.extend_from_slice(&body[..at]);
+    out.extend_from_slice(format!("\"documentNamespace\":\"{namespace}\"").as_bytes());
+    out.extend_from_slice(body.get(at + EMPTY.len()..).unwrap_or_default());
     out.push(b'\n');
     out
 }
