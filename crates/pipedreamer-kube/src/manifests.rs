@@ -523,11 +523,12 @@ fn cron_jobs(workflow: &Workflow, options: &DeployOptions) -> Vec<CronJob> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use pipedreamer_spec::source::MemorySource;
 
-    fn options(report: Option<EngineReport>) -> DeployOptions {
+    /// Options of a plain deploy to namespace `team`, for this crate's unit tests.
+    pub(crate) fn options(report: Option<EngineReport>) -> DeployOptions {
         DeployOptions {
             namespace: "team".into(),
             image: "r/hello:1".into(),

@@ -469,13 +469,8 @@ mod tests {
 
     fn options(network: NetworkOptions) -> DeployOptions {
         DeployOptions {
-            namespace: "team".into(),
-            image: "r/hello:1".into(),
-            spec_hash: "abc".into(),
-            curl_image: None,
-            route: None,
-            report: None,
             network,
+            ..crate::manifests::tests::options(None)
         }
     }
 
