@@ -13,7 +13,7 @@
 use crate::blob::{Blob, media, sha256_digest};
 use crate::rootfs;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The SBOM's media type (its layer in the artifact, and the artifact's `artifactType`).
@@ -182,41 +182,153 @@ fn spdx_id(kind: &str, n: usize, name: &str) -> String {
     format!("SPDXRef-{kind}-{n}-{name}")
 }
 
-fn purl(kind: &str, name: &str, version: Option<&str>) -> Value {
-    let name = name.replace('@', "%40");
-    let locator = match version {
-        Some(v) => format!("pkg:{kind}/{name}@{v}"),
-        None => format!("pkg:{kind}/{name}"),
-    };
-    json!([{ "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": locator }])
+/// The document, typed: serde writes the fields in this order, and typed fields cost a small
+/// part of what building `serde_json::Value`s for hundreds of packages does.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    spdx_version: &'static str,
+    data_license: &'static str,
+    #[serde(rename = "SPDXID")]
+    spdx_id: &'static str,
+    name: &'a str,
+    document_namespace: &'a str,
+    creation_info: CreationInfo,
+    packages: Vec<Package<'a>>,
+    relationships: Vec<Relationship>,
 }
 
-/// A package: what SPDX requires (`downloadLocation` `NOASSERTION` unless `extra` says better;
+#[derive(Serialize)]
+struct CreationInfo {
+    created: String,
+    creators: [&'static str; 1],
+}
+
+/// `primaryPackagePurpose`.
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum Purpose {
+    Container,
+    Application,
+    File,
+    Source,
+    Library,
+}
+
+/// A package: what SPDX requires (`downloadLocation` `NOASSERTION` unless known;
 /// `filesAnalyzed: false`, as we list no files), the declared license as an expression, and
-/// `extra`'s fields (checksums, purls, comments). The optional `licenseConcluded` and
-/// `copyrightText` are left out: they would say `NOASSERTION` hundreds of times.
-fn package(
-    id: &str,
-    name: &str,
-    version: Option<&str>,
-    license: Option<&str>,
-    purpose: &str,
-    extra: Value,
-) -> Value {
-    let mut package = json!({ "SPDXID": id, "name": name });
-    if let Some(v) = version {
-        package["versionInfo"] = json!(v);
-    }
-    package["downloadLocation"] = json!("NOASSERTION");
-    package["filesAnalyzed"] = json!(false);
-    package["licenseDeclared"] = json!(license_expression(license));
-    package["primaryPackagePurpose"] = json!(purpose);
-    if let Value::Object(extra) = extra {
-        for (key, value) in extra {
-            package[key] = value;
+/// what scanners use (checksums, purls). The optional `licenseConcluded` and `copyrightText` are
+/// left out: they would say `NOASSERTION` hundreds of times.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Package<'a> {
+    #[serde(rename = "SPDXID")]
+    spdx_id: String,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_info: Option<&'a str>,
+    download_location: String,
+    files_analyzed: bool,
+    license_declared: String,
+    primary_package_purpose: Purpose,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksums: Option<[Checksum; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supplier: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_refs: Option<[ExternalRef; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
+}
+
+impl<'a> Package<'a> {
+    fn new(
+        spdx_id: impl Into<String>,
+        name: &'a str,
+        version: Option<&'a str>,
+        license: Option<&str>,
+        purpose: Purpose,
+    ) -> Self {
+        Self {
+            spdx_id: spdx_id.into(),
+            name,
+            version_info: version,
+            download_location: "NOASSERTION".into(),
+            files_analyzed: false,
+            license_declared: license_expression(license),
+            primary_package_purpose: purpose,
+            checksums: None,
+            supplier: None,
+            external_refs: None,
+            comment: None,
         }
     }
-    package
+
+    fn sha256(mut self, hex: String) -> Self {
+        self.checksums = Some([Checksum {
+            algorithm: "SHA256",
+            checksum_value: hex,
+        }]);
+        self
+    }
+
+    fn purl(mut self, kind: &str) -> Self {
+        let name = self.name.replace('@', "%40");
+        let reference_locator = match self.version_info {
+            Some(v) => format!("pkg:{kind}/{name}@{v}"),
+            None => format!("pkg:{kind}/{name}"),
+        };
+        self.external_refs = Some([ExternalRef {
+            reference_category: "PACKAGE-MANAGER",
+            reference_type: "purl",
+            reference_locator,
+        }]);
+        self
+    }
+
+    fn comment(mut self, comment: impl Into<String>) -> Self {
+        self.comment = Some(comment.into());
+        self
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Checksum {
+    algorithm: &'static str,
+    checksum_value: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExternalRef {
+    reference_category: &'static str,
+    reference_type: &'static str,
+    reference_locator: String,
+}
+
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum RelationshipType {
+    Describes,
+    Contains,
+    DependsOn,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Relationship {
+    spdx_element_id: &'static str,
+    relationship_type: RelationshipType,
+    related_spdx_element: String,
+}
+
+fn relationship(from: &'static str, kind: RelationshipType, to: &str) -> Relationship {
+    Relationship {
+        spdx_element_id: from,
+        relationship_type: kind,
+        related_spdx_element: to.to_owned(),
+    }
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -233,130 +345,102 @@ pub fn document(c: &Contents<'_>) -> Vec<u8> {
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Secs, true);
     let crates = engine_crates(c.engine);
-    let (engine_version, engine_license, linked) = match &crates {
-        Some(list) => (
-            Some(list[0].version.clone()),
-            Some(list[0].license.as_str()),
-            &list[1..],
-        ),
-        None => (None, None, &[][..]),
+    let (engine, linked) = match &crates {
+        Some(list) => (Some(&list[0]), &list[1..]),
+        None => (None, &[][..]),
     };
-    let engine_comment = if crates.is_some() {
+    let engine_comment = if engine.is_some() {
         "/app/engine/pipedreamer-engine, a static executable; the crates it links are its DEPENDS_ON relationships (recorded in the binary by its build)."
     } else {
         "/app/engine/pipedreamer-engine, a static executable built without its dependency list (section .pipedreamer.deps), so the crates it links are not listed."
     };
     let mut packages = vec![
-        package(
-            IMAGE,
-            c.workflow,
-            Some(c.version),
-            None,
-            "CONTAINER",
-            json!({
-                "comment": "The OCI image pipedreamer build made of this workflow (FROM scratch).",
-            }),
-        ),
-        package(
+        Package::new(IMAGE, c.workflow, Some(c.version), None, Purpose::Container)
+            .comment("The OCI image pipedreamer build made of this workflow (FROM scratch)."),
+        Package::new(
             ENGINE,
             "pipedreamer-engine",
-            engine_version.as_deref(),
-            engine_license,
-            "APPLICATION",
-            json!({
-                "checksums": [{ "algorithm": "SHA256", "checksumValue": c.engine_digest.trim_start_matches("sha256:") }],
-                "comment": engine_comment,
-            }),
-        ),
-        package(
-            CA,
-            "ca-certificates.crt",
-            None,
-            None,
-            "FILE",
-            json!({
-                "checksums": [{ "algorithm": "SHA256", "checksumValue": sha256_hex(c.ca_bundle) }],
-                "supplier": "Organization: Mozilla CA Certificate Program (via the webpki-root-certs crate)",
-                "comment": "/etc/ssl/certs/ca-certificates.crt: Mozilla's trusted TLS server roots as PEM.",
-            }),
-        ),
-        package(
-            WORKFLOW,
-            c.workflow,
-            Some(c.version),
-            None,
-            "SOURCE",
-            json!({
-                "comment": "/app: the workflow's files and the npm packages its import graph reaches.",
-            }),
-        ),
+            engine.map(|e| e.version.as_str()),
+            engine.map(|e| e.license.as_str()),
+            Purpose::Application,
+        )
+        .sha256(c.engine_digest.trim_start_matches("sha256:").to_owned())
+        .comment(engine_comment),
+        Package {
+            supplier: Some(
+                "Organization: Mozilla CA Certificate Program (via the webpki-root-certs crate)",
+            ),
+            ..Package::new(CA, "ca-certificates.crt", None, None, Purpose::File)
+        }
+        .sha256(sha256_hex(c.ca_bundle))
+        .comment("/etc/ssl/certs/ca-certificates.crt: Mozilla's trusted TLS server roots as PEM."),
+        Package::new(WORKFLOW, c.workflow, Some(c.version), None, Purpose::Source)
+            .comment("/app: the workflow's files and the npm packages its import graph reaches."),
     ];
-    let mut relationships = vec![
-        json!({ "spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": IMAGE }),
-    ];
+    let mut relationships = vec![relationship(
+        "SPDXRef-DOCUMENT",
+        RelationshipType::Describes,
+        IMAGE,
+    )];
     for part in [ENGINE, CA, WORKFLOW] {
-        relationships.push(json!({ "spdxElementId": IMAGE, "relationshipType": "CONTAINS", "relatedSpdxElement": part }));
+        relationships.push(relationship(IMAGE, RelationshipType::Contains, part));
     }
     for (n, k) in linked.iter().enumerate() {
         let id = spdx_id("crate", n, &k.name);
-        let download = match k.source.as_str() {
-            "crates.io" => format!(
-                "https://crates.io/api/v1/crates/{}/{}/download",
-                k.name, k.version
-            ),
-            "local" => "NOASSERTION".into(),
-            git => format!("git+{git}"),
-        };
-        let mut extra = json!({ "downloadLocation": download });
-        if k.source == "crates.io" {
-            extra["externalRefs"] = purl("cargo", &k.name, Some(&k.version));
-        } else if k.source == "local" {
-            extra["comment"] = json!("A path dependency: built from the engine's source tree.");
-        }
-        let package = package(
-            &id,
+        relationships.push(relationship(ENGINE, RelationshipType::DependsOn, &id));
+        let package = Package::new(
+            id,
             &k.name,
             Some(&k.version),
             Some(&k.license),
-            "LIBRARY",
-            extra,
+            Purpose::Library,
         );
-        packages.push(package);
-        relationships.push(json!({ "spdxElementId": ENGINE, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": id }));
-    }
-    let mut npm = c.npm.clone();
-    npm.sort_by(|a, b| a.dir.cmp(&b.dir));
-    for (n, p) in npm.iter().enumerate() {
-        let id = spdx_id("npm", n, &p.name);
-        let extra = json!({
-            "externalRefs": purl("npm", &p.name, p.version.as_deref()),
-            "comment": format!("/app/{}", p.dir),
+        packages.push(match k.source.as_str() {
+            "crates.io" => Package {
+                download_location: format!(
+                    "https://crates.io/api/v1/crates/{}/{}/download",
+                    k.name, k.version
+                ),
+                ..package.purl("cargo")
+            },
+            "local" => package.comment("A path dependency: built from the engine's source tree."),
+            git => Package {
+                download_location: format!("git+{git}"),
+                ..package
+            },
         });
-        let package = package(
-            &id,
-            &p.name,
-            p.version.as_deref(),
-            p.license.as_deref(),
-            "LIBRARY",
-            extra,
+    }
+    let mut npm: Vec<&NpmPackage> = c.npm.iter().collect();
+    npm.sort_by(|a, b| a.dir.cmp(&b.dir));
+    for (n, p) in npm.into_iter().enumerate() {
+        let id = spdx_id("npm", n, &p.name);
+        relationships.push(relationship(WORKFLOW, RelationshipType::DependsOn, &id));
+        packages.push(
+            Package::new(
+                id,
+                &p.name,
+                p.version.as_deref(),
+                p.license.as_deref(),
+                Purpose::Library,
+            )
+            .purl("npm")
+            .comment(format!("/app/{}", p.dir)),
         );
-        packages.push(package);
-        relationships.push(json!({ "spdxElementId": WORKFLOW, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": id }));
     }
     let name = format!("{}-{}", c.workflow, c.version);
-    let doc = json!({
-        "spdxVersion": "SPDX-2.3",
-        "dataLicense": "CC0-1.0",
-        "SPDXID": "SPDXRef-DOCUMENT",
-        "name": name,
-        "documentNamespace": "",
-        "creationInfo": {
-            "created": created,
-            "creators": [concat!("Tool: pipedreamer-", env!("CARGO_PKG_VERSION"))],
+    let doc = Document {
+        spdx_version: "SPDX-2.3",
+        data_license: "CC0-1.0",
+        spdx_id: "SPDXRef-DOCUMENT",
+        name: &name,
+        document_namespace: "",
+        creation_info: CreationInfo {
+            created,
+            creators: [concat!("Tool: pipedreamer-", env!("CARGO_PKG_VERSION"))],
         },
-        "packages": packages,
-        "relationships": relationships,
-    });
+        packages,
+        relationships,
+    };
     // Content-derived: the digest of the document with an empty namespace. Same inputs, same
     // namespace; any change in what the image holds, a new one. Serialized once (compact:
     // hundreds of packages, read by tools, compressed into the layer on every build), then the
