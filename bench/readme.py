@@ -14,6 +14,10 @@ SECTIONS = [
      "Public URLs on a single host (Caddy with `tls internal` in front of a `local` deployment; `bench/proxy.py`):"),
     ("# Dashboard benchmark",
      "Dashboard (`bench/dashboard.py`, measured in headless Chromium):"),
+    ("# Run records benchmark",
+     "Run records (`bench/runs.py`: reporting on vs off; `bench/ingest.py`: the control plane's ingestion):"),
+    ("# Shipping benchmark",
+     "Workflow tests and SBOM (`bench/workflow_test.py`, `bench/sbom.py`):"),
 ]
 
 
