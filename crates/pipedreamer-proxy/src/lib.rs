@@ -68,6 +68,19 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Connection attempts refused before Caddy is declared down.
 const CONNECT_RETRIES: u32 = 3;
 
+/// Config loads retried after Caddy refused one while its certificate storage was mid-write.
+const STORAGE_RACE_RETRIES: u32 = 3;
+
+/// Whether Caddy refused a config load because it read a certificate file that the TLS app of
+/// the config before was still writing (e.g. `caching certificate: decoding certificate
+/// metadata: unexpected end of JSON input` right after a new host's internal certificate was
+/// issued). Caddy rolls a failed load back, so the same call a moment later is safe and passes.
+fn storage_race(status: StatusCode, message: &str) -> bool {
+    status == StatusCode::INTERNAL_SERVER_ERROR
+        && message.starts_with("loading new config")
+        && message.contains("caching certificate")
+}
+
 /// The remediation shown whenever Caddy does not answer.
 const START_HINT: &str = "start it: `caddy run --config /etc/caddy/Caddyfile` (or `systemctl start caddy`), \
      or set `caddy.admin` (env PIPEDREAMER_SERVER_CADDY__ADMIN) to the address of its `admin` option";
@@ -727,23 +740,34 @@ impl Caddy {
         // Caddy swaps its admin listener on every config change: a connection refused in that
         // instant never reached it, so trying again is safe (even for a POST).
         let mut attempt = 0;
-        let response = loop {
+        let mut storage_retries = 0;
+        let (status, text) = loop {
             let mut request = self.inner.client.request(method.clone(), url.clone());
             if let Some(body) = body {
                 request = request.json(body);
             }
-            match request.send().await {
-                Ok(response) => break response,
+            let response = match request.send().await {
+                Ok(response) => response,
                 Err(e) if e.is_connect() && attempt < CONNECT_RETRIES => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
                 }
                 Err(e) => return Err(failed(e)),
+            };
+            let status = response.status();
+            let text = response.text().await.map_err(failed)?;
+            tracing::debug!(%method, path, status = status.as_u16(), "caddy admin call");
+            if storage_retries < STORAGE_RACE_RETRIES
+                && storage_race(status, &caddy_message(status, &text))
+            {
+                storage_retries += 1;
+                tracing::debug!(path, "caddy read a certificate mid-write; loading again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
             }
+            break (status, text);
         };
-        let status = response.status();
-        let text = response.text().await.map_err(failed)?;
-        tracing::debug!(%method, path, status = status.as_u16(), "caddy admin call");
         if !status.is_success() {
             return Err(ProxyError::Rejected {
                 method,
@@ -931,6 +955,58 @@ mod tests {
     fn urls_leave_out_443() {
         assert_eq!(public_url("a.b", 443), "https://a.b");
         assert_eq!(public_url("a.b", 8443), "https://a.b:8443");
+    }
+
+    /// A stand-in admin endpoint answering each connection with the next of `answers`
+    /// (status, body), then closing it.
+    async fn scripted_admin(answers: Vec<(u16, &'static str)>) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for (status, body) in answers {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = conn.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                conn.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    const STORAGE_RACE: &str = r#"{"error":"loading new config: http app module: start: finalizing automatic HTTPS: managing certificates for [a.test]: automate: manage [a.test]: a.test: caching certificate: decoding certificate metadata: unexpected end of JSON input"}"#;
+
+    #[tokio::test]
+    async fn a_load_refused_while_a_certificate_was_mid_write_is_tried_again() {
+        let admin = scripted_admin(vec![(500, STORAGE_RACE), (200, "[]")]).await;
+        let caddy = Caddy::new(&admin.to_string()).unwrap();
+        assert_eq!(caddy.routes().await.unwrap(), Vec::<Value>::new());
+    }
+
+    #[tokio::test]
+    async fn other_refusals_and_a_lasting_storage_race_are_errors() {
+        let admin = scripted_admin(vec![(500, r#"{"error":"loading new config: bad"}"#)]).await;
+        let caddy = Caddy::new(&admin.to_string()).unwrap();
+        let e = caddy.routes().await.unwrap_err();
+        assert!(
+            matches!(e, ProxyError::Rejected { status: 500, .. }),
+            "{e:?}"
+        );
+        let admin = scripted_admin(vec![(500, STORAGE_RACE); 4]).await;
+        let caddy = Caddy::new(&admin.to_string()).unwrap();
+        let e = caddy.routes().await.unwrap_err();
+        assert!(e.to_string().contains("caching certificate"), "{e}");
     }
 
     #[tokio::test]
