@@ -15,6 +15,10 @@ pub mod server;
 pub mod state;
 pub mod webhook;
 
+/// The engine's version: what `pipedreamer --version` says its images run, and what the engine
+/// binary's own `--version` prints.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub use nats::NatsOptions;
 pub use record::RunSink;
 pub use report::{Reporter, ReporterOptions};

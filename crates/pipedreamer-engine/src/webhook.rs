@@ -206,7 +206,10 @@ async fn hook(
         .into_response()
 }
 
-fn filtered_out(
+/// Why `/hooks/<name>` ignores a verified delivery (its event or branch is not among the
+/// trigger's `events`/`branches`), if it does. Public so that `pipedreamer test` judges webhook
+/// cases by the engine's own rule.
+pub fn filtered_out(
     trigger: &WebhookTrigger,
     event: Option<&str>,
     payload: &serde_json::Value,

@@ -125,6 +125,24 @@ async fn run_case(
 ) -> CaseResult {
     let Selected { file, case } = selected;
     let stubs = Arc::new(Stubs::new(case.fetch.clone()));
+    if let Some(reason) = ignored_delivery(&case.trigger.value, &program) {
+        // The engine answers such a delivery `202 {"status": "ignored"}` and runs nothing, so
+        // the case's expectations could only be met by a run that would never happen.
+        return CaseResult {
+            file,
+            name: case.name,
+            pos: case.pos,
+            run_id: String::new(),
+            duration: Default::default(),
+            failures: vec![Failure {
+                pos: case.trigger.pos,
+                message: format!(
+                    "the engine would ignore this delivery ({reason}) and run nothing; change the case's `event`/`branch` or the trigger's `events`/`branches`"
+                ),
+                diff: None,
+            }],
+        };
+    }
     let (input, trigger) = run_input(&case.trigger.value, &program);
     // Policy warnings (say an auth rule whose secret this case does not give) are the
     // workflow's business; a fetch that needs the secret fails the case on its own.
@@ -141,6 +159,22 @@ async fn run_case(
         duration: outcome.duration,
         failures,
     }
+}
+
+/// Why the engine's `/hooks/<name>` would ignore a webhook case's delivery, if it would.
+fn ignored_delivery(trigger: &CaseTrigger, program: &Program) -> Option<String> {
+    let CaseTrigger::Webhook {
+        name, event, body, ..
+    } = trigger
+    else {
+        return None;
+    };
+    program.workflow.triggers.iter().find_map(|t| match t {
+        pipedreamer_spec::Trigger::Webhook(w) if &w.name == name => {
+            pipedreamer_engine::webhook::filtered_out(w, event.as_deref(), body)
+        }
+        _ => None,
+    })
 }
 
 /// The run's input (JSON text) and trigger, as the engine builds them for that trigger.

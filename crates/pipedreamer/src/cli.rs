@@ -12,14 +12,14 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The engine version this CLI pairs with. Both crates take the workspace's version today;
-/// `pipedreamer_engine::VERSION` replaces this once the engine exports it (requested).
-const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
-
 /// `pipedreamer --version`: the CLI's version and the engine's it builds images with, e.g.
 /// `0.1.0 (engine 0.1.0)`.
 static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!("{} (engine {})", env!("CARGO_PKG_VERSION"), ENGINE_VERSION)
+    format!(
+        "{} (engine {})",
+        env!("CARGO_PKG_VERSION"),
+        pipedreamer_engine::VERSION
+    )
 });
 
 /// The command definition: the derived one with [`VERSION`]. Parsing and completions use it.

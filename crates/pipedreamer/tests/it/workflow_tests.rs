@@ -148,6 +148,53 @@ fn triggers_reach_node_code_as_the_engine_gives_them() {
 }
 
 #[test]
+fn a_delivery_the_engine_would_ignore_fails_its_case_at_the_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = ECHO_WORKFLOW.replace(
+        "    secret: hooks.push\n",
+        "    secret: hooks.push\n    events: [push]\n    branches: [main]\n",
+    );
+    write(
+        dir.path(),
+        &[
+            ("workflow.yaml", workflow.as_str()),
+            ("echo.js", ECHO),
+            (
+                "tests/hooks.yaml",
+                r#"cases:
+  - name: main
+    trigger: {webhook: {name: push, event: push, branch: main, body: {}}}
+  - name: a feature branch
+    trigger: {webhook: {name: push, event: push, branch: feature, body: {}}}
+  - name: an issue event
+    trigger: {webhook: {name: push, event: issues, branch: main, body: {}}}
+"#,
+            ),
+        ],
+    );
+    let (code, doc, stderr) = json_report(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{doc:#}\n{stderr}");
+    assert_eq!(doc["passed"], 1, "{doc:#}");
+    let cases = doc["cases"].as_array().unwrap();
+    let message = |name: &str| {
+        let case = cases.iter().find(|c| c["name"] == name).unwrap();
+        assert_eq!(
+            case["failures"][0]["line"],
+            case["line"].as_u64().unwrap() + 1
+        );
+        case["failures"][0]["message"].as_str().unwrap().to_owned()
+    };
+    assert!(
+        message("a feature branch").contains("branch `feature` is not in `branches`"),
+        "{doc:#}"
+    );
+    assert!(
+        message("an issue event").contains("event `issues` is not in `events`"),
+        "{doc:#}"
+    );
+}
+
+#[test]
 fn secrets_are_the_cases_own_and_redacted_from_logs() {
     let dir = tempfile::tempdir().unwrap();
     write(
