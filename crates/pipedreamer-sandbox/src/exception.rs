@@ -18,8 +18,9 @@ pub(crate) fn describe_exception(ctx: &Ctx<'_>, e: rquickjs::Error) -> String {
                     .map(str::to_owned)
             });
             let hint = if message.contains("is read-only") || message.contains("not extensible") {
-                " (builtins, globals, `ctx` and `ctx.secrets` are frozen so that runs cannot \
-                 affect each other; keep state in your own objects or module variables)"
+                " (builtins, globals, `ctx`, `ctx.secrets` and the functions and classes of \
+                 modules without state, which runs share, are frozen so that runs cannot affect \
+                 each other; keep state in your own objects or module variables)"
             } else {
                 ""
             };

@@ -25,7 +25,7 @@ use crate::Workload;
 use crate::exception::describe_exception;
 use crate::outcome::*;
 use crate::realm::{CurrentRun, Deadlines, PooledRuntime, Realm, RunEnd};
-use crate::slot::{slot_name, unslot};
+use crate::slot::unslot;
 use crate::web::timers::{TimerEvent, yield_to_jobs};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -186,7 +186,7 @@ async fn run_dag(
                     run: &current,
                     clocks: &clocks,
                     modules: (0..n)
-                        .map(|i| slot_name(slot, program.node_module(i)))
+                        .map(|i| program.imports().module_name(slot, program.node_module(i)))
                         .collect(),
                 };
                 let mut outputs: Vec<Option<String>> = vec![None; n];

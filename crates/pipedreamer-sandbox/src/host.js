@@ -5,8 +5,11 @@
 // `natives` holds the host functions (`fetch`, `log`, `freeze`, and the web areas' own, see
 // `web/mod.rs`); `runHooks` are the web areas' per-run hooks, called as each run begins.
 // `nodeErrors`: the error classes of `node/errors.js` (shared with the node: modules);
-// `nodeExports`: what the realm's node: modules export (see `node/mod.rs`), frozen with the rest.
-export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeExports) {
+// `nodeExports`: what the realm's node: modules and shared workflow modules export (see
+// `node/mod.rs`, `shared.rs`), frozen with the rest; `sharedRoots`: the shared workflow modules'
+// top-level functions and classes, whose prototypes get the same overridable treatment as the
+// builtins' (an object inheriting from one may still assign `constructor` or a method name).
+export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeExports, sharedRoots) {
   "use strict";
   // `format` (util.inspect-style, as console prints) comes from `web/runtime.js`.
   const { log: nativeLog, progress: nativeProgress, output: nativeOutput, freeze: nativeFreeze, format } = natives;
@@ -62,7 +65,7 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
     const refused = nativeOutput(name, json);
     if (refused !== undefined && refused !== null) throw new RangeError(refused);
   };
-  lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports, output]);
+  lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports, output], sharedRoots);
   const globalCount = Reflect.ownKeys(globalThis).length;
   const globalProto = Object.getPrototypeOf(globalThis);
 
@@ -95,12 +98,12 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
 // realm). Like SES's lockdown, properties people commonly assign on their own objects (`name` on
 // an Error subclass, `constructor` or `toString` on a prototype object) become accessors first,
 // so assigning them on an object that inherits them defines an own property instead of throwing.
-function lockdown(freezeReachable, extra) {
+function lockdown(freezeReachable, extra, sharedRoots) {
   // The values the accessors below return: only their closures reach them, so the walk must be
   // given them (else `Object.prototype.hasOwnProperty` itself stayed unfrozen, and a run could
   // define `call` on it to see later runs' calls).
   const captured = [];
-  const overridable = (proto, keys) => {
+  const overridable = (proto, keys, what = "a builtin (builtins are frozen so runs stay isolated)") => {
     for (const key of keys === "*" ? Reflect.ownKeys(proto) : keys) {
       const desc = Object.getOwnPropertyDescriptor(proto, key);
       if (!desc || !("value" in desc) || !desc.writable || !desc.configurable) continue;
@@ -110,7 +113,7 @@ function lockdown(freezeReachable, extra) {
         get() { return value; },
         set(v) {
           if (this === proto) {
-            throw new TypeError(`Cannot assign to read only property '${String(key)}' of a builtin (builtins are frozen so runs stay isolated)`);
+            throw new TypeError(`Cannot assign to read only property '${String(key)}' of ${what}`);
           }
           Object.defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true });
         },
@@ -120,6 +123,13 @@ function lockdown(freezeReachable, extra) {
     }
   };
   overridable(Object.prototype, "*");
+  for (const root of sharedRoots) {
+    if (typeof root !== "function") continue;
+    const desc = Object.getOwnPropertyDescriptor(root, "prototype");
+    if (desc && "value" in desc && desc.value !== null && typeof desc.value === "object") {
+      overridable(desc.value, "*", "a shared module's prototype (modules without state are frozen and shared by runs)");
+    }
+  }
   overridable(Function.prototype, ["constructor", "bind", "toString"]);
   overridable(Array.prototype, ["toString", "push"]);
   overridable(Promise.prototype, ["constructor"]);

@@ -21,6 +21,7 @@ mod pool;
 pub mod program;
 mod realm;
 pub mod secrets;
+mod shared;
 mod slot;
 pub mod transpile;
 mod web;

@@ -14,7 +14,7 @@
 //! while the realm was set up (see `node`), so QuickJS reuses it without asking the loader.
 
 use crate::program::Program;
-use crate::slot::{refuse, slot_tag, split_slot};
+use crate::slot::{REALM_SLOT, refuse, slot_tag, split_slot};
 use crate::web::is_host_module;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::{Ctx, Error, Module, Result, module::Declared};
@@ -30,7 +30,8 @@ use std::sync::Arc;
 pub(crate) struct LoaderScope {
     /// The program whose modules may load.
     pub(crate) program: Option<Arc<Program>>,
-    /// The slot of the run in progress: only its module instances are reachable.
+    /// The slot of the run in progress: only its module instances (and the realm's shared
+    /// ones) are reachable. `REALM_SLOT` while a realm is set up: the shared modules load then.
     pub(crate) slot: Option<usize>,
     /// Whether the host modules and realm modules (`node` builtins) may load: only while
     /// `realm::install_host` sets up a realm, before any node code runs in it.
@@ -48,12 +49,11 @@ impl ProgramModules {
     /// The module name `name` (imported by `base`) stands for, if this runtime may load it now.
     fn resolve_name(&self, base: &str, name: &str) -> Result<String> {
         let scope = self.0.borrow();
+        if scope.host && (is_host_module(name) || crate::node::is_realm_module(name)) {
+            return Ok(name.to_owned());
+        }
         let (Some(program), Some(slot)) = (scope.program.as_ref(), scope.slot) else {
-            return if scope.host && (is_host_module(name) || crate::node::is_realm_module(name)) {
-                Ok(name.to_owned())
-            } else {
-                Err(refuse(base, name))
-            };
+            return Err(refuse(base, name));
         };
         program.imports().resolve(slot, base, name)
     }
@@ -92,8 +92,11 @@ impl Loader for ProgramModules {
         let (Some(program), Some(current)) = (scope.program.as_ref(), scope.slot) else {
             return Err(Error::new_loading(name));
         };
+        // The realm's shared modules load only while it is set up (their slot is then the
+        // current one), and only those the program shares.
         let (slot, path) = split_slot(name)
             .filter(|(slot, _)| *slot == current)
+            .filter(|(slot, path)| *slot != REALM_SLOT || program.imports().is_shared(path))
             .ok_or_else(|| Error::new_loading(name))?;
         let module = program
             .module(path)

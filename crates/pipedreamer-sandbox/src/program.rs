@@ -11,7 +11,7 @@
 
 use crate::bytecode::Template;
 use crate::node::{self, commonjs};
-use crate::slot::{refuse, slot_name, split_slot, unslot};
+use crate::slot::{REALM_SLOT, refuse, slot_name, split_slot, unslot};
 use crate::transpile;
 use pipedreamer_spec::diagnostic::Diagnostic;
 use pipedreamer_spec::source::SourceProvider;
@@ -53,6 +53,9 @@ pub(crate) struct Imports {
     /// The realm modules (node builtins, the CommonJS runtime) the program's runs may import,
     /// dependencies first; a realm instantiates them while it is set up.
     realm_modules: Vec<&'static str>,
+    /// The workflow modules a realm instantiates once and shares among its runs (see
+    /// `shared`), by path.
+    shared: Vec<String>,
 }
 
 /// One module: its JavaScript, and its bytecode under slot 0's name.
@@ -156,6 +159,7 @@ impl Program {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let shared = shared_modules(&graph, &mut sources);
         let imports = Arc::new(Imports {
             by_file: graph
                 .files
@@ -167,6 +171,7 @@ impl Program {
                 .map(|(id, t)| (id.clone(), t.record))
                 .collect(),
             realm_modules,
+            shared,
         });
         let mut compiled = compile(&sources, &imports)?;
         let modules = sources
@@ -200,6 +205,13 @@ impl Program {
         &self.imports.realm_modules
     }
 
+    /// The modules (by path) a realm instantiates once and shares among its runs: those with no
+    /// state a run could change (see the `shared` module's rules). The others get fresh
+    /// instances per run.
+    pub fn shared_modules(&self) -> &[String] {
+        &self.imports.shared
+    }
+
     /// The module path of a node (normalized).
     pub fn node_module(&self, index: usize) -> &str {
         self.workflow.nodes[index].file.trim_start_matches("./")
@@ -214,10 +226,16 @@ impl Imports {
     /// throws `NotCapable`), or a realm module a CommonJS record requires. Anything else is refused, and so is every import by a `base` outside the slot
     /// (code run through `eval` or `Function`).
     pub(crate) fn resolve(&self, slot: usize, base: &str, name: &str) -> rquickjs::Result<String> {
-        if split_slot(name).is_some_and(|(s, id)| s == slot && self.ids.contains_key(id)) {
+        if split_slot(name).is_some_and(|(s, id)| {
+            (s == slot && self.ids.contains_key(id)) || (s == REALM_SLOT && self.is_shared(id))
+        }) {
             return Ok(name.to_owned());
         }
-        let Some((_, base_id)) = split_slot(base).filter(|(s, _)| *s == slot) else {
+        // A shared module's imports are shared modules (see `shared_modules`): they resolve to
+        // the realm's instances from any slot.
+        let Some((_, base_id)) = split_slot(base)
+            .filter(|(s, id)| *s == slot || (*s == REALM_SLOT && self.is_shared(id)))
+        else {
             return Err(refuse(base, name));
         };
         if self.ids.get(base_id) == Some(&true) && self.realm_modules.contains(&name) {
@@ -232,12 +250,90 @@ impl Imports {
                 .find(|i| i.specifier == name && !matches!(i.form, ImportForm::Require { .. }))
         });
         match import.map(|i| &i.target) {
-            Some(ImportTarget::File(path)) => Ok(slot_name(slot, path)),
+            Some(ImportTarget::File(path)) => Ok(self.module_name(slot, path)),
             Some(ImportTarget::Builtin(b)) => Ok(node::module_name(*b).to_owned()),
             Some(ImportTarget::Forbidden(module)) => Ok(slot_name(slot, &forbidden_id(module))),
             None => Err(refuse(base, name)),
         }
     }
+}
+
+impl Imports {
+    /// Whether module `id` is one a realm shares among its runs.
+    pub(crate) fn is_shared(&self, id: &str) -> bool {
+        self.shared.iter().any(|s| s == id)
+    }
+
+    /// The name of module `id` for a run in slot `slot`: the realm's instance when it is
+    /// shared, else the slot's own.
+    pub(crate) fn module_name(&self, slot: usize, id: &str) -> String {
+        if self.is_shared(id) {
+            slot_name(REALM_SLOT, id)
+        } else {
+            slot_name(slot, id)
+        }
+    }
+}
+
+/// The ES modules a realm may share among its runs (see `shared`): each alone passes the
+/// analysis, everything it imports is shared too (or a `node:` builtin), and everything that
+/// imports it is shared too. The last rule is what keeps the frozen objects out of code the
+/// analysis did not vet: a module with state may write to what it imports (lodash's
+/// `lodash.prototype = baseLodash.prototype; lodash.prototype.constructor = lodash`), and
+/// shared modules never write through their imports. Their text gets the export that lets the
+/// realm freeze what they hold.
+fn shared_modules(
+    graph: &pipedreamer_spec::ModuleGraph,
+    sources: &mut BTreeMap<String, ModuleText>,
+) -> Vec<String> {
+    let mut roots: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (path, file) in &graph.files {
+        let Some(text) = sources.get(path) else {
+            continue;
+        };
+        if file.kind != ModuleKind::EsModule || text.generated {
+            continue;
+        }
+        match crate::shared::local_bindings(&text.javascript) {
+            Ok(names) => {
+                roots.insert(path, names);
+            }
+            Err(why) => tracing::debug!(module = path, "fresh instances per run: {}", why.0),
+        }
+    }
+    loop {
+        let mut out: BTreeSet<&str> = BTreeSet::new();
+        for (path, file) in &graph.files {
+            let importer_shared = roots.contains_key(path.as_str());
+            for import in &file.imports {
+                match &import.target {
+                    ImportTarget::File(target) if !importer_shared => {
+                        out.insert(target.as_str());
+                    }
+                    ImportTarget::File(target) if !roots.contains_key(target.as_str()) => {
+                        out.insert(path.as_str());
+                    }
+                    ImportTarget::Forbidden(_) => {
+                        out.insert(path.as_str());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let before = roots.len();
+        roots.retain(|path, _| !out.contains(path));
+        if roots.len() == before {
+            break;
+        }
+    }
+    let mut shared = Vec::new();
+    for (path, names) in roots {
+        if let Some(text) = sources.get_mut(path) {
+            text.javascript = crate::shared::with_roots_export(&text.javascript, &names);
+        }
+        shared.push(path.to_owned());
+    }
+    shared
 }
 
 /// The id of the module that stands for forbidden module `module` (`node:fs`): it throws

@@ -296,10 +296,11 @@ impl PooledRuntime {
         client: &reqwest::Client,
     ) -> Result<Realm, String> {
         let started = Instant::now();
-        // Only the host module may load while the realm is set up.
+        // Only the host and realm modules, and the program's shared modules, may load while
+        // the realm is set up.
         *self.scope.borrow_mut() = LoaderScope {
             program: Some(wl.program.clone()),
-            slot: None,
+            slot: Some(crate::slot::REALM_SLOT),
             host: true,
         };
         let _closed = CloseScope(&self.scope);
@@ -793,8 +794,29 @@ async fn install_host<'js>(
     // The node: builtins the program uses, instantiated once per realm (after the web areas,
     // whose globals they use) and frozen by lockdown with everything else.
     let node = crate::node::instantiate(ctx, wl.program.realm_modules()).await?;
-    let hooks: rquickjs::Array<'js> =
-        setup_realm.call((natives, secrets, run_hooks, node.errors, node.exported))?;
+    // The workflow's shared modules, instantiated once per realm (their top level only
+    // declares) and frozen by lockdown with everything they hold: their exports, and the
+    // functions, classes and constants they keep to themselves (the roots export).
+    let shared_roots = rquickjs::Array::new(ctx.clone())?;
+    for path in wl.program.shared_modules() {
+        let name = crate::slot::slot_name(crate::slot::REALM_SLOT, path);
+        let namespace: Object<'js> = Module::import(ctx, name)?.into_future().await?;
+        for value in namespace.values::<rquickjs::Value<'js>>() {
+            node.exported.set(node.exported.len(), value?)?;
+        }
+        let roots: rquickjs::Array<'js> = namespace.get(crate::shared::ROOTS_EXPORT)?;
+        for root in roots.iter::<rquickjs::Value<'js>>() {
+            shared_roots.set(shared_roots.len(), root?)?;
+        }
+    }
+    let hooks: rquickjs::Array<'js> = setup_realm.call((
+        natives,
+        secrets,
+        run_hooks,
+        node.errors,
+        node.exported,
+        shared_roots,
+    ))?;
     let fire_timer = host_module(ctx, crate::web::TIMERS_MODULE)
         .await?
         .get("fire")?;
