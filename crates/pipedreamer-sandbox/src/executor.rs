@@ -185,8 +185,13 @@ async fn run_dag(
                     heap: &heap,
                     run: &current,
                     clocks: &clocks,
-                    modules: (0..n)
-                        .map(|i| program.imports().module_name(slot, program.node_module(i)))
+                    entries: (0..n)
+                        .map(|i| match realm.entry(&ctx, i) {
+                            Some(run) => NodeEntry::Shared(run),
+                            None => NodeEntry::Module(
+                                program.imports().module_name(slot, program.node_module(i)),
+                            ),
+                        })
                         .collect(),
                 };
                 let mut outputs: Vec<Option<String>> = vec![None; n];
@@ -433,8 +438,16 @@ struct RunScope<'a, 'js> {
     /// The run's journal (a retried attempt leaves a line in it).
     run: &'a Rc<RefCell<CurrentRun>>,
     clocks: &'a Clocks,
-    /// Module name of each node in this run's slot.
-    modules: Vec<String>,
+    /// Where each node's `run` comes from.
+    entries: Vec<NodeEntry<'js>>,
+}
+
+/// A node's `run` function: the realm's, when its module is shared, else its module's in the
+/// run's slot (imported when the node starts).
+#[derive(Clone)]
+enum NodeEntry<'js> {
+    Shared(Function<'js>),
+    Module(String),
 }
 
 /// Starts node `i` on `input` (JSON text): its first attempt now, then up to its `retries` more
@@ -448,7 +461,7 @@ fn start_node<'js>(scope: &RunScope<'_, 'js>, i: usize, input: String) -> NodeFu
         i,
         ctx: scope.ctx.clone(),
         make_ctx: scope.make_ctx.clone(),
-        module: scope.modules[i].clone(),
+        entry: scope.entries[i].clone(),
         wl: scope.wl.clone(),
         deadlines: scope.deadlines.clone(),
         heap: scope.heap.clone(),
@@ -463,7 +476,7 @@ struct NodeRun<'js> {
     i: usize,
     ctx: Ctx<'js>,
     make_ctx: Function<'js>,
-    module: String,
+    entry: NodeEntry<'js>,
     wl: Arc<Workload>,
     deadlines: Rc<Deadlines>,
     heap: crate::heap::HeapSize,
@@ -524,7 +537,7 @@ impl<'js> NodeRun<'js> {
             call_node(
                 self.ctx.clone(),
                 self.make_ctx.clone(),
-                self.module.clone(),
+                self.entry.clone(),
                 spec.id.clone(),
                 input,
             )
@@ -678,21 +691,27 @@ fn keyed_json(
 async fn call_node<'js>(
     ctx: Ctx<'js>,
     make_ctx: Function<'js>,
-    module: String,
+    entry: NodeEntry<'js>,
     id: String,
     input: Value<'js>,
 ) -> Result<String, NodeFailure> {
     let fail = |ctx: &Ctx<'js>, e: rquickjs::Error| NodeFailure::Js(describe_exception(ctx, e));
-    let namespace: Object<'js> = Module::import(&ctx, module.as_str())
-        .map_err(|e| fail(&ctx, e))?
-        .into_future::<Object<'js>>()
-        .await
-        .map_err(|e| fail(&ctx, e))?;
-    let run: Value<'js> = namespace.get("default").map_err(|e| fail(&ctx, e))?;
-    let Some(run) = run.as_function().cloned() else {
-        return Err(NodeFailure::Js(format!(
-            "the default export of `{module}` is not a function; export `async function run(ctx, input)`"
-        )));
+    let run = match entry {
+        NodeEntry::Shared(run) => run,
+        NodeEntry::Module(module) => {
+            let namespace: Object<'js> = Module::import(&ctx, module.as_str())
+                .map_err(|e| fail(&ctx, e))?
+                .into_future::<Object<'js>>()
+                .await
+                .map_err(|e| fail(&ctx, e))?;
+            let run: Value<'js> = namespace.get("default").map_err(|e| fail(&ctx, e))?;
+            let Some(run) = run.as_function().cloned() else {
+                return Err(NodeFailure::Js(format!(
+                    "the default export of `{module}` is not a function; export `async function run(ctx, input)`"
+                )));
+            };
+            run
+        }
     };
     let node_ctx: Value<'js> = make_ctx.call((id.as_str(),)).map_err(|e| fail(&ctx, e))?;
     let returned: Value<'js> = run.call((node_ctx, input)).map_err(|e| fail(&ctx, e))?;

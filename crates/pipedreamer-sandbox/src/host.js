@@ -66,8 +66,6 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
     if (refused !== undefined && refused !== null) throw new RangeError(refused);
   };
   lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports, output], sharedRoots);
-  const globalCount = Reflect.ownKeys(globalThis).length;
-  const globalProto = Object.getPrototypeOf(globalThis);
 
   // Per run: the `ctx` factory for its nodes.
   function makeRun(runId, trigger) {
@@ -80,15 +78,10 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
       });
     };
   }
-  // After a run: did it add globals, or give globalThis another prototype (whose properties
-  // every later run would see as globals)? Then the realm is not reused.
-  // A non-extensible globalThis (preventExtensions, seal, freeze) counts too: later runs could
-  // no longer add globals (a polyfill's, sloppy code's), so the realm must go.
-  const globalsAdded = () => Reflect.ownKeys(globalThis).length !== globalCount
-    || Object.getPrototypeOf(globalThis) !== globalProto || !Object.isExtensible(globalThis);
   // After a run, whatever its outcome: the web areas drop its per-run state.
   const endRun = () => { for (const hooks of runHooks) if (typeof hooks.endRun === "function") hooks.endRun(); };
-  return [makeRun, globalsAdded, endRun];
+  // Whether a run added globals is checked natively (`lockdown.rs`, `GlobalShape`).
+  return [makeRun, endRun];
 }
 
 // Freezes everything reachable from globalThis, the intrinsics only syntax reaches, and `extra`

@@ -307,7 +307,7 @@ impl PooledRuntime {
         let context = AsyncContext::custom::<NodeIntrinsics>(&self.rt)
             .await
             .map_err(|e| format!("cannot create a JS context: {e}"))?;
-        let (make_run, globals_added, end_run, fire_timer) = context
+        let (make_run, end_run, fire_timer, globals, entries) = context
             .async_with(async |ctx| {
                 crate::web::runtime::attach(&ctx, &self.run_state)
                     .map_err(|e| format!("cannot set up the node API: {e}"))?;
@@ -326,11 +326,18 @@ impl PooledRuntime {
                         crate::exception::describe_exception(&ctx, e)
                     )
                 })?;
+                let describe = |e| crate::exception::describe_exception(&ctx, e);
+                let globals = crate::lockdown::GlobalShape::of(&ctx)
+                    .map_err(|e| format!("cannot read the realm's globals: {}", describe(e)))?;
+                let entries = shared_entries(&ctx, wl)
+                    .await
+                    .map_err(|e| format!("cannot set up the node API: {}", describe(e)))?;
                 Ok::<_, String>((
                     Persistent::save(&ctx, hooks.make_run),
-                    Persistent::save(&ctx, hooks.globals_added),
                     Persistent::save(&ctx, hooks.end_run),
                     Persistent::save(&ctx, hooks.fire_timer),
+                    globals,
+                    entries,
                 ))
             })
             .await?;
@@ -347,9 +354,10 @@ impl PooledRuntime {
             context,
             workload: Arc::downgrade(wl),
             make_run,
-            globals_added,
             end_run,
             fire_timer,
+            entries,
+            globals,
             runs: 0,
             baseline_memory,
             memory_limit: wl.memory_limit,
@@ -434,9 +442,12 @@ pub(crate) struct RunEnd {
 pub(crate) struct Realm {
     // Fields drop in order: the JS handles must go before their context (and its runtime).
     make_run: Persistent<Function<'static>>,
-    globals_added: Persistent<Function<'static>>,
     end_run: Persistent<Function<'static>>,
     fire_timer: Persistent<Function<'static>>,
+    /// Each node's `run` when its module is shared (imported once, while the realm was set up).
+    entries: Vec<Option<Persistent<Function<'static>>>>,
+    /// `globalThis` as lockdown left it, to tell whether a run added globals.
+    globals: crate::lockdown::GlobalShape,
     pub(crate) context: AsyncContext,
     workload: Weak<Workload>,
     /// Runs served so far; the current run's slot.
@@ -490,9 +501,17 @@ impl Realm {
         self.make_run.clone().restore(ctx)
     }
 
-    /// Whether the run added globals (then the realm must not serve another run).
+    /// Whether the run added globals, or gave `globalThis` another prototype or made it
+    /// non-extensible (then the realm must not serve another run: later runs would see the
+    /// globals, or could no longer add their own).
     pub(crate) fn globals_added(&self, ctx: &Ctx<'_>) -> rquickjs::Result<bool> {
-        self.globals_added.clone().restore(ctx)?.call(())
+        Ok(crate::lockdown::GlobalShape::of(ctx)? != self.globals)
+    }
+
+    /// Node `i`'s `run` function when its module is shared by the realm's runs.
+    pub(crate) fn entry<'js>(&self, ctx: &Ctx<'js>, i: usize) -> Option<Function<'js>> {
+        let entry = self.entries.get(i)?.as_ref()?;
+        entry.clone().restore(ctx).ok()
     }
 
     /// Ends the run in JavaScript: the web areas drop its per-run state (timer callbacks, …).
@@ -633,7 +652,6 @@ impl<'js> rquickjs::IntoJs<'js> for FetchReply {
 /// What the executor calls in a realm: `host.js`'s per-run hooks and `timers.js`'s `fire`.
 struct HostHooks<'js> {
     make_run: Function<'js>,
-    globals_added: Function<'js>,
     end_run: Function<'js>,
     fire_timer: Function<'js>,
 }
@@ -822,13 +840,35 @@ async fn install_host<'js>(
         .get("fire")?;
     Ok(HostHooks {
         make_run: hooks.get(0)?,
-        globals_added: hooks.get(1)?,
-        end_run: hooks.get(2)?,
+        end_run: hooks.get(1)?,
         fire_timer,
     })
 }
 
-/// A host module's namespace (loadable only while a realm is set up).
+/// Each node's `run` function when its module is shared: imported once here, so a run calls
+/// it without a module lookup. `None` for per-run modules, and for a default export that is not
+/// a function (the run then reports that as it always does).
+async fn shared_entries<'js>(
+    ctx: &Ctx<'js>,
+    wl: &Workload,
+) -> rquickjs::Result<Vec<Option<Persistent<Function<'static>>>>> {
+    let program = &wl.program;
+    let mut entries = Vec::with_capacity(program.workflow.nodes.len());
+    for i in 0..program.workflow.nodes.len() {
+        let path = program.node_module(i);
+        if !program.imports().is_shared(path) {
+            entries.push(None);
+            continue;
+        }
+        let name = crate::slot::slot_name(crate::slot::REALM_SLOT, path);
+        let namespace = host_module(ctx, &name).await?;
+        let run: rquickjs::Value<'js> = namespace.get("default")?;
+        entries.push(run.into_function().map(|f| Persistent::save(ctx, f)));
+    }
+    Ok(entries)
+}
+
+/// A host module's or shared module's namespace (loadable only while a realm is set up).
 async fn host_module<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
     Module::import(ctx, name)?
         .into_future::<Object<'js>>()
