@@ -67,15 +67,30 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
   };
   lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports, output], sharedRoots);
 
+  // Per node id, for the realm's life: its `ctx.log`, `ctx.progress` and `ctx.node`. They hold
+  // nothing of a run (the natives write to the run in progress) and are frozen through, functions
+  // included, so no run can leave anything on them; made once, they cost a run nothing.
+  const perNode = new Map();
+  const partsOf = (nodeId) => {
+    let parts = perNode.get(nodeId);
+    if (parts === undefined) {
+      const log = makeLog(nodeId);
+      for (const f of Object.values(log)) Object.freeze(f);
+      const progress = Object.freeze(makeProgress(nodeId));
+      Object.freeze(progress.prototype);
+      parts = { log, progress, node: Object.freeze({ id: nodeId }) };
+      perNode.set(nodeId, parts);
+    }
+    return parts;
+  };
+
   // Per run: the `ctx` factory for its nodes.
   function makeRun(runId, trigger) {
     const run = Object.freeze({ id: runId, trigger });
     for (const hooks of runHooks) if (typeof hooks.beginRun === "function") hooks.beginRun(run);
     return function makeCtx(nodeId) {
-      return Object.freeze({
-        secrets, fetch, errors, log: makeLog(nodeId), progress: makeProgress(nodeId), output, run,
-        node: Object.freeze({ id: nodeId }),
-      });
+      const { log, progress, node } = partsOf(nodeId);
+      return Object.freeze({ secrets, fetch, errors, log, progress, output, run, node });
     };
   }
   // After a run, whatever its outcome: the web areas drop its per-run state.

@@ -207,3 +207,13 @@ async fn what_the_analysis_cannot_see_meets_a_frozen_object_and_carries_nothing_
         assert!(message.contains("a shared module's prototype"), "{message}");
     }
 }
+
+#[tokio::test]
+async fn a_nodes_ctx_parts_made_once_per_realm_carry_nothing_over() {
+    // `ctx.log`, `ctx.progress` and `ctx.node` are made once per node per realm: frozen through,
+    // functions included, so nothing a run puts on them reaches the next run.
+    let wl = one_node(
+        "export default async (ctx) => {\n  const seen = [];\n  for (const target of [ctx.log, ctx.log.info, ctx.progress, ctx.progress.prototype, ctx.node]) {\n    try { target.mark = 1; } catch {}\n    seen.push(target.mark ?? 0);\n  }\n  return seen;\n};",
+    );
+    assert_eq!(outputs(&wl, 3).await, vec![json!([0, 0, 0, 0, 0]); 3]);
+}
