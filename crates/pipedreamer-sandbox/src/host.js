@@ -5,11 +5,10 @@
 // `natives` holds the host functions (`fetch`, `log`, `freeze`, and the web areas' own, see
 // `web/mod.rs`); `runHooks` are the web areas' per-run hooks, called as each run begins.
 // `nodeErrors`: the error classes of `node/errors.js` (shared with the node: modules);
-// `nodeExports`: what the realm's node: modules and shared workflow modules export (see
-// `node/mod.rs`, `shared.rs`), frozen with the rest; `sharedRoots`: the shared workflow modules'
-// top-level functions and classes, whose prototypes get the same overridable treatment as the
-// builtins' (an object inheriting from one may still assign `constructor` or a method name).
-export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeExports, sharedRoots) {
+// `nodeExports`: what the realm's node: modules export (see `node/mod.rs`), frozen with the rest.
+// Returns the per-run hooks and `freezeShared`, which the realm calls once it has loaded the
+// workflow's shared modules (`shared.rs`), after lockdown.
+export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeExports) {
   "use strict";
   // `format` (util.inspect-style, as console prints) comes from `web/runtime.js`.
   const { log: nativeLog, progress: nativeProgress, output: nativeOutput, freeze: nativeFreeze, format } = natives;
@@ -65,7 +64,24 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
     const refused = nativeOutput(name, json);
     if (refused !== undefined && refused !== null) throw new RangeError(refused);
   };
-  lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports, output], sharedRoots);
+  lockdown(nativeFreeze, [fetch, errors, runHooks, nodeExports, output]);
+
+  // The workflow's shared modules load after lockdown (so nothing they do at load could touch a
+  // builtin before it is frozen); this freezes everything they hold: `values` are their exports
+  // and their top-level bindings (the roots export). The prototypes of their functions and
+  // classes become overridable like the builtins', so an object inheriting from one may still
+  // assign `constructor` or a method name (`this.greet = this.greet.bind(this)`) on itself.
+  const freezeShared = (values) => {
+    const captured = [];
+    for (const value of values) {
+      if (typeof value !== "function") continue;
+      const desc = Object.getOwnPropertyDescriptor(value, "prototype");
+      if (desc && "value" in desc && desc.value !== null && typeof desc.value === "object") {
+        overridable(desc.value, "*", captured, "a shared module's prototype (modules without state are frozen and shared by runs)");
+      }
+    }
+    nativeFreeze([globalThis, ...captured, values]);
+  };
 
   // Per node id, for the realm's life: its `ctx.log`, `ctx.progress` and `ctx.node`. They hold
   // nothing of a run (the natives write to the run in progress) and are frozen through, functions
@@ -96,7 +112,7 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
   // After a run, whatever its outcome: the web areas drop its per-run state.
   const endRun = () => { for (const hooks of runHooks) if (typeof hooks.endRun === "function") hooks.endRun(); };
   // Whether a run added globals is checked natively (`lockdown.rs`, `GlobalShape`).
-  return [makeRun, endRun];
+  return [makeRun, endRun, freezeShared];
 }
 
 // Freezes everything reachable from globalThis, the intrinsics only syntax reaches, and `extra`
@@ -106,45 +122,19 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
 // realm). Like SES's lockdown, properties people commonly assign on their own objects (`name` on
 // an Error subclass, `constructor` or `toString` on a prototype object) become accessors first,
 // so assigning them on an object that inherits them defines an own property instead of throwing.
-function lockdown(freezeReachable, extra, sharedRoots) {
+function lockdown(freezeReachable, extra) {
   // The values the accessors below return: only their closures reach them, so the walk must be
   // given them (else `Object.prototype.hasOwnProperty` itself stayed unfrozen, and a run could
   // define `call` on it to see later runs' calls).
   const captured = [];
-  const overridable = (proto, keys, what = "a builtin (builtins are frozen so runs stay isolated)") => {
-    for (const key of keys === "*" ? Reflect.ownKeys(proto) : keys) {
-      const desc = Object.getOwnPropertyDescriptor(proto, key);
-      if (!desc || !("value" in desc) || !desc.writable || !desc.configurable) continue;
-      const value = desc.value;
-      captured.push(value);
-      Object.defineProperty(proto, key, {
-        get() { return value; },
-        set(v) {
-          if (this === proto) {
-            throw new TypeError(`Cannot assign to read only property '${String(key)}' of ${what}`);
-          }
-          Object.defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true });
-        },
-        enumerable: desc.enumerable,
-        configurable: false,
-      });
-    }
-  };
-  overridable(Object.prototype, "*");
-  for (const root of sharedRoots) {
-    if (typeof root !== "function") continue;
-    const desc = Object.getOwnPropertyDescriptor(root, "prototype");
-    if (desc && "value" in desc && desc.value !== null && typeof desc.value === "object") {
-      overridable(desc.value, "*", "a shared module's prototype (modules without state are frozen and shared by runs)");
-    }
-  }
-  overridable(Function.prototype, ["constructor", "bind", "toString"]);
-  overridable(Array.prototype, ["toString", "push"]);
-  overridable(Promise.prototype, ["constructor"]);
+  overridable(Object.prototype, "*", captured);
+  overridable(Function.prototype, ["constructor", "bind", "toString"], captured);
+  overridable(Array.prototype, ["toString", "push"], captured);
+  overridable(Promise.prototype, ["constructor"], captured);
   const errors = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError];
   if (typeof AggregateError === "function") errors.push(AggregateError);
   if (typeof InternalError === "function") errors.push(InternalError);
-  for (const E of errors) overridable(E.prototype, ["constructor", "message", "name", "toString"]);
+  for (const E of errors) overridable(E.prototype, ["constructor", "message", "name", "toString"], captured);
   // QuickJS keeps these in the context, behind setters: a run could hook later runs' errors.
   for (const key of ["prepareStackTrace", "stackTraceLimit"]) {
     const desc = Object.getOwnPropertyDescriptor(Error, key);
@@ -167,4 +157,29 @@ function lockdown(freezeReachable, extra, sharedRoots) {
     hidden.push(protoOf(Iterator.from({ next() { return { done: true }; } })));
   }
   freezeReachable([globalThis, ...hidden, ...captured, ...extra]);
+}
+
+// Turns `proto`'s writable data properties `keys` ("*": all) into accessors: reading gives the
+// value; assigning on `proto` itself throws (`what` says whose it is), assigning on an object
+// that inherits it defines an own property there, as it would if `proto` were not frozen. The
+// values go to `captured`: only the accessors' closures reach them, so the freezing walk must be
+// given them.
+function overridable(proto, keys, captured, what = "a builtin (builtins are frozen so runs stay isolated)") {
+  for (const key of keys === "*" ? Reflect.ownKeys(proto) : keys) {
+    const desc = Object.getOwnPropertyDescriptor(proto, key);
+    if (!desc || !("value" in desc) || !desc.writable || !desc.configurable) continue;
+    const value = desc.value;
+    captured.push(value);
+    Object.defineProperty(proto, key, {
+      get() { return value; },
+      set(v) {
+        if (this === proto) {
+          throw new TypeError(`Cannot assign to read only property '${String(key)}' of ${what}`);
+        }
+        Object.defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true });
+      },
+      enumerable: desc.enumerable,
+      configurable: false,
+    });
+  }
 }

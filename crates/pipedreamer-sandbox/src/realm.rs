@@ -815,29 +815,28 @@ async fn install_host<'js>(
     // The node: builtins the program uses, instantiated once per realm (after the web areas,
     // whose globals they use) and frozen by lockdown with everything else.
     let node = crate::node::instantiate(ctx, wl.program.realm_modules()).await?;
-    // The workflow's shared modules, instantiated once per realm (their top level only
-    // declares) and frozen by lockdown with everything they hold: their exports, and the
-    // functions, classes and constants they keep to themselves (the roots export).
-    let shared_roots = rquickjs::Array::new(ctx.clone())?;
+    let hooks: rquickjs::Array<'js> =
+        setup_realm.call((natives, secrets, run_hooks, node.errors, node.exported))?;
+    // The workflow's shared modules, instantiated once per realm after lockdown (their top
+    // level only declares; were it to run anything, the builtins are frozen already), then
+    // frozen with everything they hold: their exports, and the functions, classes and
+    // constants they keep to themselves (the roots export).
+    let shared = rquickjs::Array::new(ctx.clone())?;
     for path in wl.program.shared_modules() {
         let name = crate::slot::slot_name(crate::slot::REALM_SLOT, path);
         let namespace: Object<'js> = Module::import(ctx, name)?.into_future().await?;
         for value in namespace.values::<rquickjs::Value<'js>>() {
-            node.exported.set(node.exported.len(), value?)?;
+            shared.set(shared.len(), value?)?;
         }
         let roots: rquickjs::Array<'js> = namespace.get(crate::shared::ROOTS_EXPORT)?;
         for root in roots.iter::<rquickjs::Value<'js>>() {
-            shared_roots.set(shared_roots.len(), root?)?;
+            shared.set(shared.len(), root?)?;
         }
     }
-    let hooks: rquickjs::Array<'js> = setup_realm.call((
-        natives,
-        secrets,
-        run_hooks,
-        node.errors,
-        node.exported,
-        shared_roots,
-    ))?;
+    if !wl.program.shared_modules().is_empty() {
+        let freeze_shared: Function<'js> = hooks.get(2)?;
+        freeze_shared.call::<_, ()>((shared,))?;
+    }
     let fire_timer = host_module(ctx, crate::web::TIMERS_MODULE)
         .await?
         .get("fire")?;

@@ -10,10 +10,12 @@
 //!
 //! A module is shared only when all of this holds (anything else keeps per-run instances):
 //! - its top level only imports, declares functions, classes and `const`s, and exports them;
-//! - each `const` is a primitive literal, a function, or another binding (never an object or
-//!   array literal, a call or `new`: those make state a run could change with a method call);
-//! - classes have no static fields or static blocks, no computed keys other than `Symbol.x`, and
-//!   extend nothing or a plain name (a static `#count` stays writable on a frozen class);
+//! - each `const` is a primitive literal (`-1` included), a function, or a name (never an object
+//!   or array literal, a call, `new`, or an operator on a name, which could call its `valueOf`:
+//!   evaluating the module runs none of its code);
+//! - classes have no static fields, static blocks or private methods (a static `#count`, or a
+//!   `#method` function object the class keeps in a hidden scope, stays writable on a frozen
+//!   class), no computed keys other than the global `Symbol.x`, and extend nothing or a name;
 //! - no top-level binding is ever assigned (`f = …` reassigns a function declaration), and no
 //!   top-level binding is the base of a property write, `delete`, `Object.assign`/
 //!   `defineProperty`/… (those would throw on the frozen object, where they used to work);
@@ -43,6 +45,11 @@ pub(crate) struct NotShared(pub(crate) String);
 /// module alone; on success, the names of its top-level bindings (imports left out).
 pub(crate) fn local_bindings(javascript: &str) -> Result<Vec<String>, NotShared> {
     let no = |why: &str| Err(NotShared(why.to_owned()));
+    // Whoever names the realm's reserved export (declaring it, or importing another module's
+    // to reach what that module keeps to itself) keeps per-run instances.
+    if javascript.contains(ROOTS_EXPORT) {
+        return no("it names the export the realm reserves");
+    }
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, javascript, SourceType::mjs()).parse();
     if !parsed.diagnostics.is_empty() {
@@ -60,8 +67,9 @@ pub(crate) fn local_bindings(javascript: &str) -> Result<Vec<String>, NotShared>
     let mut names = Vec::new();
     for symbol in scoping.iter_bindings_in(root) {
         let name = scoping.symbol_name(symbol);
-        if name == ROOTS_EXPORT {
-            return no("it declares the name the realm reserves");
+        if name == "Symbol" {
+            // `[Symbol.iterator]` keys are admitted as the global's well-known symbols only.
+            return no("it declares its own `Symbol`");
         }
         if scoping.symbol_is_mutated(symbol) {
             return Err(NotShared(format!("its top-level `{name}` is assigned")));
@@ -152,10 +160,23 @@ fn constant(e: &Expression<'_>) -> bool {
         | Expression::ArrowFunctionExpression(_)
         | Expression::FunctionExpression(_) => true,
         Expression::TemplateLiteral(t) => t.expressions.is_empty(),
+        // On a literal only: `+K` on a name would call its `valueOf` while the realm is set up.
         Expression::UnaryExpression(u) => {
-            !matches!(u.operator, UnaryOperator::Delete) && constant(&u.argument)
+            !matches!(u.operator, UnaryOperator::Delete) && literal(&u.argument)
         }
         Expression::ParenthesizedExpression(p) => constant(&p.expression),
+        _ => false,
+    }
+}
+
+fn literal(e: &Expression<'_>) -> bool {
+    match e {
+        Expression::StringLiteral(_)
+        | Expression::NumericLiteral(_)
+        | Expression::BooleanLiteral(_)
+        | Expression::NullLiteral(_)
+        | Expression::BigIntLiteral(_) => true,
+        Expression::ParenthesizedExpression(p) => literal(&p.expression),
         _ => false,
     }
 }
@@ -172,6 +193,11 @@ fn plain_class(class: &Class<'_>) -> Result<(), &'static str> {
     }
     for element in &class.body.body {
         let (computed, key) = match element {
+            // A private method is one function object the class keeps in a hidden scope, not
+            // on any object: the realm's freezing walk cannot reach it.
+            ClassElement::MethodDefinition(m) if m.key.is_private_identifier() => {
+                return Err("a class has a private method");
+            }
             ClassElement::MethodDefinition(m) => (m.computed, &m.key),
             ClassElement::PropertyDefinition(p) if !p.r#static => (p.computed, &p.key),
             ClassElement::TSIndexSignature(_) => continue,
@@ -374,6 +400,14 @@ mod tests {
             "export default async function run() { return import.meta.url; }",
             "export default async function run() { return import('./x.ts'); }",
             "const __pipedreamer_shared_roots__ = 1; export default async function run() {}",
+            "import { __pipedreamer_shared_roots__ as r } from './x.js'; export default async () => r;",
+            // A private method is one function object outside every object: never frozen.
+            "class H { #slot() {} slot() { return this.#slot; } } export default async function run(c, i) { const b = new H().slot(); const p = b.last; b.last = i; return p; }",
+            "class H { static #slot() {} } export default async function run() {}",
+            // Code that would run while the realm is set up.
+            "class K { static valueOf() { return 1; } } const X = +K; export default async () => X;",
+            "class Symbol { static get iterator() { return 'k'; } } class C { [Symbol.iterator]() {} } export default async () => 1;",
+            "import { Symbol } from './s.js'; class C { [Symbol.iterator]() {} } export default async () => 1;",
         ] {
             assert!(!shared(js), "{js}");
         }

@@ -129,6 +129,10 @@ async fn modules_that_look_pure_but_are_not_keep_fresh_instances_per_run() {
         "function f() { return 1; }\nexport default async () => { const r = f(); eval('f = () => r + 1'); return r; };",
         // A default export that is computed.
         "export default (() => { let n = 0; return async () => ++n; })();",
+        // A private method: one function object the class keeps outside every object.
+        "class Holder { #slot() {} slot() { return this.#slot; } }\nexport default async () => { const box = new Holder().slot(); box.n = (box.n ?? 0) + 1; return box.n; };",
+        // `+K` would call `K.valueOf` while a realm is set up.
+        "function put(o, k, v) { o[k] = v; return 0; }\nclass K { static valueOf() { return put(K, 'box', new Map()); } }\nconst X = +K;\nexport default async () => { const box = K.box; const n = box.size; box.set(n, X); return n + 1; };",
     ] {
         let wl = one_node(js);
         assert!(wl.program.shared_modules().is_empty(), "{js}");
@@ -196,6 +200,26 @@ async fn what_the_analysis_cannot_see_meets_a_frozen_object_and_carries_nothing_
     assert_eq!(
         outputs(&wl, 2).await,
         [json!(["own", 1, "base"]), json!(["own", 1, "base"])]
+    );
+    // The same for an anonymous default export, which has no top-level name.
+    let wl = workload(
+        "name: s\nversion: \"1\"\nnodes:\n  - {id: a, file: a.js}\n",
+        &[
+            (
+                "a.js",
+                "import Base from './base.js';\nexport default async () => { const o = new Base(); o.hello = () => 'own'; return [o.hello(), new Base().hello()]; };",
+            ),
+            (
+                "base.js",
+                "export default class { hello() { return 'base'; } }",
+            ),
+        ],
+        json!({}),
+    );
+    assert_eq!(wl.program.shared_modules(), ["a.js", "base.js"]);
+    assert_eq!(
+        outputs(&wl, 2).await,
+        [json!(["own", "base"]), json!(["own", "base"])]
     );
     // Writing to the shared prototype itself is refused, with the reason.
     let wl = one_node(
