@@ -329,12 +329,17 @@ impl PooledRuntime {
                         crate::exception::describe_exception(&ctx, e)
                     )
                 })?;
-                let describe = |e| crate::exception::describe_exception(&ctx, e);
-                let globals = crate::lockdown::GlobalShape::of(&ctx)
-                    .map_err(|e| format!("cannot read the realm's globals: {}", describe(e)))?;
-                let entries = shared_entries(&ctx, wl)
-                    .await
-                    .map_err(|e| format!("cannot set up the node API: {}", describe(e)))?;
+                let globals = crate::lockdown::GlobalShape::of(&ctx).map_err(|e| {
+                    format!(
+                        "cannot read the realm's globals: {}",
+                        crate::exception::describe_exception(&ctx, e)
+                    )
+                })?;
+                let entries = hooks
+                    .entries
+                    .into_iter()
+                    .map(|run| run.map(|f| Persistent::save(&ctx, f)))
+                    .collect();
                 Ok::<_, String>((
                     Persistent::save(&ctx, hooks.make_run),
                     Persistent::save(&ctx, hooks.end_run),
@@ -652,11 +657,14 @@ impl<'js> rquickjs::IntoJs<'js> for FetchReply {
     }
 }
 
-/// What the executor calls in a realm: `host.js`'s per-run hooks and `timers.js`'s `fire`.
+/// What the executor calls in a realm: `host.js`'s per-run hooks, `timers.js`'s `fire`, and
+/// each node's `run` function when its module is shared (`None` for per-run modules, and for a
+/// default export that is not a function: the run then reports that as it always does).
 struct HostHooks<'js> {
     make_run: Function<'js>,
     end_run: Function<'js>,
     fire_timer: Function<'js>,
+    entries: Vec<Option<Function<'js>>>,
 }
 
 /// Installs the host API into a new realm and locks it down; returns its hooks.
@@ -822,9 +830,10 @@ async fn install_host<'js>(
     // frozen with everything they hold: their exports, and the functions, classes and
     // constants they keep to themselves (the roots export).
     let shared = rquickjs::Array::new(ctx.clone())?;
+    let mut namespaces = std::collections::BTreeMap::new();
     for path in wl.program.shared_modules() {
         let name = crate::slot::slot_name(crate::slot::REALM_SLOT, path);
-        let namespace: Object<'js> = Module::import(ctx, name)?.into_future().await?;
+        let namespace = host_module(ctx, &name).await?;
         for value in namespace.values::<rquickjs::Value<'js>>() {
             shared.set(shared.len(), value?)?;
         }
@@ -832,6 +841,7 @@ async fn install_host<'js>(
         for root in roots.iter::<rquickjs::Value<'js>>() {
             shared.set(shared.len(), root?)?;
         }
+        namespaces.insert(path.as_str(), namespace);
     }
     if !wl.program.shared_modules().is_empty() {
         let freeze_shared: Function<'js> = hooks.get(2)?;
@@ -840,34 +850,24 @@ async fn install_host<'js>(
     let fire_timer = host_module(ctx, crate::web::TIMERS_MODULE)
         .await?
         .get("fire")?;
+    // A shared node's `run`, looked up once here, so a run calls it without a module lookup.
+    let program = &wl.program;
+    let mut entries = Vec::with_capacity(program.workflow.nodes.len());
+    for i in 0..program.workflow.nodes.len() {
+        let run = match namespaces.get(program.node_module(i)) {
+            Some(namespace) => namespace
+                .get::<_, rquickjs::Value<'js>>("default")?
+                .into_function(),
+            None => None,
+        };
+        entries.push(run);
+    }
     Ok(HostHooks {
         make_run: hooks.get(0)?,
         end_run: hooks.get(1)?,
         fire_timer,
+        entries,
     })
-}
-
-/// Each node's `run` function when its module is shared: imported once here, so a run calls
-/// it without a module lookup. `None` for per-run modules, and for a default export that is not
-/// a function (the run then reports that as it always does).
-async fn shared_entries<'js>(
-    ctx: &Ctx<'js>,
-    wl: &Workload,
-) -> rquickjs::Result<Vec<Option<Persistent<Function<'static>>>>> {
-    let program = &wl.program;
-    let mut entries = Vec::with_capacity(program.workflow.nodes.len());
-    for i in 0..program.workflow.nodes.len() {
-        let path = program.node_module(i);
-        if !program.imports().is_shared(path) {
-            entries.push(None);
-            continue;
-        }
-        let name = crate::slot::slot_name(crate::slot::REALM_SLOT, path);
-        let namespace = host_module(ctx, &name).await?;
-        let run: rquickjs::Value<'js> = namespace.get("default")?;
-        entries.push(run.into_function().map(|f| Persistent::save(ctx, f)));
-    }
-    Ok(entries)
 }
 
 /// A host module's or shared module's namespace (loadable only while a realm is set up).

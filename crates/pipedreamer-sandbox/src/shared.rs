@@ -151,12 +151,8 @@ fn declaration(declaration: &Declaration<'_>) -> Result<(), &'static str> {
 /// A value no run can change: a primitive literal, a function (frozen by the realm), or a name.
 fn constant(e: &Expression<'_>) -> bool {
     match e {
-        Expression::StringLiteral(_)
-        | Expression::NumericLiteral(_)
-        | Expression::BooleanLiteral(_)
-        | Expression::NullLiteral(_)
-        | Expression::BigIntLiteral(_)
-        | Expression::Identifier(_)
+        _ if literal(e) => true,
+        Expression::Identifier(_)
         | Expression::ArrowFunctionExpression(_)
         | Expression::FunctionExpression(_) => true,
         Expression::TemplateLiteral(t) => t.expressions.is_empty(),
@@ -169,6 +165,7 @@ fn constant(e: &Expression<'_>) -> bool {
     }
 }
 
+/// A primitive literal (evaluating it runs no code).
 fn literal(e: &Expression<'_>) -> bool {
     match e {
         Expression::StringLiteral(_)
