@@ -500,17 +500,14 @@ mod tests {
         let rules = policy.spec.unwrap().egress.unwrap();
         assert_eq!(rules.len(), 1, "DNS only: {rules:?}");
 
-        let cilium = cilium_policy(
-            &wf,
-            &DeployOptions {
-                network: NetworkOptions {
-                    egress: EgressPolicy::Cilium,
-                    ..NetworkOptions::default()
-                },
-                ..opts.clone()
+        let under_cilium = DeployOptions {
+            network: NetworkOptions {
+                egress: EgressPolicy::Cilium,
+                ..NetworkOptions::default()
             },
-        )
-        .unwrap();
+            ..opts
+        };
+        let cilium = cilium_policy(&wf, &under_cilium).unwrap();
         let rules = cilium["spec"]["egress"].as_array().unwrap();
         let to = |key: &str| -> Vec<&Value> { rules.iter().filter_map(|r| r.get(key)).collect() };
         assert_eq!(
@@ -524,16 +521,7 @@ mod tests {
         // In-cluster NATS and the control plane are not names toFQDNs can select.
         assert_eq!(to("toEntities").len(), 2, "{rules:?}");
         // The NetworkPolicy keeps only ingress under Cilium.
-        let np = network_policy(
-            &wf,
-            &DeployOptions {
-                network: NetworkOptions {
-                    egress: EgressPolicy::Cilium,
-                    ..NetworkOptions::default()
-                },
-                ..opts
-            },
-        );
+        let np = network_policy(&wf, &under_cilium);
         let spec = np.spec.unwrap();
         assert_eq!(spec.policy_types.unwrap(), ["Ingress"]);
         assert!(spec.egress.is_none());
