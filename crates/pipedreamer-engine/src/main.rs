@@ -210,6 +210,9 @@ async fn run(args: Args) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+    // The bound address, not the asked one: with `--port 0` the kernel picks the port, and
+    // this line is where a caller (or a test harness) learns it.
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(workflow = %name, version = %version, nodes, %addr, "engine ready");
     let stop = CancellationToken::new();
     tokio::spawn(pipedreamer_engine::cancel_on_signal(stop.clone()));

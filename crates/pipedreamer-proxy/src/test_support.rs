@@ -167,7 +167,11 @@ impl TestCaddy {
 
 fn wait_for_port(port: u16, log: &Path) {
     let deadline = Instant::now() + START_TIMEOUT;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // A connection to itself (possible in the ephemeral range while nothing listens) is not
+    // Caddy.
+    while !TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
+    {
         assert!(
             Instant::now() < deadline,
             "Caddy's admin endpoint on port {port} did not open; log:\n{}",

@@ -37,6 +37,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The address from the engine's "engine ready" log line, once logged: `addr=HOST:PORT` in
+/// text logs, `"addr":"HOST:PORT"` in JSON ones.
+fn ready_addr(logs: &str) -> Option<&str> {
+    let line = logs.lines().find(|l| l.contains("engine ready"))?;
+    let (_, rest) = line
+        .split_once("addr=")
+        .or_else(|| line.split_once("\"addr\":\""))?;
+    rest.split(|c: char| c.is_whitespace() || c == '"').next()
+}
+
 pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
     for (path, text) in files {
         let p = dir.join(path);
@@ -50,11 +60,13 @@ impl Engine {
         Self::start_with_env(files, args, &[])
     }
 
-    /// Starts the engine and waits (up to 10 s) until `/readyz` answers 200.
+    /// Starts the engine on a port the kernel picks and waits (up to 10 s) until `/readyz`
+    /// answers 200. The port comes from the engine's "engine ready" line: a port picked here and
+    /// handed over could be taken by a parallel test in between, and the probe would then reach
+    /// that test's engine.
     pub fn start_with_env(files: &[(&str, &str)], args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         write_files(dir.path(), files);
-        let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_pipedreamer-engine"))
             .args([
                 "--workflow",
@@ -62,7 +74,7 @@ impl Engine {
                 "--host",
                 "127.0.0.1",
                 "--port",
-                &port.to_string(),
+                "0",
             ])
             .args(args)
             .env("NO_COLOR", "1")
@@ -81,21 +93,27 @@ impl Engine {
                 l.push('\n');
             }
         });
-        let engine = Self {
+        let mut engine = Self {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: String::new(),
             logs,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(r) = probe::blocking_get(&format!("{}/readyz", engine.base))
+            if engine.base.is_empty()
+                && let Some(addr) = ready_addr(&engine.logs())
+            {
+                engine.base = format!("http://{addr}");
+            }
+            if !engine.base.is_empty()
+                && let Ok(r) = probe::blocking_get(&format!("{}/readyz", engine.base))
                 && r == 200
             {
                 return engine;
             }
             assert!(
-                Instant::now() < deadline,
+                Instant::now() < deadline && engine.child.try_wait().unwrap().is_none(),
                 "engine did not become ready; logs:\n{}",
                 engine.logs()
             );

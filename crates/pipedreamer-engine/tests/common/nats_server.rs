@@ -29,12 +29,18 @@ pub struct NatsConfig {
 }
 
 impl NatsServer {
+    /// Starts a server on a port of its own choosing and waits (up to 10 s) until it greets.
+    ///
+    /// The server picks the port (`-1`) and reports it in a ports file: a port picked by the
+    /// test and handed over could be taken by a parallel test in between, and a bare TCP
+    /// connect as the readiness check can succeed against whatever took it (or, in the
+    /// ephemeral range, against itself), which is how this helper once handed out a dead port.
     pub fn start(config: NatsConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = super::free_port();
         let store = dir.path().join("js");
         let mut conf = format!(
-            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: {:?} }}\n",
+            "listen: \"127.0.0.1:-1\"\nports_file_dir: {:?}\njetstream {{ store_dir: {:?} }}\n",
+            dir.path().to_str().unwrap(),
             store.to_str().unwrap()
         );
         if let Some(t) = &config.token {
@@ -52,19 +58,31 @@ impl NatsServer {
         }
         let conf_path = dir.path().join("nats.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new("nats-server")
+        let log_path = dir.path().join("nats.log");
+        let mut child = Command::new("nats-server")
             .args(["-c", conf_path.to_str().unwrap()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
             .expect("nats-server is not installed; run scripts/test.sh (it installs it)");
-        let server = Self { child, port, dir };
+        let ports_file = dir.path().join(format!("nats-server_{}.ports", child.id()));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let port = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "nats-server exited ({status}) before it was ready:\n{}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+            if let Some(port) = listening_port(&ports_file)
+                && greets(port)
+            {
+                break port;
+            }
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
-        }
-        server
+        };
+        Self { child, port, dir }
     }
 
     pub fn url(&self) -> String {
@@ -74,6 +92,25 @@ impl NatsServer {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// The client port from a ports file (`{"nats":["nats://127.0.0.1:PORT"]}`), once written.
+fn listening_port(ports_file: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(ports_file).ok()?;
+    let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let url = ports["nats"][0].as_str()?;
+    url.rsplit(':').next()?.parse().ok()
+}
+
+/// Whether a NATS server answers on `port` with its `INFO` greeting.
+fn greets(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut greeting = [0u8; 5];
+    s.read_exact(&mut greeting).is_ok() && &greeting == b"INFO "
 }
 
 /// A CA and a server certificate for `127.0.0.1` and `localhost` signed by it (PEM).

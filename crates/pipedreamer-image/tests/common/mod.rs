@@ -63,7 +63,11 @@ impl Registry {
             .expect("docker-registry is not installed: run scripts/test.sh");
         let addr = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&addr).is_err() {
+        // A connection to itself (possible in the ephemeral range while nothing listens) is
+        // not the registry.
+        while !std::net::TcpStream::connect(&addr)
+            .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
+        {
             assert!(Instant::now() < deadline, "the registry did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
