@@ -94,13 +94,23 @@ fn object_address(value: &Value<'_>) -> usize {
 
 /// What a run could change about `globalThis` after lockdown (its existing properties are
 /// read-only and non-configurable): how many own properties it has (strings and symbols, as
-/// `Reflect.ownKeys` counts them), its prototype, and whether it is extensible. Read natively
-/// after every run: building the `Reflect.ownKeys` array in JavaScript cost ~5 % of a small run.
+/// `Reflect.ownKeys` counts them, and private names, which a class's return-override trick can
+/// stamp on it), its prototype, and whether it is extensible. Read natively after every run:
+/// building the `Reflect.ownKeys` array in JavaScript cost ~5 % of a small run, and building
+/// the native name table ~3 %, so the count comes from the object's shape (QuickJS patch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct GlobalShape {
-    keys: u32,
+    keys: i64,
     prototype: usize,
     extensible: bool,
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    /// Added by our QuickJS patch (vendor/rquickjs-sys/pipedreamer.patch): the number of own
+    /// properties of an ordinary object, private names included, read from its shape in O(1);
+    /// -1 for anything else.
+    fn JS_OwnPropertyCount(obj: qjs::JSValue) -> i64;
 }
 
 impl GlobalShape {
@@ -110,16 +120,23 @@ impl GlobalShape {
         let global: Value<'_> = ctx.globals().into_value();
         let obj = global.as_raw();
         // SAFETY: `raw` is the live context of `ctx`; `obj` is kept alive by `global`; the
-        // property table is freed with `JS_FreePropertyEnum` and the prototype (a new
-        // reference) by `Value::from_raw`.
+        // count only reads the object's shape; the property table (the fallback for an exotic
+        // global, which ours is not) is freed with `JS_FreePropertyEnum` and the prototype (a
+        // new reference) by `Value::from_raw`.
         unsafe {
-            let mut table: *mut qjs::JSPropertyEnum = std::ptr::null_mut();
-            let mut keys: u32 = 0;
-            let mask = (qjs::JS_GPN_STRING_MASK | qjs::JS_GPN_SYMBOL_MASK) as i32;
-            if qjs::JS_GetOwnPropertyNames(raw, &mut table, &mut keys, obj, mask) < 0 {
-                return Err(Error::Exception);
+            let mut keys = JS_OwnPropertyCount(obj);
+            if keys < 0 {
+                let mut table: *mut qjs::JSPropertyEnum = std::ptr::null_mut();
+                let mut len: u32 = 0;
+                let mask = (qjs::JS_GPN_STRING_MASK
+                    | qjs::JS_GPN_SYMBOL_MASK
+                    | qjs::JS_GPN_PRIVATE_MASK) as i32;
+                if qjs::JS_GetOwnPropertyNames(raw, &mut table, &mut len, obj, mask) < 0 {
+                    return Err(Error::Exception);
+                }
+                qjs::JS_FreePropertyEnum(raw, table, len);
+                keys = i64::from(len);
             }
-            qjs::JS_FreePropertyEnum(raw, table, keys);
             let prototype = Value::from_raw(ctx.clone(), qjs::JS_GetPrototype(raw, obj));
             let extensible = qjs::JS_IsExtensible(raw, obj);
             if extensible < 0 {

@@ -144,6 +144,27 @@ async fn modules_that_look_pure_but_are_not_keep_fresh_instances_per_run() {
     }
 }
 
+/// A class's private field can be stamped on any object its base constructor returns. Every
+/// object runs share is frozen, and QuickJS adds no private field to a non-extensible object;
+/// `globalThis` stays extensible, and a run that stamps it leaves a realm no run may reuse.
+#[tokio::test]
+async fn private_fields_stamped_on_shared_objects_carry_nothing_over() {
+    let stamp = |target: &str| {
+        format!(
+            "class Base {{ constructor(o) {{ return o; }} }}\nclass Stamp extends Base {{ #n; constructor(o, n) {{ super(o); this.#n = n; }} static read(o) {{ try {{ return o.#n; }} catch {{ return 0; }} }} }}\nexport default async () => {{ const seen = Stamp.read({target}); if (seen === 0) new Stamp({target}, 1); return seen + 1; }};"
+        )
+    };
+    let wl = one_node(&stamp("globalThis"));
+    assert_eq!(wl.program.shared_modules(), ["a.js"]);
+    assert_eq!(outputs(&wl, 3).await, [json!(1), json!(1), json!(1)]);
+    assert_eq!(wl.realms_created(), 3, "a stamped realm is not reused");
+    let wl = one_node(&stamp("Object.prototype"));
+    for message in outputs(&wl, 2).await {
+        let message = message.as_str().unwrap_or_default();
+        assert!(message.contains("not extensible"), "{message}");
+    }
+}
+
 #[tokio::test]
 async fn a_stateful_importer_that_writes_to_a_pure_module_keeps_both_per_run() {
     let wl = workload(
