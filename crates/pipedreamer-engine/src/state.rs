@@ -179,6 +179,9 @@ impl EngineState {
         let kept_input = (sink.is_some() && record::records_io(&workload)).then(|| input.clone());
         let request = RunRequest {
             run_id: Some(run_id.clone()),
+            // Log lines go into the run's record only; without one, a line the log filter drops
+            // is not even formatted.
+            keep_logs: sink.is_some(),
             ..RunRequest::new(input, trigger.clone())
         };
         let mut outcome = self.sandbox.run(workload.clone(), request).await;

@@ -108,6 +108,10 @@ fn files() -> Vec<(&'static str, String)> {
 }
 
 fn start_engine(control_port: u16, extra: &[&str]) -> Engine {
+    start_engine_with_env(control_port, extra, &[])
+}
+
+fn start_engine_with_env(control_port: u16, extra: &[&str], env: &[(&str, &str)]) -> Engine {
     let files = files();
     let pairs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
     let url = format!("http://127.0.0.1:{control_port}");
@@ -118,7 +122,7 @@ fn start_engine(control_port: u16, extra: &[&str]) -> Engine {
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
     args.extend(["--report-token-file", token.to_str().unwrap()]);
     // Ready means started: the token file has been read, so its directory may go.
-    Engine::start(&pairs, &args)
+    Engine::start_with_env(&pairs, &args, env)
 }
 
 /// Polls `/metrics` until `name` reads `want` (a gauge can dip while a batch is out).
@@ -141,6 +145,25 @@ async fn metric(engine: &Engine, name: &str) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no `{name}` in /metrics:\n{text}"))
+}
+
+/// With a record to keep them, log lines are kept even when the log filter drops their level
+/// (the engine only skips lines that nothing keeps).
+#[tokio::test]
+async fn records_keep_log_lines_the_log_filter_drops() {
+    let port = free_port();
+    let got = Shared::default();
+    let server = control_plane(port, got.clone()).await;
+    // The "engine ready" line (where the harness learns the port) stays at info.
+    let filter = ("RUST_LOG", "warn,pipedreamer_engine=info");
+    let engine = start_engine_with_env(port, &[], &[filter]);
+    let (status, answer) = engine.post("/run", r#"{"name": "n"}"#).await;
+    assert_eq!(status, 200, "{answer}");
+    let records = wait_for_records(&got, 1, Duration::from_secs(20)).await;
+    let logs: Vec<&str> = records[0].logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(logs, ["key [REDACTED]"]);
+    assert!(!engine.logs().contains("key ["), "{}", engine.logs());
+    server.abort();
 }
 
 #[tokio::test]

@@ -146,7 +146,10 @@ async fn run_dag(
         Ok(pooled) => pooled,
         Err(message) => return (Err(internal(message)), None, Journal::default()),
     };
-    let realm = match pooled.begin(wl, run_id, run_start, client).await {
+    let realm = match pooled
+        .begin(wl, run_id, run_start, req.keep_logs, client)
+        .await
+    {
         Ok(realm) => realm,
         Err(message) => {
             let release = Release {

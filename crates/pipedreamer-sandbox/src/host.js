@@ -11,7 +11,7 @@
 export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeExports) {
   "use strict";
   // `format` (util.inspect-style, as console prints) comes from `web/runtime.js`.
-  const { log: nativeLog, progress: nativeProgress, output: nativeOutput, freeze: nativeFreeze, format } = natives;
+  const { log: nativeLog, logs: wantsLogs, progress: nativeProgress, output: nativeOutput, freeze: nativeFreeze, format } = natives;
   // Captured before node code runs (builtins are frozen anyway; this keeps the lookups cheap).
   const { stringify } = JSON;
   const { isFinite } = Number;
@@ -33,11 +33,12 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
   // same capability, throwing these same classes.
   const { fetch } = natives.webFetch;
 
+  // A line nothing keeps (no run record, and below the log filter) is not formatted.
   const makeLog = (nodeId) => Object.freeze({
-    debug: (...a) => nativeLog(nodeId, "debug", format(a)),
-    info: (...a) => nativeLog(nodeId, "info", format(a)),
-    warn: (...a) => nativeLog(nodeId, "warn", format(a)),
-    error: (...a) => nativeLog(nodeId, "error", format(a)),
+    debug: (...a) => { if (wantsLogs("debug")) nativeLog(nodeId, "debug", format(a)); },
+    info: (...a) => { if (wantsLogs("info")) nativeLog(nodeId, "info", format(a)); },
+    warn: (...a) => { if (wantsLogs("warn")) nativeLog(nodeId, "warn", format(a)); },
+    error: (...a) => { if (wantsLogs("error")) nativeLog(nodeId, "error", format(a)); },
   });
   // `ctx.progress(percent, message?)`: a number from 0 to 100 (clamped), recorded with the run.
   const makeProgress = (nodeId) => function progress(percent, message) {

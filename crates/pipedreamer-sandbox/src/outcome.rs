@@ -57,6 +57,10 @@ pub struct RunRequest {
     pub input: String,
     /// What started the run; node code sees its text as `ctx.run.trigger`.
     pub trigger: Trigger,
+    /// Whether the outcome's journal keeps what node code logs (`ctx.log`, `console`). The
+    /// engine turns it off when no run record is kept; a line that the log filter drops too
+    /// is then not even formatted (its arguments' `toString` and getters are not called).
+    pub keep_logs: bool,
 }
 
 impl RunRequest {
@@ -66,6 +70,7 @@ impl RunRequest {
             run_id: None,
             input: input.into(),
             trigger,
+            keep_logs: true,
         }
     }
 }

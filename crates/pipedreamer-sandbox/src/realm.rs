@@ -105,6 +105,8 @@ pub(crate) struct CurrentRun {
     /// What the run's node code logged, reported and named (`ctx.log`, `console`,
     /// `ctx.progress`, `ctx.output`), already redacted; the executor moves it into the outcome.
     journal: Journal,
+    /// Whether the journal keeps log lines ([`RunRequest::keep_logs`](crate::RunRequest)).
+    keep_logs: bool,
 }
 
 impl Default for CurrentRun {
@@ -115,6 +117,7 @@ impl Default for CurrentRun {
             fetch_slots: Rc::new(tokio::sync::Semaphore::new(FETCHES_PER_RUN)),
             started: Instant::now(),
             journal: Journal::default(),
+            keep_logs: true,
         }
     }
 }
@@ -131,10 +134,25 @@ impl CurrentRun {
         without_nul(unslot(self.slot, &redactor.redact(text)))
     }
 
+    /// Whether a line from node code at `level` goes anywhere: into the journal, or through
+    /// the log filter. When not, `ctx.log` and `console` skip formatting it.
+    pub(crate) fn wants_logs(&self, level: LogLevel) -> bool {
+        self.keep_logs
+            || match level {
+                LogLevel::Error => tracing::enabled!(target: "node", tracing::Level::ERROR),
+                LogLevel::Warn => tracing::enabled!(target: "node", tracing::Level::WARN),
+                LogLevel::Info => tracing::enabled!(target: "node", tracing::Level::INFO),
+                LogLevel::Debug => tracing::enabled!(target: "node", tracing::Level::DEBUG),
+            }
+    }
+
     /// Logs a line from node code (or the executor, about node code) to tracing and the
     /// journal; `node` empty means `console` outside a node's `ctx`.
     pub(crate) fn log(&mut self, node: &str, level: LogLevel, message: &str) {
         let node = if node.is_empty() { "console" } else { node };
+        if !self.wants_logs(level) {
+            return;
+        }
         let run_id = self.id.as_str();
         match level {
             LogLevel::Error => tracing::error!(target: "node", run_id, node, "{message}"),
@@ -264,6 +282,7 @@ impl PooledRuntime {
         wl: &Arc<Workload>,
         run_id: &str,
         started: Instant,
+        keep_logs: bool,
         client: &reqwest::Client,
     ) -> Result<Realm, String> {
         self.heap.allow_growth(wl.memory_limit);
@@ -283,6 +302,7 @@ impl PooledRuntime {
             id: run_id.to_owned(),
             slot: realm.runs,
             started,
+            keep_logs,
             ..Default::default()
         };
         *self.scope.borrow_mut() = LoaderScope {
@@ -772,6 +792,11 @@ async fn install_host<'js>(
             run.log(&node, LogLevel::from_word(&level), &message);
         },
     )?;
+    // `logs(level)`: whether a line at `level` goes anywhere (else it is not even formatted).
+    let logs_run = run.clone();
+    let native_logs = Function::new(ctx.clone(), move |level: String| {
+        logs_run.borrow().wants_logs(LogLevel::from_word(&level))
+    })?;
     // `progress(node, percent, message)`: `ctx.progress` (`host.js` checks the arguments).
     let redactor = wl.secrets.redactor().clone();
     let progress_run = run.clone();
@@ -798,6 +823,7 @@ async fn install_host<'js>(
     let natives = Object::new(ctx.clone())?;
     natives.set("fetch", native_fetch)?;
     natives.set("log", native_log)?;
+    natives.set("logs", native_logs)?;
     natives.set("progress", native_progress)?;
     natives.set("output", native_output)?;
     natives.set(

@@ -381,3 +381,38 @@ async fn concurrent_runs_on_one_worker_keep_their_journals_apart() {
         assert_eq!(out.nodes.get("a").unwrap().attempts, 2);
     }
 }
+
+/// A line that nothing keeps (the request keeps no logs, and these tests install no log
+/// subscriber, so every level is filtered out) is not formatted: `%d` would call the
+/// argument's `valueOf`, and does only when the run keeps its log lines.
+#[tokio::test]
+async fn log_lines_nothing_keeps_are_not_formatted() {
+    let wl = one_node(
+        "export default (ctx) => {
+           let formatted = 0;
+           const probe = { valueOf() { formatted++; return 7; } };
+           ctx.log.info('%d', probe);
+           ctx.log.error('%d', probe);
+           console.log('%d', probe);
+           console.warn('%d', probe);
+           return formatted;
+         }",
+    );
+    let sb = sandbox();
+    for (keep_logs, formatted, lines) in [(true, 4, 4), (false, 0, 0)] {
+        let request = RunRequest {
+            keep_logs,
+            ..RunRequest::new("{}", Trigger::Http)
+        };
+        let out = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            sb.run(wl.clone(), request),
+        )
+        .await
+        .expect("the run hung");
+        assert!(out.succeeded(), "{:?}", out.error);
+        let json = serde_json::to_value(&out).unwrap();
+        assert_eq!(json["output"], formatted, "keep_logs: {keep_logs}");
+        assert_eq!(out.journal.logs.len(), lines, "keep_logs: {keep_logs}");
+    }
+}

@@ -61,7 +61,8 @@ impl Engine {
     }
 
     /// Starts the engine on a port the kernel picks and waits (up to 10 s) until `/readyz`
-    /// answers 200. The port comes from the engine's "engine ready" line: a port picked here and
+    /// answers 200. The port comes from the engine's "engine ready" line (so a `RUST_LOG` in
+    /// `env` must let `pipedreamer_engine=info` through): a port picked here and
     /// handed over could be taken by a parallel test in between, and the probe would then reach
     /// that test's engine.
     pub fn start_with_env(files: &[(&str, &str)], args: &[&str], env: &[(&str, &str)]) -> Self {

@@ -7,7 +7,7 @@
 // install. `natives.format` (Node-style formatting of log arguments) is also what `ctx.log` uses.
 export default function install(g, natives) {
   "use strict";
-  const { log: nativeLog, now: nativeNow, timeOrigin: nativeTimeOrigin, markWeakRefsUsed } = natives;
+  const { log: nativeLog, logs: wantsLogs, now: nativeNow, timeOrigin: nativeTimeOrigin, markWeakRefsUsed } = natives;
   const { defineProperty, getOwnPropertyDescriptor, getPrototypeOf, keys: objectKeys } = Object;
   const { apply, ownKeys } = Reflect;
   const call = (fn, self, ...args) => apply(fn, self, args);
@@ -286,12 +286,14 @@ export default function install(g, natives) {
     const row = (cells) => "│" + cells.map((c, i) => ` ${c}${" ".repeat(widths[i] - c.length - 1)}`).join("│") + "│";
     return [line("┌", "┬", "┐"), row(header), line("├", "┼", "┤"), ...body.map(row), line("└", "┴", "┘")].join("\n");
   };
+  // A line nothing keeps (no run record, and below the log filter) is not formatted.
+  const say = (level, a) => { if (wantsLogs(level)) emit(level, format(a)); };
   const console = {
-    log: (...a) => emit("info", format(a)),
-    info: (...a) => emit("info", format(a)),
-    debug: (...a) => emit("debug", format(a)),
-    warn: (...a) => emit("warn", format(a)),
-    error: (...a) => emit("error", format(a)),
+    log: (...a) => say("info", a),
+    info: (...a) => say("info", a),
+    debug: (...a) => say("debug", a),
+    warn: (...a) => say("warn", a),
+    error: (...a) => say("error", a),
     trace: (...a) => {
       const frames = String(new Error().stack ?? "").split("\n").slice(1).join("\n");
       emit("error", `Trace${a.length ? ": " + format(a) : ""}${frames ? "\n" + frames.trimEnd() : ""}`);
