@@ -99,8 +99,8 @@ async fn run(State(state): State<Arc<EngineState>>, headers: HeaderMap, body: Bo
         Err(r) => return r.into_response(),
     };
     let options = RunOptions {
-        run_id: None,
         replay_of,
+        ..RunOptions::default()
     };
     let outcome = state
         .run_with(workload, input, Trigger::Http, options)

@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// The run this one replays (`x-pipedreamer-replay-of`), for its record.
     pub replay_of: Option<String>,
+    /// Keep the run's log lines in its outcome's journal even without a run sink (the
+    /// `pipedreamer test` runner checks them); with a sink they are always kept.
+    pub keep_logs: bool,
 }
 
 impl EngineState {
@@ -153,7 +156,7 @@ impl EngineState {
     ) -> RunOutcome {
         let options = RunOptions {
             run_id,
-            replay_of: None,
+            ..RunOptions::default()
         };
         self.run_with(workload, input, trigger, options).await
     }
@@ -179,9 +182,9 @@ impl EngineState {
         let kept_input = (sink.is_some() && record::records_io(&workload)).then(|| input.clone());
         let request = RunRequest {
             run_id: Some(run_id.clone()),
-            // Log lines go into the run's record only; without one, a line the log filter drops
-            // is not even formatted.
-            keep_logs: sink.is_some(),
+            // Log lines go into the run's record (or to a caller that asked for them) only;
+            // without either, a line the log filter drops is not even formatted.
+            keep_logs: options.keep_logs || sink.is_some(),
             ..RunRequest::new(input, trigger.clone())
         };
         let mut outcome = self.sandbox.run(workload.clone(), request).await;

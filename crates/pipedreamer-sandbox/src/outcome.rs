@@ -59,7 +59,8 @@ pub struct RunRequest {
     pub trigger: Trigger,
     /// Whether the outcome's journal keeps what node code logs (`ctx.log`, `console`). The
     /// engine turns it off when no run record is kept; a line that the log filter drops too
-    /// is then not even formatted (its arguments' `toString` and getters are not called).
+    /// is then not even formatted (its arguments' `toString`, `valueOf` and getters are not
+    /// called; `console.count`/`time` labels still are, as they key the counters).
     pub keep_logs: bool,
 }
 

@@ -160,7 +160,9 @@ impl CurrentRun {
             LogLevel::Debug => tracing::debug!(target: "node", run_id, node, "{message}"),
             LogLevel::Info => tracing::info!(target: "node", run_id, node, "{message}"),
         }
-        self.journal(node, level, message);
+        if self.keep_logs {
+            self.journal(node, level, message);
+        }
     }
 
     /// Keeps a line in the run's journal only (the caller has logged it its own way).

@@ -148,7 +148,14 @@ async fn run_case(
     // workflow's business; a fetch that needs the secret fails the case on its own.
     let (workload, _warnings) =
         Workload::stubbed(program, Secrets::new(case.secrets.clone()), stubs.clone());
-    let outcome = state.run(Arc::new(workload), input, trigger).await;
+    // The case's `logs` checks read the journal, whatever the log filter says.
+    let options = pipedreamer_engine::RunOptions {
+        keep_logs: true,
+        ..Default::default()
+    };
+    let outcome = state
+        .run_with(Arc::new(workload), input, trigger, options)
+        .await;
     let failures = check(&case, &outcome, &stubs.calls());
     CaseResult {
         file,

@@ -79,6 +79,8 @@ impl Engine {
             ])
             .args(args)
             .env("NO_COLOR", "1")
+            // The caller's filter could hide the "engine ready" line; a test sets its own.
+            .env_remove("RUST_LOG")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

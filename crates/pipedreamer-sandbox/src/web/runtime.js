@@ -295,15 +295,16 @@ export default function install(g, natives) {
     warn: (...a) => say("warn", a),
     error: (...a) => say("error", a),
     trace: (...a) => {
+      if (!wantsLogs("error")) return;
       const frames = String(new Error().stack ?? "").split("\n").slice(1).join("\n");
       emit("error", `Trace${a.length ? ": " + format(a) : ""}${frames ? "\n" + frames.trimEnd() : ""}`);
     },
     assert: (condition, ...a) => {
-      if (!condition) emit("error", `Assertion failed${a.length ? ": " + format(a) : ""}`);
+      if (!condition && wantsLogs("error")) emit("error", `Assertion failed${a.length ? ": " + format(a) : ""}`);
     },
-    dir: (v, options) => emit("info", inspect(v, options)),
-    dirxml: (...a) => emit("info", format(a)),
-    table: (data, columns) => emit("info", table(data, columns)),
+    dir: (v, options) => { if (wantsLogs("info")) emit("info", inspect(v, options)); },
+    dirxml: (...a) => say("info", a),
+    table: (data, columns) => { if (wantsLogs("info")) emit("info", table(data, columns)); },
     count: (l) => {
       const key = label(l);
       const n = (counts.get(key) ?? 0) + 1;
@@ -316,7 +317,7 @@ export default function install(g, natives) {
       else emit("warn", `Count for '${key}' does not exist`);
     },
     group: (...a) => {
-      if (a.length) emit("info", format(a));
+      if (a.length && wantsLogs("info")) emit("info", format(a));
       indent += "  ";
     },
     groupCollapsed: (...a) => console.group(...a),
@@ -329,7 +330,7 @@ export default function install(g, natives) {
     timeLog: (l, ...a) => {
       const key = label(l);
       if (!timers.has(key)) return emit("warn", `No such label '${key}' for console.timeLog()`);
-      emit("info", `${key}: ${elapsed(timers.get(key))}${a.length ? " " + format(a) : ""}`);
+      if (wantsLogs("info")) emit("info", `${key}: ${elapsed(timers.get(key))}${a.length ? " " + format(a) : ""}`);
     },
     timeEnd: (l) => {
       const key = label(l);

@@ -276,8 +276,8 @@ pub async fn replay(args: RunsReplayArgs) -> anyhow::Result<ExitCode> {
     state.set_sink(capture.clone());
     let workload = Arc::new(workload);
     let options = RunOptions {
-        run_id: None,
         replay_of: Some(old.id.clone()),
+        ..RunOptions::default()
     };
     let outcome = state
         .run_with(workload, input.to_string(), trigger(&old.trigger), options)
