@@ -150,9 +150,8 @@ impl CurrentRun {
     /// journal; `node` empty means `console` outside a node's `ctx`.
     pub(crate) fn log(&mut self, node: &str, level: LogLevel, message: &str) {
         let node = if node.is_empty() { "console" } else { node };
-        if !self.wants_logs(level) {
-            return;
-        }
+        // The macros check the log filter themselves, and the journal is `keep_logs`'s: no
+        // `wants_logs` here (`ctx.log` and `console` asked it before formatting the line).
         let run_id = self.id.as_str();
         match level {
             LogLevel::Error => tracing::error!(target: "node", run_id, node, "{message}"),
