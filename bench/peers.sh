@@ -326,7 +326,7 @@ TABLE=$("${PROBE[@]}" table "$TSV")
   echo
   echo "$TABLE"
   echo
-  echo "- Pipedreamer: the release engine; every run isolated (its own \`ctx\`, input and output copies, reseeded random, frozen realm; the nodes' modules have no state, so the realm shares one frozen instance of them), per-node timeouts on (30 s default, 5 s on format)."
+  echo "- Pipedreamer: the release engine; every run isolated (its own input and output copies and \`ctx.run\`, a frozen \`ctx\` per node, reseeded random, frozen realm; the nodes' modules have no state, so the realm shares one frozen instance of them), per-node timeouts on (30 s default, 5 s on format)."
   echo "- Deno: \`bench/peers/hello.ts\`, the same three functions in one isolate, Deno.serve, **no** per-run isolation."
   if [ "${PEERS_NODE_RED_TIMEOUT:-0}" = 1 ]; then nr_timeout="format with the 5 s timeout of workflow.yaml"; else nr_timeout="no function timeouts, which Node-RED runs under vm's watchdog (PEERS_NODE_RED_TIMEOUT=1 sets format's 5 s)"; fi
   echo "- Node-RED: \`bench/peers/node-red-flow.json\`, http in → three function nodes → http response; $nr_timeout; editor and admin API off, log level warn."

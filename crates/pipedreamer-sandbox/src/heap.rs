@@ -1,10 +1,11 @@
-//! QuickJS's allocator: libc malloc, as QuickJS uses by default, plus a byte count the executor
+//! QuickJS's allocator: mimalloc (see `allocator.rs`), plus a byte count the executor
 //! reads after every run in O(1) (QuickJS's own count is only reachable through a call that
 //! walks the whole heap), and the memory limit. The limit lives here rather than in QuickJS so
 //! that the executor knows for sure a run failed because it hit it: by the time the error
 //! reaches the executor, the run's garbage is already freed, and when even the error object
 //! cannot be allocated, QuickJS throws `null`.
 
+use crate::allocator::js;
 use rquickjs::allocator::Allocator;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -114,18 +115,18 @@ impl Drop for Reservation {
     }
 }
 
-/// libc malloc with a running total and a limit.
+/// mimalloc with a running total and a limit.
 pub(crate) struct CountingMalloc(pub(crate) HeapSize);
 
 #[allow(unsafe_code)]
-// SAFETY: every pointer comes from libc's malloc family (16-byte aligned on glibc) and goes back
-// to it; sizes are read with malloc_usable_size on pointers libc returned.
+// SAFETY: every pointer comes from mimalloc (16-byte aligned) and goes back to it; sizes are read
+// with mi_usable_size on pointers mimalloc returned.
 unsafe impl Allocator for CountingMalloc {
     fn alloc(&mut self, size: usize) -> *mut u8 {
         if !self.0.admits(size) {
             return std::ptr::null_mut();
         }
-        let ptr = unsafe { libc::malloc(size) }.cast::<u8>();
+        let ptr = js::malloc(size);
         if !ptr.is_null() {
             self.0.add(unsafe { Self::usable_size(ptr) } + OVERHEAD);
         }
@@ -136,7 +137,7 @@ unsafe impl Allocator for CountingMalloc {
         if !self.0.admits(count.saturating_mul(size)) {
             return std::ptr::null_mut();
         }
-        let ptr = unsafe { libc::calloc(count, size) }.cast::<u8>();
+        let ptr = js::calloc(count, size);
         if !ptr.is_null() {
             self.0.add(unsafe { Self::usable_size(ptr) } + OVERHEAD);
         }
@@ -145,12 +146,13 @@ unsafe impl Allocator for CountingMalloc {
 
     unsafe fn dealloc(&mut self, ptr: *mut u8) {
         self.0.sub(unsafe { Self::usable_size(ptr) } + OVERHEAD);
-        unsafe { libc::free(ptr.cast()) }
+        unsafe { js::free(ptr) }
     }
 
     unsafe fn realloc(&mut self, ptr: *mut u8, new_size: usize) -> *mut u8 {
         if new_size == 0 {
-            // glibc's realloc would free and return null; keep the count right.
+            // realloc to 0 frees (glibc) or returns a minimal block (mimalloc); free, and keep the
+            // count right either way.
             if !ptr.is_null() {
                 unsafe { self.dealloc(ptr) };
             }
@@ -164,7 +166,7 @@ unsafe impl Allocator for CountingMalloc {
         if !self.0.admits(new_size.saturating_sub(old)) {
             return std::ptr::null_mut();
         }
-        let new = unsafe { libc::realloc(ptr.cast(), new_size) }.cast::<u8>();
+        let new = unsafe { js::realloc(ptr, new_size) };
         if !new.is_null() {
             self.0.sub(old);
             self.0.add(unsafe { Self::usable_size(new) } + OVERHEAD);
@@ -173,6 +175,6 @@ unsafe impl Allocator for CountingMalloc {
     }
 
     unsafe fn usable_size(ptr: *mut u8) -> usize {
-        unsafe { libc::malloc_usable_size(ptr.cast()) }
+        unsafe { js::usable_size(ptr) }
     }
 }

@@ -84,34 +84,42 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
     nativeFreeze([globalThis, ...captured, values]);
   };
 
-  // Per node id, for the realm's life: its `ctx.log`, `ctx.progress` and `ctx.node`. They hold
-  // nothing of a run (the natives write to the run in progress) and are frozen through, functions
-  // included, so no run can leave anything on them; made once, they cost a run nothing.
-  const perNode = new Map();
-  const partsOf = (nodeId) => {
-    let parts = perNode.get(nodeId);
-    if (parts === undefined) {
+  // The run in progress (a realm serves one run at a time), as `ctx.run` reads it.
+  let currentRun = null;
+  const runOfCtx = { get run() { return currentRun; } };
+  const runGetter = Object.freeze(Object.getOwnPropertyDescriptor(runOfCtx, "run").get);
+
+  // Per node id, for the realm's life: its `ctx`, whose `run` reads the run in progress. It
+  // holds nothing of a run (the natives write to the run in progress, `run` is read through
+  // the frozen getter) and is frozen through, functions included, so no run can leave anything
+  // on it; made once, it costs a run nothing (freezing a fresh `ctx` per node was measurable).
+  const ctxs = new Map();
+  const ctxOf = (nodeId) => {
+    let ctx = ctxs.get(nodeId);
+    if (ctx === undefined) {
       const log = makeLog(nodeId);
       for (const f of Object.values(log)) Object.freeze(f);
       const progress = Object.freeze(makeProgress(nodeId));
       Object.freeze(progress.prototype);
-      parts = { log, progress, node: Object.freeze({ id: nodeId }) };
-      perNode.set(nodeId, parts);
+      const node = Object.freeze({ id: nodeId });
+      ctx = { secrets, fetch, errors, log, progress, output, run: undefined, node };
+      Object.defineProperty(ctx, "run", { get: runGetter, enumerable: true });
+      ctxs.set(nodeId, Object.freeze(ctx));
     }
-    return parts;
+    return ctx;
   };
 
-  // Per run: the `ctx` factory for its nodes.
+  // Per run: the `ctx` of each of its nodes.
   function makeRun(runId, trigger) {
-    const run = Object.freeze({ id: runId, trigger });
-    for (const hooks of runHooks) if (typeof hooks.beginRun === "function") hooks.beginRun(run);
-    return function makeCtx(nodeId) {
-      const { log, progress, node } = partsOf(nodeId);
-      return Object.freeze({ secrets, fetch, errors, log, progress, output, run, node });
-    };
+    currentRun = Object.freeze({ id: runId, trigger });
+    for (const hooks of runHooks) if (typeof hooks.beginRun === "function") hooks.beginRun(currentRun);
+    return ctxOf;
   }
   // After a run, whatever its outcome: the web areas drop its per-run state.
-  const endRun = () => { for (const hooks of runHooks) if (typeof hooks.endRun === "function") hooks.endRun(); };
+  const endRun = () => {
+    currentRun = null;
+    for (const hooks of runHooks) if (typeof hooks.endRun === "function") hooks.endRun();
+  };
   // Whether a run added globals is checked natively (`lockdown.rs`, `GlobalShape`).
   return [makeRun, endRun, freezeShared];
 }

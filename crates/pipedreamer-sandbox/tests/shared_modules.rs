@@ -254,11 +254,22 @@ async fn what_the_analysis_cannot_see_meets_a_frozen_object_and_carries_nothing_
 }
 
 #[tokio::test]
-async fn a_nodes_ctx_parts_made_once_per_realm_carry_nothing_over() {
-    // `ctx.log`, `ctx.progress` and `ctx.node` are made once per node per realm: frozen through,
-    // functions included, so nothing a run puts on them reaches the next run.
+async fn a_nodes_ctx_made_once_per_realm_carries_nothing_over() {
+    // A node's `ctx` is made once per realm: frozen through, functions included (the `run`
+    // getter too), so nothing a run puts on it reaches the next run, and `ctx.run` is always the
+    // run in progress.
     let wl = one_node(
-        "export default async (ctx) => {\n  const seen = [];\n  for (const target of [ctx.log, ctx.log.info, ctx.progress, ctx.progress.prototype, ctx.node]) {\n    try { target.mark = 1; } catch {}\n    seen.push(target.mark ?? 0);\n  }\n  return seen;\n};",
+        "export default async (ctx) => {\n  const seen = [];\n  const getter = Object.getOwnPropertyDescriptor(ctx, 'run').get;\n  for (const target of [ctx, ctx.run, getter, ctx.log, ctx.log.info, ctx.progress, ctx.progress.prototype, ctx.node]) {\n    try { target.mark = 1; } catch {}\n    seen.push(target.mark ?? 0);\n  }\n  try { Object.defineProperty(ctx, 'run', { value: 'kept' }); } catch {}\n  try { ctx.run = 'kept'; } catch {}\n  return { seen, run: ctx.run.id, frozen: Object.isFrozen(ctx) && Object.isFrozen(getter) };\n};",
     );
-    assert_eq!(outputs(&wl, 3).await, vec![json!([0, 0, 0, 0, 0]); 3]);
+    let all = outputs(&wl, 3).await;
+    let ids: std::collections::HashSet<_> = all.iter().map(|o| o["run"].clone()).collect();
+    assert_eq!(ids.len(), 3, "every run sees its own ctx.run: {all:?}");
+    for output in &all {
+        assert_eq!(output["seen"], json!([0, 0, 0, 0, 0, 0, 0, 0]), "{all:?}");
+        assert_eq!(output["frozen"], true, "{all:?}");
+        assert!(
+            output["run"].as_str().is_some_and(|id| id.len() == 36),
+            "{all:?}"
+        );
+    }
 }

@@ -94,8 +94,9 @@ export default function install(g, n) {
     report(e);
   }
   Object.assign(g, { setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask, reportError });
+  // The table never leaves this module, so an empty one can serve the next run.
   const reset = () => {
-    table = new Map();
+    if (table.size !== 0) table = new Map();
     nextId = 1;
     nesting = 0;
   };
