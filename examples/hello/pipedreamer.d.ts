@@ -1,8 +1,8 @@
 // Types for the `ctx` object Pipedreamer passes to every node:
 //   export default async function run(ctx: Ctx, input: In): Promise<Out>
 // Import with `import type { Ctx } from "../pipedreamer";` (types only; nothing is loaded).
-// A node with `retries: N` in workflow.yaml is called again (with a fresh `ctx` and the same
-// input) when it throws or times out, at most N more times; module-level state is per run, so
+// A node with `retries: N` in workflow.yaml is called again (with the same frozen `ctx` and
+// the same input) when it throws or times out, at most N more times; module-level state is per run, so
 // it carries over from one attempt to the next. A timed-out attempt is abandoned, not undone
 // (a request it sent may still complete): make retried nodes idempotent.
 

@@ -113,10 +113,6 @@ fn humantime_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// mimalloc, as the sandbox uses for QuickJS heaps (see `pipedreamer_sandbox::allocator`).
-#[global_allocator]
-static GLOBAL: pipedreamer_sandbox::allocator::Global = pipedreamer_sandbox::allocator::Global {};
-
 fn main() -> ExitCode {
     let args = Args::parse();
     logging::init(args.log_format);

@@ -433,7 +433,7 @@ fn unowned_failure(message: String, heap: &crate::heap::HeapSize) -> RunError {
 /// What starting a node needs from its run.
 struct RunScope<'a, 'js> {
     ctx: &'a Ctx<'js>,
-    /// `host.js`'s `ctx` factory for this run.
+    /// `host.js`'s lookup of each node's `ctx` (made once per realm; `ctx.run` is this run).
     make_ctx: Function<'js>,
     wl: &'a Arc<Workload>,
     deadlines: &'a Rc<Deadlines>,

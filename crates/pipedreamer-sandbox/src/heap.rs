@@ -1,11 +1,10 @@
-//! QuickJS's allocator: mimalloc (see `allocator.rs`), plus a byte count the executor
+//! QuickJS's allocator: libc malloc, as QuickJS uses by default, plus a byte count the executor
 //! reads after every run in O(1) (QuickJS's own count is only reachable through a call that
 //! walks the whole heap), and the memory limit. The limit lives here rather than in QuickJS so
 //! that the executor knows for sure a run failed because it hit it: by the time the error
 //! reaches the executor, the run's garbage is already freed, and when even the error object
 //! cannot be allocated, QuickJS throws `null`.
 
-use crate::allocator::js;
 use rquickjs::allocator::Allocator;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -115,18 +114,18 @@ impl Drop for Reservation {
     }
 }
 
-/// mimalloc with a running total and a limit.
+/// libc malloc with a running total and a limit.
 pub(crate) struct CountingMalloc(pub(crate) HeapSize);
 
 #[allow(unsafe_code)]
-// SAFETY: every pointer comes from mimalloc (16-byte aligned) and goes back to it; sizes are read
-// with mi_usable_size on pointers mimalloc returned.
+// SAFETY: every pointer comes from libc's malloc family (16-byte aligned on glibc) and goes back
+// to it; sizes are read with malloc_usable_size on pointers libc returned.
 unsafe impl Allocator for CountingMalloc {
     fn alloc(&mut self, size: usize) -> *mut u8 {
         if !self.0.admits(size) {
             return std::ptr::null_mut();
         }
-        let ptr = js::malloc(size);
+        let ptr = unsafe { libc::malloc(size) }.cast::<u8>();
         if !ptr.is_null() {
             self.0.add(unsafe { Self::usable_size(ptr) } + OVERHEAD);
         }
@@ -137,7 +136,7 @@ unsafe impl Allocator for CountingMalloc {
         if !self.0.admits(count.saturating_mul(size)) {
             return std::ptr::null_mut();
         }
-        let ptr = js::calloc(count, size);
+        let ptr = unsafe { libc::calloc(count, size) }.cast::<u8>();
         if !ptr.is_null() {
             self.0.add(unsafe { Self::usable_size(ptr) } + OVERHEAD);
         }
@@ -146,13 +145,12 @@ unsafe impl Allocator for CountingMalloc {
 
     unsafe fn dealloc(&mut self, ptr: *mut u8) {
         self.0.sub(unsafe { Self::usable_size(ptr) } + OVERHEAD);
-        unsafe { js::free(ptr) }
+        unsafe { libc::free(ptr.cast()) }
     }
 
     unsafe fn realloc(&mut self, ptr: *mut u8, new_size: usize) -> *mut u8 {
         if new_size == 0 {
-            // realloc to 0 frees (glibc) or returns a minimal block (mimalloc); free, and keep the
-            // count right either way.
+            // glibc's realloc would free and return null; keep the count right.
             if !ptr.is_null() {
                 unsafe { self.dealloc(ptr) };
             }
@@ -166,7 +164,7 @@ unsafe impl Allocator for CountingMalloc {
         if !self.0.admits(new_size.saturating_sub(old)) {
             return std::ptr::null_mut();
         }
-        let new = unsafe { js::realloc(ptr, new_size) };
+        let new = unsafe { libc::realloc(ptr.cast(), new_size) }.cast::<u8>();
         if !new.is_null() {
             self.0.sub(old);
             self.0.add(unsafe { Self::usable_size(new) } + OVERHEAD);
@@ -175,6 +173,6 @@ unsafe impl Allocator for CountingMalloc {
     }
 
     unsafe fn usable_size(ptr: *mut u8) -> usize {
-        unsafe { js::usable_size(ptr) }
+        unsafe { libc::malloc_usable_size(ptr.cast()) }
     }
 }

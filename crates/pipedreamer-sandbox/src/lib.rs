@@ -7,7 +7,6 @@
 //! (pooled runtimes, realms reused across runs) → `host.js` (the node-visible API, lockdown) →
 //! [`capabilities`] (what a fetch may do) → [`fetch`] (the HTTP client).
 
-pub mod allocator;
 mod bytecode;
 pub mod capabilities;
 mod exception;

@@ -7,8 +7,7 @@
 //! native code cannot hear. The watchdog is the last line of defence against one that runs on:
 //! a worker still inside one poll [`STUCK_GRACE`] past the longest node timeout of the run it
 //! polls is replaced by a new thread, its runs fail with a timeout, and it is counted as lost
-//! (see [`PoolHealth`]) until it comes back, when it exits. On the same beat, the watchdog has
-//! the allocator hand back memory it freed a while ago (`allocator::purge_due`).
+//! (see [`PoolHealth`]) until it comes back, when it exits.
 
 use crate::outcome::{RunOutcome, RunRequest};
 use crate::{FailureKind, Workload, executor};
@@ -164,7 +163,7 @@ impl Shared {
 impl Sandbox {
     /// Starts the worker threads and their watchdog.
     pub fn start(options: PoolOptions) -> Result<Self, PoolError> {
-        crate::allocator::tune();
+        return_large_blocks_to_the_system();
         crate::web::warm_up();
         let workers = options.workers.max(1);
         let (tx, rx) = async_channel::bounded::<Job>(workers * RUNS_PER_WORKER);
@@ -250,6 +249,23 @@ impl Sandbox {
             }
         }
     }
+}
+
+/// Makes glibc give blocks of 1 MiB or more straight back to the system when freed. By default
+/// its threshold grows to the largest block freed so far (up to 32 MiB), after which big fetch
+/// bodies and the strings made from them stay in the arenas: a burst of parallel 15 MiB fetches
+/// kept the engine at 360 MB for good. The trim threshold is set to twice that, as glibc's own
+/// rule would, so that ordinary churn does not hand pages back and forth.
+fn return_large_blocks_to_the_system() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: mallopt only changes allocator tunables.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 2 << 20);
+        }
+    });
 }
 
 /// The outcome of a run whose worker the watchdog replaced.
@@ -406,7 +422,6 @@ fn watchdog(shared: Weak<Shared>, rx: async_channel::Receiver<Job>) {
         if rx.is_closed() {
             return;
         }
-        crate::allocator::purge_due();
         let now = shared.now_ms();
         let stuck: Vec<Arc<WorkerSlot>> = shared
             .slots

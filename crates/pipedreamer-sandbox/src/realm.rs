@@ -74,7 +74,7 @@ type NodeIntrinsics = (
 const FETCHES_PER_RUN: usize = 8;
 
 /// Response bytes a worker thread may fetch before it hands freed memory back to the system
-/// after a run (see `allocator::release_freed_memory`).
+/// after a run (glibc keeps freed heap memory in its arenas otherwise).
 const TRIM_AFTER_FETCHED: usize = 8 << 20;
 
 thread_local! {
@@ -82,11 +82,15 @@ thread_local! {
     static FETCHED_SINCE_TRIM: Cell<usize> = const { Cell::new(0) };
 }
 
-/// After a run: hands memory freed by large fetches back to the system (a few parallel 15 MiB
-/// bodies would otherwise stay resident a while, or for good in glibc's arenas).
+/// After a run: hands memory freed by large fetches back to the system (glibc otherwise keeps
+/// it in the thread's arena, and a few parallel 15 MiB bodies would stay resident for good).
 pub(crate) fn trim_after_large_fetches() {
     if FETCHED_SINCE_TRIM.with(|f| f.replace(0)) > TRIM_AFTER_FETCHED {
-        crate::allocator::release_freed_memory();
+        // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }
 

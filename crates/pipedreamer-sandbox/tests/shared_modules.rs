@@ -262,6 +262,7 @@ async fn a_nodes_ctx_made_once_per_realm_carries_nothing_over() {
         "export default async (ctx) => {\n  const seen = [];\n  const getter = Object.getOwnPropertyDescriptor(ctx, 'run').get;\n  for (const target of [ctx, ctx.run, getter, ctx.log, ctx.log.info, ctx.progress, ctx.progress.prototype, ctx.node]) {\n    try { target.mark = 1; } catch {}\n    seen.push(target.mark ?? 0);\n  }\n  try { Object.defineProperty(ctx, 'run', { value: 'kept' }); } catch {}\n  try { ctx.run = 'kept'; } catch {}\n  return { seen, run: ctx.run.id, frozen: Object.isFrozen(ctx) && Object.isFrozen(getter) };\n};",
     );
     let all = outputs(&wl, 3).await;
+    assert_eq!(wl.realms_created(), 1, "the three runs shared one realm");
     let ids: std::collections::HashSet<_> = all.iter().map(|o| o["run"].clone()).collect();
     assert_eq!(ids.len(), 3, "every run sees its own ctx.run: {all:?}");
     for output in &all {
