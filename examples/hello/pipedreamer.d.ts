@@ -2,8 +2,8 @@
 //   export default async function run(ctx: Ctx, input: In): Promise<Out>
 // Import with `import type { Ctx } from "../pipedreamer";` (types only; nothing is loaded).
 // A node with `retries: N` in workflow.yaml is called again (with the same frozen `ctx` and
-// the same input) when it throws or times out, at most N more times; module-level state is per run, so
-// it carries over from one attempt to the next. A timed-out attempt is abandoned, not undone
+// the same input) when it throws or times out, at most N more times; module-level state is per
+// run, so it carries over from one attempt to the next. A timed-out attempt is abandoned, not undone
 // (a request it sent may still complete): make retried nodes idempotent.
 
 /** A WHATWG-like response; the body is read in full before `ctx.fetch` resolves. */

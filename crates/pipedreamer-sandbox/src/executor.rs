@@ -8,8 +8,8 @@
 //! Retries: a node with `retries: N` is attempted up to N+1 times when it throws or times out
 //! (never after the run hit its memory limit: the next attempt would too, and the realm is not
 //! trusted). Each attempt has the node's whole timeout, the node's frozen `ctx` and the input
-//! parsed anew; the wait before attempt k+1 is `retry_delay · 2^(k−1)`, ±20 %, at most a minute, and
-//! the node's deadline is off while it waits. A timeout the interrupt handler enforced (a
+//! parsed anew; the wait before attempt k+1 is `retry_delay · 2^(k−1)`, ±20 %, at most a
+//! minute, and the node's deadline is off while it waits. A timeout the interrupt handler enforced (a
 //! synchronous loop, also one after an `await`) is retried too: the stop is accounted to the
 //! attempt, not the run. Not retried, because no attempt owns the stopped code: a timer
 //! callback stopped at a node's deadline, and code of one node stopped because *another*
@@ -489,9 +489,9 @@ struct NodeRun<'js> {
 
 impl<'js> NodeRun<'js> {
     /// Attempts the node until it returns, fails in a way retries do not cover (the memory
-    /// limit, another node's deadline), or has made `retries + 1` attempts. Each attempt gets the
-    /// node's frozen `ctx`, the same input (parsed again: the last attempt may have changed it) and its
-    /// own timeout; module state is the run's, so it carries over.
+    /// limit, another node's deadline), or has made `retries + 1` attempts. Each attempt gets
+    /// the node's frozen `ctx`, the same input (parsed again: the last attempt may have changed
+    /// it) and its own timeout; module state is the run's, so it carries over.
     async fn attempts(self, mut input: String) -> (usize, Result<String, Failure>) {
         let i = self.i;
         let spec = &self.wl.program.workflow.nodes[i];
