@@ -8,14 +8,13 @@
 //! Retries: a node with `retries: N` is attempted up to N+1 times when it throws or times out
 //! (never after the run hit its memory limit: the next attempt would too, and the realm is not
 //! trusted). Each attempt has the node's whole timeout, the node's frozen `ctx` and the input
-//! parsed anew; the wait before attempt k+1 is `retry_delay · 2^(k−1)`, ±20 %, at most a
-//! minute, and the node's deadline is off while it waits. A timeout the interrupt handler enforced (a
+//! parsed anew; the wait before attempt k+1 is `retry_delay · 2^(k−1)`, ±20 %, at most a minute,
+//! and the node's deadline is off while it waits. A timeout the interrupt handler enforced (a
 //! synchronous loop, also one after an `await`) is retried too: the stop is accounted to the
-//! attempt, not the run. Not retried, because no attempt owns the stopped code: a timer
-//! callback stopped at a node's deadline, and code of one node stopped because *another*
-//! node's deadline passed (the interrupt handler stops whatever JavaScript runs); both fail the
-//! run with that node's timeout, as before retries. A run in which any attempt failed does not
-//! keep its realm.
+//! attempt, not the run. Not retried, because no attempt owns the stopped code: a timer callback
+//! stopped at a node's deadline, and code of one node stopped because *another* node's deadline
+//! passed (the interrupt handler stops whatever JavaScript runs); both fail the run with that
+//! node's timeout, as before retries. A run in which any attempt failed does not keep its realm.
 //!
 //! The run's timers (`web::timers`) are driven here too, next to the node futures: a due
 //! timer's callback runs in the run's context, one per poll; an uncaught error in a callback

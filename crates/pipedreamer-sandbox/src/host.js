@@ -86,8 +86,8 @@ export default function setupRealm(natives, secrets, runHooks, nodeErrors, nodeE
 
   // The run in progress (a realm serves one run at a time), as `ctx.run` reads it.
   let currentRun = null;
-  const runOfCtx = { get run() { return currentRun; } };
-  const runGetter = Object.freeze(Object.getOwnPropertyDescriptor(runOfCtx, "run").get);
+  // An arrow function: no `prototype` object that would be shared, unfrozen, by every run.
+  const runGetter = Object.freeze(() => currentRun);
 
   // Per node id, for the realm's life: its `ctx`, whose `run` reads the run in progress. It
   // holds nothing of a run (the natives write to the run in progress, `run` is read through
